@@ -1,0 +1,2 @@
+/* admin.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

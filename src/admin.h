@@ -1,0 +1,3 @@
+#ifndef FG_ADMIN_H
+#define FG_ADMIN_H
+#endif

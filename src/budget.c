@@ -1,0 +1,2 @@
+/* budget.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

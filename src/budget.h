@@ -1,0 +1,3 @@
+#ifndef FG_BUDGET_H
+#define FG_BUDGET_H
+#endif

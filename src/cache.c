@@ -1,0 +1,2 @@
+/* cache.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

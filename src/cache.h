@@ -1,0 +1,3 @@
+#ifndef FG_CACHE_H
+#define FG_CACHE_H
+#endif

@@ -1,0 +1,132 @@
+/* config.h: the configuration as one immutable, reference-counted object.
+ *
+ * config_load() parses the main file, every tenant file, every VIN file and
+ * the credentials into a fresh struct fg_config and validates all of it; it
+ * returns NULL with every problem in ERRS (as FILE:LINE: message) when any
+ * part is wrong. Nothing in a loaded config changes afterwards, so any
+ * thread may read it while it holds a reference. config_current() /
+ * config_swap() are the only shared state here; their lock is inside. */
+#ifndef FG_CONFIG_H
+#define FG_CONFIG_H
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include "fleetgate.h"
+#include "errors.h"
+#include "secret.h"
+
+struct fg_tenant;        /* tenant.h */
+typedef struct evp_pkey_st EVP_PKEY;
+
+/* One listening address as written: "host:port", "[v6]:port" or
+ * "unix:/path". `spec` is the normalized text, used as the identity of a
+ * listener across reloads. */
+struct fg_addr {
+	char *spec;
+	bool is_unix;
+	char *path;       /* unix: absolute path */
+	char host[64];    /* tcp: numeric or name, without brackets */
+	int port;
+};
+
+struct fg_addrlist {
+	struct fg_addr *v;
+	size_t n;
+};
+
+/* "N/s", "N/min", "N/h": COUNT events per WINDOW seconds. */
+struct fg_rate {
+	unsigned count;
+	unsigned window_s;
+};
+
+enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
+
+struct fg_config {
+	atomic_int refs;
+	unsigned generation;     /* set by config_swap */
+	char *path;              /* main file as given */
+	char *dir;               /* its folder: base of relative paths */
+
+	/* [gateway] */
+	struct fg_addrlist listen;
+	struct fg_addrlist admin_listen;
+	int workers;             /* resolved: 0 in the file means one per CPU */
+	char *tenants_dir;       /* resolved to an absolute path */
+	size_t max_body_bytes;
+	int client_timeout;
+	int shutdown_timeout;
+	char *access_log;        /* "-", "off" or an absolute path */
+	char *audit_log;
+	enum fg_log_level log_level;
+
+	/* [upstream] */
+	char *base_url;          /* without trailing '/' */
+	char *ca_file;           /* NULL = system store */
+	int connect_timeout;
+	int timeout;
+	struct fg_rate vin_get_rate;
+	int queue_timeout;
+
+	/* [oauth] */
+	char *token_url;         /* resolved: default base_url + /v1/access_tokens */
+	char *client_id;
+	struct fg_secret client_secret;  /* empty when private_key_file is used */
+	char *private_key_file;  /* resolved path, or NULL */
+	EVP_PKEY *private_key;   /* parsed P-256 key, or NULL */
+	char *key_id;
+	char *audience;          /* resolved: default base_url + /v1 */
+	char *scope;             /* NULL when unset */
+	int refresh_before;      /* seconds; -1 = default (half the lifetime) */
+
+	/* [cache] */
+	bool cache_enabled;
+	size_t cache_max_bytes;
+	int ttl;
+	int ttl_status[FG_STATUS_COUNT];  /* -1 = use ttl */
+	int ttl_list;
+	int stale_if_error;
+
+	/* tenants, sorted by name */
+	struct fg_tenant **tenants;
+	size_t ntenants;
+	size_t nvins;            /* VINs over all tenants */
+};
+
+/* Loads and validates everything. Returns a config holding one reference,
+ * or NULL with ERRS filled. */
+struct fg_config *config_load(const char *path, struct fg_errors *errs);
+struct fg_config *config_ref(struct fg_config *c);
+void config_unref(struct fg_config *c);
+
+/* The configuration in force; the caller owns the returned reference. */
+struct fg_config *config_current(void);
+/* Installs C (takes over the caller's reference), gives it the next
+ * generation number, drops the old one. */
+void config_swap(struct fg_config *c);
+
+/* Helpers shared with tenant.c; each returns 0 or -1 with ERR filled. */
+int config_parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
+void config_addr_free(struct fg_addr *a);
+int config_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
+int config_parse_size(const char *text, size_t *out, char *err, size_t errlen);
+int config_parse_bool(const char *text, bool *out, char *err, size_t errlen);
+int config_parse_seconds(const char *text, int *out, char *err, size_t errlen);
+/* Splits a comma list into trimmed, non-empty items (caller frees each and
+ * the array). Returns the count. */
+size_t config_split_list(const char *text, char ***items);
+/* Joins DIR and a relative PATH; an absolute PATH is copied. */
+char *config_path_join(const char *dir, const char *path);
+
+/* A short, secret-free description of one key's documentation, generated
+ * from the key table (name, section, default). Used by docs coverage. */
+struct fg_config_key {
+	const char *section;
+	const char *name;
+	const char *defval;
+	bool reloadable;
+	const char *help;
+};
+extern const struct fg_config_key config_keys[];
+extern const size_t config_nkeys;
+#endif

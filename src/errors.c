@@ -1,0 +1,2 @@
+/* errors.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

@@ -1,0 +1,3 @@
+#ifndef FG_FORWARD_H
+#define FG_FORWARD_H
+#endif

@@ -1,0 +1,2 @@
+/* http.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

@@ -1,0 +1,3 @@
+#ifndef FG_HTTP_H
+#define FG_HTTP_H
+#endif

@@ -1,0 +1,2 @@
+/* ini.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

@@ -1,0 +1,3 @@
+#ifndef FG_LOG_H
+#define FG_LOG_H
+#endif

@@ -1,0 +1,2 @@
+#include "fleetgate.h"
+int main(void) { return 0; }

@@ -1,0 +1,31 @@
+/* route.h: the six upstream routes of SPEC.md §4 and the matcher. */
+#ifndef FG_ROUTE_H
+#define FG_ROUTE_H
+#include <stdbool.h>
+
+enum fg_route {
+	FG_R_NONE = 0,
+	FG_R_LIST,          /* GET    /v1/fleets/vehicles */
+	FG_R_CREATE,        /* POST   /v1/fleets/vehicles */
+	FG_R_GET,           /* GET    /v1/fleets/vehicles/{vin} */
+	FG_R_DELETE,        /* DELETE /v1/fleets/vehicles/{vin} */
+	FG_R_CANCEL,        /* POST   /v1/fleets/{vin}/cancel_activation */
+	FG_R_ACCESS_TOKEN,  /* POST   /v1/fleets/access_tokens */
+	FG_R_COUNT
+};
+
+enum fg_method { FG_GET, FG_POST, FG_DELETE, FG_OTHER };
+
+struct fg_route_match {
+	enum fg_route route;
+	int status;          /* 0 matched; 404 unknown path; 405 wrong method; 400 bad VIN */
+	const char *allow;   /* for 405: value of the Allow header */
+	char vin[18];        /* normalized path VIN for GET/DELETE/CANCEL */
+};
+
+/* PATH is the decoded path without query string. */
+void route_match(enum fg_method m, const char *path, struct fg_route_match *out);
+const char *route_name(enum fg_route r);   /* stable label, e.g. "vehicle_get" */
+unsigned route_needs(enum fg_route r);     /* FG_M_* bit the tenant needs */
+bool route_is_mutation(enum fg_route r);
+#endif

@@ -1,0 +1,3 @@
+#ifndef FG_STATS_H
+#define FG_STATS_H
+#endif

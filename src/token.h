@@ -1,0 +1,3 @@
+#ifndef FG_TOKEN_H
+#define FG_TOKEN_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef FG_UPSTREAM_H
+#define FG_UPSTREAM_H
+#endif

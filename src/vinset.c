@@ -1,0 +1,2 @@
+/* vinset.c: placeholder until its owner lands it. */
+#include "fleetgate.h"

@@ -1,0 +1,34 @@
+/* vinset.h: VIN normalisation and the allowlist of one tenant.
+ *
+ * A set holds exact VINs (an open-addressing hash set: O(1) lookup, a
+ * million VINs load well under a second), prefixes (matched per prefix
+ * length, never by scanning the set) and an allow-all flag ("*"). A set is
+ * built while loading and read-only afterwards, so lookups need no lock. */
+#ifndef FG_VINSET_H
+#define FG_VINSET_H
+#include <stddef.h>
+#include <stdbool.h>
+#include "errors.h"
+
+/* Trims, upper-cases and validates IN[0..len): 17 of A-Z0-9 (I, O and Q
+ * are allowed: High Mobility's test VINs use them). Writes 17 chars + NUL
+ * to OUT. Returns false when the text is not a VIN. */
+bool vin_normalize(const char *in, size_t len, char out[18]);
+
+struct vinset;
+
+struct vinset *vinset_new(void);
+void vinset_free(struct vinset *s);
+/* VIN must already be normalized. Duplicates are ignored. */
+void vinset_add(struct vinset *s, const char *vin17);
+/* Prefix of 1..16 chars of A-Z0-9 after normalisation, or "*" = all. */
+int vinset_add_prefix(struct vinset *s, const char *prefix, char *err, size_t errlen);
+/* Loads one VIN per line; '#' starts a comment, blank lines are skipped;
+ * a bad line adds "FILE:LINE: ..." to ERRS. -1 when the file cannot be
+ * read (error added). */
+int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs);
+bool vinset_contains(const struct vinset *s, const char *vin17);  /* exact, prefix or all */
+size_t vinset_count(const struct vinset *s);   /* exact VINs held */
+bool vinset_allows_all(const struct vinset *s);
+size_t vinset_memory(const struct vinset *s);  /* bytes allocated, for docs/bench */
+#endif
