@@ -1,2 +1,1028 @@
-/* config.c: placeholder until its owner lands it. */
-#include "fleetgate.h"
+/* config.c: the main configuration file, the key table that drives it, and
+ * the one shared pointer to the configuration in force.
+ *
+ * Every key of the main file is one row of CONFIG_KEYS below (section,
+ * name, type, field, default, reloadable, range, help). Parsing, defaults,
+ * the public config_keys[] used by -t / docs coverage / the stats config
+ * view all come from that list, so a key cannot exist in one place and be
+ * missing in another. Defaults are written as text and go through the same
+ * parsers as the file, which proves them valid.
+ *
+ * Loading never stops at the first problem: every error is collected as
+ * FILE:LINE so one `fleetgate -t` shows them all. A loaded config is
+ * immutable; readers hold a reference instead of a lock. This file must
+ * never put a secret's value into an error: secrets are resolved by
+ * secret_resolve(), whose errors name only the variable or the path. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "config.h"
+#include "ini.h"
+#include "tenant.h"
+#include "vinset.h"
+#include "jwt.h"
+
+/* ---- statuses ----------------------------------------------------------- */
+
+const char *const fg_status_names[FG_STATUS_COUNT] = {
+#define X(s) #s,
+	FG_STATUS_LIST(X)
+#undef X
+};
+
+int fg_status_index(const char *name)
+{
+	for (int i = 0; i < FG_STATUS_COUNT; i++)
+		if (strcmp(fg_status_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- the key table ------------------------------------------------------ */
+
+enum config_type {
+	CT_ADDRS,       /* comma list of addresses; "off" = none (admin only) */
+	CT_INT,         /* plain integer in [min, max] */
+	CT_SECONDS,     /* non-negative whole seconds in [min, max] */
+	CT_SECONDS_OPT, /* like CT_SECONDS; -1 when unset */
+	CT_SIZE,        /* bytes with optional K/M/G suffix, in [min, max] */
+	CT_RATE,        /* N/s, N/min, N/h */
+	CT_BOOL,
+	CT_STRING,
+	CT_PATH,        /* relative to the main file's folder */
+	CT_LOG,         /* "-", "off" or a path */
+	CT_LEVEL,       /* error | warn | info | debug */
+	CT_URL,         /* http:// or https:// */
+	CT_SECRET,      /* env:NAME, file:PATH or literal */
+};
+
+/* X(section, name, type, field, default, reloadable, min, max, help)
+ * An empty default means "unset"; derived defaults are filled in by
+ * config_derive(). Only `workers` needs a restart: the event-loop threads
+ * are started once. */
+#define CONFIG_KEYS(X) \
+	X(gateway, listen, CT_ADDRS, listen, "127.0.0.1:8080", true, 0, 0, \
+	  "shared tenant listeners: host:port, [v6]:port or unix:/path; comma list") \
+	X(gateway, admin_listen, CT_ADDRS, admin_listen, "127.0.0.1:8081", true, 0, 0, \
+	  "admin listeners (health, stats, metrics, purge); \"off\" for none") \
+	X(gateway, workers, CT_INT, workers, "0", false, 0, 1024, \
+	  "event-loop threads; 0 = one per online CPU") \
+	X(gateway, tenants_dir, CT_PATH, tenants_dir, "tenants.d", true, 0, 0, \
+	  "folder whose *.conf files are the tenants") \
+	X(gateway, max_body_bytes, CT_SIZE, max_body_bytes, "1048576", true, 1, 1073741824, \
+	  "larger request bodies get 413; K/M/G suffixes") \
+	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", true, 1, 86400, \
+	  "seconds a client connection may idle") \
+	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
+	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
+	X(gateway, access_log, CT_LOG, access_log, "-", true, 0, 0, \
+	  "access log: path, \"-\" for stderr, or \"off\"") \
+	X(gateway, audit_log, CT_LOG, audit_log, "-", true, 0, 0, \
+	  "audit log of mutations: path, \"-\" for stderr, or \"off\"") \
+	X(gateway, log_level, CT_LEVEL, log_level, "info", true, 0, 0, \
+	  "error | warn | info | debug") \
+	X(upstream, base_url, CT_URL, base_url, "https://sandbox.api.high-mobility.com", true, 0, 0, \
+	  "upstream API root (http:// or https://)") \
+	X(upstream, ca_file, CT_PATH, ca_file, "", true, 0, 0, \
+	  "PEM CA bundle; empty = system trust store") \
+	X(upstream, connect_timeout, CT_SECONDS, connect_timeout, "5", true, 1, 3600, \
+	  "seconds to connect to the upstream") \
+	X(upstream, timeout, CT_SECONDS, timeout, "30", true, 1, 86400, \
+	  "seconds for a whole upstream exchange") \
+	X(upstream, vin_get_rate, CT_RATE, vin_get_rate, "60/min", true, 0, 0, \
+	  "upstream budget for GET /v1/fleets/vehicles/{vin}") \
+	X(upstream, queue_timeout, CT_SECONDS, queue_timeout, "10", true, 0, 86400, \
+	  "seconds a request may wait for budget or a token") \
+	X(oauth, token_url, CT_URL, token_url, "", true, 0, 0, \
+	  "token endpoint; default base_url + /v1/access_tokens") \
+	X(oauth, client_id, CT_STRING, client_id, "", true, 0, 0, \
+	  "OAuth client id (required)") \
+	X(oauth, client_secret, CT_SECRET, client_secret, "", true, 0, 0, \
+	  "client secret: env:NAME, file:PATH or literal; or use private_key_file") \
+	X(oauth, private_key_file, CT_PATH, private_key_file, "", true, 0, 0, \
+	  "EC P-256 PEM key for a signed client assertion instead of client_secret") \
+	X(oauth, key_id, CT_STRING, key_id, "", true, 0, 0, \
+	  "service account key id (iss of the assertion); needed with private_key_file") \
+	X(oauth, audience, CT_STRING, audience, "", true, 0, 0, \
+	  "aud of the assertion; default base_url + /v1") \
+	X(oauth, scope, CT_STRING, scope, "", true, 0, 0, \
+	  "scope sent with the token request when set") \
+	X(oauth, refresh_before, CT_SECONDS_OPT, refresh_before, "", true, 0, 31536000, \
+	  "seconds before expiry to rotate the token; default half the lifetime") \
+	X(cache, enabled, CT_BOOL, cache_enabled, "yes", true, 0, 0, \
+	  "cache clearance reads") \
+	X(cache, max_bytes, CT_SIZE, cache_max_bytes, "64M", true, 0, 1099511627776LL, \
+	  "memory budget of the cache; K/M/G suffixes") \
+	X(cache, ttl, CT_SECONDS, ttl, "60", true, 0, 31536000, \
+	  "seconds a single-VIN read is fresh when its status has no ttl_<status>") \
+	X(cache, ttl_list, CT_SECONDS, ttl_list, "30", true, 0, 31536000, \
+	  "seconds a GET /v1/fleets/vehicles answer is fresh") \
+	X(cache, stale_if_error, CT_SECONDS, stale_if_error, "600", true, 0, 31536000, \
+	  "seconds past expiry a stale entry may be served when the upstream fails")
+
+/* ttl_<status>, one per clearance status, after the keys above. */
+#define CONFIG_TTL_DOC(s) \
+	{ "cache", "ttl_" #s, "", true, \
+	  "seconds a single-VIN read with status " #s " is fresh; default: ttl" },
+#define CONFIG_TTL_SPEC(s) \
+	{ CT_SECONDS_OPT, offsetof(struct fg_config, ttl_status) + \
+	  FG_STATUS_##s * sizeof(int), 0, 31536000 },
+
+#define CONFIG_KEY_DOC(sec, name, type, field, def, reload, min, max, help) \
+	{ #sec, #name, def, reload, help },
+#define CONFIG_KEY_SPEC(sec, name, type, field, def, reload, min, max, help) \
+	{ type, offsetof(struct fg_config, field), min, max },
+
+const struct fg_config_key config_keys[] = {
+	CONFIG_KEYS(CONFIG_KEY_DOC)
+	FG_STATUS_LIST(CONFIG_TTL_DOC)
+};
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+/* How to parse each row of config_keys[], same order. */
+struct config_spec {
+	enum config_type type;
+	size_t off;
+	long long min, max;
+};
+static const struct config_spec config_specs[] = {
+	CONFIG_KEYS(CONFIG_KEY_SPEC)
+	FG_STATUS_LIST(CONFIG_TTL_SPEC)
+};
+_Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
+	       sizeof(config_keys) / sizeof(config_keys[0]), "key tables out of step");
+
+#define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
+
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache" };
+
+/* ---- value helpers ------------------------------------------------------ */
+
+char *config_path_join(const char *dir, const char *path)
+{
+	char *out = NULL;
+	if (path[0] == '/' || !dir || !*dir)
+		return strdup(path);
+	if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return out;
+}
+
+size_t config_split_list(const char *text, char ***items)
+{
+	char **v = NULL;
+	size_t n = 0;
+	const char *p = text;
+
+	*items = NULL;
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *b = p;
+		while (b < end && isspace((unsigned char)*b))
+			b++;
+		const char *e = end;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (e > b) {
+			char **nv = realloc(v, (n + 1) * sizeof(*v));
+			char *item = strndup(b, (size_t)(e - b));
+			if (!nv || !item) {
+				free(item);
+				v = nv ? nv : v;
+				goto fail;
+			}
+			v = nv;
+			v[n++] = item;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	*items = v;
+	return n;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return 0;
+}
+
+static void config_list_free(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+/* Parses a whole decimal number without sign; false on anything else. */
+static bool config_parse_ull(const char *s, const char **end, unsigned long long *out)
+{
+	char *e;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &e, 10);
+	if (errno)
+		return false;
+	*end = e;
+	return true;
+}
+
+int config_parse_seconds(const char *text, int *out, char *err, size_t errlen)
+{
+	unsigned long long v;
+	const char *end;
+	if (!config_parse_ull(text, &end, &v) || *end) {
+		snprintf(err, errlen, "\"%s\" is not a whole number of seconds", text);
+		return -1;
+	}
+	if (v > INT_MAX) {
+		snprintf(err, errlen, "%s seconds is too large", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int config_parse_int(const char *text, int *out, char *err, size_t errlen)
+{
+	unsigned long long v;
+	const char *end;
+	if (!config_parse_ull(text, &end, &v) || *end || v > INT_MAX) {
+		snprintf(err, errlen, "\"%s\" is not a non-negative integer", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int config_parse_size(const char *text, size_t *out, char *err, size_t errlen)
+{
+	unsigned long long v, mul = 1;
+	const char *end;
+	if (!config_parse_ull(text, &end, &v))
+		goto bad;
+	while (*end == ' ')
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mul = 1ULL << 10; end++; break;
+	case 'M': mul = 1ULL << 20; end++; break;
+	case 'G': mul = 1ULL << 30; end++; break;
+	default: goto bad;
+	}
+	if (mul > 1 && toupper((unsigned char)*end) == 'B')
+		end++; /* "64MB" reads as 64M */
+	if (*end)
+		goto bad;
+	if (v > SIZE_MAX / mul) {
+		snprintf(err, errlen, "size \"%s\" is too large", text);
+		return -1;
+	}
+	*out = (size_t)(v * mul);
+	return 0;
+bad:
+	snprintf(err, errlen, "bad size \"%s\" (expected bytes, optionally with K, M or G)", text);
+	return -1;
+}
+
+int config_parse_bool(const char *text, bool *out, char *err, size_t errlen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(text, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "bad boolean \"%s\" (expected yes or no)", text);
+	return -1;
+}
+
+int config_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
+{
+	static const struct { const char *unit; unsigned window; } units[] = {
+		{ "s", 1 }, { "sec", 1 }, { "second", 1 },
+		{ "m", 60 }, { "min", 60 }, { "minute", 60 },
+		{ "h", 3600 }, { "hour", 3600 },
+	};
+	unsigned long long n;
+	const char *end;
+
+	if (!config_parse_ull(text, &end, &n))
+		goto bad;
+	while (*end == ' ')
+		end++;
+	if (*end++ != '/')
+		goto bad;
+	while (*end == ' ')
+		end++;
+	if (n == 0 || n > 1000000000ULL) {
+		snprintf(err, errlen, "rate \"%s\" must have a count from 1 to 1000000000", text);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			out->count = (unsigned)n;
+			out->window_s = units[i].window;
+			return 0;
+		}
+	}
+bad:
+	snprintf(err, errlen, "bad rate \"%s\" (expected N/s, N/min or N/h)", text);
+	return -1;
+}
+
+void config_addr_free(struct fg_addr *a)
+{
+	free(a->spec);
+	free(a->path);
+	a->spec = a->path = NULL;
+}
+
+static int config_parse_port(const char *s, int *port)
+{
+	unsigned long long v;
+	const char *end;
+	if (!config_parse_ull(s, &end, &v) || *end || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+static int config_parse_unix(const char *text, const char *basedir, struct fg_addr *out,
+			     char *err, size_t errlen)
+{
+	const char *p = text + 5;
+	if (!*p) {
+		snprintf(err, errlen, "bad address \"%s\": unix: needs a path", text);
+		return -1;
+	}
+	out->path = config_path_join(basedir, p);
+	if (!out->path || asprintf(&out->spec, "unix:%s", out->path) < 0) {
+		out->spec = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strlen(out->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen, "unix socket path \"%s\" is too long", out->path);
+		return -1;
+	}
+	out->is_unix = true;
+	return 0;
+}
+
+/* A host name: letters, digits, '-' and '.', as a resolver would take. */
+static bool config_host_name_ok(const char *h)
+{
+	if (!*h)
+		return false;
+	for (; *h; h++)
+		if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.')
+			return false;
+	return true;
+}
+
+static int config_parse_tcp(const char *text, struct fg_addr *out, char *err, size_t errlen)
+{
+	char host[sizeof(out->host)];
+	const char *colon;
+	bool v6 = false;
+	unsigned char bin[16];
+	size_t hlen;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		hlen = (size_t)(close - text - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1) {
+			snprintf(err, errlen, "bad address \"%s\": not an IPv6 address in brackets", text);
+			return -1;
+		}
+		inet_ntop(AF_INET6, bin, host, sizeof(host));
+		colon = close + 1;
+		v6 = true;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			goto bad;
+		if (memchr(text, ':', (size_t)(colon - text))) {
+			snprintf(err, errlen, "bad address \"%s\": write IPv6 as [addr]:port", text);
+			return -1;
+		}
+		hlen = (size_t)(colon - text);
+		if (hlen == 0 || hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		if (strcmp(host, "*") == 0)
+			strcpy(host, "0.0.0.0"); /* nginx's "*:port" */
+		else if (inet_pton(AF_INET, host, bin) == 1)
+			inet_ntop(AF_INET, bin, host, sizeof(host));
+		else if (!config_host_name_ok(host))
+			goto bad;
+		for (char *h = host; *h; h++)
+			*h = (char)tolower((unsigned char)*h);
+	}
+	if (config_parse_port(colon + 1, &out->port) < 0) {
+		snprintf(err, errlen, "bad address \"%s\": port must be 0 to 65535", text);
+		return -1;
+	}
+	strcpy(out->host, host);
+	if (asprintf(&out->spec, v6 ? "[%s]:%d" : "%s:%d", host, out->port) < 0) {
+		out->spec = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad address \"%s\" (expected host:port, [v6]:port or unix:/path)", text);
+	return -1;
+}
+
+int config_parse_addr(const char *text, const char *basedir, struct fg_addr *out,
+		      char *err, size_t errlen)
+{
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(text, "unix:", 5) == 0)
+		rc = config_parse_unix(text, basedir, out, err, errlen);
+	else
+		rc = config_parse_tcp(text, out, err, errlen);
+	if (rc < 0)
+		config_addr_free(out);
+	return rc;
+}
+
+static void config_addrlist_free(struct fg_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		config_addr_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+struct config_seen {
+	char *value;   /* as written; cleansed on free (may be a literal secret) */
+	int line;
+};
+
+struct config_load {
+	struct fg_config *c;
+	struct fg_errors *errs;
+	struct config_seen seen[CONFIG_NKEYS];
+};
+
+static bool config_section_known(const char *s)
+{
+	for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
+		if (strcmp(config_sections[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int config_key_index(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void config_ini_cb(void *arg, const char *file, int line,
+			  const char *section, const char *key, const char *value)
+{
+	struct config_load *L = arg;
+	int i;
+
+	if (!key) {
+		if (!config_section_known(section))
+			errors_add(L->errs, file, line, "unknown section [%s]", section);
+		return;
+	}
+	if (!*section) {
+		errors_add(L->errs, file, line, "key \"%s\" outside of a section", key);
+		return;
+	}
+	if (!config_section_known(section))
+		return; /* reported once, at its header */
+	i = config_key_index(section, key);
+	if (i < 0) {
+		errors_add(L->errs, file, line, "unknown key \"%s\" in [%s]", key, section);
+		return;
+	}
+	if (L->seen[i].value) {
+		errors_add(L->errs, file, line, "duplicate key \"%s\" in [%s] (first set on line %d)",
+			   key, section, L->seen[i].line);
+		return;
+	}
+	L->seen[i].value = strdup(value);
+	L->seen[i].line = line;
+	if (!L->seen[i].value)
+		errors_add(L->errs, file, line, "out of memory");
+}
+
+static int config_parse_addrs(struct config_load *L, const char *text, struct fg_addrlist *out,
+			      bool off_ok, char *err, size_t errlen)
+{
+	char **items;
+	size_t n;
+
+	if (off_ok && strcmp(text, "off") == 0)
+		return 0;
+	n = config_split_list(text, &items);
+	if (n == 0) {
+		snprintf(err, errlen, "needs at least one address");
+		return -1;
+	}
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->v) {
+		config_list_free(items, n);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct fg_addr a;
+		if (config_parse_addr(items[i], L->c->dir, &a, err, errlen) < 0) {
+			rc = -1;
+			break;
+		}
+		for (size_t j = 0; j < out->n; j++) {
+			if (strcmp(out->v[j].spec, a.spec) == 0) {
+				snprintf(err, errlen, "address %s is listed twice", a.spec);
+				rc = -1;
+			}
+		}
+		if (rc < 0)
+			config_addr_free(&a);
+		else
+			out->v[out->n++] = a;
+	}
+	config_list_free(items, n);
+	return rc;
+}
+
+static int config_parse_level(const char *text, enum fg_log_level *out, char *err, size_t errlen)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, names[i]) == 0) {
+			*out = (enum fg_log_level)i;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "bad log level \"%s\" (expected error, warn, info or debug)", text);
+	return -1;
+}
+
+static int config_parse_url(const char *text, char **out, char *err, size_t errlen)
+{
+	size_t n = strlen(text);
+	if ((strncasecmp(text, "http://", 7) != 0 || n == 7) &&
+	    (strncasecmp(text, "https://", 8) != 0 || n == 8)) {
+		snprintf(err, errlen, "URL \"%s\" must start with http:// or https://", text);
+		return -1;
+	}
+	while (n > 0 && text[n - 1] == '/')
+		n--; /* base_url + "/v1/..." must not give "//v1" */
+	*out = strndup(text, n);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int config_check_range(const struct config_spec *sp, long long v, const char *text,
+			      char *err, size_t errlen)
+{
+	if (v < sp->min || v > sp->max) {
+		snprintf(err, errlen, "%s is out of range (%lld to %lld)", text, sp->min, sp->max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses TEXT for key I into the config. Returns 0 or -1 with ERR. */
+static int config_apply(struct config_load *L, size_t i, const char *text, char *err, size_t errlen)
+{
+	const struct config_spec *sp = &config_specs[i];
+	void *field = (char *)L->c + sp->off;
+	int iv;
+	size_t zv;
+
+	switch (sp->type) {
+	case CT_ADDRS:
+		return config_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
+					  err, errlen);
+	case CT_INT:
+		if (config_parse_int(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_SECONDS:
+	case CT_SECONDS_OPT:
+		if (config_parse_seconds(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_SIZE:
+		if (config_parse_size(text, &zv, err, errlen) < 0)
+			return -1;
+		if ((long long)zv < sp->min || (unsigned long long)zv > (unsigned long long)sp->max) {
+			snprintf(err, errlen, "size \"%s\" is out of range (%lld to %lld bytes)",
+				 text, sp->min, sp->max);
+			return -1;
+		}
+		*(size_t *)field = zv;
+		return 0;
+	case CT_RATE:
+		return config_parse_rate(text, field, err, errlen);
+	case CT_BOOL:
+		return config_parse_bool(text, field, err, errlen);
+	case CT_LEVEL:
+		return config_parse_level(text, field, err, errlen);
+	case CT_URL:
+		return config_parse_url(text, field, err, errlen);
+	case CT_SECRET:
+		return secret_resolve(field, text, L->c->dir, err, errlen);
+	case CT_LOG:
+		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
+			*(char **)field = strdup(text);
+			break;
+		}
+		/* a log path is a path */
+		__attribute__((fallthrough));
+	case CT_PATH:
+		*(char **)field = config_path_join(L->c->dir, text);
+		break;
+	case CT_STRING:
+		*(char **)field = strdup(text);
+		break;
+	}
+	if (!*(char **)field) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every key: the file's value, or its default when absent or empty. */
+static void config_apply_all(struct config_load *L)
+{
+	char err[FG_ERR_LEN];
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_seen *s = &L->seen[i];
+		const char *text = s->value && *s->value ? s->value : config_keys[i].defval;
+		if (config_specs[i].type == CT_SECONDS_OPT)
+			*(int *)((char *)L->c + config_specs[i].off) = -1;
+		if (!*text)
+			continue;
+		if (config_apply(L, i, text, err, sizeof(err)) < 0)
+			errors_add(L->errs, L->c->path, s->line, "%s: %s", config_keys[i].name, err);
+	}
+}
+
+static int config_line(const struct config_load *L, const char *section, const char *name)
+{
+	int i = config_key_index(section, name);
+	return i < 0 ? 0 : L->seen[i].line;
+}
+
+static char *config_concat(const char *a, const char *b)
+{
+	char *out;
+	return asprintf(&out, "%s%s", a, b) < 0 ? NULL : out;
+}
+
+/* Defaults that depend on other keys, and the rules that span keys. */
+static void config_derive(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	const char *f = c->path;
+
+	if (c->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->workers = n > 0 ? (int)(n > 1024 ? 1024 : n) : 1;
+	}
+	if (c->base_url) {
+		if (!c->token_url)
+			c->token_url = config_concat(c->base_url, "/v1/access_tokens");
+		if (!c->audience)
+			c->audience = config_concat(c->base_url, "/v1");
+	}
+	if (!c->client_id)
+		errors_add(L->errs, f, 0, "[oauth] client_id is required");
+	bool has_secret = L->seen[config_key_index("oauth", "client_secret")].value &&
+			  *L->seen[config_key_index("oauth", "client_secret")].value;
+	if (has_secret && c->private_key_file)
+		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+			   "[oauth] set either client_secret or private_key_file, not both");
+	else if (!has_secret && !c->private_key_file)
+		errors_add(L->errs, f, 0, "[oauth] needs client_secret or private_key_file");
+	if (c->private_key_file && !c->key_id)
+		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+			   "[oauth] private_key_file needs key_id");
+	if (c->key_id && !c->private_key_file)
+		errors_add(L->errs, f, config_line(L, "oauth", "key_id"),
+			   "[oauth] key_id is only used with private_key_file");
+}
+
+/* Files the config names must be usable now, so -t catches them. */
+static void config_check_files(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	char err[FG_ERR_LEN];
+
+	if (c->ca_file && access(c->ca_file, R_OK) < 0)
+		errors_add(L->errs, c->path, config_line(L, "upstream", "ca_file"),
+			   "ca_file: cannot read \"%s\": %s", c->ca_file, strerror(errno));
+	if (c->private_key_file) {
+		err[0] = '\0';
+		c->private_key = jwt_load_key(c->private_key_file, err, sizeof(err));
+		if (!c->private_key)
+			errors_add(L->errs, c->path, config_line(L, "oauth", "private_key_file"),
+				   "private_key_file: %s", err[0] ? err : "cannot load key");
+	}
+}
+
+/* A listener belongs to one place only: the shared list, the admin list
+ * or one tenant. */
+static void config_check_listeners(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	int aline = config_line(L, "gateway", "admin_listen");
+
+	for (size_t i = 0; i < c->admin_listen.n; i++)
+		for (size_t j = 0; j < c->listen.n; j++)
+			if (strcmp(c->admin_listen.v[i].spec, c->listen.v[j].spec) == 0)
+				errors_add(L->errs, c->path, aline,
+					   "admin_listen: %s is also in listen", c->admin_listen.v[i].spec);
+	for (size_t t = 0; t < c->ntenants; t++) {
+		const struct fg_tenant *tn = c->tenants[t];
+		for (size_t k = 0; k < tn->listen.n; k++) {
+			const char *spec = tn->listen.v[k].spec;
+			for (size_t j = 0; j < c->listen.n; j++)
+				if (strcmp(spec, c->listen.v[j].spec) == 0)
+					errors_add(L->errs, tn->file, 0,
+						   "listen: %s is also a shared listener of %s", spec, c->path);
+			for (size_t j = 0; j < c->admin_listen.n; j++)
+				if (strcmp(spec, c->admin_listen.v[j].spec) == 0)
+					errors_add(L->errs, tn->file, 0,
+						   "listen: %s is also the admin listener of %s", spec, c->path);
+		}
+	}
+}
+
+static int config_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int config_cmp_tenant(const void *a, const void *b)
+{
+	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
+	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static bool config_is_tenant_file(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+/* Lists the *.conf names of DIR, sorted, so load order and error order do
+ * not depend on the file system. */
+static int config_tenant_files(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!config_is_tenant_file(de->d_name))
+			continue;
+		char **nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv)
+			break;
+		v = nv;
+		v[cnt] = config_path_join(dir, de->d_name);
+		if (v[cnt])
+			cnt++;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), config_cmp_str);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
+static void config_load_tenants(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	struct stat st;
+	char **files = NULL;
+	size_t nfiles = 0;
+	int line = config_line(L, "gateway", "tenants_dir");
+
+	if (!c->tenants_dir)
+		return;
+	if (stat(c->tenants_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
+			   c->tenants_dir);
+		return;
+	}
+	if (config_tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
+		errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
+			   c->tenants_dir, strerror(errno));
+		return;
+	}
+	c->tenants = calloc(nfiles ? nfiles : 1, sizeof(*c->tenants));
+	if (!c->tenants) {
+		errors_add(L->errs, c->path, line, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		struct fg_tenant *t = tenant_load(files[i], L->errs);
+		if (t)
+			c->tenants[c->ntenants++] = t;
+	}
+	tenant_check_set(c->tenants, c->ntenants, L->errs);
+	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), config_cmp_tenant);
+	for (size_t i = 0; i < c->ntenants; i++)
+		if (c->tenants[i]->vins)
+			c->nvins += vinset_count(c->tenants[i]->vins);
+out:
+	config_list_free(files, nfiles);
+}
+
+/* The folder of PATH as an absolute path, so relative paths still work
+ * after the daemon changes directory. */
+static char *config_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	char *abs;
+
+	if (!dir)
+		return NULL;
+	abs = realpath(dir, NULL);
+	if (abs) {
+		free(dir);
+		return abs;
+	}
+	return dir;
+}
+
+static void config_free(struct fg_config *c)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		void *field = (char *)c + config_specs[i].off;
+		switch (config_specs[i].type) {
+		case CT_ADDRS:
+			config_addrlist_free(field);
+			break;
+		case CT_SECRET:
+			secret_wipe(field);
+			break;
+		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL:
+			free(*(char **)field);
+			break;
+		default:
+			break;
+		}
+	}
+	/* derived values not owned by a key row */
+	if (c->private_key)
+		EVP_PKEY_free(c->private_key);
+	for (size_t i = 0; i < c->ntenants; i++)
+		tenant_free(c->tenants[i]);
+	free(c->tenants);
+	free(c->path);
+	free(c->dir);
+	free(c);
+}
+
+static void config_seen_free(struct config_load *L)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		char *v = L->seen[i].value;
+		if (v) {
+			OPENSSL_cleanse(v, strlen(v));
+			free(v);
+		}
+	}
+}
+
+struct fg_config *config_load(const char *path, struct fg_errors *errs)
+{
+	struct config_load *L = calloc(1, sizeof(*L));
+	struct fg_config *c = calloc(1, sizeof(*c));
+	size_t nerr0 = errs->n;
+
+	if (!L || !c)
+		goto oom;
+	atomic_init(&c->refs, 1);
+	c->path = strdup(path);
+	c->dir = config_dir_of(path);
+	if (!c->path || !c->dir)
+		goto oom;
+	L->c = c;
+	L->errs = errs;
+	if (ini_parse_file(path, config_ini_cb, L, errs) < 0)
+		goto fail;
+	config_apply_all(L);
+	config_derive(L);
+	config_check_files(L);
+	config_load_tenants(L);
+	config_check_listeners(L);
+	if (errs->n != nerr0)
+		goto fail;
+	config_seen_free(L);
+	free(L);
+	return c;
+oom:
+	errors_add(errs, path, 0, "out of memory");
+fail:
+	if (L)
+		config_seen_free(L);
+	free(L);
+	if (c)
+		config_free(c);
+	return NULL;
+}
+
+/* ---- references and the configuration in force ------------------------ */
+
+struct fg_config *config_ref(struct fg_config *c)
+{
+	if (c)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void config_unref(struct fg_config *c)
+{
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		config_free(c);
+}
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fg_config *config_cur;
+static unsigned config_generation;
+
+struct fg_config *config_current(void)
+{
+	struct fg_config *c;
+	pthread_mutex_lock(&config_lock);
+	c = config_ref(config_cur);
+	pthread_mutex_unlock(&config_lock);
+	return c;
+}
+
+void config_swap(struct fg_config *c)
+{
+	struct fg_config *old;
+	pthread_mutex_lock(&config_lock);
+	if (c)
+		c->generation = ++config_generation;
+	old = config_cur;
+	config_cur = c;
+	pthread_mutex_unlock(&config_lock);
+	config_unref(old); /* outside the lock: freeing may take a while */
+}
