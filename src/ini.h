@@ -10,7 +10,8 @@
 /* Called for each `key = value` with the current section ("" before the
  * first header) and for each `[section]` header with key == NULL. Key and
  * value are trimmed; a value's trailing " # comment" / " ; comment" is
- * stripped. Return 0 to go on; the handler reports its own errors. */
+ * stripped. Parsing always goes on to the next line (so every error of a
+ * file is found); the handler reports its own errors. */
 typedef void (*ini_handler)(void *arg, const char *file, int line,
 			    const char *section, const char *key, const char *value);
 
