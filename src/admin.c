@@ -1,2 +1,185 @@
-/* admin.c: placeholder until its owner lands it. */
-#include "fleetgate.h"
+/* admin.c: health, readiness, stats, metrics and cache purge, in a
+ * dispatch table. Runs on the main thread, so a busy worker never delays a
+ * health check. Only counts and names leave here: the token section says
+ * whether a token is valid and for how long, never what it is. */
+#include "admin.h"
+#include "cache.h"
+#include "config.h"
+#include "http.h"
+#include "stats.h"
+#include "token.h"
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+static void admin_send_json(struct evhttp_request *req, int status, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	struct evbuffer *b = evbuffer_new();
+	if (s && b)
+		evbuffer_add(b, s, strlen(s));
+	free(s);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, status, http_reason(status), b);
+	if (b)
+		evbuffer_free(b);
+}
+
+static void admin_healthz(struct evhttp_request *req)
+{
+	admin_send_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void admin_readyz(struct evhttp_request *req)
+{
+	char reason[512];
+	if (token_ready(reason, sizeof reason))
+		admin_send_json(req, 200, json_pack("{s:s}", "status", "ready"));
+	else
+		admin_send_json(req, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason", reason));
+}
+
+static json_t *admin_sub(json_t *root, const char *key)
+{
+	json_t *o = json_object_get(root, key);
+	if (!o) {
+		o = json_object();
+		json_object_set_new(root, key, o);
+	}
+	return o;
+}
+
+static void admin_stats(struct evhttp_request *req)
+{
+	json_t *root = stats_json();
+	struct token_stats ts;
+	token_get_stats(&ts);
+	json_t *t = admin_sub(root, "token");
+	json_object_set_new(t, "valid", json_boolean(ts.valid));
+	json_object_set_new(t, "expires_in_s", json_integer((json_int_t)ts.expires_in_s));
+	json_object_set_new(t, "refreshes", json_integer((json_int_t)ts.refreshes));
+	json_object_set_new(t, "failures", json_integer((json_int_t)ts.failures));
+	json_object_set_new(t, "failures_rejected", json_integer((json_int_t)ts.fail_rejected));
+	json_object_set_new(t, "failures_transient", json_integer((json_int_t)ts.fail_transient));
+	json_object_set_new(t, "rejected_by_upstream", json_integer((json_int_t)ts.rejected_by_upstream));
+
+	struct fg_config *c = config_current();
+	json_t *cf = admin_sub(root, "config");
+	json_object_set_new(cf, "generation", json_integer(c ? c->generation : 0));
+	json_object_set_new(cf, "tenants", json_integer(c ? (json_int_t)c->ntenants : 0));
+	json_object_set_new(cf, "vins", json_integer(c ? (json_int_t)c->nvins : 0));
+	if (c)
+		config_unref(c);
+	json_object_set_new(admin_sub(root, "requests"), "in_flight", json_integer(http_in_flight()));
+	cache_stats_json(admin_sub(root, "cache"));
+	admin_send_json(req, 200, root);
+}
+
+static void admin_metrics(struct evhttp_request *req)
+{
+	size_t len = 0;
+	char *text = stats_prometheus(&len);
+	struct evbuffer *b = evbuffer_new();
+	if (text && b)
+		evbuffer_add(b, text, len);
+	free(text);
+	struct token_stats ts;
+	token_get_stats(&ts);
+	evbuffer_add_printf(b,
+		"# HELP fleetgate_token_refreshes_total Token requests by result\n"
+		"# TYPE fleetgate_token_refreshes_total counter\n"
+		"fleetgate_token_refreshes_total{result=\"ok\"} %llu\n"
+		"fleetgate_token_refreshes_total{result=\"rejected\"} %llu\n"
+		"fleetgate_token_refreshes_total{result=\"failed\"} %llu\n"
+		"# HELP fleetgate_token_expiry_seconds Seconds the current token may still be sent\n"
+		"# TYPE fleetgate_token_expiry_seconds gauge\n"
+		"fleetgate_token_expiry_seconds %.3f\n"
+		"# HELP fleetgate_token_valid Whether a usable token is held\n"
+		"# TYPE fleetgate_token_valid gauge\n"
+		"fleetgate_token_valid %d\n",
+		(unsigned long long)ts.refreshes, (unsigned long long)ts.fail_rejected,
+		(unsigned long long)ts.fail_transient, ts.expires_in_s, ts.valid ? 1 : 0);
+	struct fg_config *c = config_current();
+	evbuffer_add_printf(b,
+		"# HELP fleetgate_config_generation Generation of the configuration in force\n"
+		"# TYPE fleetgate_config_generation gauge\n"
+		"fleetgate_config_generation %u\n"
+		"# HELP fleetgate_config_tenants Tenants loaded\n"
+		"# TYPE fleetgate_config_tenants gauge\n"
+		"fleetgate_config_tenants %zu\n"
+		"# HELP fleetgate_config_vins VINs loaded over all tenants\n"
+		"# TYPE fleetgate_config_vins gauge\n"
+		"fleetgate_config_vins %zu\n"
+		"# HELP fleetgate_requests_in_flight Requests not answered yet\n"
+		"# TYPE fleetgate_requests_in_flight gauge\n"
+		"fleetgate_requests_in_flight %ld\n",
+		c ? c->generation : 0, c ? c->ntenants : 0, c ? c->nvins : 0, http_in_flight());
+	if (c)
+		config_unref(c);
+	cache_metrics(b);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void admin_purge(struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *query = u ? evhttp_uri_get_query(u) : NULL;
+	TAILQ_INIT(&q);
+	if (query && evhttp_parse_query_str(query, &q) < 0) {
+		http_send_error(req, 400, "malformed query string");
+		return;
+	}
+	const char *vin = evhttp_find_header(&q, "vin");
+	int rc = cache_purge(vin);
+	evhttp_clear_headers(&q);
+	if (rc < 0) {
+		http_send_error(req, 400, "the vin parameter is not a VIN");
+		return;
+	}
+	admin_send_json(req, 200, json_pack("{s:s,s:i}", "status", "purged", "entries", rc));
+}
+
+struct admin_route {
+	enum evhttp_cmd_type method;
+	const char *path;
+	void (*fn)(struct evhttp_request *);
+};
+
+static const struct admin_route admin_routes[] = {
+	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
+	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
+	{ EVHTTP_REQ_GET, "/stats", admin_stats },
+	{ EVHTTP_REQ_GET, "/metrics", admin_metrics },
+	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge },
+};
+
+void admin_request_cb(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	bool path_known = false;
+	for (size_t i = 0; path && i < sizeof admin_routes / sizeof *admin_routes; i++) {
+		if (strcmp(path, admin_routes[i].path) != 0)
+			continue;
+		path_known = true;
+		if (evhttp_request_get_command(req) == admin_routes[i].method) {
+			admin_routes[i].fn(req);
+			return;
+		}
+	}
+	if (path_known) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+				  strcmp(path, "/cache/purge") == 0 ? "POST" : "GET");
+		http_send_error(req, 405, "this method is not allowed on this path");
+		return;
+	}
+	http_send_error(req, 404, "no such admin route");
+}

@@ -1,3 +1,50 @@
+/* forward.h: one upstream exchange — a request turned into a curl easy
+ * handle, and the response (status, Content-Type, Retry-After, body)
+ * collected for relaying. The same code serves client requests and the
+ * token endpoint. */
 #ifndef FG_FORWARD_H
 #define FG_FORWARD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include "upstream.h"
+#include "config.h"
+
+struct fwd;
+typedef void (*fwd_done_fn)(void *arg, struct fwd *f);
+
+struct fwd_params {
+	const char *method;          /* "GET", "POST", "DELETE" */
+	const char *url;
+	const struct evkeyvalq *client_headers; /* filtered by forward_header_allowed; may be NULL */
+	const char *request_id;      /* X-Request-Id, may be NULL */
+	const char *bearer;          /* token for Authorization, may be NULL */
+	const char *content_type;    /* when client_headers is NULL */
+	const void *body;
+	size_t body_len;
+	const struct fg_config *cfg; /* timeouts, ca_file */
+};
+
+/* Starts the exchange on U; DONE runs once, from the event loop. NULL when
+ * it could not be started. */
+struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg);
+/* Stops a running exchange (DONE is not called) and frees it. */
+void forward_cancel(struct fwd *f);
+void forward_free(struct fwd *f);
+
+CURLcode forward_result(const struct fwd *f);
+long forward_status(const struct fwd *f);
+const char *forward_content_type(const struct fwd *f);   /* "" when absent */
+/* Seconds from a Retry-After header, or -1. */
+int forward_retry_after(const struct fwd *f);
+struct evbuffer *forward_body(struct fwd *f);
+double forward_ms(const struct fwd *f);                  /* whole exchange */
+/* Client headers that may travel upstream: a short allowlist. */
+bool forward_header_allowed(const char *name);
+/* 502 or 504 for a failed transfer; a sentence for the error detail. */
+int forward_error_status(CURLcode rc);
+const char *forward_error_text(CURLcode rc);
 #endif

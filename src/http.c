@@ -1,2 +1,1020 @@
-/* http.c: placeholder until its owner lands it. */
-#include "fleetgate.h"
+/* http.c: listening sockets, worker threads, and the life of a request.
+ *
+ * The main thread binds every socket; each worker has its own event base,
+ * its own evhttp per listener (accepting on a dup of the shared socket) and
+ * its own upstream (curl multi) handle. A request is a small state machine
+ *
+ *   NEW -> (attribution, policy, [cache], [budget]) -> TOKEN_WAIT
+ *       -> UPSTREAM -> DONE
+ *
+ * and every path ends in exactly one call to req_finish(), which sends the
+ * one reply, writes the access log line, counts it and frees the request.
+ * A request holds a reference to the configuration it started with, so a
+ * reload never changes the rules under it. */
+#include "http.h"
+#include "cache.h"
+#include "budget.h"
+#include "forward.h"
+#include "log.h"
+#include "route.h"
+#include "stats.h"
+#include "tenant.h"
+#include "token.h"
+#include "upstream.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <openssl/rand.h>
+#include <jansson.h>
+
+#define HTTP_MAX_WORKERS 64
+#define HTTP_MAX_LISTENERS 256
+#define HTTP_UPSTREAM_CONNS 32
+#define HTTP_RID_LEN 64
+
+/* ---- listeners (main thread) ------------------------------------------- */
+
+struct listener {
+	char *spec;
+	enum http_role role;
+	int fd;
+	char *unix_path;     /* unlinked when closed */
+};
+
+static struct listener *lst[HTTP_MAX_LISTENERS];
+static int nlst;
+
+/* ---- workers ----------------------------------------------------------- */
+
+struct worker;
+
+/* One evhttp of one worker for one listener; the callback argument. */
+struct wbind {
+	struct worker *w;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	enum http_role role;
+	char *spec;
+	struct wbind *next;
+};
+
+struct worker {
+	int id;
+	pthread_t thread;
+	struct event_base *base;
+	struct upstream *up;
+	struct stats_shard *stats;
+	struct wbind *binds;
+	uint64_t rng;
+	int client_timeout;
+	size_t hard_body_limit;
+};
+
+static struct worker *workers[HTTP_MAX_WORKERS];
+static int nworkers;
+static atomic_long in_flight;
+
+/* Messages from the main thread to a worker, run on the worker's base. */
+enum wmsg_kind { WMSG_ADD, WMSG_DEL, WMSG_STOP_ACCEPT };
+struct wmsg {
+	enum wmsg_kind kind;
+	struct worker *w;
+	int fd;
+	enum http_role role;
+	char *spec;
+};
+
+/* ---- requests ---------------------------------------------------------- */
+
+enum req_state { RS_NEW, RS_TOKEN_WAIT, RS_UPSTREAM, RS_DONE };
+static const char *const req_state_names[] = { "new", "token_wait", "upstream", "done" };
+
+struct req {
+	enum req_state state;
+	struct worker *w;
+	struct evhttp_request *er;
+	struct fg_config *cfg;
+	const struct fg_tenant *tenant;
+	int tenant_slot;
+	enum fg_method method;
+	struct fg_route_match rm;
+	char rid[HTTP_RID_LEN + 1];
+	char *uri;                  /* as received, for the log */
+	char *url;                  /* upstream URL */
+	const unsigned char *body;  /* in the evhttp input buffer */
+	size_t body_len;
+	char **vins;
+	size_t nvins;
+	double t0;
+	double upstream_ms;
+	int attempts;
+	struct fg_secret token;
+	uint64_t token_gen;
+	struct token_waiter *tw;
+	struct event *timer;        /* queue_timeout while waiting */
+	struct fwd *fwd;
+	const char *cache_status;   /* X-Cache */
+};
+
+static void req_set_state(struct req *r, enum req_state s)
+{
+	log_debug("request %s: %s -> %s", r->rid, req_state_names[r->state], req_state_names[s]);
+	r->state = s;
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return status < 400 ? "OK" : "Error";
+	}
+}
+
+static struct evbuffer *http_error_body(int status, const char *detail)
+{
+	json_t *e = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "title", http_reason(status),
+			      "detail", detail, "source", "fleetgate");
+	char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	struct evbuffer *b = evbuffer_new();
+	if (s && b)
+		evbuffer_add(b, s, strlen(s));
+	free(s);
+	json_decref(e);
+	return b;
+}
+
+void http_send_error(struct evhttp_request *er, int status, const char *detail)
+{
+	struct evbuffer *b = http_error_body(status, detail);
+	evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type", "application/json");
+	evhttp_send_reply(er, status, http_reason(status), b);
+	if (b)
+		evbuffer_free(b);
+}
+
+static double http_now(void) { return token_now(); }
+
+static void req_free(struct req *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	token_wait_cancel(r->tw);
+	forward_cancel(r->fwd);
+	secret_wipe(&r->token);
+	tenant_vins_free(r->vins, r->nvins);
+	free(r->uri);
+	free(r->url);
+	if (r->cfg)
+		config_unref(r->cfg);
+	free(r);
+}
+
+static void req_access_log(struct req *r, int status, size_t bytes)
+{
+	if (!log_access_on())
+		return;
+	char ts[40];
+	log_time_iso(ts, sizeof ts);
+	json_t *o = json_object();
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "request_id", json_string(r->rid));
+	json_object_set_new(o, "tenant", r->tenant ? json_string(r->tenant->name) : json_null());
+	json_object_set_new(o, "method", json_string(evhttp_request_get_command(r->er) == EVHTTP_REQ_GET ? "GET" :
+		evhttp_request_get_command(r->er) == EVHTTP_REQ_POST ? "POST" :
+		evhttp_request_get_command(r->er) == EVHTTP_REQ_DELETE ? "DELETE" : "OTHER"));
+	json_object_set_new(o, "path", json_string(r->uri ? r->uri : ""));
+	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
+	json_object_set_new(o, "status", json_integer(status));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(o, "duration_ms", json_real((http_now() - r->t0) * 1000.0));
+	json_object_set_new(o, "upstream_ms", json_real(r->upstream_ms));
+	json_object_set_new(o, "cache", json_string(r->cache_status));
+	log_access(o);
+}
+
+/* The one exit of every request: reply, log, count, free. BODY may be NULL. */
+static void req_finish(struct req *r, int status, struct evbuffer *body, const char *ctype)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
+	size_t bytes = body ? evbuffer_get_length(body) : 0;
+	if (ctype && *ctype)
+		evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "X-Request-Id", r->rid);
+	if (r->cache_status)
+		evhttp_add_header(h, "X-Cache", r->cache_status);
+	req_set_state(r, RS_DONE);
+	req_access_log(r, status, bytes);
+	stats_request(r->tenant_slot, r->rm.route, status, http_now() - r->t0);
+	stats_add(STAT_bytes_out, bytes);
+	evhttp_send_reply(r->er, status, http_reason(status), body);
+	atomic_fetch_sub(&in_flight, 1);
+	req_free(r);
+}
+
+static void req_error(struct req *r, int status, const char *detail)
+{
+	struct evbuffer *b = http_error_body(status, detail);
+	req_finish(r, status, b, "application/json");
+	if (b)
+		evbuffer_free(b);
+}
+
+static void req_error_retry(struct req *r, int status, int retry_after, const char *detail)
+{
+	char v[16];
+	snprintf(v, sizeof v, "%d", retry_after < 1 ? 1 : retry_after);
+	evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
+	req_error(r, status, detail);
+}
+
+/* ---- request id -------------------------------------------------------- */
+
+static bool rid_acceptable(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= HTTP_RID_LEN || !(c == '-' || c == '_' || c == '.' || c == ':' ||
+					   (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			return false;
+	}
+	return n > 0;
+}
+
+/* xorshift64*: request ids need to be unique, not secret. */
+static void rid_new(struct worker *w, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int k = 0; k < 2; k++) {
+		w->rng ^= w->rng >> 12;
+		w->rng ^= w->rng << 25;
+		w->rng ^= w->rng >> 27;
+		uint64_t v = w->rng * 0x2545F4914F6CDD1DULL;
+		for (int i = 0; i < 16; i++)
+			out[k * 16 + i] = hex[(v >> (i * 4)) & 15];
+	}
+	out[32] = 0;
+}
+
+/* ---- the upstream leg --------------------------------------------------- */
+
+static void req_forward(struct req *r);
+static void req_get_token(struct req *r);
+
+static const char *req_method_text(enum fg_method m)
+{
+	return m == FG_POST ? "POST" : m == FG_DELETE ? "DELETE" : "GET";
+}
+
+static void req_audit(struct req *r, int status)
+{
+	if (!route_is_mutation(r->rm.route))
+		return;
+	char ts[40];
+	log_time_iso(ts, sizeof ts);
+	json_t *vins = json_array();
+	for (size_t i = 0; i < r->nvins; i++)
+		json_array_append_new(vins, json_string(r->vins[i]));
+	json_t *o = json_object();
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "request_id", json_string(r->rid));
+	json_object_set_new(o, "tenant", json_string(r->tenant ? r->tenant->name : ""));
+	json_object_set_new(o, "method", json_string(req_method_text(r->method)));
+	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
+	json_object_set_new(o, "vins", vins);
+	json_object_set_new(o, "upstream_status", json_integer(status));
+	log_audit(o);
+}
+
+/* A list answer: only the tenant's VINs go back to the client. */
+static struct evbuffer *req_filter_list(struct req *r, struct evbuffer *in)
+{
+	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
+	json_t *mine = all ? tenant_filter_list(r->tenant, all) : NULL;
+	struct evbuffer *out = NULL;
+	if (mine) {
+		char *s = json_dumps(mine, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		out = evbuffer_new();
+		if (s && out)
+			evbuffer_add(out, s, strlen(s));
+		free(s);
+		json_decref(mine);
+	}
+	json_decref(all);
+	return out;
+}
+
+static void req_relay(struct req *r, struct fwd *f)
+{
+	int status = (int)forward_status(f);
+	struct evbuffer *body = forward_body(f);
+	struct evbuffer *filtered = NULL;
+	const char *ctype = forward_content_type(f);
+	if (r->rm.route == FG_R_LIST && status == 200) {
+		filtered = req_filter_list(r, body);
+		if (!filtered) {
+			log_warn("request %s: the upstream's list answer is not a JSON array", r->rid);
+			req_error(r, 502, "the upstream's answer could not be read");
+			return;
+		}
+		body = filtered;
+	}
+	int ra = forward_retry_after(f);
+	if (ra >= 0 && (status == 429 || status == 503)) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", ra);
+		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
+	}
+	req_finish(r, status, body, ctype);
+	if (filtered)
+		evbuffer_free(filtered);
+}
+
+static void req_upstream_done(void *arg, struct fwd *f)
+{
+	struct req *r = arg;
+	CURLcode rc = forward_result(f);
+	long status = forward_status(f);
+	r->fwd = NULL;
+	r->upstream_ms += forward_ms(f);
+	stats_upstream(rc == CURLE_OK ? (int)status : 0, forward_ms(f) / 1000.0);
+	if (rc != CURLE_OK) {
+		int st = forward_error_status(rc);
+		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
+		req_audit(r, 0);
+		forward_free(f);
+		req_error(r, st, forward_error_text(rc));
+		return;
+	}
+	if (status == 429)
+		stats_inc(STAT_upstream_throttled);
+	if (status == 401) {
+		/* The upstream did not act on a 401, so even a POST may be
+		 * sent again — once, with a fresh token. */
+		token_reject(r->token_gen);
+		if (r->attempts < 2) {
+			stats_inc(STAT_upstream_retries);
+			forward_free(f);
+			secret_wipe(&r->token);
+			req_get_token(r);
+			return;
+		}
+		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
+		req_audit(r, 401);
+		forward_free(f);
+		req_error(r, 502, "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
+		return;
+	}
+	req_audit(r, (int)status);
+	req_relay(r, f);
+	forward_free(f);
+}
+
+static void req_forward(struct req *r)
+{
+	r->attempts++;
+	struct fwd_params p = {
+		.method = req_method_text(r->method),
+		.url = r->url,
+		.client_headers = evhttp_request_get_input_headers(r->er),
+		.request_id = r->rid,
+		.bearer = secret_data(&r->token),
+		.body = r->body,
+		.body_len = r->body_len,
+		.cfg = r->cfg,
+	};
+	req_set_state(r, RS_UPSTREAM);
+	r->fwd = forward_start(r->w->up, &p, req_upstream_done, r);
+	/* The token is in the curl header list now; our copy can go. */
+	secret_wipe(&r->token);
+	if (!r->fwd)
+		req_error(r, 502, "the upstream request could not be started");
+}
+
+static void req_token_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct req *r = arg;
+	char reason[256];
+	token_ready(reason, sizeof reason);
+	token_wait_cancel(r->tw);
+	r->tw = NULL;
+	stats_inc(STAT_token_timeouts);
+	log_warn("request %s: %s", r->rid, reason);
+	req_error_retry(r, 503, 5, "no valid upstream access token is available yet; retry shortly");
+}
+
+static void req_token_ready(void *arg)
+{
+	struct req *r = arg;
+	r->tw = NULL;
+	if (r->timer)
+		evtimer_del(r->timer);
+	req_get_token(r);
+}
+
+static void req_get_token(struct req *r)
+{
+	if (token_acquire(&r->token, &r->token_gen, r->w->base, req_token_ready, r, &r->tw)) {
+		req_forward(r);
+		return;
+	}
+	if (!r->tw) {
+		req_error_retry(r, 503, 5, "no valid upstream access token is available");
+		return;
+	}
+	if (r->state != RS_TOKEN_WAIT) {
+		stats_inc(STAT_token_waits);
+		req_set_state(r, RS_TOKEN_WAIT);
+		r->timer = evtimer_new(r->w->base, req_token_timeout, r);
+		struct timeval tv = { r->cfg->queue_timeout, 0 };
+		if (r->timer)
+			evtimer_add(r->timer, &tv);
+	} else if (r->timer && !evtimer_pending(r->timer, NULL)) {
+		/* Woken, but the token was gone again: keep the original deadline
+		 * roughly by waiting what is left of it. */
+		double left = r->cfg->queue_timeout - (http_now() - r->t0);
+		if (left < 0.05)
+			left = 0.05;
+		struct timeval tv = { (time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6) };
+		evtimer_add(r->timer, &tv);
+	}
+}
+
+/* ---- the request's front half ------------------------------------------- */
+
+static enum fg_method http_method(enum evhttp_cmd_type c)
+{
+	switch (c) {
+	case EVHTTP_REQ_GET: return FG_GET;
+	case EVHTTP_REQ_POST: return FG_POST;
+	case EVHTTP_REQ_DELETE: return FG_DELETE;
+	default: return FG_OTHER;
+	}
+}
+
+/* The API key a client presented, if any: Bearer or X-API-Key. */
+static const char *req_api_key(struct evkeyvalq *h)
+{
+	const char *a = evhttp_find_header(h, "Authorization");
+	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+		a += 7;
+		while (*a == ' ')
+			a++;
+		return a;
+	}
+	return evhttp_find_header(h, "X-API-Key");
+}
+
+static bool req_attribute(struct req *r, const struct wbind *b)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
+	const char *key = req_api_key(h);
+	const struct sockaddr *peer = NULL;
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->er);
+	if (conn) {
+		peer = evhttp_connection_get_addr(conn);
+		if (peer && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
+			peer = NULL;
+	}
+	enum fg_attr_result res = FG_ATTR_NONE;
+	r->tenant = tenant_attribute(r->cfg, b->role == HTTP_ROLE_TENANT ? b->spec : NULL,
+				     key, key ? strlen(key) : 0, peer, &res);
+	if (r->tenant) {
+		r->tenant_slot = stats_tenant_slot(r->tenant->name);
+		return true;
+	}
+	stats_inc(STAT_unauthorized);
+	if (res == FG_ATTR_BAD_KEY)
+		req_error(r, 401, "the API key presented matches no tenant");
+	else
+		req_error(r, 401, "no tenant matches this request (listener, API key or source address)");
+	return false;
+}
+
+static bool req_read_body(struct req *r, json_t **json)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->er);
+	size_t len = evbuffer_get_length(in);
+	*json = NULL;
+	if (len > r->cfg->max_body_bytes) {
+		stats_inc(STAT_bad_requests);
+		char d[128];
+		snprintf(d, sizeof d, "the request body is larger than %zu bytes", r->cfg->max_body_bytes);
+		req_error(r, 413, d);
+		return false;
+	}
+	r->body = len ? evbuffer_pullup(in, -1) : NULL;
+	r->body_len = len;
+	if (r->rm.route != FG_R_CREATE && r->rm.route != FG_R_ACCESS_TOKEN)
+		return true;
+	json_error_t je;
+	*json = json_loadb((const char *)r->body, len, 0, &je);
+	if (!*json) {
+		stats_inc(STAT_bad_requests);
+		char d[256];
+		snprintf(d, sizeof d, "the request body is not valid JSON: %s (line %d)", je.text, je.line);
+		req_error(r, 400, d);
+		return false;
+	}
+	return true;
+}
+
+static bool req_policy(struct req *r, json_t *body)
+{
+	char detail[FG_ERR_LEN];
+	int st = tenant_check(r->tenant, r->rm.route, r->rm.route == FG_R_GET || r->rm.route == FG_R_DELETE ||
+			      r->rm.route == FG_R_CANCEL ? r->rm.vin : NULL,
+			      body, &r->vins, &r->nvins, detail, sizeof detail);
+	if (st == 0)
+		return true;
+	stats_inc(st == 403 ? STAT_denied : STAT_bad_requests);
+	req_error(r, st, detail);
+	return false;
+}
+
+static int req_build_url(struct req *r)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
+	const char *q = u ? evhttp_uri_get_query(u) : NULL;
+	char path[128];
+	switch (r->rm.route) {
+	case FG_R_LIST:
+	case FG_R_CREATE: snprintf(path, sizeof path, "/v1/fleets/vehicles"); break;
+	case FG_R_GET:
+	case FG_R_DELETE: snprintf(path, sizeof path, "/v1/fleets/vehicles/%s", r->rm.vin); break;
+	case FG_R_CANCEL: snprintf(path, sizeof path, "/v1/fleets/%s/cancel_activation", r->rm.vin); break;
+	case FG_R_ACCESS_TOKEN: snprintf(path, sizeof path, "/v1/fleets/access_tokens"); break;
+	default: return -1;
+	}
+	size_t n = strlen(r->cfg->base_url) + strlen(path) + (q ? strlen(q) + 1 : 0) + 1;
+	r->url = malloc(n);
+	if (!r->url)
+		return -1;
+	snprintf(r->url, n, "%s%s%s%s", r->cfg->base_url, path, q ? "?" : "", q ? q : "");
+	return 0;
+}
+
+static void http_request_cb(struct evhttp_request *er, void *arg)
+{
+	struct wbind *b = arg;
+	struct req *r = calloc(1, sizeof *r);
+	if (!r) {
+		http_send_error(er, 503, "out of memory");
+		return;
+	}
+	atomic_fetch_add(&in_flight, 1);
+	r->w = b->w;
+	r->er = er;
+	r->t0 = http_now();
+	r->tenant_slot = -1;
+	r->cache_status = "BYPASS";
+	r->cfg = config_current();
+	struct evkeyvalq *h = evhttp_request_get_input_headers(er);
+	const char *crid = evhttp_find_header(h, "X-Request-Id");
+	if (crid && rid_acceptable(crid))
+		snprintf(r->rid, sizeof r->rid, "%s", crid);
+	else
+		rid_new(r->w, r->rid);
+	const char *uri = evhttp_request_get_uri(er);
+	r->uri = strdup(uri ? uri : "");
+	r->method = http_method(evhttp_request_get_command(er));
+
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(er);
+	const char *rawpath = u ? evhttp_uri_get_path(u) : NULL;
+	char *path = rawpath ? evhttp_uridecode(rawpath, 0, NULL) : NULL;
+	route_match(r->method, path ? path : "", &r->rm);
+	free(path);
+	json_t *body = NULL;
+	if (r->rm.status) {
+		stats_inc(STAT_bad_requests);
+		if (r->rm.status == 405) {
+			evhttp_add_header(evhttp_request_get_output_headers(er), "Allow", r->rm.allow);
+			req_error(r, 405, "this method is not allowed on this path");
+		} else if (r->rm.status == 400) {
+			req_error(r, 400, "the VIN in the path is malformed: 17 characters of A-Z and 0-9 expected");
+		} else {
+			req_error(r, 404, "no such route");
+		}
+		return;
+	}
+	if (!req_attribute(r, b) || !req_read_body(r, &body))
+		return;
+	bool ok = req_policy(r, body);
+	json_decref(body);
+	if (!ok)
+		return;
+	if (req_build_url(r) < 0) {
+		req_error(r, 500, "out of memory");
+		return;
+	}
+	req_get_token(r);
+}
+
+/* ---- worker threads ---------------------------------------------------- */
+
+static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, const char *spec)
+{
+	struct wbind *b = calloc(1, sizeof *b);
+	if (!b)
+		goto fail;
+	b->w = w;
+	b->role = role;
+	b->spec = strdup(spec);
+	b->http = evhttp_new(w->base);
+	if (!b->spec || !b->http)
+		goto fail;
+	evhttp_set_gencb(b->http, http_request_cb, b);
+	evhttp_set_timeout(b->http, w->client_timeout);
+	/* Bodies up to the hard limit are read and answered 413 by us in the
+	 * JSON error shape; beyond it libevent refuses them outright. */
+	evhttp_set_max_body_size(b->http, w->hard_body_limit);
+	evhttp_set_max_headers_size(b->http, 64 * 1024);
+	/* Let every method reach us, so a wrong one gets our JSON 405. */
+	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+				   EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	b->bound = evhttp_accept_socket_with_handle(b->http, fd);
+	if (!b->bound)
+		goto fail;
+	b->next = w->binds;
+	w->binds = b;
+	return b;
+fail:
+	close(fd);
+	if (b) {
+		if (b->http)
+			evhttp_free(b->http);
+		free(b->spec);
+		free(b);
+	}
+	return NULL;
+}
+
+static void worker_unbind(struct worker *w, const char *spec)
+{
+	for (struct wbind **pp = &w->binds; *pp; pp = &(*pp)->next) {
+		struct wbind *b = *pp;
+		if (strcmp(b->spec, spec) != 0)
+			continue;
+		*pp = b->next;
+		evhttp_free(b->http);
+		free(b->spec);
+		free(b);
+		return;
+	}
+}
+
+static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wmsg *m = arg;
+	switch (m->kind) {
+	case WMSG_ADD:
+		if (!worker_bind(m->w, m->fd, m->role, m->spec))
+			log_error("worker %d: cannot serve listener %s", m->w->id, m->spec);
+		break;
+	case WMSG_DEL:
+		worker_unbind(m->w, m->spec);
+		break;
+	case WMSG_STOP_ACCEPT:
+		for (struct wbind *b = m->w->binds; b; b = b->next)
+			if (b->bound) {
+				evhttp_del_accept_socket(b->http, b->bound);
+				b->bound = NULL;
+			}
+		break;
+	}
+	free(m->spec);
+	free(m);
+}
+
+static void worker_send(struct worker *w, enum wmsg_kind kind, int fd, enum http_role role, const char *spec)
+{
+	static const struct timeval now = { 0, 0 };
+	struct wmsg *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	m->kind = kind;
+	m->w = w;
+	m->fd = fd;
+	m->role = role;
+	m->spec = spec ? strdup(spec) : NULL;
+	if (event_base_once(w->base, -1, EV_TIMEOUT, worker_msg_cb, m, &now) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(m->spec);
+		free(m);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	stats_thread_init(w->stats);
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static int worker_dup_fd(int fd)
+{
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (d >= 0)
+		evutil_make_socket_nonblocking(d);
+	return d;
+}
+
+int http_workers_start(const struct fg_config *c)
+{
+	int n = c->workers > 0 ? c->workers : 1;
+	if (n > HTTP_MAX_WORKERS)
+		n = HTTP_MAX_WORKERS;
+	for (int i = 0; i < n; i++) {
+		struct worker *w = calloc(1, sizeof *w);
+		if (!w)
+			return -1;
+		w->id = i;
+		w->base = event_base_new();
+		w->up = w->base ? upstream_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
+		w->stats = stats_shard_new();
+		w->client_timeout = c->client_timeout;
+		w->hard_body_limit = c->max_body_bytes * 4 + 65536;
+		RAND_bytes((unsigned char *)&w->rng, sizeof w->rng);
+		w->rng |= 1;
+		workers[nworkers++] = w;
+		if (!w->base || !w->up || !w->stats)
+			return -1;
+		for (int k = 0; k < nlst; k++) {
+			if (lst[k]->role == HTTP_ROLE_ADMIN)
+				continue;
+			int d = worker_dup_fd(lst[k]->fd);
+			if (d < 0 || !worker_bind(w, d, lst[k]->role, lst[k]->spec))
+				return -1;
+		}
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void http_stop_accepting(void)
+{
+	for (int i = 0; i < nworkers; i++)
+		worker_send(workers[i], WMSG_STOP_ACCEPT, -1, HTTP_ROLE_PUBLIC, NULL);
+}
+
+long http_in_flight(void) { return atomic_load(&in_flight); }
+long http_connections(void) { return 0; }
+
+static void listener_close(struct listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	if (l->unix_path)
+		unlink(l->unix_path);
+	free(l->unix_path);
+	free(l->spec);
+	free(l);
+}
+
+void http_workers_stop(void)
+{
+	for (int i = 0; i < nworkers; i++)
+		if (workers[i]->thread)
+			event_base_loopbreak(workers[i]->base);
+	for (int i = 0; i < nworkers; i++) {
+		struct worker *w = workers[i];
+		if (w->thread)
+			pthread_join(w->thread, NULL);
+		while (w->binds)
+			worker_unbind(w, w->binds->spec);
+		upstream_free(w->up);
+		if (w->base)
+			event_base_free(w->base);
+		if (w->stats)
+			stats_shard_free(w->stats);
+		free(w);
+	}
+	nworkers = 0;
+	for (int k = 0; k < nlst; k++)
+		listener_close(lst[k]);
+	nlst = 0;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static int listener_socket_tcp(const struct fg_addr *a, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
+	char port[16];
+	snprintf(port, sizeof port, "%d", a->port);
+	int rc = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot resolve: %s", a->spec, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (res->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int listener_socket_unix(const struct fg_addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(a->path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "%s: socket path too long", a->spec);
+		return -1;
+	}
+	strcpy(sun.sun_path, a->path);
+	/* A socket file left by an earlier run is ours to replace; anything
+	 * else at that path is not. */
+	struct stat st;
+	if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(a->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct listener *listener_find(const char *spec)
+{
+	for (int k = 0; k < nlst; k++)
+		if (strcmp(lst[k]->spec, spec) == 0)
+			return lst[k];
+	return NULL;
+}
+
+static struct listener *listener_open(const struct fg_addr *a, enum http_role role, char *err, size_t errlen)
+{
+	int fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	if (fd < 0)
+		return NULL;
+	evutil_make_socket_nonblocking(fd);
+	struct listener *l = calloc(1, sizeof *l);
+	if (!l) {
+		close(fd);
+		return NULL;
+	}
+	l->fd = fd;
+	l->role = role;
+	l->spec = strdup(a->spec);
+	l->unix_path = a->is_unix ? strdup(a->path) : NULL;
+	return l;
+}
+
+/* The listeners a configuration asks for, with their roles. */
+struct want {
+	const struct fg_addr *a;
+	enum http_role role;
+};
+
+static int listeners_wanted(const struct fg_config *c, struct want *out, int max)
+{
+	int n = 0;
+	for (size_t i = 0; i < c->listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->listen.v[i], HTTP_ROLE_PUBLIC };
+	for (size_t i = 0; i < c->admin_listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->admin_listen.v[i], HTTP_ROLE_ADMIN };
+	for (size_t t = 0; t < c->ntenants; t++)
+		for (size_t i = 0; i < c->tenants[t]->listen.n && n < max; i++)
+			out[n++] = (struct want){ &c->tenants[t]->listen.v[i], HTTP_ROLE_TENANT };
+	return n;
+}
+
+int http_listeners_open(const struct fg_config *c, char *err, size_t errlen)
+{
+	struct want want[HTTP_MAX_LISTENERS];
+	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
+	for (int i = 0; i < n; i++) {
+		if (listener_find(want[i].a->spec))
+			continue;
+		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
+		if (!l)
+			return -1;
+		lst[nlst++] = l;
+	}
+	return 0;
+}
+
+int http_listeners_sync(const struct fg_config *c, char *err, size_t errlen)
+{
+	struct want want[HTTP_MAX_LISTENERS];
+	struct listener *added[HTTP_MAX_LISTENERS];
+	int nadd = 0;
+	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
+	/* Open all new ones first, so a bind failure changes nothing. */
+	for (int i = 0; i < n; i++) {
+		struct listener *l = listener_find(want[i].a->spec);
+		bool dup = false;
+		for (int k = 0; k < nadd; k++)
+			dup |= strcmp(added[k]->spec, want[i].a->spec) == 0;
+		if (l || dup)
+			continue;
+		l = listener_open(want[i].a, want[i].role, err, errlen);
+		if (!l) {
+			while (nadd > 0)
+				listener_close(added[--nadd]);
+			return -1;
+		}
+		added[nadd++] = l;
+	}
+	/* Close the ones the new configuration no longer names. The admin
+	 * listener moves only with a restart (it is bound to the main loop). */
+	for (int k = 0; k < nlst;) {
+		bool keep = lst[k]->role == HTTP_ROLE_ADMIN;
+		for (int i = 0; i < n && !keep; i++)
+			keep = strcmp(want[i].a->spec, lst[k]->spec) == 0;
+		if (keep) {
+			k++;
+			continue;
+		}
+		log_info("closing listener %s", lst[k]->spec);
+		for (int i = 0; i < nworkers; i++)
+			worker_send(workers[i], WMSG_DEL, -1, lst[k]->role, lst[k]->spec);
+		listener_close(lst[k]);
+		lst[k] = lst[--nlst];
+	}
+	for (int k = 0; k < nadd; k++) {
+		struct listener *l = added[k];
+		if (l->role == HTTP_ROLE_ADMIN) {
+			log_warn("new admin listener %s takes effect after a restart", l->spec);
+			listener_close(l);
+			continue;
+		}
+		log_info("opening listener %s", l->spec);
+		lst[nlst++] = l;
+		for (int i = 0; i < nworkers; i++) {
+			int d = worker_dup_fd(l->fd);
+			if (d >= 0)
+				worker_send(workers[i], WMSG_ADD, d, l->role, l->spec);
+		}
+	}
+	return 0;
+}
+
+struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int client_timeout)
+{
+	struct evhttp *http = evhttp_new(base);
+	if (!http)
+		return NULL;
+	evhttp_set_gencb(http, cb, arg);
+	evhttp_set_timeout(http, client_timeout);
+	evhttp_set_max_body_size(http, 4096);
+	for (int k = 0; k < nlst; k++) {
+		if (lst[k]->role != HTTP_ROLE_ADMIN)
+			continue;
+		int d = worker_dup_fd(lst[k]->fd);
+		if (d < 0 || !evhttp_accept_socket_with_handle(http, d)) {
+			evhttp_free(http);
+			return NULL;
+		}
+	}
+	return http;
+}

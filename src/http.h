@@ -1,3 +1,35 @@
+/* http.h: listeners, worker threads and the life of a tenant request. */
 #ifndef FG_HTTP_H
 #define FG_HTTP_H
+#include <stdbool.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include "config.h"
+
+enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
+
+/* Opens every listening socket C names (shared, admin and tenant ones).
+ * Returns -1 with ERR when one cannot be bound (exit status 2). */
+int http_listeners_open(const struct fg_config *c, char *err, size_t errlen);
+/* Starts C->workers threads serving the public and tenant listeners. */
+int http_workers_start(const struct fg_config *c);
+/* After a reload: opens listeners that are new in C, closes those it no
+ * longer names, and tells every worker. Returns -1 (nothing changed) when a
+ * new listener cannot be bound. */
+int http_listeners_sync(const struct fg_config *c, char *err, size_t errlen);
+/* Serves the admin listeners on BASE (the main loop) with callback CB;
+ * the caller frees the returned evhttp at exit. */
+struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int client_timeout);
+/* Stops accepting on every listener (SIGTERM). */
+void http_stop_accepting(void);
+/* Requests that have not been answered yet, over all workers. */
+long http_in_flight(void);
+/* Stops and joins the workers, frees the listeners. */
+void http_workers_stop(void);
+long http_connections(void);
+
+/* Shared by admin.c: the JSON error shape of SPEC.md §4. */
+void http_send_error(struct evhttp_request *req, int status, const char *detail);
+const char *http_reason(int status);
 #endif

@@ -1,2 +1,112 @@
-/* route.c: placeholder until its owner lands it. */
+/* route.c: the routing table of SPEC.md §4. Matching is by path shape
+ * first (so a known path with the wrong method is 405, not 404), then by
+ * method. Pure functions, no allocation. */
+#include "route.h"
 #include "fleetgate.h"
+#include "vinset.h"
+#include <string.h>
+
+static const char *const route_names[FG_R_COUNT] = {
+	[FG_R_NONE] = "none",
+	[FG_R_LIST] = "vehicles_list",
+	[FG_R_CREATE] = "vehicles_create",
+	[FG_R_GET] = "vehicle_get",
+	[FG_R_DELETE] = "vehicle_delete",
+	[FG_R_CANCEL] = "cancel_activation",
+	[FG_R_ACCESS_TOKEN] = "access_token",
+};
+
+const char *route_name(enum fg_route r)
+{
+	return (r >= 0 && r < FG_R_COUNT) ? route_names[r] : "none";
+}
+
+unsigned route_needs(enum fg_route r)
+{
+	switch (r) {
+	case FG_R_LIST: case FG_R_GET: return FG_M_GET;
+	case FG_R_CREATE: case FG_R_ACCESS_TOKEN: return FG_M_POST;
+	case FG_R_DELETE: case FG_R_CANCEL: return FG_M_DELETE;
+	default: return 0;
+	}
+}
+
+bool route_is_mutation(enum fg_route r)
+{
+	return r == FG_R_CREATE || r == FG_R_DELETE || r == FG_R_CANCEL || r == FG_R_ACCESS_TOKEN;
+}
+
+/* A path segment with the VIN, up to the next '/' or the end. */
+static bool route_take_vin(const char *seg, size_t len, struct fg_route_match *out)
+{
+	if (!vin_normalize(seg, len, out->vin)) {
+		out->status = 400;
+		return false;
+	}
+	return true;
+}
+
+static void route_method(struct fg_route_match *out, enum fg_method m,
+			 enum fg_method m1, enum fg_route r1,
+			 enum fg_method m2, enum fg_route r2, const char *allow)
+{
+	if (m == m1)
+		out->route = r1;
+	else if (r2 != FG_R_NONE && m == m2)
+		out->route = r2;
+	else {
+		out->status = 405;
+		out->allow = allow;
+	}
+}
+
+void route_match(enum fg_method m, const char *path, struct fg_route_match *out)
+{
+	static const char vehicles[] = "/v1/fleets/vehicles";
+	static const char fleets[] = "/v1/fleets/";
+	memset(out, 0, sizeof *out);
+	out->status = 404;
+
+	size_t plen = strlen(path);
+	/* A trailing slash names the same resource. */
+	if (plen > 1 && path[plen - 1] == '/')
+		plen--;
+
+	if (plen == sizeof vehicles - 1 && memcmp(path, vehicles, plen) == 0) {
+		out->status = 0;
+		route_method(out, m, FG_GET, FG_R_LIST, FG_POST, FG_R_CREATE, "GET, POST");
+		return;
+	}
+	if (plen > sizeof vehicles && memcmp(path, vehicles, sizeof vehicles - 1) == 0 &&
+	    path[sizeof vehicles - 1] == '/') {
+		const char *seg = path + sizeof vehicles;
+		size_t slen = plen - sizeof vehicles;
+		if (memchr(seg, '/', slen))
+			return;
+		out->status = 0;
+		route_method(out, m, FG_GET, FG_R_GET, FG_DELETE, FG_R_DELETE, "GET, DELETE");
+		if (out->status == 0)
+			route_take_vin(seg, slen, out);
+		return;
+	}
+	if (plen == strlen("/v1/fleets/access_tokens") &&
+	    memcmp(path, "/v1/fleets/access_tokens", plen) == 0) {
+		out->status = 0;
+		route_method(out, m, FG_POST, FG_R_ACCESS_TOKEN, FG_OTHER, FG_R_NONE, "POST");
+		return;
+	}
+	/* /v1/fleets/{vin}/cancel_activation */
+	static const char cancel[] = "/cancel_activation";
+	if (plen > sizeof fleets - 1 + sizeof cancel - 1 &&
+	    memcmp(path, fleets, sizeof fleets - 1) == 0 &&
+	    memcmp(path + plen - (sizeof cancel - 1), cancel, sizeof cancel - 1) == 0) {
+		const char *seg = path + sizeof fleets - 1;
+		size_t slen = plen - (sizeof fleets - 1) - (sizeof cancel - 1);
+		if (slen == 0 || memchr(seg, '/', slen))
+			return;
+		out->status = 0;
+		route_method(out, m, FG_POST, FG_R_CANCEL, FG_OTHER, FG_R_NONE, "POST");
+		if (out->status == 0)
+			route_take_vin(seg, slen, out);
+	}
+}

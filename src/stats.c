@@ -1,2 +1,371 @@
-/* stats.c: placeholder until its owner lands it. */
+/* stats.c: per-worker counter shards and their two renderings.
+ *
+ * A shard is written by exactly one thread with relaxed atomic adds, so
+ * the request path takes no lock; readers sum all shards. The only lock
+ * here guards the tenant-name table, taken once per (worker, config
+ * generation) per tenant by the caller's cache, and the shard registry. */
+#include "stats.h"
 #include "fleetgate.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdarg.h>
+
+#define STATS_MAX_SHARDS 256
+#define STATS_CODES 600
+
+/* Codes kept apart in the per-tenant/route table; others count as "other". */
+static const int stats_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409, 413,
+				   422, 429, 500, 502, 503, 504 };
+#define STATS_NCODES (sizeof stats_codes / sizeof *stats_codes + 1)
+
+static const double stats_le[STATS_LAT_BUCKETS - 1] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+
+struct stats_hist {
+	_Atomic uint64_t b[STATS_LAT_BUCKETS];   /* last is +Inf */
+	_Atomic uint64_t sum_us;
+	_Atomic uint64_t count;
+};
+
+struct stats_shard {
+	_Atomic uint64_t c[STAT__COUNT];
+	_Atomic uint64_t by_status[STATS_CODES];
+	_Atomic uint64_t up_by_status[STATS_CODES];   /* 0 = transport failure */
+	_Atomic uint64_t by_tenant[STATS_MAX_TENANTS + 1];
+	_Atomic uint64_t trc[STATS_MAX_TENANTS + 1][FG_R_COUNT][STATS_NCODES];
+	struct stats_hist req_lat, up_lat;
+};
+
+static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_shard *stats_shards[STATS_MAX_SHARDS];
+static char *stats_tenants[STATS_MAX_TENANTS];
+static int stats_ntenants;
+static struct timespec stats_t0;
+static _Thread_local struct stats_shard *stats_self;
+
+#define ADD(a, n) atomic_fetch_add_explicit(&(a), (n), memory_order_relaxed)
+#define GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
+
+void stats_init(void) { clock_gettime(CLOCK_MONOTONIC, &stats_t0); }
+
+struct stats_shard *stats_shard_new(void)
+{
+	struct stats_shard *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&stats_mu);
+	for (int i = 0; i < STATS_MAX_SHARDS; i++)
+		if (!stats_shards[i]) {
+			stats_shards[i] = s;
+			break;
+		}
+	pthread_mutex_unlock(&stats_mu);
+	return s;
+}
+
+void stats_thread_init(struct stats_shard *s) { stats_self = s; }
+
+/* Shards stay registered until the process ends; counts must not go
+ * backwards when a worker stops. Only the memory at exit is freed. */
+void stats_shard_free(struct stats_shard *s)
+{
+	pthread_mutex_lock(&stats_mu);
+	for (int i = 0; i < STATS_MAX_SHARDS; i++)
+		if (stats_shards[i] == s)
+			stats_shards[i] = NULL;
+	pthread_mutex_unlock(&stats_mu);
+	free(s);
+}
+
+void stats_inc(enum stats_id id) { if (stats_self) ADD(stats_self->c[id], 1); }
+void stats_add(enum stats_id id, uint64_t n) { if (stats_self) ADD(stats_self->c[id], n); }
+
+static void stats_hist_add(struct stats_hist *h, double secs)
+{
+	int i = 0;
+	while (i < STATS_LAT_BUCKETS - 1 && secs > stats_le[i])
+		i++;
+	ADD(h->b[i], 1);
+	ADD(h->sum_us, (uint64_t)(secs * 1e6));
+	ADD(h->count, 1);
+}
+
+static size_t stats_code_index(int status)
+{
+	for (size_t i = 0; i < STATS_NCODES - 1; i++)
+		if (stats_codes[i] == status)
+			return i;
+	return STATS_NCODES - 1;
+}
+
+void stats_request(int slot, enum fg_route route, int status, double secs)
+{
+	struct stats_shard *s = stats_self;
+	if (!s)
+		return;
+	if (slot < 0 || slot > STATS_MAX_TENANTS)
+		slot = STATS_MAX_TENANTS;
+	ADD(s->c[STAT_requests], 1);
+	if (status > 0 && status < STATS_CODES)
+		ADD(s->by_status[status], 1);
+	ADD(s->by_tenant[slot], 1);
+	ADD(s->trc[slot][route][stats_code_index(status)], 1);
+	stats_hist_add(&s->req_lat, secs);
+}
+
+void stats_upstream(int status, double secs)
+{
+	struct stats_shard *s = stats_self;
+	if (!s)
+		return;
+	ADD(s->c[STAT_upstream_requests], 1);
+	if (status >= 0 && status < STATS_CODES)
+		ADD(s->up_by_status[status], 1);
+	if (status == 0)
+		ADD(s->c[STAT_upstream_errors], 1);
+	else
+		stats_hist_add(&s->up_lat, secs);
+}
+
+int stats_tenant_slot(const char *name)
+{
+	int slot = -1;
+	if (!name)
+		return -1;
+	pthread_mutex_lock(&stats_mu);
+	for (int i = 0; i < stats_ntenants; i++)
+		if (strcmp(stats_tenants[i], name) == 0) {
+			slot = i;
+			break;
+		}
+	if (slot < 0 && stats_ntenants < STATS_MAX_TENANTS) {
+		stats_tenants[stats_ntenants] = strdup(name);
+		if (stats_tenants[stats_ntenants])
+			slot = stats_ntenants++;
+	}
+	pthread_mutex_unlock(&stats_mu);
+	return slot;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct stats_sum {
+	uint64_t c[STAT__COUNT];
+	uint64_t by_status[STATS_CODES];
+	uint64_t up_by_status[STATS_CODES];
+	uint64_t by_tenant[STATS_MAX_TENANTS + 1];
+	uint64_t trc[STATS_MAX_TENANTS + 1][FG_R_COUNT][STATS_NCODES];
+	uint64_t req_b[STATS_LAT_BUCKETS], req_sum_us, req_count;
+	uint64_t up_b[STATS_LAT_BUCKETS], up_sum_us, up_count;
+	int ntenants;
+	char *tenants[STATS_MAX_TENANTS];
+};
+
+static void stats_sum_hist(const struct stats_hist *h, uint64_t *b, uint64_t *sum, uint64_t *count)
+{
+	for (int i = 0; i < STATS_LAT_BUCKETS; i++)
+		b[i] += GET(h->b[i]);
+	*sum += GET(h->sum_us);
+	*count += GET(h->count);
+}
+
+static struct stats_sum *stats_collect(void)
+{
+	struct stats_sum *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	pthread_mutex_lock(&stats_mu);
+	for (int k = 0; k < STATS_MAX_SHARDS; k++) {
+		struct stats_shard *s = stats_shards[k];
+		if (!s)
+			continue;
+		for (int i = 0; i < STAT__COUNT; i++)
+			t->c[i] += GET(s->c[i]);
+		for (int i = 0; i < STATS_CODES; i++) {
+			t->by_status[i] += GET(s->by_status[i]);
+			t->up_by_status[i] += GET(s->up_by_status[i]);
+		}
+		for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
+			t->by_tenant[i] += GET(s->by_tenant[i]);
+			for (int r = 0; r < FG_R_COUNT; r++)
+				for (size_t c = 0; c < STATS_NCODES; c++)
+					t->trc[i][r][c] += GET(s->trc[i][r][c]);
+		}
+		stats_sum_hist(&s->req_lat, t->req_b, &t->req_sum_us, &t->req_count);
+		stats_sum_hist(&s->up_lat, t->up_b, &t->up_sum_us, &t->up_count);
+	}
+	t->ntenants = stats_ntenants;
+	for (int i = 0; i < stats_ntenants; i++)
+		t->tenants[i] = stats_tenants[i];   /* never freed while running */
+	pthread_mutex_unlock(&stats_mu);
+	return t;
+}
+
+/* Quantile estimate from a cumulative histogram: the upper bound of the
+ * bucket holding it, in milliseconds (the usual Prometheus-style answer). */
+static double stats_quantile_ms(const uint64_t *b, uint64_t count, double q)
+{
+	if (count == 0)
+		return 0;
+	uint64_t want = (uint64_t)(q * (double)count + 0.999999), acc = 0;
+	for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
+		acc += b[i];
+		if (acc >= want)
+			return (i < STATS_LAT_BUCKETS - 1 ? stats_le[i] : stats_le[STATS_LAT_BUCKETS - 2] * 2) * 1000;
+	}
+	return 0;
+}
+
+static json_t *stats_section(json_t *root, const char *sec)
+{
+	if (!sec[0])
+		return root;
+	json_t *o = json_object_get(root, sec);
+	if (!o) {
+		o = json_object();
+		json_object_set_new(root, sec, o);
+	}
+	return o;
+}
+
+static json_t *stats_codes_json(const uint64_t *v)
+{
+	json_t *o = json_object();
+	char k[8];
+	for (int i = 0; i < STATS_CODES; i++)
+		if (v[i]) {
+			snprintf(k, sizeof k, "%d", i);
+			json_object_set_new(o, k, json_integer((json_int_t)v[i]));
+		}
+	return o;
+}
+
+json_t *stats_json(void)
+{
+	struct stats_sum *t = stats_collect();
+	json_t *root = json_object();
+	if (!t)
+		return root;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	json_object_set_new(root, "version", json_string(FG_VERSION));
+	json_object_set_new(root, "uptime_s", json_integer(now.tv_sec - stats_t0.tv_sec));
+#define X(id, sec, key, prom, help) \
+	json_object_set_new(stats_section(root, sec), key, json_integer((json_int_t)t->c[STAT_##id]));
+	STATS_COUNTERS(X)
+#undef X
+	json_t *req = stats_section(root, "requests");
+	json_object_set_new(req, "by_status", stats_codes_json(t->by_status));
+	json_t *bt = json_object();
+	for (int i = 0; i < t->ntenants; i++)
+		if (t->by_tenant[i])
+			json_object_set_new(bt, t->tenants[i], json_integer((json_int_t)t->by_tenant[i]));
+	if (t->by_tenant[STATS_MAX_TENANTS])
+		json_object_set_new(bt, "-", json_integer((json_int_t)t->by_tenant[STATS_MAX_TENANTS]));
+	json_object_set_new(req, "by_tenant", bt);
+	json_t *up = stats_section(root, "upstream");
+	json_object_set_new(up, "by_status", stats_codes_json(t->up_by_status));
+	json_t *lat = json_object();
+	json_object_set_new(lat, "p50", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.50)));
+	json_object_set_new(lat, "p90", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.90)));
+	json_object_set_new(lat, "p99", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.99)));
+	json_object_set_new(up, "latency_ms", lat);
+	free(t);
+	return root;
+}
+
+/* ---- Prometheus text format 0.0.4 --------------------------------------- */
+
+struct stats_buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_printf(struct stats_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct stats_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 65536;
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return;
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static void stats_prom_hist(struct stats_buf *b, const char *name, const char *help,
+			    const uint64_t *bk, uint64_t sum_us, uint64_t count)
+{
+	sb_printf(b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s histogram\n", name, help, name);
+	uint64_t acc = 0;
+	for (int i = 0; i < STATS_LAT_BUCKETS - 1; i++) {
+		acc += bk[i];
+		sb_printf(b, "fleetgate_%s_bucket{le=\"%g\"} %llu\n", name, stats_le[i], (unsigned long long)acc);
+	}
+	acc += bk[STATS_LAT_BUCKETS - 1];
+	sb_printf(b, "fleetgate_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)acc);
+	sb_printf(b, "fleetgate_%s_sum %.6f\nfleetgate_%s_count %llu\n", name, (double)sum_us / 1e6,
+		  name, (unsigned long long)count);
+}
+
+char *stats_prometheus(size_t *len)
+{
+	struct stats_sum *t = stats_collect();
+	struct stats_buf b = { 0 };
+	if (!t)
+		return NULL;
+#define X(id, sec, key, prom, help) \
+	sb_printf(&b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s counter\nfleetgate_%s %llu\n", \
+		  prom, help, prom, prom, (unsigned long long)t->c[STAT_##id]);
+	STATS_COUNTERS(X)
+#undef X
+	sb_printf(&b, "# HELP fleetgate_requests_total Requests answered, by tenant, route and status code\n"
+		      "# TYPE fleetgate_requests_total counter\n");
+	for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
+		if (i >= t->ntenants && i != STATS_MAX_TENANTS)
+			continue;
+		const char *tn = i == STATS_MAX_TENANTS ? "-" : t->tenants[i];
+		for (int r = 0; r < FG_R_COUNT; r++)
+			for (size_t c = 0; c < STATS_NCODES; c++) {
+				uint64_t v = t->trc[i][r][c];
+				if (!v)
+					continue;
+				char code[8];
+				if (c < STATS_NCODES - 1)
+					snprintf(code, sizeof code, "%d", stats_codes[c]);
+				else
+					snprintf(code, sizeof code, "other");
+				sb_printf(&b, "fleetgate_requests_total{tenant=\"%s\",route=\"%s\",code=\"%s\"} %llu\n",
+					  tn, route_name((enum fg_route)r), code, (unsigned long long)v);
+			}
+	}
+	sb_printf(&b, "# HELP fleetgate_upstream_requests_total Upstream exchanges by status code (0 = no answer)\n"
+		      "# TYPE fleetgate_upstream_requests_total counter\n");
+	for (int i = 0; i < STATS_CODES; i++)
+		if (t->up_by_status[i])
+			sb_printf(&b, "fleetgate_upstream_requests_total{code=\"%d\"} %llu\n", i,
+				  (unsigned long long)t->up_by_status[i]);
+	stats_prom_hist(&b, "request_duration_seconds", "Time from request to answer",
+			t->req_b, t->req_sum_us, t->req_count);
+	stats_prom_hist(&b, "upstream_duration_seconds", "Duration of upstream exchanges",
+			t->up_b, t->up_sum_us, t->up_count);
+	free(t);
+	*len = b.len;
+	return b.p;
+}

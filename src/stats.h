@@ -1,3 +1,69 @@
+/* stats.h: counters defined once, one copy per worker, summed when read.
+ *
+ * STATS_COUNTERS lists every plain counter with its JSON path and its
+ * Prometheus name and help; /stats and /metrics both render from it. Each
+ * worker writes only its own shard (relaxed atomics, no lock); the admin
+ * thread sums the shards. Labelled counts (by status, tenant, route) live
+ * in fixed arrays in the shard, so the request path never allocates. */
 #ifndef FG_STATS_H
 #define FG_STATS_H
+#include <stdint.h>
+#include <stdatomic.h>
+#include <jansson.h>
+#include "route.h"
+
+/*        id                  json section/key             prometheus name                          help */
+#define STATS_COUNTERS(X) \
+	X(requests,          "requests", "total",          "requests_all_total",             "Requests answered on tenant listeners") \
+	X(unauthorized,      "requests", "unauthorized",   "unauthorized_total",             "Requests no tenant could be found for (401)") \
+	X(denied,            "requests", "denied",         "denied_total",                   "Requests denied by tenant policy (403)") \
+	X(bad_requests,      "requests", "bad",            "bad_requests_total",             "Malformed requests (400, 404, 405, 413)") \
+	X(upstream_requests, "upstream", "requests",       "upstream_requests_all_total",    "Exchanges with the upstream API") \
+	X(upstream_errors,   "upstream", "errors",         "upstream_errors_total",          "Upstream exchanges that failed (unreachable, time-out, TLS)") \
+	X(upstream_throttled,"upstream", "throttled",      "upstream_throttled_total",       "Upstream 429 answers seen") \
+	X(upstream_retries,  "upstream", "retries_after_401", "upstream_retries_total",      "Requests retried with a fresh token after an upstream 401") \
+	X(token_waits,       "token",    "waits",          "token_waits_total",              "Requests that had to wait for a token") \
+	X(token_timeouts,    "token",    "wait_timeouts",  "token_wait_timeouts_total",      "Requests answered 503 because no token arrived in time") \
+	X(rate_limited,      "",         "rate_limited",   "rate_limited_total",             "Requests answered 429 by fleetgate") \
+	X(cache_hits,        "cache",    "hits",           "cache_hits_total",               "Answers served from the cache while fresh") \
+	X(cache_misses,      "cache",    "misses",         "cache_misses_total",             "Cacheable reads that went upstream") \
+	X(cache_stale,       "cache",    "stale",          "cache_stale_total",              "Stale answers served instead of an error") \
+	X(cache_coalesced,   "cache",    "coalesced",      "cache_coalesced_total",          "Reads that waited for another read of the same key") \
+	X(config_reloads,    "config",   "reloads",        "config_reloads_ok_total",        "Successful configuration reloads") \
+	X(config_reload_failures, "config", "reload_failures", "config_reloads_failed_total", "Reloads refused because the new configuration was invalid") \
+	X(bytes_out,         "requests", "bytes",          "response_bytes_total",           "Response body bytes sent to clients")
+
+enum stats_id {
+#define X(id, sec, key, prom, help) STAT_##id,
+	STATS_COUNTERS(X)
+#undef X
+	STAT__COUNT
+};
+
+#define STATS_MAX_TENANTS 256     /* by_tenant slots; more share "other" */
+#define STATS_LAT_BUCKETS 16
+
+struct stats_shard;
+
+/* The shard of the calling worker thread (set by stats_thread_init). */
+struct stats_shard *stats_shard_new(void);
+void stats_thread_init(struct stats_shard *s);
+void stats_shard_free(struct stats_shard *s);
+
+void stats_inc(enum stats_id id);
+void stats_add(enum stats_id id, uint64_t n);
+/* One answered request: its tenant slot (-1 = none), route, status and
+ * duration in seconds. */
+void stats_request(int tenant_slot, enum fg_route route, int status, double secs);
+/* One upstream exchange: status (0 = transport failure) and duration. */
+void stats_upstream(int status, double secs);
+/* Stable slot for a tenant name (names are kept across reloads). */
+int stats_tenant_slot(const char *name);
+
+/* Renders every shard, summed. EXTRA is called to add sections owned by
+ * other files (token, cache, config). */
+json_t *stats_json(void);
+char *stats_prometheus(size_t *len);
+/* Process start on the monotonic clock, for uptime. */
+void stats_init(void);
 #endif

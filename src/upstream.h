@@ -1,3 +1,24 @@
+/* upstream.h: one libcurl multi handle driven by one libevent base.
+ * This is the only file that touches CURLM. Each worker thread (and the
+ * token manager on the main thread) owns one; nothing is shared. */
 #ifndef FG_UPSTREAM_H
 #define FG_UPSTREAM_H
+#include <curl/curl.h>
+#include <event2/event.h>
+
+struct upstream;
+
+/* Called from the event loop (never from inside a curl callback) when the
+ * transfer ends; the easy handle is already removed from the multi handle
+ * and belongs to the caller again. */
+typedef void (*upstream_done_fn)(void *arg, CURL *easy, CURLcode rc);
+
+struct upstream *upstream_new(struct event_base *base, long maxconnects);
+void upstream_free(struct upstream *u);
+/* Starts EASY. Returns 0, or -1 when curl refuses it (nothing will be called). */
+int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg);
+/* Stops a running transfer; DONE is not called. */
+void upstream_cancel(struct upstream *u, CURL *easy);
+/* Transfers running on this handle. */
+int upstream_running(const struct upstream *u);
 #endif
