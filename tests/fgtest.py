@@ -1,0 +1,343 @@
+"""fgtest: black-box harness for fleetgate and fleetgate-sim.
+
+Starts the simulator and the gateway on free loopback ports with generated
+configuration, waits for them with polls that have deadlines (never bare
+sleeps), and gives tests a small HTTP client. Set FG_VALGRIND=1 to run the
+gateway under valgrind; stop() then fails the test on any leak or error.
+"""
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BUILDDIR = os.environ.get("FG_BUILDDIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+SRCDIR = os.environ.get("FG_SRCDIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+FLEETGATE = os.path.join(BUILDDIR, "src", "fleetgate")
+SIM = os.path.join(BUILDDIR, "sim", "fleetgate-sim")
+VALGRIND = os.environ.get("FG_VALGRIND") == "1"
+
+CLIENT_ID = "test-client-0001"
+CLIENT_SECRET = "s3cr3t-client-secret-do-not-leak"
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Polls PRED until it returns a true value or TIMEOUT passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def sha256_hex(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<Response %d %r>" % (self.status, self.body[:200])
+
+
+def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30, unix=None):
+    if unix:
+        conn = UnixHTTPConnection(unix, timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Sim:
+    """fleetgate-sim on a free port."""
+
+    def __init__(self, workdir, extra=(), lifetime=300, tls=None):
+        self.port = free_port()
+        self.scheme = "https" if tls else "http"
+        args = [SIM, "--listen", "127.0.0.1:%d" % self.port, "--client-id", CLIENT_ID,
+                "--client-secret", CLIENT_SECRET, "--token-lifetime", str(lifetime)]
+        if tls:
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        args += list(extra)
+        self.log = open(os.path.join(workdir, "sim.log"), "w+")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise AssertionError("fleetgate-sim did not start: %r" % line)
+
+    @property
+    def base_url(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    def ctl(self, method, path, body=None):
+        if self.scheme == "https":
+            import ssl
+            ctx = ssl._create_unverified_context()
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            data = json.dumps(body) if body is not None else None
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            raw = r.read()
+            if r.status >= 300:
+                raise AssertionError("sim %s %s -> %d %r" % (method, path, r.status, raw))
+            return json.loads(raw) if raw else None
+        finally:
+            conn.close()
+
+    def stats(self):
+        return self.ctl("GET", "/_sim/stats")
+
+    def requests(self):
+        return self.ctl("GET", "/_sim/requests")
+
+    def faults(self, **kw):
+        return self.ctl("POST", "/_sim/faults", kw)
+
+    def reset(self):
+        return self.ctl("POST", "/_sim/reset")
+
+    def vehicles(self, items):
+        return self.ctl("POST", "/_sim/vehicles", items)
+
+    def revoke_tokens(self):
+        return self.ctl("POST", "/_sim/revoke_tokens")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+
+
+DEFAULT_TENANT = """[tenant]
+name = all
+sources = 127.0.0.1, ::1
+methods = GET, POST, DELETE
+vin_prefixes = *
+"""
+
+
+class Gateway:
+    """fleetgate with a generated configuration in its own folder."""
+
+    def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
+                 tenants=None, workers=2, wait_ready=True, base_url=None, start=True):
+        self.dir = workdir
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.tenants_dir = os.path.join(workdir, "tenants.d")
+        os.makedirs(self.tenants_dir, exist_ok=True)
+        with open(os.path.join(workdir, "client_secret"), "w") as f:
+            f.write(CLIENT_SECRET + "\n")
+        base = base_url or (sim.base_url if sim else "http://127.0.0.1:9")
+        if oauth is None:
+            oauth = "client_id = %s\nclient_secret = file:client_secret\n" % CLIENT_ID
+        self.conf = os.path.join(workdir, "fleetgate.conf")
+        self.access_log = os.path.join(workdir, "access.log")
+        self.audit_log = os.path.join(workdir, "audit.log")
+        self.stderr_path = os.path.join(workdir, "fleetgate.stderr")
+        with open(self.conf, "w") as f:
+            f.write("[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\n"
+                    "workers = %d\ntenants_dir = tenants.d\naccess_log = %s\naudit_log = %s\n"
+                    "log_level = debug\nshutdown_timeout = 10\n%s\n"
+                    "[upstream]\nbase_url = %s\ntimeout = 5\nconnect_timeout = 2\nqueue_timeout = 3\n%s\n"
+                    "[oauth]\n%s\n[cache]\n%s\n"
+                    % (self.port, self.admin_port, workers, self.access_log, self.audit_log,
+                       gateway, base, upstream, oauth, cache))
+        for name, text in (tenants if tenants is not None else {"all": DEFAULT_TENANT}).items():
+            with open(os.path.join(self.tenants_dir, name + ".conf"), "w") as f:
+                f.write(text)
+        self.proc = None
+        if start:
+            self.start(wait_ready)
+
+    def start(self, wait_ready=True):
+        args = [FLEETGATE, "-c", self.conf]
+        if VALGRIND:
+            self.vglog = os.path.join(self.dir, "valgrind.log")
+            args = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                    "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
+                    "--log-file=" + self.vglog] + args
+        self.stderr = open(self.stderr_path, "a")
+        self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr)
+        slow = 10 if VALGRIND else 1
+        wait_for(lambda: self.admin("GET", "/healthz").status == 200 or self.proc.poll() is not None,
+                 timeout=10 * slow, what="fleetgate /healthz")
+        if self.proc.poll() is not None:
+            raise AssertionError("fleetgate exited with %d:\n%s" % (self.proc.returncode, self.logs()))
+        if wait_ready:
+            wait_for(lambda: self.admin("GET", "/readyz").status == 200, timeout=10 * slow,
+                     what="fleetgate /readyz")
+
+    def request(self, method, path, body=None, headers=None, port=None, **kw):
+        return request(port or self.port, method, path, body=body, headers=headers, **kw)
+
+    def admin(self, method, path, body=None):
+        return request(self.admin_port, method, path, body=body, timeout=10)
+
+    def stats(self):
+        return self.admin("GET", "/stats").json()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self):
+        """SIGHUP, then waits until the reload is counted either way."""
+        before = self.stats()["config"]
+        n0 = before.get("reloads", 0) + before.get("reload_failures", 0)
+        self.signal(signal.SIGHUP)
+        wait_for(lambda: sum(self.stats()["config"].get(k, 0) for k in ("reloads", "reload_failures")) > n0,
+                 what="reload to be counted")
+        return self.stats()["config"]
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout * (5 if VALGRIND else 1))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("fleetgate did not stop within %ds" % timeout)
+        self.stderr.close()
+        rc = self.proc.returncode
+        if VALGRIND and rc == 99:
+            with open(self.vglog) as f:
+                raise AssertionError("valgrind found errors or leaks:\n" + f.read()[-6000:])
+        return rc
+
+    def logs(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def all_logs(self):
+        out = self.logs()
+        for p in (self.access_log, self.audit_log):
+            if os.path.exists(p):
+                with open(p) as f:
+                    out += f.read()
+        return out
+
+
+def run_fleetgate(*args, timeout=30):
+    return subprocess.run([FLEETGATE] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+class FgTestCase(unittest.TestCase):
+    """A test case with a fresh working folder; subclasses start what they need."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="fgtest-")
+        self.dir = self._tmp.name
+        self._stops = []
+
+    def tearDown(self):
+        for fn in reversed(self._stops):
+            try:
+                fn()
+            except Exception:
+                if not self._outcome_failed():
+                    raise
+        self._tmp.cleanup()
+
+    def _outcome_failed(self):
+        return False
+
+    def sim(self, **kw):
+        s = Sim(self.dir, **kw)
+        self._stops.append(s.stop)
+        return s
+
+    def gateway(self, **kw):
+        g = Gateway(self.dir, **kw)
+        self._stops.append(lambda: self.assertIn(g.stop(), (0, None)))
+        return g
+
+
+def in_thread(fn, *args, **kw):
+    """Runs FN in a thread; returns a getter that joins and returns its result."""
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn(*args, **kw)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the getter
+            box["error"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def get(timeout=60):
+        t.join(timeout)
+        if t.is_alive():
+            raise AssertionError("background call did not finish")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return get
+
+
+def main():
+    unittest.main(verbosity=2)
