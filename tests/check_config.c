@@ -656,6 +656,16 @@ START_TEST(test_tenants)
 }
 END_TEST
 
+START_TEST(test_tenant_listener_clash)
+{
+	write_file("tenants.d/a.conf", "[tenant]\nname = alpha\nlisten = 127.0.0.1:8081\n"
+		   "vins = WBADT43452G296403\n");
+	ck_assert_ptr_null(load(MIN_OAUTH));
+	ck_assert(has_error("%s/tenants.d/a.conf: listen: 127.0.0.1:8081 is also the admin listener of %s",
+			    tmpdir, conf));
+}
+END_TEST
+
 /* ---- helpers ------------------------------------------------------------ */
 
 START_TEST(test_parsers)
@@ -829,6 +839,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_relative_paths);
 	tcase_add_test(tc, test_missing_dirs_and_files);
 	tcase_add_test(tc, test_tenants);
+	tcase_add_test(tc, test_tenant_listener_clash);
 	tcase_add_test(tc, test_parsers);
 	tcase_add_test(tc, test_swap_generation);
 	tcase_add_test(tc, test_refcount);
