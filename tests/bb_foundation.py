@@ -175,7 +175,7 @@ class Forwarding(FgTestCase):
         self.s.faults(latency_ms=1500, routes=["get"])
         pending = in_thread(self.g.request, "GET", "/v1/fleets/vehicles/" + VIN)
         wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="request in flight at the simulator")
-        self.g.signal(signal.SIGTERM)
+        self.g.send_signal(signal.SIGTERM)
         r = pending()
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.g.stop(), 0)

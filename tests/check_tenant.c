@@ -149,6 +149,16 @@ START_TEST(load_defaults)
 	ck_assert(!tenant_allows_vin(t, "WBADT43452G296403"));
 	tenant_free(t);
 
+	/* an empty value means the default, as in the main file */
+	t = load("empty.conf", "[tenant]\nname =\nlisten = 127.0.0.1:9101\nmethods =\nrate =\nvins =\n");
+	if (!t)
+		dump_errs();
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->name, "empty");
+	ck_assert_uint_eq(t->methods, FG_M_GET);
+	ck_assert(!t->has_rate);
+	tenant_free(t);
+
 	t = load("r.conf", "[tenant]\nsources = 10.0.0.0/8\nrate = 90/min\nvin_prefixes = *\n");
 	ck_assert_ptr_nonnull(t);
 	ck_assert_uint_eq(t->burst, 90);               /* default burst = rate count */
@@ -211,7 +221,7 @@ START_TEST(load_errors_file_line)
 	want_err("bad.conf", 10, "rate:");
 	want_err("bad.conf", 11, "burst \"-3\"");
 	want_err("bad.conf", 12, "unknown key \"colour\"");
-	want_err("bad.conf", 13, "methods is set twice (first on line 6)");
+	want_err("bad.conf", 13, "duplicate key \"methods\" in [tenant] (first set on line 6)");
 	want_err("bad.conf", 14, "unknown section [other]");
 	want_err("bad.conf", 17, "name \"bad name\"");
 	ck_assert(!errs_mention("x = 1") && !errs_mention("\"x\""));   /* reported once, at [other] */
@@ -227,6 +237,10 @@ START_TEST(load_errors_whole_file)
 	want_err("lonely.conf", 0, "no listen, keys_sha256 or sources");
 	ck_assert_ptr_null(load("b.conf", "[tenant]\nsources = ::1\nburst = 5\n"));
 	want_err("b.conf", 3, "burst needs a rate");
+	ck_assert_ptr_null(load("twice.conf", "[tenant]\nlisten = 127.0.0.1:9101, 127.0.0.1:9101\n"));
+	want_err("twice.conf", 2, "address 127.0.0.1:9101 is listed twice");
+	ck_assert_ptr_null(load("commas.conf", "[tenant]\nsources = ,\n"));
+	want_err("commas.conf", 2, "sources has no items");
 	ck_assert_ptr_null(tenant_load("/nonexistent/x.conf", &errs));
 	ck_assert(errs_mention("/nonexistent/x.conf"));
 }

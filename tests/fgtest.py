@@ -239,14 +239,14 @@ class Gateway:
     def stats(self):
         return self.admin("GET", "/stats").json()
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def reload(self):
         """SIGHUP, then waits until the reload is counted either way."""
         before = self.stats()["config"]
         n0 = before.get("reloads", 0) + before.get("reload_failures", 0)
-        self.signal(signal.SIGHUP)
+        self.send_signal(signal.SIGHUP)
         wait_for(lambda: sum(self.stats()["config"].get(k, 0) for k in ("reloads", "reload_failures")) > n0,
                  what="reload to be counted")
         return self.stats()["config"]
