@@ -102,13 +102,24 @@ static void tenant_key_listen(struct tenant_parse *P, int line, const char *valu
 	l->v = nv;
 	for (size_t i = 0; i < n; i++) {
 		char err[FG_ERR_LEN];
-		if (config_parse_addr(items[i], P->dir, &l->v[l->n], err, sizeof(err)) < 0)
+		struct fg_addr *a = &l->v[l->n];
+		if (config_parse_addr(items[i], P->dir, a, err, sizeof(err)) < 0) {
 			tenant_err(P, line, "listen: %s", err);
-		else
+			continue;
+		}
+		for (size_t j = 0; j < l->n; j++) {
+			if (strcmp(l->v[j].spec, a->spec) == 0) {
+				tenant_err(P, line, "listen: address %s is listed twice", a->spec);
+				config_addr_free(a);
+				a = NULL;
+				break;
+			}
+		}
+		if (a)
 			l->n++;
 	}
 	if (n == 0)
-		tenant_err(P, line, "listen is empty");
+		tenant_err(P, line, "listen has no items");
 done:
 	tenant_list_free(items, n);
 }
@@ -159,7 +170,7 @@ static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 		OPENSSL_cleanse(items[i], strlen(items[i]));
 	}
 	if (n == 0)
-		tenant_err(P, line, "keys_sha256 is empty");
+		tenant_err(P, line, "keys_sha256 has no items");
 done:
 	tenant_list_free(items, n);
 }
@@ -246,7 +257,7 @@ static void tenant_key_sources(struct tenant_parse *P, int line, const char *val
 				   items[i]);
 	}
 	if (n == 0)
-		tenant_err(P, line, "sources is empty");
+		tenant_err(P, line, "sources has no items");
 done:
 	tenant_list_free(items, n);
 }
@@ -273,7 +284,7 @@ static void tenant_key_methods(struct tenant_parse *P, int line, const char *val
 			tenant_err(P, line, "methods: unknown method \"%.32s\" (GET, POST or DELETE)", items[i]);
 	}
 	if (n == 0)
-		tenant_err(P, line, "methods is empty (GET, POST and/or DELETE)");
+		tenant_err(P, line, "methods has no items (GET, POST and/or DELETE)");
 	P->t->methods = bits;
 	P->has_methods = true;
 	tenant_list_free(items, n);
@@ -308,7 +319,7 @@ static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *va
 		free(path);
 	}
 	if (n == 0)
-		tenant_err(P, line, "vin_file is empty");
+		tenant_err(P, line, "vin_file has no items");
 	tenant_list_free(items, n);
 }
 
@@ -322,7 +333,7 @@ static void tenant_key_vin_prefixes(struct tenant_parse *P, int line, const char
 			tenant_err(P, line, "vin_prefixes: %s", err);
 	}
 	if (n == 0)
-		tenant_err(P, line, "vin_prefixes is empty");
+		tenant_err(P, line, "vin_prefixes has no items");
 	tenant_list_free(items, n);
 }
 
@@ -388,11 +399,13 @@ static void tenant_ini_cb(void *arg, const char *file, int line, const char *sec
 		if (strcmp(key, tenant_keys[i].name) != 0)
 			continue;
 		if (P->lines[i]) {
-			tenant_err(P, line, "%s is set twice (first on line %d)", key, P->lines[i]);
+			tenant_err(P, line, "duplicate key \"%s\" in [tenant] (first set on line %d)",
+				   key, P->lines[i]);
 			return;
 		}
 		P->lines[i] = line;
-		tenant_keys[i].fn(P, line, value);
+		if (*value)   /* as in the main file, an empty value means the default */
+			tenant_keys[i].fn(P, line, value);
 		return;
 	}
 	tenant_err(P, line, "unknown key \"%.64s\" in [tenant]", key);
