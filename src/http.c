@@ -88,6 +88,7 @@ struct worker {
 static struct worker *workers[HTTP_MAX_WORKERS];
 static int nworkers;
 static atomic_long in_flight;
+static atomic_int stopped_accepting;   /* workers that have let go of their sockets */
 
 /* Messages from the main thread to a worker, run on the worker's base. */
 enum wmsg_kind { WMSG_ADD, WMSG_DEL, WMSG_STOP_ACCEPT };
@@ -551,7 +552,7 @@ static bool req_read_body(struct req *r, json_t **json)
 
 static bool req_policy(struct req *r, json_t *body)
 {
-	char detail[FG_ERR_LEN];
+	char detail[8192];   /* names every denied VIN */
 	int st = tenant_check(r->tenant, r->rm.route, r->rm.route == FG_R_GET || r->rm.route == FG_R_DELETE ||
 			      r->rm.route == FG_R_CANCEL ? r->rm.vin : NULL,
 			      body, &r->vins, &r->nvins, detail, sizeof detail);
@@ -711,6 +712,7 @@ static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 				evhttp_del_accept_socket(b->http, b->bound);
 				b->bound = NULL;
 			}
+		atomic_fetch_add(&stopped_accepting, 1);
 		break;
 	}
 	free(m->spec);
@@ -792,6 +794,7 @@ void http_stop_accepting(void)
 }
 
 long http_in_flight(void) { return atomic_load(&in_flight); }
+bool http_accepting_stopped(void) { return atomic_load(&stopped_accepting) >= nworkers; }
 long http_connections(void) { return 0; }
 
 static void listener_close(struct listener *l)
@@ -814,6 +817,10 @@ void http_workers_stop(void)
 		struct worker *w = workers[i];
 		if (w->thread)
 			pthread_join(w->thread, NULL);
+		/* Messages queued just before the stop still own memory and fds:
+		 * run them now, on this thread, before the base goes. */
+		if (w->base)
+			event_base_loop(w->base, EVLOOP_NONBLOCK);
 		while (w->binds)
 			worker_unbind(w, w->binds->spec);
 		upstream_free(w->up);

@@ -23,6 +23,8 @@ struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp
 			       int client_timeout);
 /* Stops accepting on every listener (SIGTERM). */
 void http_stop_accepting(void);
+/* True once every worker has processed http_stop_accepting(). */
+bool http_accepting_stopped(void);
 /* Requests that have not been answered yet, over all workers. */
 long http_in_flight(void);
 /* Stops and joins the workers, frees the listeners. */

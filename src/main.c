@@ -83,7 +83,7 @@ static void main_reload(void)
 static void main_drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	long left = http_in_flight();
-	if (left == 0 || token_now() >= m.drain_deadline) {
+	if ((left == 0 && http_accepting_stopped()) || token_now() >= m.drain_deadline) {
 		if (left)
 			log_warn("shutdown: %ld requests still in flight after shutdown_timeout", left);
 		event_base_loopbreak(m.base);
