@@ -1,2 +1,2 @@
-/* budget.c: placeholder until its owner lands it. */
-#include "fleetgate.h"
+/* budget.c: placeholder until the budget lands. */
+#include "budget.h"
