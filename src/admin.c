@@ -53,9 +53,9 @@ static json_t *admin_sub(json_t *root, const char *key)
 	return o;
 }
 
-static void admin_stats(struct evhttp_request *req)
+/* token: whether one is held and for how long, never what it is. */
+static void admin_stats_token(json_t *root)
 {
-	json_t *root = stats_json();
 	struct token_stats ts;
 	token_get_stats(&ts);
 	json_t *t = admin_sub(root, "token");
@@ -66,7 +66,10 @@ static void admin_stats(struct evhttp_request *req)
 	json_object_set_new(t, "failures_rejected", json_integer((json_int_t)ts.fail_rejected));
 	json_object_set_new(t, "failures_transient", json_integer((json_int_t)ts.fail_transient));
 	json_object_set_new(t, "rejected_by_upstream", json_integer((json_int_t)ts.rejected_by_upstream));
+}
 
+static void admin_stats_config(json_t *root)
+{
 	struct fg_config *c = config_current();
 	json_t *cf = admin_sub(root, "config");
 	json_object_set_new(cf, "generation", json_integer(c ? c->generation : 0));
@@ -74,35 +77,45 @@ static void admin_stats(struct evhttp_request *req)
 	json_object_set_new(cf, "vins", json_integer(c ? (json_int_t)c->nvins : 0));
 	if (c)
 		config_unref(c);
+}
+
+static void admin_stats(struct evhttp_request *req)
+{
+	json_t *root = stats_json();
+	admin_stats_token(root);
+	admin_stats_config(root);
 	json_object_set_new(admin_sub(root, "requests"), "in_flight", json_integer(http_in_flight()));
+	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	admin_send_json(req, 200, root);
 }
 
-static void admin_metrics(struct evhttp_request *req)
+static void admin_metrics_token(struct evbuffer *b)
 {
-	size_t len = 0;
-	char *text = stats_prometheus(&len);
-	struct evbuffer *b = evbuffer_new();
-	if (text && b)
-		evbuffer_add(b, text, len);
-	free(text);
 	struct token_stats ts;
 	token_get_stats(&ts);
 	evbuffer_add_printf(b,
-		"# HELP fleetgate_token_refreshes_total Token requests by result\n"
+		"# HELP fleetgate_token_refreshes_total Token requests by result: ok, rejected (credentials refused: fix the configuration), failed (5xx, time-out, unusable answer)\n"
 		"# TYPE fleetgate_token_refreshes_total counter\n"
 		"fleetgate_token_refreshes_total{result=\"ok\"} %llu\n"
 		"fleetgate_token_refreshes_total{result=\"rejected\"} %llu\n"
 		"fleetgate_token_refreshes_total{result=\"failed\"} %llu\n"
-		"# HELP fleetgate_token_expiry_seconds Seconds the current token may still be sent\n"
+		"# HELP fleetgate_token_upstream_rejections_total Tokens marked bad after an upstream 401\n"
+		"# TYPE fleetgate_token_upstream_rejections_total counter\n"
+		"fleetgate_token_upstream_rejections_total %llu\n"
+		"# HELP fleetgate_token_expiry_seconds Seconds the current token may still be sent (0 when none)\n"
 		"# TYPE fleetgate_token_expiry_seconds gauge\n"
 		"fleetgate_token_expiry_seconds %.3f\n"
-		"# HELP fleetgate_token_valid Whether a usable token is held\n"
+		"# HELP fleetgate_token_valid Whether a usable token is held (1) or not (0)\n"
 		"# TYPE fleetgate_token_valid gauge\n"
 		"fleetgate_token_valid %d\n",
 		(unsigned long long)ts.refreshes, (unsigned long long)ts.fail_rejected,
-		(unsigned long long)ts.fail_transient, ts.expires_in_s, ts.valid ? 1 : 0);
+		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream,
+		ts.expires_in_s, ts.valid ? 1 : 0);
+}
+
+static void admin_metrics_gauges(struct evbuffer *b)
+{
 	struct fg_config *c = config_current();
 	evbuffer_add_printf(b,
 		"# HELP fleetgate_config_generation Generation of the configuration in force\n"
@@ -116,10 +129,32 @@ static void admin_metrics(struct evhttp_request *req)
 		"fleetgate_config_vins %zu\n"
 		"# HELP fleetgate_requests_in_flight Requests not answered yet\n"
 		"# TYPE fleetgate_requests_in_flight gauge\n"
-		"fleetgate_requests_in_flight %ld\n",
-		c ? c->generation : 0, c ? c->ntenants : 0, c ? c->nvins : 0, http_in_flight());
+		"fleetgate_requests_in_flight %ld\n"
+		"# HELP fleetgate_connections_open Client connections open on tenant listeners\n"
+		"# TYPE fleetgate_connections_open gauge\n"
+		"fleetgate_connections_open %ld\n",
+		c ? c->generation : 0, c ? c->ntenants : 0, c ? c->nvins : 0, http_in_flight(),
+		http_connections());
 	if (c)
 		config_unref(c);
+}
+
+static void admin_metrics(struct evhttp_request *req)
+{
+	size_t len = 0;
+	char *text = stats_prometheus(&len);
+	struct evbuffer *b = evbuffer_new();
+	if (!text || !b) {
+		free(text);
+		if (b)
+			evbuffer_free(b);
+		http_send_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(b, text, len);
+	free(text);
+	admin_metrics_token(b);
+	admin_metrics_gauges(b);
 	cache_metrics(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");

@@ -126,8 +126,8 @@ void stats_upstream(int status, double secs)
 		ADD(s->up_by_status[status], 1);
 	if (status == 0)
 		ADD(s->c[STAT_upstream_errors], 1);
-	else
-		stats_hist_add(&s->up_lat, secs);
+	/* Failures count too: a time-out is exactly the latency to see. */
+	stats_hist_add(&s->up_lat, secs);
 }
 
 int stats_tenant_slot(const char *name)
@@ -309,10 +309,32 @@ static void sb_printf(struct stats_buf *b, const char *fmt, ...)
 	}
 }
 
+/* A label value in the text format: backslash, double quote and newline
+ * escaped. Today's values are tenant names and fixed words, but the format
+ * must hold whatever a later label carries. */
+static void sb_label(struct stats_buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			sb_printf(b, "\\\\");
+		else if (*v == '"')
+			sb_printf(b, "\\\"");
+		else if (*v == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_printf(b, "%c", *v);
+	}
+}
+
+static void stats_prom_head(struct stats_buf *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s %s\n", name, help, name, type);
+}
+
 static void stats_prom_hist(struct stats_buf *b, const char *name, const char *help,
 			    const uint64_t *bk, uint64_t sum_us, uint64_t count)
 {
-	sb_printf(b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s histogram\n", name, help, name);
+	stats_prom_head(b, name, "histogram", help);
 	uint64_t acc = 0;
 	for (int i = 0; i < STATS_LAT_BUCKETS - 1; i++) {
 		acc += bk[i];
@@ -324,19 +346,12 @@ static void stats_prom_hist(struct stats_buf *b, const char *name, const char *h
 		  name, (unsigned long long)count);
 }
 
-char *stats_prometheus(size_t *len)
+/* fleetgate_requests_total{tenant,route,code}: only non-zero series, so
+ * the output grows with what happened, bounded by tenants x 7 x 17. */
+static void stats_prom_requests(struct stats_buf *b, const struct stats_sum *t)
 {
-	struct stats_sum *t = stats_collect();
-	struct stats_buf b = { 0 };
-	if (!t)
-		return NULL;
-#define X(id, sec, key, prom, help) \
-	sb_printf(&b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s counter\nfleetgate_%s %llu\n", \
-		  prom, help, prom, prom, (unsigned long long)t->c[STAT_##id]);
-	STATS_COUNTERS(X)
-#undef X
-	sb_printf(&b, "# HELP fleetgate_requests_total Requests answered, by tenant, route and status code\n"
-		      "# TYPE fleetgate_requests_total counter\n");
+	stats_prom_head(b, "requests_total", "counter",
+			"Requests answered on tenant listeners, by tenant, route and status code");
 	for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
 		if (i >= t->ntenants && i != STATS_MAX_TENANTS)
 			continue;
@@ -346,24 +361,65 @@ char *stats_prometheus(size_t *len)
 				uint64_t v = t->trc[i][r][c];
 				if (!v)
 					continue;
-				char code[8];
+				sb_printf(b, "fleetgate_requests_total{tenant=\"");
+				sb_label(b, tn);
+				sb_printf(b, "\",route=\"%s\",code=\"", route_name((enum fg_route)r));
 				if (c < STATS_NCODES - 1)
-					snprintf(code, sizeof code, "%d", stats_codes[c]);
+					sb_printf(b, "%d", stats_codes[c]);
 				else
-					snprintf(code, sizeof code, "other");
-				sb_printf(&b, "fleetgate_requests_total{tenant=\"%s\",route=\"%s\",code=\"%s\"} %llu\n",
-					  tn, route_name((enum fg_route)r), code, (unsigned long long)v);
+					sb_printf(b, "other");
+				sb_printf(b, "\"} %llu\n", (unsigned long long)v);
 			}
 	}
-	sb_printf(&b, "# HELP fleetgate_upstream_requests_total Upstream exchanges by status code (0 = no answer)\n"
-		      "# TYPE fleetgate_upstream_requests_total counter\n");
+}
+
+static void stats_prom_upstream(struct stats_buf *b, const struct stats_sum *t)
+{
+	stats_prom_head(b, "upstream_requests_total", "counter",
+			"Exchanges with the upstream fleet API by status code (0 = no answer)");
 	for (int i = 0; i < STATS_CODES; i++)
 		if (t->up_by_status[i])
-			sb_printf(&b, "fleetgate_upstream_requests_total{code=\"%d\"} %llu\n", i,
+			sb_printf(b, "fleetgate_upstream_requests_total{code=\"%d\"} %llu\n", i,
 				  (unsigned long long)t->up_by_status[i]);
-	stats_prom_hist(&b, "request_duration_seconds", "Time from request to answer",
+}
+
+static void stats_prom_reloads(struct stats_buf *b, const struct stats_sum *t)
+{
+	stats_prom_head(b, "config_reloads_total", "counter",
+			"Configuration reloads (SIGHUP) by result: ok, or failed (old configuration kept)");
+	sb_printf(b, "fleetgate_config_reloads_total{result=\"ok\"} %llu\n"
+		     "fleetgate_config_reloads_total{result=\"failed\"} %llu\n",
+		  (unsigned long long)t->c[STAT_config_reloads],
+		  (unsigned long long)t->c[STAT_config_reload_failures]);
+}
+
+char *stats_prometheus(size_t *len)
+{
+	struct stats_sum *t = stats_collect();
+	struct stats_buf b = { 0 };
+	if (!t)
+		return NULL;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stats_prom_head(&b, "build_info", "gauge", "Always 1; the version is a label");
+	sb_printf(&b, "fleetgate_build_info{version=\"");
+	sb_label(&b, FG_VERSION);
+	sb_printf(&b, "\"} 1\n");
+	stats_prom_head(&b, "uptime_seconds", "gauge", "Seconds since the process started");
+	sb_printf(&b, "fleetgate_uptime_seconds %lld\n", (long long)(now.tv_sec - stats_t0.tv_sec));
+#define X(id, sec, key, prom, help) \
+	if (prom[0]) { \
+		stats_prom_head(&b, prom, "counter", help); \
+		sb_printf(&b, "fleetgate_%s %llu\n", prom, (unsigned long long)t->c[STAT_##id]); \
+	}
+	STATS_COUNTERS(X)
+#undef X
+	stats_prom_requests(&b, t);
+	stats_prom_upstream(&b, t);
+	stats_prom_reloads(&b, t);
+	stats_prom_hist(&b, "request_duration_seconds", "Time from a request's arrival to its answer",
 			t->req_b, t->req_sum_us, t->req_count);
-	stats_prom_hist(&b, "upstream_duration_seconds", "Duration of upstream exchanges",
+	stats_prom_hist(&b, "upstream_duration_seconds", "Duration of exchanges with the upstream fleet API",
 			t->up_b, t->up_sum_us, t->up_count);
 	free(t);
 	*len = b.len;

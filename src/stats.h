@@ -12,26 +12,33 @@
 #include <jansson.h>
 #include "route.h"
 
-/*        id                  json section/key             prometheus name                          help */
+/* Each counter: id, JSON section ("" = top level) and key, Prometheus
+ * name without the fleetgate_ prefix, help. A Prometheus name of "" means
+ * the counter is rendered only inside a labelled family (requests by
+ * tenant/route/code, upstream requests by code, reloads by result), so no
+ * two families ever count the same thing.
+ *
+ *        id                  json section/key                prometheus name              help */
 #define STATS_COUNTERS(X) \
-	X(requests,          "requests", "total",          "requests_all_total",             "Requests answered on tenant listeners") \
+	X(requests,          "requests", "total",          "",                               "Requests answered on tenant listeners") \
 	X(unauthorized,      "requests", "unauthorized",   "unauthorized_total",             "Requests no tenant could be found for (401)") \
 	X(denied,            "requests", "denied",         "denied_total",                   "Requests denied by tenant policy (403)") \
 	X(bad_requests,      "requests", "bad",            "bad_requests_total",             "Malformed requests (400, 404, 405, 413)") \
-	X(upstream_requests, "upstream", "requests",       "upstream_requests_all_total",    "Exchanges with the upstream API") \
-	X(upstream_errors,   "upstream", "errors",         "upstream_errors_total",          "Upstream exchanges that failed (unreachable, time-out, TLS)") \
+	X(bytes_out,         "requests", "bytes",          "response_bytes_total",           "Response body bytes sent to clients") \
+	X(connections,       "connections", "accepted",    "connections_total",              "Client connections accepted on tenant listeners") \
+	X(upstream_requests, "upstream", "requests",       "",                               "Exchanges with the upstream fleet API") \
+	X(upstream_errors,   "upstream", "errors",         "upstream_errors_total",          "Upstream exchanges without an answer (unreachable, time-out, TLS, closed)") \
 	X(upstream_throttled,"upstream", "throttled",      "upstream_throttled_total",       "Upstream 429 answers seen") \
 	X(upstream_retries,  "upstream", "retries_after_401", "upstream_retries_total",      "Requests retried with a fresh token after an upstream 401") \
 	X(token_waits,       "token",    "waits",          "token_waits_total",              "Requests that had to wait for a token") \
 	X(token_timeouts,    "token",    "wait_timeouts",  "token_wait_timeouts_total",      "Requests answered 503 because no token arrived in time") \
-	X(rate_limited,      "",         "rate_limited",   "rate_limited_total",             "Requests answered 429 by fleetgate") \
+	X(rate_limited,      "",         "rate_limited",   "rate_limited_total",             "Requests answered 429 by fleetgate itself (tenant rate, upstream budget)") \
 	X(cache_hits,        "cache",    "hits",           "cache_hits_total",               "Answers served from the cache while fresh") \
 	X(cache_misses,      "cache",    "misses",         "cache_misses_total",             "Cacheable reads that went upstream") \
 	X(cache_stale,       "cache",    "stale",          "cache_stale_total",              "Stale answers served instead of an error") \
 	X(cache_coalesced,   "cache",    "coalesced",      "cache_coalesced_total",          "Reads that waited for another read of the same key") \
-	X(config_reloads,    "config",   "reloads",        "config_reloads_ok_total",        "Successful configuration reloads") \
-	X(config_reload_failures, "config", "reload_failures", "config_reloads_failed_total", "Reloads refused because the new configuration was invalid") \
-	X(bytes_out,         "requests", "bytes",          "response_bytes_total",           "Response body bytes sent to clients")
+	X(config_reloads,    "config",   "reloads",        "",                               "Successful configuration reloads") \
+	X(config_reload_failures, "config", "reload_failures", "",                           "Reloads refused because the new configuration was invalid")
 
 enum stats_id {
 #define X(id, sec, key, prom, help) STAT_##id,
@@ -60,8 +67,8 @@ void stats_upstream(int status, double secs);
 /* Stable slot for a tenant name (names are kept across reloads). */
 int stats_tenant_slot(const char *name);
 
-/* Renders every shard, summed. EXTRA is called to add sections owned by
- * other files (token, cache, config). */
+/* Render every shard, summed. admin.c adds the sections and families
+ * owned by other files (token, cache, config, connections). */
 json_t *stats_json(void);
 char *stats_prometheus(size_t *len);
 /* Process start on the monotonic clock, for uptime. */
