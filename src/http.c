@@ -63,13 +63,21 @@ static int nlst;
 
 struct worker;
 
-/* One evhttp of one worker for one listener; the callback argument. */
+/* One evhttp of one worker for one listener; the callback argument.
+ * When a reload removes the listener the bind is only retired: it stops
+ * accepting at once, but the evhttp (and with it every connection and
+ * evhttp_request) lives on until the requests that came in on it have
+ * been answered, so a reload never cuts a request in flight. */
 struct wbind {
 	struct worker *w;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	enum http_role role;
 	char *spec;
+	bool retired;           /* the listener is gone; free once idle */
+	int active;             /* requests begun here and not yet answered */
+	int idle_ticks;         /* retired: reaper ticks seen with active == 0 */
+	struct event *reaper;   /* retired: polls for active == 0 */
 	struct wbind *next;
 };
 
@@ -108,6 +116,7 @@ static const char *const req_state_names[] = { "new", "token_wait", "upstream", 
 struct req {
 	enum req_state state;
 	struct worker *w;
+	struct wbind *b;            /* the listener it came in on */
 	struct evhttp_request *er;
 	struct fg_config *cfg;
 	const struct fg_tenant *tenant;
@@ -197,6 +206,8 @@ static void req_free(struct req *r)
 	free(r->url);
 	if (r->cfg)
 		config_unref(r->cfg);
+	if (r->b)
+		r->b->active--;   /* a retired bind's reaper frees it at 0 */
 	free(r);
 }
 
@@ -514,6 +525,14 @@ static bool req_attribute(struct req *r, const struct wbind *b)
 		r->tenant_slot = stats_tenant_slot(r->tenant->name);
 		return true;
 	}
+	if (res == FG_ATTR_LISTENER_GONE) {
+		/* A keep-alive connection on a listener a reload removed: its
+		 * tenant is gone, and falling back to keys or sources would
+		 * hand the connection to someone else. Ask for a new one. */
+		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Connection", "close");
+		req_error_retry(r, 503, 1, "this listener was removed by a configuration reload; reconnect");
+		return false;
+	}
 	stats_inc(STAT_unauthorized);
 	if (res == FG_ATTR_BAD_KEY)
 		req_error(r, 401, "the API key presented matches no tenant");
@@ -595,6 +614,8 @@ static void http_request_cb(struct evhttp_request *er, void *arg)
 	}
 	atomic_fetch_add(&in_flight, 1);
 	r->w = b->w;
+	r->b = b;
+	b->active++;
 	r->er = er;
 	r->t0 = http_now();
 	r->tenant_slot = -1;
@@ -681,16 +702,54 @@ fail:
 	return NULL;
 }
 
-static void worker_unbind(struct worker *w, const char *spec)
+static void worker_bind_free(struct worker *w, struct wbind *b)
 {
 	for (struct wbind **pp = &w->binds; *pp; pp = &(*pp)->next) {
-		struct wbind *b = *pp;
-		if (strcmp(b->spec, spec) != 0)
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	}
+	if (b->reaper)
+		event_free(b->reaper);
+	evhttp_free(b->http);   /* closes its idle keep-alive connections */
+	free(b->spec);
+	free(b);
+}
+
+/* Every 100 ms while retired: once the last request begun on the bind has
+ * been answered and a whole tick has passed for the reply to be written
+ * out, the bind goes. */
+static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbind *b = arg;
+	b->idle_ticks = b->active ? 0 : b->idle_ticks + 1;
+	if (b->idle_ticks >= 2)
+		worker_bind_free(b->w, b);
+}
+
+/* The listener (SPEC in ROLE; the role tells it from a bind just added
+ * for the same address in a new role) is gone from the configuration:
+ * stop accepting now (the
+ * dup'd socket closes, so new connections are refused once every worker
+ * has done this), let requests in flight finish, then free. */
+static void worker_retire(struct worker *w, const char *spec, enum http_role role)
+{
+	static const struct timeval tick = { 0, 100000 };
+	for (struct wbind *b = w->binds; b; b = b->next) {
+		if (b->retired || b->role != role || strcmp(b->spec, spec) != 0)
 			continue;
-		*pp = b->next;
-		evhttp_free(b->http);
-		free(b->spec);
-		free(b);
+		if (b->bound) {
+			evhttp_del_accept_socket(b->http, b->bound);
+			b->bound = NULL;
+		}
+		b->retired = true;
+		b->reaper = event_new(w->base, -1, EV_PERSIST, worker_reap_cb, b);
+		if (!b->reaper) {
+			worker_bind_free(w, b);
+			return;
+		}
+		evtimer_add(b->reaper, &tick);
 		return;
 	}
 }
@@ -704,7 +763,7 @@ static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 			log_error("worker %d: cannot serve listener %s", m->w->id, m->spec);
 		break;
 	case WMSG_DEL:
-		worker_unbind(m->w, m->spec);
+		worker_retire(m->w, m->spec, m->role);
 		break;
 	case WMSG_STOP_ACCEPT:
 		for (struct wbind *b = m->w->binds; b; b = b->next)
@@ -822,7 +881,7 @@ void http_workers_stop(void)
 		if (w->base)
 			event_base_loop(w->base, EVLOOP_NONBLOCK);
 		while (w->binds)
-			worker_unbind(w, w->binds->spec);
+			worker_bind_free(w, w->binds);
 		upstream_free(w->up);
 		if (w->base)
 			event_base_free(w->base);
@@ -949,60 +1008,101 @@ int http_listeners_open(const struct fg_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-int http_listeners_sync(const struct fg_config *c, char *err, size_t errlen)
+/* Listeners a reload has bound but not yet handed to the workers. */
+static struct listener *pending[HTTP_MAX_LISTENERS];
+static int npending;
+
+static enum http_role listeners_role(const struct want *want, int n, const char *spec, bool *found)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(want[i].a->spec, spec) == 0) {
+			*found = true;
+			return want[i].role;
+		}
+	}
+	*found = false;
+	return HTTP_ROLE_PUBLIC;
+}
+
+void http_listeners_abort(void)
+{
+	while (npending > 0)
+		listener_close(pending[--npending]);
+}
+
+int http_listeners_prepare(const struct fg_config *c, char *err, size_t errlen)
 {
 	struct want want[HTTP_MAX_LISTENERS];
-	struct listener *added[HTTP_MAX_LISTENERS];
-	int nadd = 0;
 	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
-	/* Open all new ones first, so a bind failure changes nothing. */
+	http_listeners_abort();
+	/* Bind every new one first, so a bind failure changes nothing. */
 	for (int i = 0; i < n; i++) {
-		struct listener *l = listener_find(want[i].a->spec);
-		bool dup = false;
-		for (int k = 0; k < nadd; k++)
-			dup |= strcmp(added[k]->spec, want[i].a->spec) == 0;
-		if (l || dup)
+		bool dup = listener_find(want[i].a->spec) != NULL;
+		for (int k = 0; k < npending && !dup; k++)
+			dup = strcmp(pending[k]->spec, want[i].a->spec) == 0;
+		if (dup)
 			continue;
-		l = listener_open(want[i].a, want[i].role, err, errlen);
+		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
 		if (!l) {
-			while (nadd > 0)
-				listener_close(added[--nadd]);
+			http_listeners_abort();
 			return -1;
 		}
-		added[nadd++] = l;
+		pending[npending++] = l;
 	}
-	/* Close the ones the new configuration no longer names. The admin
+	return 0;
+}
+
+static void listeners_announce(struct listener *l)
+{
+	for (int i = 0; i < nworkers; i++) {
+		int d = worker_dup_fd(l->fd);
+		if (d >= 0)
+			worker_send(workers[i], WMSG_ADD, d, l->role, l->spec);
+	}
+}
+
+/* Called after C is in force, so a request accepted on a new listener is
+ * always attributed under the configuration that names it. */
+void http_listeners_commit(const struct fg_config *c)
+{
+	struct want want[HTTP_MAX_LISTENERS];
+	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
+	/* Close the ones C no longer names; re-announce one whose role changed
+	 * (a shared listener that became a tenant's, or back). The admin
 	 * listener moves only with a restart (it is bound to the main loop). */
 	for (int k = 0; k < nlst;) {
-		bool keep = lst[k]->role == HTTP_ROLE_ADMIN;
-		for (int i = 0; i < n && !keep; i++)
-			keep = strcmp(want[i].a->spec, lst[k]->spec) == 0;
-		if (keep) {
+		struct listener *l = lst[k];
+		bool found;
+		enum http_role role = listeners_role(want, n, l->spec, &found);
+		if (l->role == HTTP_ROLE_ADMIN || (found && role == l->role)) {
 			k++;
 			continue;
 		}
-		log_info("closing listener %s", lst[k]->spec);
 		for (int i = 0; i < nworkers; i++)
-			worker_send(workers[i], WMSG_DEL, -1, lst[k]->role, lst[k]->spec);
-		listener_close(lst[k]);
+			worker_send(workers[i], WMSG_DEL, -1, l->role, l->spec);
+		if (found && role != HTTP_ROLE_ADMIN) {
+			log_info("listener %s changes role", l->spec);
+			l->role = role;
+			listeners_announce(l);
+			k++;
+			continue;
+		}
+		log_info("closing listener %s", l->spec);
+		listener_close(l);
 		lst[k] = lst[--nlst];
 	}
-	for (int k = 0; k < nadd; k++) {
-		struct listener *l = added[k];
-		if (l->role == HTTP_ROLE_ADMIN) {
-			log_warn("new admin listener %s takes effect after a restart", l->spec);
+	for (int k = 0; k < npending; k++) {
+		struct listener *l = pending[k];
+		if (l->role == HTTP_ROLE_ADMIN || nlst >= HTTP_MAX_LISTENERS) {
+			log_warn("new listener %s takes effect after a restart", l->spec);
 			listener_close(l);
 			continue;
 		}
 		log_info("opening listener %s", l->spec);
 		lst[nlst++] = l;
-		for (int i = 0; i < nworkers; i++) {
-			int d = worker_dup_fd(l->fd);
-			if (d >= 0)
-				worker_send(workers[i], WMSG_ADD, d, l->role, l->spec);
-		}
+		listeners_announce(l);
 	}
-	return 0;
+	npending = 0;
 }
 
 struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,

@@ -13,10 +13,14 @@ enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
 int http_listeners_open(const struct fg_config *c, char *err, size_t errlen);
 /* Starts C->workers threads serving the public and tenant listeners. */
 int http_workers_start(const struct fg_config *c);
-/* After a reload: opens listeners that are new in C, closes those it no
- * longer names, and tells every worker. Returns -1 (nothing changed) when a
- * new listener cannot be bound. */
-int http_listeners_sync(const struct fg_config *c, char *err, size_t errlen);
+/* A reload in two steps. prepare binds the listeners that are new in C
+ * and keeps them aside; -1 with ERR (nothing changed) when one cannot be
+ * bound. commit, once C is in force, hands the new ones to every worker
+ * and retires those C no longer names (requests in flight on them finish
+ * first). abort closes what prepare bound. */
+int http_listeners_prepare(const struct fg_config *c, char *err, size_t errlen);
+void http_listeners_commit(const struct fg_config *c);
+void http_listeners_abort(void);
 /* Serves the admin listeners on BASE (the main loop) with callback CB;
  * the caller frees the returned evhttp at exit. */
 struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,

@@ -63,7 +63,7 @@ static void main_reload(void)
 		return;
 	}
 	errors_free(&errs);
-	if (http_listeners_sync(c, err, sizeof err) < 0) {
+	if (http_listeners_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
 		stats_inc(STAT_config_reload_failures);
@@ -71,6 +71,8 @@ static void main_reload(void)
 	}
 	config_ref(c);
 	config_swap(c);
+	/* Only now, with C in force, do workers see its new listeners. */
+	http_listeners_commit(c);
 	if (log_open(c, err, sizeof err) < 0)
 		log_error("reload: %s", err);
 	token_config_changed(c);

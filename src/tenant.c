@@ -39,6 +39,7 @@ struct tenant_parse {
 	size_t errs_before;
 	bool in_tenant;          /* current section is [tenant] */
 	bool seen_tenant;
+	int section_line;        /* of the first [tenant] */
 	int lines[16];           /* line each key was set on, by table index */
 	bool has_name, has_methods, has_burst;
 	int burst_line;
@@ -383,6 +384,8 @@ static void tenant_ini_cb(void *arg, const char *file, int line, const char *sec
 	struct tenant_parse *P = arg;
 	if (!key) {
 		P->in_tenant = strcmp(section, "tenant") == 0;
+		if (P->in_tenant && !P->seen_tenant)
+			P->section_line = line;
 		if (P->in_tenant)
 			P->seen_tenant = true;
 		else
@@ -432,10 +435,22 @@ static char *tenant_dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
+static int tenant_key_line(const struct tenant_parse *P, const char *key)
+{
+	for (size_t i = 0; i < TENANT_NKEYS; i++)
+		if (strcmp(tenant_keys[i].name, key) == 0 && P->lines[i])
+			return P->lines[i];
+	return P->section_line;
+}
+
 /* Rules about the file as a whole, once every key has been read. */
 static void tenant_finish(struct tenant_parse *P)
 {
 	struct fg_tenant *t = P->t;
+	t->line_name = tenant_key_line(P, "name");
+	t->line_listen = tenant_key_line(P, "listen");
+	t->line_keys = tenant_key_line(P, "keys_sha256");
+	t->line_sources = tenant_key_line(P, "sources");
 	if (!P->seen_tenant)
 		tenant_err(P, 0, "no [tenant] section");
 	if (!P->has_name) {
@@ -527,12 +542,12 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 {
 	int n = 0;
 	if (strcmp(a->name, b->name) == 0) {
-		errors_add(errs, b->file, 0, "tenant name \"%s\" is also used by %s", b->name, a->file);
+		errors_add(errs, b->file, b->line_name, "tenant name \"%s\" is also used by %s", b->name, a->file);
 		n++;
 	}
 	for (size_t k = 0; k < b->nkeys; k++) {
 		if (tenant_has_key(a, b->keys[k])) {
-			errors_add(errs, b->file, 0, "keys_sha256: an API key of tenant %s is also a key of tenant %s (%s)",
+			errors_add(errs, b->file, b->line_keys, "keys_sha256: an API key of tenant %s is also a key of tenant %s (%s)",
 				   b->name, a->name, a->file);
 			n++;
 		}
@@ -540,7 +555,7 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 	for (size_t i = 0; i < b->listen.n; i++) {
 		for (size_t j = 0; j < a->listen.n; j++) {
 			if (strcmp(b->listen.v[i].spec, a->listen.v[j].spec) == 0) {
-				errors_add(errs, b->file, 0, "listen: %s is also a listener of tenant %s (%s)",
+				errors_add(errs, b->file, b->line_listen, "listen: %s is also a listener of tenant %s (%s)",
 					   b->listen.v[i].spec, a->name, a->file);
 				n++;
 			}
@@ -551,7 +566,7 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 			if (tenant_cidr_eq(&b->sources[i], &a->sources[j])) {
 				char txt[INET6_ADDRSTRLEN + 8];
 				tenant_cidr_text(&b->sources[i], txt, sizeof(txt));
-				errors_add(errs, b->file, 0, "sources: %s is also a source range of tenant %s (%s)",
+				errors_add(errs, b->file, b->line_sources, "sources: %s is also a source range of tenant %s (%s)",
 					   txt, a->name, a->file);
 				n++;
 			}
@@ -664,8 +679,15 @@ const struct fg_tenant *tenant_attribute(const struct fg_config *c, const char *
 	*res = FG_ATTR_NONE;
 	if (!c)
 		return NULL;
-	if (listener_spec && (t = tenant_by_listener(c, listener_spec)))
-		goto found;
+	if (listener_spec) {
+		/* A dedicated listener is its tenant's alone: a key or address
+		 * seen there never picks anyone else, even once the tenant has
+		 * been removed and the listener is on its way out. */
+		if ((t = tenant_by_listener(c, listener_spec)))
+			goto found;
+		*res = FG_ATTR_LISTENER_GONE;
+		return NULL;
+	}
 	if (key) {
 		t = tenant_by_key(c, key, keylen);
 		if (!t) {
@@ -792,8 +814,9 @@ void tenant_vins_free(char **vins, size_t n)
 static void tenant_denied_detail(const struct fg_tenant *t, char **denied, size_t n,
 				 char *detail, size_t detaillen)
 {
-	char tail[128];
-	snprintf(tail, sizeof(tail), " %s not allowed for tenant %s", n == 1 ? "is" : "are", t->name);
+	char tail[192];
+	snprintf(tail, sizeof(tail), " %s not allowed for tenant %s (not in its vins, vin_file or vin_prefixes)",
+		 n == 1 ? "is" : "are", t->name);
 	size_t room = detaillen > strlen(tail) + 32 ? detaillen - strlen(tail) - 32 : 0;
 	size_t len = (size_t)snprintf(detail, detaillen, "%s", n == 1 ? "VIN" : "VINs");
 	size_t shown = 0;

@@ -31,6 +31,9 @@ struct fg_tenant {
 	bool has_rate;
 	struct fg_rate rate;
 	unsigned burst;             /* default: rate.count */
+	/* Lines of the keys that must be unique across tenants, so a clash
+	 * is reported as FILE:LINE (the [tenant] line when a key is unset). */
+	int line_name, line_listen, line_keys, line_sources;
 };
 
 /* Parses one tenant file (relative vin_file paths are relative to its
@@ -44,11 +47,14 @@ int tenant_check_set(struct fg_tenant *const *t, size_t n, struct fg_errors *err
 enum fg_attr_result {
 	FG_ATTR_OK,
 	FG_ATTR_BAD_KEY,    /* a key was presented and matches no tenant */
-	FG_ATTR_NONE        /* nothing matched */
+	FG_ATTR_NONE,       /* nothing matched */
+	FG_ATTR_LISTENER_GONE  /* a dedicated listener no tenant of C owns any
+				* more (a reload removed it): not attributed */
 };
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
- * in on, NULL for the shared listeners), then KEY (may be NULL), then the
- * most specific `sources` range holding PEER (may be NULL, e.g. unix). */
+ * in on, NULL for the shared listeners; keys and sources are not looked at
+ * there), then KEY (may be NULL), then the most specific `sources` range
+ * holding PEER (may be NULL, e.g. unix). */
 const struct fg_tenant *tenant_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *key, size_t keylen,
 					 const struct sockaddr *peer, enum fg_attr_result *res);

@@ -262,11 +262,13 @@ START_TEST(check_set_duplicates)
 	ck_assert_int_eq(tenant_check_set(t, 3, &errs), 5);
 	char other[300];
 	snprintf(other, sizeof(other), "%s/a.conf", tmpdir);
-	want_err("b.conf", 0, "tenant name \"same\" is also used by");
-	want_err("b.conf", 0, "listen: 127.0.0.1:9101 is also a listener of tenant same");
-	want_err("b.conf", 0, "sources: 10.0.0.0/8 is also a source range");
-	want_err("b.conf", 0, "an API key of tenant same is also a key of tenant same");
-	want_err("c.conf", 0, "an API key of tenant c is also a key of tenant same");
+	/* each on the line of the clashing key; an unset name is the file
+	 * name, reported on the [tenant] line */
+	want_err("b.conf", 2, "tenant name \"same\" is also used by");
+	want_err("b.conf", 3, "listen: 127.0.0.1:9101 is also a listener of tenant same");
+	want_err("b.conf", 5, "sources: 10.0.0.0/8 is also a source range");
+	want_err("b.conf", 4, "an API key of tenant same is also a key of tenant same");
+	want_err("c.conf", 3, "an API key of tenant c is also a key of tenant same");
 	ck_assert(errs_mention(other));   /* both files named */
 	ck_assert(!errs_mention(HASH_K1) && !errs_mention(HASH_K2));
 	for (int i = 0; i < 3; i++)
@@ -334,8 +336,12 @@ START_TEST(attr_order)
 	/* key beats source */
 	ck_assert_str_eq(who(NULL, "k1", "10.200.0.1", &r), "keyed");
 	ck_assert_str_eq(who(NULL, "k1", NULL, &r), "keyed");
-	/* unknown listener (a shared one) falls through */
-	ck_assert_str_eq(who("127.0.0.1:8080", "k1", NULL, &r), "keyed");
+	/* shared listeners pass NULL and fall through */
+	ck_assert_str_eq(who(NULL, "k1", NULL, &r), "keyed");
+	/* a dedicated listener no tenant owns any more (a reload removed it)
+	 * is never handed to a key or a source */
+	ck_assert_str_eq(who("127.0.0.1:8080", "k1", "10.1.2.3", &r), "-");
+	ck_assert_int_eq(r, FG_ATTR_LISTENER_GONE);
 	/* a wrong key is BAD_KEY whatever the source */
 	ck_assert_str_eq(who(NULL, "k2", "10.1.2.3", &r), "-");
 	ck_assert_int_eq(r, FG_ATTR_BAD_KEY);
@@ -421,7 +427,7 @@ START_TEST(policy_vin_routes)
 	ck_assert_str_eq(v[0], "EXVETESTVIN000001");
 	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_GET, "EXVETESTVIN000009", NULL, &v, &n, d, sizeof(d)), 403);
-	ck_assert_str_eq(d, "VIN EXVETESTVIN000009 is not allowed for tenant dispatch");
+	ck_assert_str_eq(d, "VIN EXVETESTVIN000009 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	ck_assert_ptr_null(v);
 	ck_assert_uint_eq(n, 0);
 	/* DELETE and cancel need the DELETE method, checked before the VIN */
@@ -468,7 +474,7 @@ START_TEST(policy_create)
 		"{\"vehicles\":[{\"vin\":\"EXVETESTVIN000001\"},{\"vin\":\"EXVETESTVIN000007\"},"
 		"{\"vin\":\"EXVETESTVIN000002\"},{\"vin\":\"exvetestvin000008\"},"
 		"{\"vin\":\"EXVETESTVIN000007\"}]}", &v, &n, d, sizeof(d)), 403);
-	ck_assert_str_eq(d, "VINs EXVETESTVIN000007, EXVETESTVIN000008 are not allowed for tenant dispatch");
+	ck_assert_str_eq(d, "VINs EXVETESTVIN000007, EXVETESTVIN000008 are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	ck_assert_ptr_null(v);
 	ck_assert_uint_eq(n, 0);
 }
@@ -485,7 +491,7 @@ START_TEST(policy_create_many_denied_fit)
 	strcat(body, "]}");
 	ck_assert_int_eq(check(FG_R_CREATE, NULL, body, &v, &n, d, sizeof(d)), 403);
 	ck_assert_ptr_nonnull(strstr(d, "VINs DENIED00000000000, DENIED00000000001"));
-	ck_assert_ptr_nonnull(strstr(d, "more are not allowed for tenant dispatch"));
+	ck_assert_ptr_nonnull(strstr(d, "more are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)"));
 	ck_assert_uint_lt(strlen(d), sizeof(d));
 }
 END_TEST
@@ -528,7 +534,7 @@ START_TEST(policy_access_token)
 	ck_assert_str_eq(v[0], "EXVETESTVIN000002");
 	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"EXVETESTVIN000003\"}", &v, &n, d, sizeof(d)), 403);
-	ck_assert_str_eq(d, "VIN EXVETESTVIN000003 is not allowed for tenant dispatch");
+	ck_assert_str_eq(d, "VIN EXVETESTVIN000003 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"short\"}", &v, &n, d, sizeof(d)), 400);
 	ck_assert_ptr_nonnull(strstr(d, "\"short\" is not a VIN"));
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":5}", &v, &n, d, sizeof(d)), 400);

@@ -73,11 +73,15 @@ class Response:
         return "<Response %d %r>" % (self.status, self.body[:200])
 
 
-def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30, unix=None):
+def request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=30, unix=None,
+            source=None):
+    """One request on a fresh connection; SOURCE binds the client's address
+    (e.g. "127.0.0.2", to test source ranges)."""
     if unix:
         conn = UnixHTTPConnection(unix, timeout=timeout)
     else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
     try:
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
@@ -273,6 +277,13 @@ class Gateway:
         with open(self.stderr_path) as f:
             return f.read()
 
+    def write_tenant(self, name, text):
+        """Writes (or replaces, atomically by rename) tenants.d/NAME.conf."""
+        write_atomic(os.path.join(self.tenants_dir, name + ".conf"), text)
+
+    def remove_tenant(self, name):
+        os.unlink(os.path.join(self.tenants_dir, name + ".conf"))
+
     def all_logs(self):
         out = self.logs()
         for p in (self.access_log, self.audit_log):
@@ -280,6 +291,15 @@ class Gateway:
                 with open(p) as f:
                     out += f.read()
         return out
+
+
+def write_atomic(path, text):
+    """Writes PATH through a temporary file and a rename, so a reload never
+    reads it half written."""
+    tmp = path + ".tmp~"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def run_fleetgate(*args, timeout=30):
