@@ -96,6 +96,17 @@ static void sim_parse_listen(const char *s)
 	sim_g.cfg.listen_port = (int)sim_parse_long(colon + 1, 0, 65535, "--listen");
 }
 
+/* Generated VINs are PREFIX + counter zero-padded to 17 characters. */
+static void sim_check_seed_prefix(const struct sim_config *c)
+{
+	char digits[24];
+
+	snprintf(digits, sizeof(digits), "%ld", c->seed_count);
+	if (c->seed_count && strlen(c->seed_prefix) + strlen(digits) > 17)
+		sim_die_usage("--seed-prefix too long for --seed-count in 17 characters",
+			      c->seed_prefix);
+}
+
 static void sim_parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -161,6 +172,7 @@ static void sim_parse_args(int argc, char **argv)
 		sim_die_usage("--public-key needs --key-id", NULL);
 	if (!c->tls_cert != !c->tls_key)
 		sim_die_usage("--tls-cert and --tls-key go together", NULL);
+	sim_check_seed_prefix(c);
 }
 
 static SSL_CTX *sim_tls_ctx(void)

@@ -173,12 +173,14 @@ static void sim_control_faults_set(struct evhttp_request *req)
 	memset(&f, 0, sizeof(f));
 	f.count = -1;
 	bad = json_is_object(j) ? sim_faults_parse(j, &f) : "(body)";
-	json_decref(j);
 	if (bad) {
+		/* BAD is a key of J: use it before J goes. */
 		snprintf(detail, sizeof(detail), "bad fault field %.80s (see docs/simulator.md)", bad);
+		json_decref(j);
 		sim_control_error(req, 400, detail);
 		return;
 	}
+	json_decref(j);
 	sim_g.faults = f;
 	sim_control_ok(req, sim_faults_dump());
 }

@@ -6,14 +6,21 @@
  * connection under it (client gave up, read time-out): libevent then detaches
  * the unanswered request from the connection and calls the connection's close
  * callback, after which the request is ours to free. The close callback is
- * therefore set only while an answer is pending and cleared before replying. */
+ * therefore set only while an answer is pending and cleared before replying.
+ * evhttp does not read from a connection whose request awaits its answer, so
+ * it would notice a client hanging up only when writing; a read watcher on
+ * the socket notices it at once, which keeps in_flight honest during
+ * token_hang and latency faults. */
 #include "sim.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 const char *const sim_route_names[SIM_R_COUNT] = {
@@ -25,6 +32,7 @@ struct sim_pending {
 	struct evhttp_request *req;
 	struct evhttp_connection *evcon;
 	struct event *timer;		/* NULL: never answer (token_hang) */
+	struct event *watch;		/* notices the client hanging up */
 	struct sim_reply reply;
 	int close;			/* drop the connection instead */
 	json_t *entry;			/* request log entry (own reference) */
@@ -321,6 +329,8 @@ static void sim_pending_unlink_free(struct sim_pending *p)
 		p->next->prev = p->prev;
 	if (p->timer)
 		event_free(p->timer);
+	if (p->watch)
+		event_free(p->watch);
 	json_decref(p->reply.body);
 	json_decref(p->entry);
 	free(p);
@@ -340,20 +350,69 @@ static void sim_pending_closecb(struct evhttp_connection *evcon, void *arg)
 	sim_pending_unlink_free(p);
 }
 
+/* Drops the connection without an answer; evhttp_connection_free frees the
+ * request with it, so nothing of either is touched afterwards. */
+static void sim_pending_drop(struct sim_pending *p, const char *why)
+{
+	struct evhttp_connection *evcon = p->evcon;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	sim_g.stats.in_flight--;
+	json_object_set_new(p->entry, "status", json_string(why));
+	sim_pending_unlink_free(p);
+	evhttp_connection_free(evcon);
+}
+
 static void sim_pending_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_pending *p = arg;
 
-	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 	if (p->close) {
-		/* Frees the request with it: nothing of it is touched again. */
-		sim_g.stats.in_flight--;
-		json_object_set_new(p->entry, "status", json_string("closed"));
-		evhttp_connection_free(p->evcon);
-	} else {
-		sim_finish(p->req, &p->reply, p->entry);
+		sim_pending_drop(p, "closed");
+		return;
 	}
+	evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+	sim_finish(p->req, &p->reply, p->entry);
 	sim_pending_unlink_free(p);
+}
+
+/* The client hung up while the answer is pending. With EV_CLOSED (epoll's
+ * EPOLLRDHUP) that is reported even when unread bytes such as a TLS
+ * close_notify sit in the socket. Without it, the socket became readable:
+ * EOF means the client hung up, data (a pipelined request) is left for
+ * evhttp and the watch ends, since level-triggered readiness would spin. */
+static void sim_pending_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_pending *p = arg;
+	char ch;
+	ssize_t n;
+
+	if (what & EV_CLOSED) {
+		sim_pending_drop(p, "client_closed");
+		return;
+	}
+	n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		return;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		event_add(p->watch, NULL);
+		return;
+	}
+	sim_pending_drop(p, "client_closed");
+}
+
+static void sim_pending_watch(struct sim_pending *p)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(p->evcon);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+	if (fd < 0)
+		return;
+	p->watch = event_new(sim_g.base, fd,
+		(event_base_get_features(sim_g.base) & EV_FEATURE_EARLY_CLOSE) ?
+		EV_CLOSED : EV_READ, sim_pending_watch_cb, p);
+	if (p->watch)
+		event_add(p->watch, NULL);
 }
 
 static void sim_defer(struct evhttp_request *req, struct sim_reply *r,
@@ -377,6 +436,7 @@ static void sim_defer(struct evhttp_request *req, struct sim_reply *r,
 		p->next->prev = p;
 	sim_g.pending = p;
 	evhttp_connection_set_closecb(p->evcon, sim_pending_closecb, p);
+	sim_pending_watch(p);
 	if (a->hang)
 		return;
 	p->timer = evtimer_new(sim_g.base, sim_pending_timer_cb, p);

@@ -398,9 +398,12 @@ static json_t *sim_token_params(struct sim_ctx *c, struct sim_reply *r)
 {
 	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(c->req),
 					    "Content-Type");
+	const char *b = c->body + strspn(c->body, " \t\r\n");
 	json_t *j;
 
-	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33))
+	/* A body that looks like JSON is JSON whatever it is labelled: curl -d
+	 * labels everything as a form. */
+	if (*b != '{' && ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33))
 		return sim_form_params(c->body);
 	j = json_loadb(c->body, c->body_len, 0, NULL);
 	if (!json_is_object(j)) {
