@@ -36,6 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
@@ -96,6 +97,7 @@ struct worker {
 static struct worker *workers[HTTP_MAX_WORKERS];
 static int nworkers;
 static atomic_long in_flight;
+static atomic_long open_conns;         /* client connections on tenant listeners */
 static atomic_int stopped_accepting;   /* workers that have let go of their sockets */
 
 /* Messages from the main thread to a worker, run on the worker's base. */
@@ -132,6 +134,7 @@ struct req {
 	size_t nvins;
 	double t0;
 	double upstream_ms;
+	int upstream_status;        /* last upstream answer: -1 none, 0 no answer */
 	int attempts;
 	struct fg_secret token;
 	uint64_t token_gen;
@@ -211,6 +214,49 @@ static void req_free(struct req *r)
 	free(r);
 }
 
+static const char *req_method_name(const struct req *r)
+{
+	switch (evhttp_request_get_command(r->er)) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+/* One audit line for every request on a mutating route, whatever became
+ * of it: forwarded (upstream_status is the upstream's answer, 0 when none
+ * came), or refused before that (401, 403, 400, 503: upstream_status null),
+ * because refused mutation attempts are what an audit is read for. */
+static void req_audit(struct req *r, int status)
+{
+	if (!route_is_mutation(r->rm.route))
+		return;
+	char ts[40];
+	log_time_iso(ts, sizeof ts);
+	json_t *vins = json_array();
+	for (size_t i = 0; i < r->nvins; i++)
+		json_array_append_new(vins, json_string(r->vins[i]));
+	if (!r->nvins && r->rm.vin[0])
+		json_array_append_new(vins, json_string(r->rm.vin));
+	json_t *o = json_object();
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "request_id", json_string(r->rid));
+	json_object_set_new(o, "tenant", r->tenant ? json_string(r->tenant->name) : json_null());
+	json_object_set_new(o, "method", json_string(req_method_name(r)));
+	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
+	json_object_set_new(o, "vins", vins);
+	json_object_set_new(o, "status", json_integer(status));
+	json_object_set_new(o, "upstream_status", r->upstream_status >= 0 ? json_integer(r->upstream_status) : json_null());
+	log_audit(o);
+}
+
 static void req_access_log(struct req *r, int status, size_t bytes)
 {
 	if (!log_access_on())
@@ -221,9 +267,7 @@ static void req_access_log(struct req *r, int status, size_t bytes)
 	json_object_set_new(o, "time", json_string(ts));
 	json_object_set_new(o, "request_id", json_string(r->rid));
 	json_object_set_new(o, "tenant", r->tenant ? json_string(r->tenant->name) : json_null());
-	json_object_set_new(o, "method", json_string(evhttp_request_get_command(r->er) == EVHTTP_REQ_GET ? "GET" :
-		evhttp_request_get_command(r->er) == EVHTTP_REQ_POST ? "POST" :
-		evhttp_request_get_command(r->er) == EVHTTP_REQ_DELETE ? "DELETE" : "OTHER"));
+	json_object_set_new(o, "method", json_string(req_method_name(r)));
 	json_object_set_new(o, "path", json_string(r->uri ? r->uri : ""));
 	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
 	json_object_set_new(o, "status", json_integer(status));
@@ -246,6 +290,7 @@ static void req_finish(struct req *r, int status, struct evbuffer *body, const c
 		evhttp_add_header(h, "X-Cache", r->cache_status);
 	req_set_state(r, RS_DONE);
 	req_access_log(r, status, bytes);
+	req_audit(r, status);
 	stats_request(r->tenant_slot, r->rm.route, status, http_now() - r->t0);
 	stats_add(STAT_bytes_out, bytes);
 	evhttp_send_reply(r->er, status, http_reason(status), body);
@@ -308,26 +353,6 @@ static const char *req_method_text(enum fg_method m)
 	return m == FG_POST ? "POST" : m == FG_DELETE ? "DELETE" : "GET";
 }
 
-static void req_audit(struct req *r, int status)
-{
-	if (!route_is_mutation(r->rm.route))
-		return;
-	char ts[40];
-	log_time_iso(ts, sizeof ts);
-	json_t *vins = json_array();
-	for (size_t i = 0; i < r->nvins; i++)
-		json_array_append_new(vins, json_string(r->vins[i]));
-	json_t *o = json_object();
-	json_object_set_new(o, "time", json_string(ts));
-	json_object_set_new(o, "request_id", json_string(r->rid));
-	json_object_set_new(o, "tenant", json_string(r->tenant ? r->tenant->name : ""));
-	json_object_set_new(o, "method", json_string(req_method_text(r->method)));
-	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
-	json_object_set_new(o, "vins", vins);
-	json_object_set_new(o, "upstream_status", json_integer(status));
-	log_audit(o);
-}
-
 /* A list answer: only the tenant's VINs go back to the client. */
 static struct evbuffer *req_filter_list(struct req *r, struct evbuffer *in)
 {
@@ -379,11 +404,11 @@ static void req_upstream_done(void *arg, struct fwd *f)
 	long status = forward_status(f);
 	r->fwd = NULL;
 	r->upstream_ms += forward_ms(f);
+	r->upstream_status = rc == CURLE_OK ? (int)status : 0;
 	stats_upstream(rc == CURLE_OK ? (int)status : 0, forward_ms(f) / 1000.0);
 	if (rc != CURLE_OK) {
 		int st = forward_error_status(rc);
 		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
-		req_audit(r, 0);
 		forward_free(f);
 		req_error(r, st, forward_error_text(rc));
 		return;
@@ -402,12 +427,10 @@ static void req_upstream_done(void *arg, struct fwd *f)
 			return;
 		}
 		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
-		req_audit(r, 401);
 		forward_free(f);
 		req_error(r, 502, "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 		return;
 	}
-	req_audit(r, (int)status);
 	req_relay(r, f);
 	forward_free(f);
 }
@@ -619,6 +642,7 @@ static void http_request_cb(struct evhttp_request *er, void *arg)
 	r->er = er;
 	r->t0 = http_now();
 	r->tenant_slot = -1;
+	r->upstream_status = -1;
 	r->cache_status = "BYPASS";
 	r->cfg = config_current();
 	struct evkeyvalq *h = evhttp_request_get_input_headers(er);
@@ -664,6 +688,43 @@ static void http_request_cb(struct evhttp_request *er, void *arg)
 
 /* ---- worker threads ---------------------------------------------------- */
 
+/* Counting open connections. evhttp 2.1 has no hook for a new connection
+ * besides bevcb, which runs before the connection object exists. So bevcb
+ * makes the bufferevent and queues conn_adopt to run at once (event_base_once
+ * with no delay is activated immediately, in order): by then evhttp has made
+ * the connection and set it as the bufferevent's callback argument, and no
+ * read event of the new socket can have run yet (that needs another trip
+ * through epoll), so the connection is alive. conn_adopt counts it and sets
+ * the close callback, which evhttp calls once when the connection goes.
+ * Cost: one small allocation and two atomic adds per connection, nothing per
+ * request. The close callback is the connection's only one: a later need to
+ * hear about hang-ups must hook in here, not replace it. */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	atomic_fetch_sub(&open_conns, 1);
+}
+
+static void conn_adopt(evutil_socket_t fd, short what, void *arg)
+{
+	struct bufferevent *bev = arg;
+	void *evcon = NULL;
+	bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+	if (!evcon)
+		return;   /* evhttp could not make the connection (out of memory) */
+	atomic_fetch_add(&open_conns, 1);
+	stats_inc(STAT_connections);
+	evhttp_connection_set_closecb(evcon, conn_closed, NULL);
+}
+
+static struct bufferevent *conn_bev_new(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev)
+		event_base_once(base, -1, EV_TIMEOUT, conn_adopt, bev, NULL);
+	return bev;
+}
+
+
 static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, const char *spec)
 {
 	struct wbind *b = calloc(1, sizeof *b);
@@ -676,6 +737,7 @@ static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, 
 	if (!b->spec || !b->http)
 		goto fail;
 	evhttp_set_gencb(b->http, http_request_cb, b);
+	evhttp_set_bevcb(b->http, conn_bev_new, NULL);
 	evhttp_set_timeout(b->http, w->client_timeout);
 	/* Bodies up to the hard limit are read and answered 413 by us in the
 	 * JSON error shape; beyond it libevent refuses them outright. */
@@ -854,7 +916,7 @@ void http_stop_accepting(void)
 
 long http_in_flight(void) { return atomic_load(&in_flight); }
 bool http_accepting_stopped(void) { return atomic_load(&stopped_accepting) >= nworkers; }
-long http_connections(void) { return 0; }
+long http_connections(void) { return atomic_load(&open_conns); }
 
 static void listener_close(struct listener *l)
 {
