@@ -21,12 +21,13 @@ struct log_sink {
 	FILE *fp;        /* NULL when off */
 	bool own;        /* fp is ours to close (not stderr) */
 	char *buf;       /* setvbuf buffer when own */
+	atomic_bool on;  /* fp != NULL, readable without the lock */
 };
 
 static atomic_int log_level = FG_LOG_INFO;
 static pthread_mutex_t log_err_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct log_sink log_acc = { PTHREAD_MUTEX_INITIALIZER, NULL, false, NULL };
-static struct log_sink log_aud = { PTHREAD_MUTEX_INITIALIZER, NULL, false, NULL };
+static struct log_sink log_acc = { PTHREAD_MUTEX_INITIALIZER, NULL, false, NULL, false };
+static struct log_sink log_aud = { PTHREAD_MUTEX_INITIALIZER, NULL, false, NULL, false };
 
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 
@@ -68,6 +69,7 @@ static void sink_close_locked(struct log_sink *s)
 	s->fp = NULL;
 	s->own = false;
 	s->buf = NULL;
+	atomic_store(&s->on, false);
 }
 
 static int sink_open(struct log_sink *s, const char *target, char *err, size_t errlen)
@@ -93,21 +95,26 @@ static int sink_open(struct log_sink *s, const char *target, char *err, size_t e
 	s->fp = fp;
 	s->own = own;
 	s->buf = buf;
+	atomic_store(&s->on, fp != NULL);
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 
+/* Both sinks are tried, so one unwritable path does not stop the other
+ * from being reopened; a sink that cannot be reopened keeps its old file. */
 int log_open(const struct fg_config *c, char *err, size_t errlen)
 {
 	log_set_level(c->log_level);
-	if (sink_open(&log_acc, c->access_log, err, errlen) < 0)
-		return -1;
-	return sink_open(&log_aud, c->audit_log, err, errlen);
+	int a = sink_open(&log_acc, c->access_log, err, errlen);
+	char err2[512];
+	int b = sink_open(&log_aud, c->audit_log, a < 0 ? err2 : err, a < 0 ? sizeof err2 : errlen);
+	return a < 0 || b < 0 ? -1 : 0;
 }
 
 static void sink_write(struct log_sink *s, json_t *obj)
 {
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* Six significant digits: microseconds for any duration under 10 s. */
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(obj);
 	if (!text)
 		return;
@@ -125,7 +132,8 @@ static void sink_write(struct log_sink *s, json_t *obj)
 	free(text);
 }
 
-bool log_access_on(void) { return log_acc.fp != NULL; }
+/* Lets http.c skip building a line nobody will read (access_log = off). */
+bool log_access_on(void) { return atomic_load(&log_acc.on); }
 void log_access(json_t *obj) { sink_write(&log_acc, obj); }
 void log_audit(json_t *obj) { sink_write(&log_aud, obj); }
 

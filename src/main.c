@@ -73,13 +73,24 @@ static void main_reload(void)
 	config_swap(c);
 	/* Only now, with C in force, do workers see its new listeners. */
 	http_listeners_commit(c);
-	if (log_open(c, err, sizeof err) < 0)
-		log_error("reload: %s", err);
 	token_config_changed(c);
 	stats_inc(STAT_config_reloads);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
 	config_unref(c);
+}
+
+/* SIGHUP reopens the access and audit logs even when the reload was
+ * refused: logrotate has moved the files either way, and a broken config
+ * must not leave the logs going into the rotated copy. */
+static void main_reopen_logs(void)
+{
+	char err[FG_ERR_LEN];
+	struct fg_config *c = config_current();
+	if (c && log_open(c, err, sizeof err) < 0)
+		log_error("SIGHUP: %s", err);
+	if (c)
+		config_unref(c);
 }
 
 static void main_drain_check(evutil_socket_t fd, short what, void *arg)
@@ -98,8 +109,10 @@ static void main_drain_check(evutil_socket_t fd, short what, void *arg)
 static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP) {
-		if (!m.stopping)
+		if (!m.stopping) {
 			main_reload();
+			main_reopen_logs();
+		}
 		return;
 	}
 	if (m.stopping)
