@@ -1,2 +1,632 @@
-/* budget.c: placeholder until the budget lands. */
+/* budget.c: the upstream read budget, its fair queue, the 429 pause, and
+ * tenant rates (SPEC.md §7).
+ *
+ * Owns: a sliding-window log of the times single-VIN GETs were sent (not a
+ * token bucket: 60/min means no 61st send within any 60 s, never a burst
+ * of 60 that refills), the slots reserved but not yet sent, the queue of
+ * reads waiting for a slot (one FIFO per tenant, served round robin so a
+ * busy tenant cannot starve the others), the pause an upstream 429 asks
+ * for, and one token bucket per tenant name.
+ *
+ * A slot is counted from the moment it is granted (reserved) and logged
+ * when the request is actually handed to curl (budget_sent), so a read that
+ * waits for a token after its grant cannot make two sends closer together
+ * than the window. Waiters are woken by events on their own event base;
+ * when the next slot frees in the future, a one-shot timer on a waiter's
+ * base runs budget_pump then. One mutex guards everything; callbacks run
+ * after it is released.
+ *
+ * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/queue.h>
+
+#define BUDGET_TENANT_BUCKETS 256
+
+struct budget_tq;
+
+struct budget_waiter {
+	TAILQ_ENTRY(budget_waiter) link;
+	struct budget *b;
+	struct budget_tq *tq;    /* while queued */
+	struct event_base *base;
+	budget_ready_fn cb;
+	void *arg;
+	bool queued;
+	bool cancelled;          /* granted, then withdrawn before it ran */
+};
+TAILQ_HEAD(budget_waitq, budget_waiter);
+
+/* One tenant's waiters, in arrival order; on the ring while non-empty. */
+struct budget_tq {
+	TAILQ_ENTRY(budget_tq) link;
+	struct budget_waitq waiters;
+	size_t n;
+	char name[];
+};
+TAILQ_HEAD(budget_ring, budget_tq);
+
+struct budget {
+	pthread_mutex_t mu;
+	unsigned count;
+	double window;           /* as configured */
+	double margin;           /* added to it for the network */
+	double *log;             /* ring of send times, oldest first */
+	size_t cap, head, len;
+	unsigned reserved;
+	double paused_until;
+	struct budget_ring ring; /* tenants with waiters, next served first */
+	size_t queued;
+	double pump_at;          /* earliest pump scheduled; 0: none */
+	unsigned long long sends, waits, granted_from_queue, pauses;
+};
+
+static double budget_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the window log (lock held) ------------------------------------------ */
+
+double budget_window(const struct budget *b)
+{
+	return b->window + b->margin;
+}
+
+static double budget_log_at(const struct budget *b, size_t i)
+{
+	return b->log[(b->head + i) % b->cap];
+}
+
+static void budget_expire(struct budget *b, double now)
+{
+	double w = budget_window(b);
+	while (b->len && budget_log_at(b, 0) + w <= now) {
+		b->head = (b->head + 1) % b->cap;
+		b->len--;
+	}
+}
+
+static int budget_log_push(struct budget *b, double t)
+{
+	if (b->len == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		double *nl = malloc(ncap * sizeof *nl);
+		if (!nl)
+			return -1;
+		for (size_t i = 0; i < b->len; i++)
+			nl[i] = budget_log_at(b, i);
+		free(b->log);
+		b->log = nl;
+		b->cap = ncap;
+		b->head = 0;
+	}
+	/* Threads read the clock before taking the lock: keep the log sorted
+	 * by never logging earlier than the last send (later is safe). */
+	if (b->len && t < budget_log_at(b, b->len - 1))
+		t = budget_log_at(b, b->len - 1);
+	b->log[(b->head + b->len++) % b->cap] = t;
+	return 0;
+}
+
+static unsigned budget_free_slots(const struct budget *b)
+{
+	size_t used = b->len + b->reserved;
+	return used >= b->count ? 0 : (unsigned)(b->count - used);
+}
+
+/* When the next slot frees: HUGE_VAL when only reserved slots are busy
+ * (they free when sent or released, which pumps by itself). */
+static double budget_next_free(const struct budget *b, double now)
+{
+	double t = now;
+	if (!budget_free_slots(b))
+		t = b->len ? budget_log_at(b, 0) + budget_window(b) : HUGE_VAL;
+	return t > b->paused_until ? t : b->paused_until;
+}
+
+static double budget_estimate_locked(struct budget *b, double now)
+{
+	double w = budget_window(b);
+	size_t ahead = b->queued;              /* waiters served before a newcomer */
+	unsigned freec = budget_free_slots(b);
+	double t;
+	if (ahead < freec)
+		t = now;
+	else {
+		size_t j = ahead - freec;          /* frees needed before ours, minus one */
+		if (j < b->len)
+			t = budget_log_at(b, j) + w;
+		else   /* later frees come from sends not made yet: a window each round */
+			t = now + w * (double)(1 + (j - b->len) / (b->count ? b->count : 1));
+	}
+	if (t < b->paused_until)
+		t = b->paused_until;
+	return t - now;
+}
+
+/* ---- the fair queue (lock held) -------------------------------------------- */
+
+static struct budget_tq *budget_tq_get(struct budget *b, const char *tenant)
+{
+	struct budget_tq *tq;
+	TAILQ_FOREACH(tq, &b->ring, link)
+		if (strcmp(tq->name, tenant) == 0)
+			return tq;
+	size_t n = strlen(tenant) + 1;
+	tq = calloc(1, sizeof *tq + n);
+	if (!tq)
+		return NULL;
+	memcpy(tq->name, tenant, n);
+	TAILQ_INIT(&tq->waiters);
+	TAILQ_INSERT_TAIL(&b->ring, tq, link);   /* a newcomer waits one round */
+	return tq;
+}
+
+static void budget_tq_remove_waiter(struct budget *b, struct budget_waiter *w)
+{
+	struct budget_tq *tq = w->tq;
+	TAILQ_REMOVE(&tq->waiters, w, link);
+	tq->n--;
+	b->queued--;
+	w->queued = false;
+	w->tq = NULL;
+	if (!tq->n) {
+		TAILQ_REMOVE(&b->ring, tq, link);
+		free(tq);
+	}
+}
+
+/* Round robin: the tenant at the front gives up its oldest waiter and
+ * goes to the back of the ring. Granted waiters go onto OUT. */
+static void budget_grant(struct budget *b, double now, struct budget_waitq *out)
+{
+	budget_expire(b, now);
+	if (b->paused_until > now)
+		return;
+	while (budget_free_slots(b) && !TAILQ_EMPTY(&b->ring)) {
+		struct budget_tq *tq = TAILQ_FIRST(&b->ring);
+		struct budget_waiter *w = TAILQ_FIRST(&tq->waiters);
+		bool last = tq->n == 1;
+		budget_tq_remove_waiter(b, w);
+		if (!last) {
+			TAILQ_REMOVE(&b->ring, tq, link);
+			TAILQ_INSERT_TAIL(&b->ring, tq, link);
+		}
+		b->reserved++;
+		b->granted_from_queue++;
+		TAILQ_INSERT_TAIL(out, w, link);
+	}
+}
+
+static void budget_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	budget_pump(arg, budget_clock());
+}
+
+/* Waiters left and the next slot frees later: a timer on one waiter's base
+ * (any worker can grant to any other) pumps then. */
+static void budget_schedule(struct budget *b, double now)
+{
+	if (TAILQ_EMPTY(&b->ring))
+		return;
+	double at = budget_next_free(b, now);
+	if (at == HUGE_VAL || (b->pump_at > 0 && at >= b->pump_at - 0.001))
+		return;
+	struct budget_waiter *w = TAILQ_FIRST(&TAILQ_FIRST(&b->ring)->waiters);
+	if (!w->base)
+		return;   /* unit tests pump by hand */
+	double d = at > now ? at - now + 0.001 : 0;
+	struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+	if (event_base_once(w->base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
+		b->pump_at = at;
+}
+
+static void budget_waiter_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct budget_waiter *w = arg;
+	struct budget *b = w->b;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&b->mu);
+	bool cancelled = w->cancelled;
+	w->cancelled = true;
+	pthread_mutex_unlock(&b->mu);
+	if (cancelled)
+		budget_release(b, budget_clock());   /* its slot goes to the next */
+	else
+		w->cb(w->arg);
+	free(w);
+}
+
+/* After the lock is released: tell the granted waiters, each on its base. */
+static void budget_dispatch(struct budget_waitq *q)
+{
+	static const struct timeval zero = { 0, 0 };
+	struct budget_waiter *w;
+	while ((w = TAILQ_FIRST(q))) {
+		TAILQ_REMOVE(q, w, link);
+		if (!w->base) {
+			w->cb(w->arg);   /* unit tests */
+			free(w);
+		} else if (event_base_once(w->base, -1, EV_TIMEOUT, budget_waiter_fire, w, &zero) < 0) {
+			budget_release(w->b, budget_clock());   /* base gone with its request */
+			free(w);
+		}
+	}
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+struct budget *budget_new(void)
+{
+	struct budget *b = calloc(1, sizeof *b);
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->mu, NULL);
+	TAILQ_INIT(&b->ring);
+	b->count = 60;
+	b->window = 60;
+	b->margin = 0.6;
+	return b;
+}
+
+void budget_free(struct budget *b)
+{
+	if (!b)
+		return;
+	struct budget_tq *tq;
+	while ((tq = TAILQ_FIRST(&b->ring))) {
+		struct budget_waiter *w;
+		while ((w = TAILQ_FIRST(&tq->waiters))) {
+			TAILQ_REMOVE(&tq->waiters, w, link);
+			free(w);
+		}
+		TAILQ_REMOVE(&b->ring, tq, link);
+		free(tq);
+	}
+	free(b->log);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
+static struct budget *budget_the;
+static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
+
+static void budget_make_shared(void) { budget_the = budget_new(); }
+
+struct budget *budget_shared(void)
+{
+	pthread_once(&budget_once, budget_make_shared);
+	return budget_the;
+}
+
+void budget_set_rate(struct budget *b, unsigned count, double window_s)
+{
+	pthread_mutex_lock(&b->mu);
+	if (count && (count != b->count || window_s != b->window)) {
+		b->count = count;
+		b->window = window_s;
+		/* 1% of the window, at least 100 ms, at most 1 s: on 60/min the
+		 * upstream then sees gaps of 60.6 s, never 59.99 s. */
+		b->margin = window_s * 0.01;
+		b->margin = b->margin < 0.1 ? 0.1 : b->margin > 1.0 ? 1.0 : b->margin;
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the API ------------------------------------------------------------------- */
+
+enum budget_result budget_acquire(struct budget *b, const char *tenant, double now,
+				  struct event_base *base, budget_ready_fn cb, void *arg,
+				  struct budget_waiter **w, double *retry_after)
+{
+	enum budget_result res;
+	struct budget_waitq granted;
+	TAILQ_INIT(&granted);
+	*w = NULL;
+	*retry_after = 0;
+	pthread_mutex_lock(&b->mu);
+	budget_expire(b, now);
+	if (b->paused_until > now) {
+		*retry_after = b->paused_until - now;
+		res = BUDGET_PAUSED;
+	} else if (!b->queued && budget_free_slots(b)) {
+		b->reserved++;
+		res = BUDGET_GRANTED;
+	} else if (!cb) {
+		*retry_after = budget_estimate_locked(b, now);
+		res = BUDGET_FULL;
+	} else {
+		struct budget_tq *tq = budget_tq_get(b, tenant ? tenant : "");
+		struct budget_waiter *nw = tq ? calloc(1, sizeof *nw) : NULL;
+		if (!nw) {
+			*retry_after = budget_estimate_locked(b, now);
+			res = BUDGET_FULL;
+			if (tq && !tq->n) {
+				TAILQ_REMOVE(&b->ring, tq, link);
+				free(tq);
+			}
+			goto out;
+		}
+		*retry_after = budget_estimate_locked(b, now);
+		nw->b = b;
+		nw->tq = tq;
+		nw->base = base;
+		nw->cb = cb;
+		nw->arg = arg;
+		nw->queued = true;
+		TAILQ_INSERT_TAIL(&tq->waiters, nw, link);
+		tq->n++;
+		b->queued++;
+		b->waits++;
+		*w = nw;
+		res = BUDGET_QUEUED;
+		budget_grant(b, now, &granted);
+		budget_schedule(b, now);
+	}
+out:
+	pthread_mutex_unlock(&b->mu);
+	budget_dispatch(&granted);
+	return res;
+}
+
+void budget_sent(struct budget *b, double now)
+{
+	pthread_mutex_lock(&b->mu);
+	if (b->reserved)
+		b->reserved--;
+	budget_log_push(b, now);
+	b->sends++;
+	budget_schedule(b, now);   /* now we know when this slot frees */
+	pthread_mutex_unlock(&b->mu);
+}
+
+void budget_release(struct budget *b, double now)
+{
+	struct budget_waitq granted;
+	TAILQ_INIT(&granted);
+	pthread_mutex_lock(&b->mu);
+	if (b->reserved)
+		b->reserved--;
+	budget_grant(b, now, &granted);
+	budget_schedule(b, now);
+	pthread_mutex_unlock(&b->mu);
+	budget_dispatch(&granted);
+}
+
+void budget_wait_cancel(struct budget_waiter *w)
+{
+	if (!w)
+		return;
+	struct budget *b = w->b;
+	pthread_mutex_lock(&b->mu);
+	if (w->queued) {
+		budget_tq_remove_waiter(b, w);
+		pthread_mutex_unlock(&b->mu);
+		free(w);
+		return;
+	}
+	w->cancelled = true;   /* budget_waiter_fire releases the slot and frees it */
+	pthread_mutex_unlock(&b->mu);
+}
+
+void budget_pump(struct budget *b, double now)
+{
+	struct budget_waitq granted;
+	TAILQ_INIT(&granted);
+	pthread_mutex_lock(&b->mu);
+	b->pump_at = 0;
+	budget_grant(b, now, &granted);
+	budget_schedule(b, now);
+	pthread_mutex_unlock(&b->mu);
+	budget_dispatch(&granted);
+}
+
+void budget_pause(struct budget *b, double now, double secs)
+{
+	pthread_mutex_lock(&b->mu);
+	if (now + secs > b->paused_until) {
+		b->paused_until = now + secs;
+		b->pauses++;
+		b->pump_at = 0;   /* the queue waits for the end of the pause */
+		budget_schedule(b, now);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+double budget_paused_for(struct budget *b, double now)
+{
+	pthread_mutex_lock(&b->mu);
+	double d = b->paused_until > now ? b->paused_until - now : 0;
+	pthread_mutex_unlock(&b->mu);
+	return d;
+}
+
+double budget_estimate(struct budget *b, double now)
+{
+	pthread_mutex_lock(&b->mu);
+	budget_expire(b, now);
+	double d = budget_estimate_locked(b, now);
+	pthread_mutex_unlock(&b->mu);
+	return d;
+}
+
+int budget_parse_retry_after(const char *body, size_t len)
+{
+	static const char needle[] = "retry after";
+	size_t nl = sizeof needle - 1;
+	for (size_t i = 0; body && i + nl <= len; i++) {
+		if (strncasecmp(body + i, needle, nl) != 0)
+			continue;
+		size_t k = i + nl;
+		while (k < len && body[k] == ' ')
+			k++;
+		long n = 0;
+		size_t d = k;
+		while (d < len && isdigit((unsigned char)body[d]) && n < 1000000)
+			n = n * 10 + (body[d++] - '0');
+		if (d > k)
+			return (int)n;
+	}
+	return -1;
+}
+
+void budget_get_stats(struct budget *b, double now, struct budget_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	budget_expire(b, now);
+	out->limit = b->count;
+	out->window_s = b->window;
+	out->in_window = (unsigned)b->len + b->reserved;
+	out->reserved = b->reserved;
+	out->queued = b->queued;
+	out->paused_for_s = b->paused_until > now ? b->paused_until - now : 0;
+	out->sends = b->sends;
+	out->waits = b->waits;
+	out->granted_from_queue = b->granted_from_queue;
+	out->pauses = b->pauses;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- tenant rates ------------------------------------------------------------ */
+
+double budget_bucket_take(struct budget_bucket *bk, double rate, double burst, double now)
+{
+	if (burst < 1)
+		burst = 1;
+	if (!bk->primed) {
+		bk->tokens = burst;
+		bk->last = now;
+		bk->primed = true;
+	}
+	if (now > bk->last) {
+		bk->tokens += (now - bk->last) * rate;
+		bk->last = now;
+	}
+	if (bk->tokens > burst)
+		bk->tokens = burst;   /* also after a reload made the bucket smaller */
+	if (bk->tokens >= 1) {
+		bk->tokens -= 1;
+		return 0;
+	}
+	return rate > 0 ? (1 - bk->tokens) / rate : HUGE_VAL;
+}
+
+struct budget_tbucket {
+	struct budget_tbucket *next;
+	struct budget_bucket bk;
+	char name[];
+};
+
+/* Tenant structs are replaced on reload; their names are not, so the
+ * buckets are kept by name. A handful of bytes per tenant ever seen. */
+static struct {
+	pthread_mutex_t mu;
+	struct budget_tbucket *b[BUDGET_TENANT_BUCKETS];
+} budget_tenants = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static struct budget_tbucket *budget_tbucket_get(const char *name)
+{
+	unsigned h = 5381;
+	for (const char *p = name; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct budget_tbucket **pp = &budget_tenants.b[h % BUDGET_TENANT_BUCKETS];
+	for (; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->name, name) == 0)
+			return *pp;
+	size_t n = strlen(name) + 1;
+	struct budget_tbucket *t = calloc(1, sizeof *t + n);
+	if (t) {
+		memcpy(t->name, name, n);
+		*pp = t;
+	}
+	return t;
+}
+
+bool budget_tenant_take(const char *name, double rate, double burst, double now, double *retry_after)
+{
+	*retry_after = 0;
+	pthread_mutex_lock(&budget_tenants.mu);
+	struct budget_tbucket *t = budget_tbucket_get(name);
+	double wait = t ? budget_bucket_take(&t->bk, rate, burst, now) : 0;
+	pthread_mutex_unlock(&budget_tenants.mu);
+	*retry_after = wait;
+	return wait == 0;
+}
+
+void budget_shutdown(void)
+{
+	budget_free(budget_the);
+	budget_the = NULL;
+	pthread_mutex_lock(&budget_tenants.mu);
+	for (size_t i = 0; i < BUDGET_TENANT_BUCKETS; i++) {
+		while (budget_tenants.b[i]) {
+			struct budget_tbucket *t = budget_tenants.b[i];
+			budget_tenants.b[i] = t->next;
+			free(t);
+		}
+	}
+	pthread_mutex_unlock(&budget_tenants.mu);
+}
+
+/* ---- admin surface --------------------------------------------------------------- */
+
+void budget_stats_json(json_t *o)
+{
+	struct budget_stats s;
+	budget_get_stats(budget_shared(), budget_clock(), &s);
+	json_object_set_new(o, "limit", json_integer(s.limit));
+	json_object_set_new(o, "window_s", json_real(s.window_s));
+	json_object_set_new(o, "in_window", json_integer(s.in_window));
+	json_object_set_new(o, "queued", json_integer((json_int_t)s.queued));
+	json_object_set_new(o, "paused_for_s", json_real(s.paused_for_s));
+	json_object_set_new(o, "sends", json_integer((json_int_t)s.sends));
+	json_object_set_new(o, "waits", json_integer((json_int_t)s.waits));
+	json_object_set_new(o, "pauses", json_integer((json_int_t)s.pauses));
+}
+
+void budget_metrics(struct evbuffer *b)
+{
+	struct budget_stats s;
+	budget_get_stats(budget_shared(), budget_clock(), &s);
+	evbuffer_add_printf(b,
+		"# HELP fleetgate_budget_limit Single-VIN reads allowed per window\n"
+		"# TYPE fleetgate_budget_limit gauge\n"
+		"fleetgate_budget_limit %u\n"
+		"# HELP fleetgate_budget_window_seconds Length of the budget window\n"
+		"# TYPE fleetgate_budget_window_seconds gauge\n"
+		"fleetgate_budget_window_seconds %g\n"
+		"# HELP fleetgate_budget_in_window Single-VIN reads sent or reserved in the current window\n"
+		"# TYPE fleetgate_budget_in_window gauge\n"
+		"fleetgate_budget_in_window %u\n"
+		"# HELP fleetgate_budget_queued Reads waiting for budget\n"
+		"# TYPE fleetgate_budget_queued gauge\n"
+		"fleetgate_budget_queued %zu\n"
+		"# HELP fleetgate_budget_paused_seconds Seconds left of an upstream 429 pause\n"
+		"# TYPE fleetgate_budget_paused_seconds gauge\n"
+		"fleetgate_budget_paused_seconds %.3f\n"
+		"# HELP fleetgate_budget_sends_total Single-VIN reads sent upstream\n"
+		"# TYPE fleetgate_budget_sends_total counter\n"
+		"fleetgate_budget_sends_total %llu\n"
+		"# HELP fleetgate_budget_waits_total Reads that had to queue for budget\n"
+		"# TYPE fleetgate_budget_waits_total counter\n"
+		"fleetgate_budget_waits_total %llu\n"
+		"# HELP fleetgate_budget_pauses_total Pauses after an upstream 429\n"
+		"# TYPE fleetgate_budget_pauses_total counter\n"
+		"fleetgate_budget_pauses_total %llu\n",
+		s.limit, s.window_s, s.in_window, s.queued, s.paused_for_s, s.sends, s.waits, s.pauses);
+}

@@ -1,4 +1,98 @@
-/* budget.h: the upstream read budget and tenant rates (SPEC.md §7). */
+/* budget.h: the upstream read budget and tenant rates (SPEC.md §7).
+ *
+ * The budget is a sliding-window log of single-VIN GETs sent upstream,
+ * shared by every worker and tenant (its lock is inside): never more than
+ * COUNT sends in any WINDOW. A read that finds no room waits in a queue
+ * that serves tenants round robin, and is woken on its own event base when
+ * a slot is granted to it. After an upstream 429 the route is paused until
+ * the upstream's Retry-After has passed. Tenant rates are token buckets
+ * keyed by tenant name. Every function that depends on time takes NOW
+ * (monotonic seconds), so unit tests drive the clock. */
 #ifndef FG_BUDGET_H
 #define FG_BUDGET_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+struct budget;
+struct budget_waiter;
+typedef void (*budget_ready_fn)(void *arg);
+
+enum budget_result {
+	BUDGET_GRANTED,   /* a slot is reserved: budget_sent() or budget_release() it */
+	BUDGET_QUEUED,    /* *W: CB runs with a slot reserved for the caller */
+	BUDGET_FULL,      /* no room now and not queued (no CB given) */
+	BUDGET_PAUSED     /* the upstream asked for a pause (429) */
+};
+
+struct budget *budget_new(void);
+void budget_free(struct budget *b);
+/* The daemon's one budget (created on first use) and its release at exit. */
+struct budget *budget_shared(void);
+void budget_shutdown(void);
+
+/* COUNT sends per WINDOW_S seconds; applied when it changes (reload). */
+void budget_set_rate(struct budget *b, unsigned count, double window_s);
+/* Seconds a slot stays busy after its send: the window plus a margin for
+ * the network (a send reaches the upstream a little after we count it). */
+double budget_window(const struct budget *b);
+
+/* Asks for one slot for TENANT. Granted at once only when nobody is queued
+ * (the queue is fair, arrivals do not overtake it). Without CB: FULL.
+ * With CB: QUEUED and *W, and CB(ARG) runs on BASE once a slot is reserved
+ * (BASE NULL, for unit tests: CB runs inside budget_pump). RETRY_AFTER gets
+ * the estimated wait for FULL, QUEUED and PAUSED. */
+enum budget_result budget_acquire(struct budget *b, const char *tenant, double now,
+				  struct event_base *base, budget_ready_fn cb, void *arg,
+				  struct budget_waiter **w, double *retry_after);
+/* A reserved slot was used: the send is logged at NOW. */
+void budget_sent(struct budget *b, double now);
+/* A reserved slot was not used; it goes to the next waiter. */
+void budget_release(struct budget *b, double now);
+/* Withdraws a waiter (same thread that made it); a slot it had been
+ * granted but not yet told about is released. */
+void budget_wait_cancel(struct budget_waiter *w);
+/* Grants the slots that are free at NOW to waiters, round robin over
+ * tenants. Runs by itself from timers in the daemon; tests call it. */
+void budget_pump(struct budget *b, double now);
+/* The upstream answered 429: nothing is granted for SECS seconds. */
+void budget_pause(struct budget *b, double now, double secs);
+/* Seconds left of a pause, 0 when none. */
+double budget_paused_for(struct budget *b, double now);
+/* Seconds until a read arriving now would get a slot (queue included). */
+double budget_estimate(struct budget *b, double now);
+
+/* "retry after Ns" anywhere in an upstream error body: N, or -1. */
+int budget_parse_retry_after(const char *body, size_t len);
+
+struct budget_stats {
+	unsigned limit;
+	double window_s;
+	unsigned in_window;       /* sends in the current window + reserved */
+	unsigned reserved;
+	size_t queued;
+	double paused_for_s;
+	unsigned long long sends, waits, granted_from_queue, pauses;
+};
+void budget_get_stats(struct budget *b, double now, struct budget_stats *out);
+
+/* ---- tenant rates --------------------------------------------------------- */
+
+/* One token bucket: RATE tokens a second up to BURST. */
+struct budget_bucket {
+	double tokens;
+	double last;
+	bool primed;
+};
+/* Takes one token: 0 when it was there, else the seconds until one is. */
+double budget_bucket_take(struct budget_bucket *bk, double rate, double burst, double now);
+/* The shared bucket of tenant NAME (kept across reloads by name). True
+ * when the request may go on; otherwise *RETRY_AFTER gets the wait. */
+bool budget_tenant_take(const char *name, double rate, double burst, double now, double *retry_after);
+
+/* Admin surface (admin.c): state of the shared budget. */
+void budget_stats_json(json_t *o);
+void budget_metrics(struct evbuffer *b);
 #endif

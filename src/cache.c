@@ -1,32 +1,714 @@
-/* cache.c: the clearance cache. Until the cache lands every read is a
- * BYPASS; the admin surface already reports its (empty) state. */
+/* cache.c: the clearance cache (SPEC.md §6).
+ *
+ * Owns: the hash map of key -> entry, the LRU list and the byte count
+ * (per-entry overhead included) bounded by max_bytes, the flights that
+ * coalesce concurrent misses of one key, their waiters, and the
+ * invalidation generation. One mutex guards all of it; nothing slow runs
+ * under it (no JSON, no I/O, no callbacks): answers are built before they
+ * are stored and waiters are woken after the lock is released, each on its
+ * own event base (event_base_once), as token.c wakes its waiters.
+ *
+ * Answers are immutable and reference-counted, so a hit takes a reference
+ * under the lock and the reply borrows the bytes (evbuffer_add_reference):
+ * nothing is copied per hit. List answers keep the parsed JSON instead of
+ * the text, because every hit filters it per tenant anyway; jansson >= 2.13
+ * makes concurrent reads (dump, filter) of a shared tree safe (atomic
+ * reference counts, no "visited" marks in the values).
+ *
+ * Never: decide policy (http.c applies it before asking), hold a token, or
+ * go upstream. */
 #include "cache.h"
 #include "vinset.h"
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+
+#if JANSSON_VERSION_HEX < 0x020d00
+#error "the cache shares parsed list answers between threads: jansson 2.13 or later is needed"
+#endif
+
+#define CACHE_FLIGHT_BUCKETS 1024
+#define CACHE_MIN_BUCKETS 256
+#define CACHE_LIST_PREFIX "list:"
+/* Parsed JSON costs several times its text (measured by bench/cache_bench:
+ * about 5.5x for list answers of a few hundred vehicles). */
+#define CACHE_JSON_FACTOR 6
+/* malloc's own header and rounding, per allocation. */
+#define CACHE_ALLOC_OVERHEAD 16
+
+struct cache_entry {
+	struct cache_entry *hnext;
+	struct cache_entry *prev, *next;     /* LRU: head is the most recent */
+	struct cache_answer *a;
+	size_t bytes;
+	bool list;
+	char key[];
+};
+
+struct cache_waiter {
+	TAILQ_ENTRY(cache_waiter) link;
+	struct cache *c;
+	struct cache_flight *f;   /* while queued */
+	struct event_base *base;
+	cache_wake_fn cb;
+	void *arg;
+	struct cache_answer *a;
+	const char *how;
+	bool queued;      /* still on its flight */
+	bool cancelled;   /* withdrawn after the flight ended, before it ran */
+};
+TAILQ_HEAD(cache_waitq, cache_waiter);
+
+struct cache_flight {
+	struct cache_flight *hnext;
+	bool in_table;         /* findable by key (dropped when invalidated) */
+	bool joinable;         /* no-cache leaders run alone */
+	bool list;
+	unsigned long long gen0;       /* generation when it began */
+	unsigned long long inval_gen;  /* generation that invalidated it, or 0 */
+	struct cache_waitq waiters;
+	unsigned nwaiters;
+	char key[];
+};
+
+struct cache {
+	pthread_mutex_t mu;
+	struct cache_entry **buckets;
+	size_t nbuckets, entries, bytes;
+	struct cache_entry *head, *tail;
+	struct cache_flight *flights[CACHE_FLIGHT_BUCKETS];
+	size_t nflights, nwaiters;
+	unsigned long long generation, evictions, invalidations;
+};
+
+/* ---- answers ------------------------------------------------------------ */
+
+struct cache_answer *cache_answer_new(int status, const char *ctype, const void *data, size_t len,
+				      json_t *list, double now)
+{
+	struct cache_answer *a = calloc(1, sizeof *a);
+	if (!a)
+		goto fail;
+	atomic_init(&a->refs, 1);
+	a->status = status;
+	a->retry_after = -1;
+	a->ctype = strdup(ctype ? ctype : "");
+	a->text_len = len;
+	a->stored_at = now;
+	a->list = list;
+	list = NULL;
+	if (!a->ctype)
+		goto fail;
+	if (!a->list && len) {
+		a->data = malloc(len);
+		if (!a->data)
+			goto fail;
+		memcpy(a->data, data, len);
+		a->len = len;
+	}
+	return a;
+fail:
+	json_decref(list);
+	cache_answer_unref(a);
+	return NULL;
+}
+
+struct cache_answer *cache_answer_ref(struct cache_answer *a)
+{
+	if (a)
+		atomic_fetch_add(&a->refs, 1);
+	return a;
+}
+
+void cache_answer_unref(struct cache_answer *a)
+{
+	if (!a || atomic_fetch_sub(&a->refs, 1) != 1)
+		return;
+	json_decref(a->list);
+	free(a->data);
+	free(a->ctype);
+	free(a);
+}
+
+static void cache_answer_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	cache_answer_unref(arg);
+}
+
+int cache_answer_add_to(struct cache_answer *a, struct evbuffer *out)
+{
+	if (!a->len)
+		return 0;
+	cache_answer_ref(a);
+	if (evbuffer_add_reference(out, a->data, a->len, cache_answer_cleanup, a) == 0)
+		return 0;
+	cache_answer_unref(a);
+	return -1;
+}
+
+size_t cache_entry_cost(const char *key, const struct cache_answer *a)
+{
+	size_t n = sizeof(struct cache_entry) + strlen(key) + 1 + sizeof *a + strlen(a->ctype) + 1 +
+		   3 * CACHE_ALLOC_OVERHEAD;
+	if (a->list)
+		n += a->text_len * CACHE_JSON_FACTOR;
+	else if (a->len)
+		n += a->len + CACHE_ALLOC_OVERHEAD;
+	return n;
+}
+
+/* ---- keys and freshness ------------------------------------------------- */
+
+bool cache_key_is_list(const char *key)
+{
+	return strncmp(key, CACHE_LIST_PREFIX, sizeof CACHE_LIST_PREFIX - 1) == 0;
+}
+
+static char *cache_key_from_filter(const char *filter)
+{
+	json_t *j = json_loads(filter, JSON_DECODE_ANY, NULL);
+	if (!j)
+		return NULL;
+	char *norm = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	json_decref(j);
+	if (!norm)
+		return NULL;
+	size_t n = sizeof CACHE_LIST_PREFIX + strlen(norm);
+	char *key = malloc(n);
+	if (key)
+		snprintf(key, n, "%s%s", CACHE_LIST_PREFIX, norm);
+	free(norm);
+	return key;
+}
+
+char *cache_list_key(const char *query)
+{
+	if (!query || !*query)
+		return strdup(CACHE_LIST_PREFIX);
+	struct evkeyvalq q;
+	TAILQ_INIT(&q);
+	char *key = NULL;
+	if (evhttp_parse_query_str(query, &q) < 0)
+		goto done;
+	struct evkeyval *kv, *filter = NULL;
+	TAILQ_FOREACH(kv, &q, next) {
+		/* Only the filter decides the answer we know how to key;
+		 * anything else (paging, a second filter) is not cached. */
+		if (strcmp(kv->key, "filter") != 0 || filter)
+			goto done;
+		filter = kv;
+	}
+	key = filter ? cache_key_from_filter(filter->value) : strdup(CACHE_LIST_PREFIX);
+done:
+	evhttp_clear_headers(&q);
+	return key;
+}
+
+int cache_ttl(const struct fg_config *cfg, bool list, const char *status)
+{
+	if (list)
+		return cfg->ttl_list;
+	int i = status ? fg_status_index(status) : -1;
+	if (i >= 0 && cfg->ttl_status[i] >= 0)
+		return cfg->ttl_status[i];
+	return cfg->ttl;
+}
+
+/* ---- the map and the LRU list (lock held) ------------------------------- */
+
+static uint64_t cache_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static struct cache_entry **cache_slot(struct cache *c, const char *key)
+{
+	struct cache_entry **pp = &c->buckets[cache_hash(key) & (c->nbuckets - 1)];
+	while (*pp && strcmp((*pp)->key, key) != 0)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void cache_lru_unlink(struct cache *c, struct cache_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void cache_lru_push(struct cache *c, struct cache_entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (!c->tail)
+		c->tail = e;
+}
+
+static void cache_entry_drop(struct cache *c, struct cache_entry *e)
+{
+	struct cache_entry **pp = cache_slot(c, e->key);
+	if (*pp == e)
+		*pp = e->hnext;
+	cache_lru_unlink(c, e);
+	c->entries--;
+	c->bytes -= e->bytes;
+	cache_answer_unref(e->a);
+	free(e);
+}
+
+/* Doubling keeps chains short; rehashing is O(entries) but rare. */
+static void cache_grow(struct cache *c)
+{
+	size_t n = c->nbuckets * 2;
+	struct cache_entry **nb = calloc(n, sizeof *nb);
+	if (!nb)
+		return;   /* longer chains, still correct */
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct cache_entry *e = c->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->hnext;
+			size_t k = cache_hash(e->key) & (n - 1);
+			e->hnext = nb[k];
+			nb[k] = e;
+		}
+	}
+	free(c->buckets);
+	c->buckets = nb;
+	c->nbuckets = n;
+}
+
+/* ---- flights (lock held) ------------------------------------------------ */
+
+static struct cache_flight **cache_flight_slot(struct cache *c, const char *key)
+{
+	return &c->flights[cache_hash(key) & (CACHE_FLIGHT_BUCKETS - 1)];
+}
+
+static struct cache_flight *cache_flight_find(struct cache *c, const char *key)
+{
+	for (struct cache_flight *f = *cache_flight_slot(c, key); f; f = f->hnext)
+		if (f->joinable && strcmp(f->key, key) == 0)
+			return f;
+	return NULL;
+}
+
+static void cache_flight_unlink(struct cache *c, struct cache_flight *f)
+{
+	if (!f->in_table)
+		return;
+	for (struct cache_flight **pp = cache_flight_slot(c, f->key); *pp; pp = &(*pp)->hnext)
+		if (*pp == f) {
+			*pp = f->hnext;
+			break;
+		}
+	f->in_table = false;
+}
+
+static struct cache_flight *cache_flight_new(struct cache *c, const char *key, bool joinable)
+{
+	size_t n = strlen(key) + 1;
+	struct cache_flight *f = calloc(1, sizeof *f + n);
+	if (!f)
+		return NULL;
+	memcpy(f->key, key, n);
+	f->joinable = joinable;
+	f->list = cache_key_is_list(key);
+	f->gen0 = c->generation;
+	TAILQ_INIT(&f->waiters);
+	struct cache_flight **head = cache_flight_slot(c, key);
+	f->hnext = *head;
+	*head = f;
+	f->in_table = true;
+	c->nflights++;
+	return f;
+}
+
+/* The generation rule: a flight that began before an invalidation of its
+ * key may not store, and leaves the table so that reads arriving from now
+ * on start a flight of their own instead of joining an older answer. */
+static void cache_flight_invalidate(struct cache *c, struct cache_flight *f)
+{
+	f->inval_gen = c->generation;
+	f->joinable = false;
+	cache_flight_unlink(c, f);
+}
+
+static void cache_flights_invalidate(struct cache *c, char *const *vins, size_t n, bool all)
+{
+	for (size_t b = 0; b < CACHE_FLIGHT_BUCKETS; b++) {
+		struct cache_flight *f = c->flights[b], *next;
+		for (; f; f = next) {
+			next = f->hnext;
+			bool hit = all || f->list;
+			for (size_t i = 0; i < n && !hit; i++)
+				hit = strcmp(f->key, vins[i]) == 0;
+			if (hit)
+				cache_flight_invalidate(c, f);
+		}
+	}
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+struct cache *cache_new(void)
+{
+	struct cache *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->nbuckets = CACHE_MIN_BUCKETS;
+	c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+	if (!c->buckets) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+void cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	while (c->head)
+		cache_entry_drop(c, c->head);
+	/* Flights outlive the cache only if requests do; at exit none do. */
+	free(c->buckets);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static struct cache *cache_the;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_make_shared(void) { cache_the = cache_new(); }
+
+struct cache *cache_shared(void)
+{
+	pthread_once(&cache_once, cache_make_shared);
+	return cache_the;
+}
+
+void cache_shutdown(void)
+{
+	cache_free(cache_the);
+	cache_the = NULL;
+}
+
+/* ---- lookup, store, wake -------------------------------------------------- */
+
+static enum cache_lookup_result cache_join(struct cache *c, struct cache_flight *f,
+					   struct event_base *base, cache_wake_fn cb, void *arg,
+					   struct cache_waiter **w)
+{
+	if (f->nwaiters >= CACHE_MAX_WAITERS)
+		return CACHE_BUSY;
+	struct cache_waiter *nw = calloc(1, sizeof *nw);
+	if (!nw)
+		return CACHE_BUSY;
+	nw->c = c;
+	nw->f = f;
+	nw->base = base;
+	nw->cb = cb;
+	nw->arg = arg;
+	nw->queued = true;
+	TAILQ_INSERT_TAIL(&f->waiters, nw, link);
+	f->nwaiters++;
+	c->nwaiters++;
+	*w = nw;
+	return CACHE_WAIT;
+}
+
+enum cache_lookup_result cache_lookup(struct cache *c, const char *key, double now, bool no_cache,
+				      struct cache_answer **hit, struct cache_flight **lead,
+				      struct event_base *base, cache_wake_fn cb, void *arg,
+				      struct cache_waiter **w)
+{
+	enum cache_lookup_result res = CACHE_BUSY;
+	*hit = NULL;
+	*lead = NULL;
+	*w = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct cache_entry *e = *cache_slot(c, key);
+	if (e && now >= e->a->stale_until) {
+		cache_entry_drop(c, e);   /* past any use: free it now */
+		e = NULL;
+	}
+	if (!no_cache && e && now < e->a->fresh_until) {
+		cache_lru_unlink(c, e);
+		cache_lru_push(c, e);
+		*hit = cache_answer_ref(e->a);
+		res = CACHE_HIT;
+		goto out;
+	}
+	struct cache_flight *f = no_cache ? NULL : cache_flight_find(c, key);
+	if (f) {
+		res = cache_join(c, f, base, cb, arg, w);
+		goto out;
+	}
+	*lead = cache_flight_new(c, key, !no_cache);
+	res = *lead ? CACHE_LEAD : CACHE_BUSY;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return res;
+}
+
+struct cache_answer *cache_stale(struct cache *c, const char *key, double now)
+{
+	struct cache_answer *a = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct cache_entry *e = *cache_slot(c, key);
+	if (e && now < e->a->stale_until)
+		a = cache_answer_ref(e->a);
+	pthread_mutex_unlock(&c->mu);
+	return a;
+}
+
+static void cache_evict_to(struct cache *c, size_t max_bytes)
+{
+	while (c->tail && c->bytes > max_bytes) {
+		cache_entry_drop(c, c->tail);
+		c->evictions++;
+	}
+}
+
+int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a, int ttl, int stale_s,
+		size_t max_bytes, double now)
+{
+	if (ttl <= 0 || a->status != 200)
+		return 0;
+	size_t cost = cache_entry_cost(f->key, a);
+	if (cost > max_bytes)
+		return 0;
+	size_t klen = strlen(f->key) + 1;
+	struct cache_entry *e = calloc(1, sizeof *e + klen);
+	if (!e)
+		return 0;
+	memcpy(e->key, f->key, klen);
+	e->list = f->list;
+	e->bytes = cost;
+	/* Nobody else sees A before it is stored or handed to waiters. */
+	a->fresh_until = now + ttl;
+	a->stale_until = a->fresh_until + (stale_s > 0 ? stale_s : 0);
+	pthread_mutex_lock(&c->mu);
+	if (f->inval_gen > f->gen0) {
+		pthread_mutex_unlock(&c->mu);
+		free(e);
+		return 0;
+	}
+	struct cache_entry **pp = cache_slot(c, e->key);
+	if (*pp)
+		cache_entry_drop(c, *pp);   /* a no-cache read replaces it */
+	e->a = cache_answer_ref(a);
+	pp = cache_slot(c, e->key);
+	e->hnext = *pp;
+	*pp = e;
+	cache_lru_push(c, e);
+	c->entries++;
+	c->bytes += cost;
+	cache_evict_to(c, max_bytes);
+	if (c->entries > c->nbuckets)
+		cache_grow(c);
+	pthread_mutex_unlock(&c->mu);
+	return 1;
+}
+
+static void cache_waiter_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct cache_waiter *w = arg;
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->c->mu);
+	bool cancelled = w->cancelled;
+	w->queued = false;
+	w->cancelled = true;   /* from here on, cancelling is a no-op */
+	pthread_mutex_unlock(&w->c->mu);
+	if (!cancelled)
+		w->cb(w->arg, w->a, w->how);
+	else
+		cache_answer_unref(w->a);
+	free(w);
+}
+
+void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how)
+{
+	static const struct timeval now = { 0, 0 };
+	struct cache_waitq q;
+	TAILQ_INIT(&q);
+	pthread_mutex_lock(&c->mu);
+	cache_flight_unlink(c, f);
+	c->nflights--;
+	c->nwaiters -= f->nwaiters;
+	struct cache_waiter *w;
+	while ((w = TAILQ_FIRST(&f->waiters))) {
+		TAILQ_REMOVE(&f->waiters, w, link);
+		w->queued = false;   /* fired: cancel now only marks it */
+		w->f = NULL;
+		w->a = cache_answer_ref(a);
+		w->how = how;
+		TAILQ_INSERT_TAIL(&q, w, link);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(f);
+	while ((w = TAILQ_FIRST(&q))) {
+		TAILQ_REMOVE(&q, w, link);
+		if (!w->base) {
+			cache_waiter_fire(-1, 0, w);   /* unit tests */
+			continue;
+		}
+		/* The callback runs on the waiter's own thread. */
+		if (event_base_once(w->base, -1, EV_TIMEOUT, cache_waiter_fire, w, &now) < 0) {
+			cache_answer_unref(w->a);   /* base is gone: its request went with it */
+			free(w);
+		}
+	}
+}
+
+void cache_wait_cancel(struct cache_waiter *w)
+{
+	if (!w)
+		return;
+	struct cache *c = w->c;
+	pthread_mutex_lock(&c->mu);
+	if (w->queued) {
+		struct cache_flight *f = w->f;
+		TAILQ_REMOVE(&f->waiters, w, link);
+		f->nwaiters--;
+		c->nwaiters--;
+		pthread_mutex_unlock(&c->mu);
+		free(w);
+		return;
+	}
+	w->cancelled = true;   /* cache_waiter_fire frees it */
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- invalidation ------------------------------------------------------- */
+
+static int cache_drop_lists(struct cache *c)
+{
+	int n = 0;
+	for (struct cache_entry *e = c->head, *next; e; e = next) {
+		next = e->next;
+		if (e->list) {
+			cache_entry_drop(c, e);
+			n++;
+		}
+	}
+	return n;
+}
+
+int cache_invalidate(struct cache *c, char *const *vins, size_t n)
+{
+	int dropped = 0;
+	pthread_mutex_lock(&c->mu);
+	c->generation++;
+	c->invalidations++;
+	for (size_t i = 0; i < n; i++) {
+		struct cache_entry *e = *cache_slot(c, vins[i]);
+		if (e) {
+			cache_entry_drop(c, e);
+			dropped++;
+		}
+	}
+	dropped += cache_drop_lists(c);
+	cache_flights_invalidate(c, vins, n, false);
+	pthread_mutex_unlock(&c->mu);
+	return dropped;
+}
+
+int cache_clear(struct cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	int n = (int)c->entries;
+	c->generation++;
+	c->invalidations++;
+	while (c->head)
+		cache_entry_drop(c, c->head);
+	cache_flights_invalidate(c, NULL, 0, true);
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	out->entries = c->entries;
+	out->bytes = c->bytes;
+	out->flights = c->nflights;
+	out->waiters = c->nwaiters;
+	out->evictions = c->evictions;
+	out->invalidations = c->invalidations;
+	out->generation = c->generation;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- admin surface ------------------------------------------------------- */
 
 int cache_purge(const char *vin)
 {
 	char v[18];
+	struct cache *c = cache_shared();
 	if (vin && !vin_normalize(vin, strlen(vin), v))
 		return -1;
-	return 0;
+	if (!c)
+		return 0;
+	if (!vin)
+		return cache_clear(c);
+	char *one[] = { v };
+	return cache_invalidate(c, one, 1);
 }
 
 void cache_stats_json(json_t *o)
 {
-	json_object_set_new(o, "entries", json_integer(0));
-	json_object_set_new(o, "bytes", json_integer(0));
-	json_object_set_new(o, "evictions", json_integer(0));
-	json_object_set_new(o, "invalidations", json_integer(0));
+	struct cache_stats s;
+	cache_get_stats(cache_shared(), &s);
+	json_object_set_new(o, "entries", json_integer((json_int_t)s.entries));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)s.bytes));
+	json_object_set_new(o, "evictions", json_integer((json_int_t)s.evictions));
+	json_object_set_new(o, "invalidations", json_integer((json_int_t)s.invalidations));
+	json_object_set_new(o, "flights", json_integer((json_int_t)s.flights));
+	json_object_set_new(o, "waiters", json_integer((json_int_t)s.waiters));
 }
 
 void cache_metrics(struct evbuffer *b)
 {
+	struct cache_stats s;
+	cache_get_stats(cache_shared(), &s);
 	evbuffer_add_printf(b,
 		"# HELP fleetgate_cache_entries Entries in the cache\n"
 		"# TYPE fleetgate_cache_entries gauge\n"
-		"fleetgate_cache_entries 0\n"
+		"fleetgate_cache_entries %zu\n"
 		"# HELP fleetgate_cache_bytes Bytes held by the cache, overhead included\n"
 		"# TYPE fleetgate_cache_bytes gauge\n"
-		"fleetgate_cache_bytes 0\n");
+		"fleetgate_cache_bytes %zu\n"
+		"# HELP fleetgate_cache_evictions_total Entries evicted to stay within max_bytes\n"
+		"# TYPE fleetgate_cache_evictions_total counter\n"
+		"fleetgate_cache_evictions_total %llu\n"
+		"# HELP fleetgate_cache_invalidations_total Invalidations (mutations and purges)\n"
+		"# TYPE fleetgate_cache_invalidations_total counter\n"
+		"fleetgate_cache_invalidations_total %llu\n"
+		"# HELP fleetgate_cache_flights Upstream reads other reads are waiting for\n"
+		"# TYPE fleetgate_cache_flights gauge\n"
+		"fleetgate_cache_flights %zu\n",
+		s.entries, s.bytes, s.evictions, s.invalidations, s.flights);
 }

@@ -1,11 +1,119 @@
-/* cache.h: the shared clearance cache (SPEC.md §6). */
+/* cache.h: the shared clearance cache (SPEC.md §6).
+ *
+ * One cache serves every worker thread; its lock is inside. It holds
+ * answers (immutable, reference-counted bodies) by key, keeps them in LRU
+ * order within max_bytes, coalesces concurrent misses of one key into one
+ * "flight" whose leader goes upstream while the others wait, and refuses to
+ * store an answer whose flight began before an invalidation of its key.
+ * Every function that depends on time takes NOW (monotonic seconds), so the
+ * unit tests drive the clock. */
 #ifndef FG_CACHE_H
 #define FG_CACHE_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
+#include "config.h"
 
-/* Drops VIN's entry (NULL: everything) and every list entry. Returns the
- * number of entries dropped, or -1 when VIN is not a VIN. */
+/* One answer: what a hit, a stale serve or a coalesced waiter sends.
+ * Immutable once another thread can see it; freed with the last reference. */
+struct cache_answer {
+	atomic_int refs;
+	int status;
+	int retry_after;        /* -1: no Retry-After */
+	char *ctype;
+	unsigned char *data;    /* body bytes; NULL for stored list answers */
+	size_t len;
+	json_t *list;           /* list answers: parsed once, only read after */
+	size_t text_len;        /* size of the upstream text (for accounting) */
+	double stored_at;       /* when it came from the upstream (Age) */
+	double fresh_until;     /* set by cache_store */
+	double stale_until;
+};
+
+/* A new answer holding one reference. DATA is copied; LIST (may be NULL) is
+ * taken over: a list answer keeps only LIST, not the text. */
+struct cache_answer *cache_answer_new(int status, const char *ctype, const void *data, size_t len,
+				      json_t *list, double now);
+struct cache_answer *cache_answer_ref(struct cache_answer *a);
+void cache_answer_unref(struct cache_answer *a);
+/* Appends A's body to OUT without copying it (the buffer holds a reference). */
+int cache_answer_add_to(struct cache_answer *a, struct evbuffer *out);
+
+struct cache;
+struct cache_flight;
+struct cache_waiter;
+
+/* Waiter callback: runs on the waiter's own event base with the leader's
+ * answer (a reference the callee owns; NULL when the leader produced none)
+ * and how the leader labelled it ("MISS", "STALE"). */
+typedef void (*cache_wake_fn)(void *arg, struct cache_answer *a, const char *how);
+
+#define CACHE_MAX_WAITERS 1000   /* per key; more get CACHE_BUSY */
+
+struct cache *cache_new(void);
+void cache_free(struct cache *c);
+/* The daemon's one cache (created on first use) and its release at exit. */
+struct cache *cache_shared(void);
+void cache_shutdown(void);
+
+/* Keys. A VIN read is keyed by its VIN. A list read by "list:" + the
+ * filter JSON dumped compact with sorted keys ("list:" alone without a
+ * filter). Returns a new string, or NULL when QUERY makes the read not
+ * cacheable (another parameter, or a filter that is not JSON). */
+char *cache_list_key(const char *query);
+bool cache_key_is_list(const char *key);
+
+/* Freshness of a 200 answer in seconds: ttl_list for lists; otherwise
+ * ttl_<status> for the answer's "status" when set, else ttl. */
+int cache_ttl(const struct fg_config *cfg, bool list, const char *status);
+
+enum cache_lookup_result {
+	CACHE_HIT,     /* *HIT: a fresh answer */
+	CACHE_LEAD,    /* *LEAD: go upstream, then cache_flight_done() */
+	CACHE_WAIT,    /* *W: CB runs when the leader is done */
+	CACHE_BUSY     /* too many waiters already on this key */
+};
+/* NO_CACHE: the client asked to skip the cache; the caller leads a flight
+ * of its own that nobody joins. BASE NULL (unit tests only): CB is called
+ * directly from cache_flight_done(). */
+enum cache_lookup_result cache_lookup(struct cache *c, const char *key, double now, bool no_cache,
+				      struct cache_answer **hit, struct cache_flight **lead,
+				      struct event_base *base, cache_wake_fn cb, void *arg,
+				      struct cache_waiter **w);
+/* An entry still within its stale_if_error time (fresh or not), or NULL. */
+struct cache_answer *cache_stale(struct cache *c, const char *key, double now);
+/* Stores A (status 200) for TTL seconds plus STALE_S of stale-if-error,
+ * evicting least recently used entries beyond MAX_BYTES. Returns 1 when
+ * stored; 0 when refused: TTL 0, too big, or the key was invalidated after
+ * the flight began (the generation rule). */
+int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a, int ttl, int stale_s,
+		size_t max_bytes, double now);
+/* Ends the flight: every waiter gets A (may be NULL: they look up again)
+ * labelled HOW. Frees F. */
+void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how);
+/* Withdraws a waiter that has not run (same thread that made it). */
+void cache_wait_cancel(struct cache_waiter *w);
+/* Drops the entries of VINS and every list entry; flights of those keys
+ * may no longer store. Returns the entries dropped. */
+int cache_invalidate(struct cache *c, char *const *vins, size_t n);
+/* Drops everything; no flight running now may store. */
+int cache_clear(struct cache *c);
+
+struct cache_stats {
+	size_t entries, bytes, max_bytes_seen;
+	size_t flights, waiters;
+	unsigned long long evictions, invalidations, generation;
+};
+void cache_get_stats(struct cache *c, struct cache_stats *out);
+/* Bytes an answer under KEY is charged, overhead included. */
+size_t cache_entry_cost(const char *key, const struct cache_answer *a);
+
+/* Admin surface (admin.c). Drops VIN's entry (NULL: everything) and every
+ * list entry. Returns the number of entries dropped, or -1 when VIN is not
+ * a VIN. */
 int cache_purge(const char *vin);
 /* Adds entries, bytes, evictions, invalidations to O. */
 void cache_stats_json(json_t *o);
