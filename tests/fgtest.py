@@ -182,6 +182,12 @@ vin_prefixes = *
 """
 
 
+def merge_defaults(defaults, extra):
+    """The harness's default lines minus the keys a test sets itself."""
+    keys = {l.split("=", 1)[0].strip() for l in extra.splitlines() if "=" in l}
+    return "".join(l + "\n" for l in defaults.splitlines() if l.split("=", 1)[0].strip() not in keys)
+
+
 class Gateway:
     """fleetgate with a generated configuration in its own folder."""
 
@@ -201,14 +207,18 @@ class Gateway:
         self.access_log = os.path.join(workdir, "access.log")
         self.audit_log = os.path.join(workdir, "audit.log")
         self.stderr_path = os.path.join(workdir, "fleetgate.stderr")
+        sections = [
+            ("gateway", "listen = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = %d\n"
+                        "tenants_dir = tenants.d\naccess_log = %s\naudit_log = %s\nlog_level = debug\n"
+                        "shutdown_timeout = 10\n" % (self.port, self.admin_port, workers, self.access_log,
+                                                     self.audit_log), gateway),
+            ("upstream", "base_url = %s\ntimeout = 5\nconnect_timeout = 2\nqueue_timeout = 3\n" % base, upstream),
+            ("oauth", "", oauth),
+            ("cache", "", cache),
+        ]
         with open(self.conf, "w") as f:
-            f.write("[gateway]\nlisten = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\n"
-                    "workers = %d\ntenants_dir = tenants.d\naccess_log = %s\naudit_log = %s\n"
-                    "log_level = debug\nshutdown_timeout = 10\n%s\n"
-                    "[upstream]\nbase_url = %s\ntimeout = 5\nconnect_timeout = 2\nqueue_timeout = 3\n%s\n"
-                    "[oauth]\n%s\n[cache]\n%s\n"
-                    % (self.port, self.admin_port, workers, self.access_log, self.audit_log,
-                       gateway, base, upstream, oauth, cache))
+            for name, defaults, extra in sections:
+                f.write("[%s]\n%s%s\n" % (name, merge_defaults(defaults, extra), extra))
         for name, text in (tenants if tenants is not None else {"all": DEFAULT_TENANT}).items():
             with open(os.path.join(self.tenants_dir, name + ".conf"), "w") as f:
                 f.write(text)
@@ -226,7 +236,7 @@ class Gateway:
         self.stderr = open(self.stderr_path, "a")
         self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr)
         slow = 10 if VALGRIND else 1
-        wait_for(lambda: self.admin("GET", "/healthz").status == 200 or self.proc.poll() is not None,
+        wait_for(lambda: self.proc.poll() is not None or self.admin("GET", "/healthz").status == 200,
                  timeout=10 * slow, what="fleetgate /healthz")
         if self.proc.poll() is not None:
             raise AssertionError("fleetgate exited with %d:\n%s" % (self.proc.returncode, self.logs()))
