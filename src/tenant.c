@@ -306,6 +306,24 @@ static void tenant_key_vins(struct tenant_parse *P, int line, const char *value)
 	tenant_list_free(items, n);
 }
 
+/* Bad lines are reported by the VIN file's own FILE:LINE; a file that
+ * cannot be read at all is reported on the vin_file line of the tenant
+ * file, since that line is what the operator has to fix. */
+static void tenant_vin_file(struct tenant_parse *P, int line, const char *path)
+{
+	struct fg_errors e = { 0 };
+	int rc = vinset_load_file(P->t->vins, path, &e);
+	for (size_t i = 0; i < e.n; i++) {
+		if (rc < 0 && i + 1 == e.n)
+			tenant_err(P, line, "vin_file: %s", e.lines[i]);
+		else
+			errors_add(P->errs, NULL, 0, "%s", e.lines[i]);
+	}
+	if (rc < 0 && e.n == 0)
+		tenant_err(P, line, "vin_file: cannot read %s", path);
+	errors_free(&e);
+}
+
 static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
@@ -316,7 +334,7 @@ static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *va
 			tenant_err(P, line, "out of memory");
 			continue;
 		}
-		vinset_load_file(P->t->vins, path, P->errs);   /* adds its own errors */
+		tenant_vin_file(P, line, path);
 		free(path);
 	}
 	if (n == 0)

@@ -462,10 +462,24 @@ class Reload(TenantCase):
         self.assertEqual(self.status(A3, unix=sock), 200)
         self.assertEqual(self.status(A1, port=port), 403)
         self.assertEqual(self.status(A3), 403)   # shared listener: still dispatch
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)   # kept alive across the reload
+        idle.request("GET", "/v1/fleets/vehicles/" + A3, headers=NOCACHE)
+        r = idle.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
         self.g.remove_tenant("late")
         self.assertEqual(self.g.reload()["tenants"], 2)
         wait_for(lambda: refused(port), timeout=5 * SLOW, what="the removed listener to refuse connections")
         self.assertFalse(os.path.exists(sock))
+        # The kept-alive connection is never served as anyone else: it is
+        # answered 503 + Connection: close, or already closed by the server.
+        try:
+            idle.request("GET", "/v1/fleets/vehicles/" + A1, headers=keyed(DISPATCH_KEY))
+            r = idle.getresponse()
+            self.assertEqual((r.status, r.getheader("Connection")), (503, "close"))
+        except (ConnectionError, http.client.RemoteDisconnected):
+            pass
+        idle.close()
         # ...and it can come back on the same address.
         self.g.write_tenant("late", tenant("late", listen="127.0.0.1:%d" % port, vins=A3))
         self.g.reload()
@@ -539,7 +553,7 @@ class CheckCommand(TenantCase):
         u = os.path.join(g.tenants_dir, "u.conf")
         v = os.path.join(g.tenants_dir, "v.conf")
         self.assert_reports(r, (t + ":4:", "malformed VIN"), (t + ":5:", "keys_sha256"), (t + ":6:", "rate"),
-                            (os.path.join(g.tenants_dir, "missing.vins"), "cannot read"),
+                            (t + ":7:", os.path.join(g.tenants_dir, "missing.vins") + ": cannot read"),
                             (os.path.join(g.tenants_dir, "t.vins") + ":3:", "malformed VIN"),
                             (t + ":8:", "burst"), (t + ":9:", "listen"),
                             (u + ":2:", "10.0.0.0/40"), (u + ":2:", "300.1.1.1"),

@@ -216,7 +216,8 @@ START_TEST(load_errors_file_line)
 	want_err("bad.conf", 5, "\"fe80::/x\"");
 	want_err("bad.conf", 6, "unknown method \"PATCH\"");
 	want_err("bad.conf", 7, "malformed VIN \"WBADT43452G29640\"");
-	want_err("missing.vins", 0, "cannot read VIN file: No such file or directory");
+	/* on the vin_file line, naming the file */
+	want_err("bad.conf", 8, "missing.vins: cannot read VIN file: No such file or directory");
 	want_err("bad.conf", 9, "VIN prefix \"WB-\"");
 	want_err("bad.conf", 10, "rate:");
 	want_err("bad.conf", 11, "burst \"-3\"");
