@@ -180,6 +180,19 @@ class Forwarding(FgTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.g.stop(), 0)
 
+    def test_client_hanging_up_mid_request_is_harmless(self):
+        import socket
+        self.s.faults(latency_ms=800, routes=["get"])
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", self.g.port))
+            c.sendall(b"GET /v1/fleets/vehicles/" + VIN.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="request at the simulator")
+            c.close()
+        wait_for(lambda: self.s.stats()["in_flight"] == 0, what="the slow answers to arrive")
+        self.s.faults()
+        wait_for(lambda: self.g.stats()["requests"]["in_flight"] == 0, what="fleetgate to finish them")
+        self.assertEqual(self.g.request("GET", "/v1/fleets/vehicles/" + VIN).status, 200)
+
     def test_secrets_never_logged(self):
         self.g.request("GET", "/v1/fleets/vehicles/" + VIN, headers={"X-API-Key": "client-key-123"})
         self.g.request("GET", "/v1/fleets/vehicles/" + VIN)
