@@ -516,6 +516,24 @@ static enum sim_route sim_classify(struct sim_ctx *c, struct sim_reply *r,
 	return SIM_R_OTHER;
 }
 
+/* As upstream, a trailing slash names the same route. */
+static enum sim_route sim_classify_path(struct sim_ctx *c, struct sim_reply *r,
+					char *vinbuf, size_t vinlen)
+{
+	size_t n = strlen(c->path);
+	const char *orig = c->path;
+	enum sim_route route;
+	char *trimmed;
+
+	if (n < 2 || c->path[n - 1] != '/' || !(trimmed = strndup(c->path, n - 1)))
+		return sim_classify(c, r, vinbuf, vinlen);
+	c->path = trimmed;
+	route = sim_classify(c, r, vinbuf, vinlen);
+	c->path = orig;
+	free(trimmed);
+	return route;
+}
+
 /* Whether the fleet faults hit this request; consumes one of "count". */
 static int sim_fleet_fault(enum sim_route route, struct sim_action *a, int *status)
 {
@@ -607,7 +625,7 @@ static void sim_api_request(struct evhttp_request *req, const char *path, const 
 	evbuffer_copyout(in, body, c.body_len);
 	body[c.body_len] = 0;
 	c.body = body;
-	c.route = sim_classify(&c, &r, vinbuf, sizeof(vinbuf));
+	c.route = sim_classify_path(&c, &r, vinbuf, sizeof(vinbuf));
 	sim_g.stats.requests[c.route]++;
 	sim_g.stats.in_flight++;
 	entry = sim_log_add(&c);
