@@ -30,6 +30,7 @@ static const char sim_usage_text[] =
 	"usage: fleetgate-sim --listen HOST:PORT --client-id ID\n"
 	"         [--client-secret SECRET] [--public-key PEM --key-id KID [--audience AUD]]\n"
 	"         [--tls-cert PEM --tls-key PEM] [--token-lifetime SECONDS] [--jwt-tokens]\n"
+	"         [--jwt-lifetime SECONDS]  (exp of JWT tokens, shorter than expires_in)\n"
 	"         [--seed FILE.json] [--seed-count N [--seed-prefix P]]\n"
 	"         [--pending-delay SECONDS] [--vin-rate N] [--port-file FILE] [-v] [-h]\n";
 
@@ -120,6 +121,7 @@ static void sim_parse_args(int argc, char **argv)
 		{ "audience", required_argument, NULL, 'a' },
 		{ "token-lifetime", required_argument, NULL, 'L' },
 		{ "jwt-tokens", no_argument, NULL, 'J' },
+		{ "jwt-lifetime", required_argument, NULL, 'j' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "seed-count", required_argument, NULL, 'N' },
 		{ "seed-prefix", required_argument, NULL, 'p' },
@@ -149,6 +151,7 @@ static void sim_parse_args(int argc, char **argv)
 		case 'a': c->audience = optarg; break;
 		case 'L': c->token_lifetime = sim_parse_long(optarg, 1, 86400 * 365, "--token-lifetime"); break;
 		case 'J': c->jwt_tokens = 1; break;
+		case 'j': c->jwt_lifetime = sim_parse_long(optarg, 1, 86400 * 365, "--jwt-lifetime"); break;
 		case 'S': c->seed_file = optarg; break;
 		case 'N': c->seed_count = sim_parse_long(optarg, 0, 100000000, "--seed-count"); break;
 		case 'p': c->seed_prefix = optarg; break;

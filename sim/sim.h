@@ -42,6 +42,7 @@ struct sim_config {
 	EVP_PKEY *public_key;
 	long token_lifetime;
 	int jwt_tokens;
+	long jwt_lifetime;      /* exp of JWT tokens; 0 = token_lifetime */
 	const char *seed_file;
 	long seed_count;
 	const char *seed_prefix;

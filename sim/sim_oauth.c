@@ -171,6 +171,17 @@ static char *sim_b64url_json(json_t *j)
 	return out;
 }
 
+/* Seconds a token is accepted: a JWT's exp may be set shorter than the
+ * expires_in we announce (--jwt-lifetime), to test that the gateway
+ * believes the earlier of the two. */
+static long sim_token_validity(void)
+{
+	if (sim_g.cfg.jwt_tokens && sim_g.cfg.jwt_lifetime > 0 &&
+	    sim_g.cfg.jwt_lifetime < sim_g.cfg.token_lifetime)
+		return sim_g.cfg.jwt_lifetime;
+	return sim_g.cfg.token_lifetime;
+}
+
 static char *sim_jwt_token(void)
 {
 	time_t now = time(NULL);
@@ -178,7 +189,7 @@ static char *sim_jwt_token(void)
 	char *jti = sim_random_id(), *h, *p, *s, *out = NULL;
 	json_t *hdr = json_pack("{s:s,s:s}", "alg", "ES256", "typ", "JWT");
 	json_t *pl = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:i}",
-		"exp", (json_int_t)(now + sim_g.cfg.token_lifetime), "iat", (json_int_t)now,
+		"exp", (json_int_t)(now + sim_token_validity()), "iat", (json_int_t)now,
 		"iss", "fleetgate-sim", "scope", "fleet:clearance",
 		"sub", sim_g.cfg.client_id, "jti", jti ? jti : "", "ver", 1);
 	size_t n;
@@ -213,7 +224,7 @@ static void sim_token_issue(struct sim_reply *r)
 	}
 	sim_tokens_prune(now);
 	json_object_set_new(sim_g.tokens, tok,
-		json_integer(now + sim_g.cfg.token_lifetime * 1000));
+		json_integer(now + sim_token_validity() * 1000));
 	sim_g.stats.tokens_issued++;
 	sim_reply_json(r, 200, json_pack("{s:s,s:s,s:I,s:s}", "access_token", tok,
 		"token_type", "bearer", "expires_in", (json_int_t)sim_g.cfg.token_lifetime,

@@ -72,6 +72,17 @@ class Rotation(TokenTestCase):
         # the upstream never refuses one as expired.
         self.assertEqual(s.stats()["unauthorized"], 0)
 
+    def test_jwt_exp_earlier_than_expires_in_wins(self):
+        # expires_in says 60 s, the JWT's exp says 2 s: the gateway must
+        # believe exp, rotate at ~1 s and never send a token past it.
+        s, g = self.start(lifetime=60, sim_extra=["--jwt-tokens", "--jwt-lifetime", "2"])
+        self.assertLessEqual(g.stats()["token"]["expires_in_s"], 2)
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            self.assertEqual(g.request("GET", PATH).status, 200)
+        self.assertGreaterEqual(s.stats()["tokens_issued"], 3)
+        self.assertEqual(s.stats()["unauthorized"], 0)
+
     def test_refresh_before_is_honoured(self):
         s, g = self.start(lifetime=30, oauth="client_id = %s\nclient_secret = file:client_secret\n"
                           "refresh_before = 28\n" % fgtest.CLIENT_ID)
