@@ -3,6 +3,7 @@
  * health check. Only counts and names leave here: the token section says
  * whether a token is valid and for how long, never what it is. */
 #include "admin.h"
+#include "budget.h"
 #include "cache.h"
 #include "config.h"
 #include "http.h"
@@ -87,6 +88,7 @@ static void admin_stats(struct evhttp_request *req)
 	json_object_set_new(admin_sub(root, "requests"), "in_flight", json_integer(http_in_flight()));
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
+	budget_stats_json(admin_sub(root, "budget"));
 	admin_send_json(req, 200, root);
 }
 
@@ -156,6 +158,7 @@ static void admin_metrics(struct evhttp_request *req)
 	admin_metrics_token(b);
 	admin_metrics_gauges(b);
 	cache_metrics(b);
+	budget_metrics(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, 200, "OK", b);
