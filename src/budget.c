@@ -9,9 +9,10 @@
  * for, and one token bucket per tenant name.
  *
  * A slot is counted from the moment it is granted (reserved) and logged
- * when the request is actually handed to curl (budget_sent), so a read that
- * waits for a token after its grant cannot make two sends closer together
- * than the window. Waiters are woken by events on their own event base;
+ * when its exchange is over (budget_used): the upstream counted the read at
+ * some moment between our send and its answer, so the next send, a window
+ * after the answer, reaches it at least a window later, however long the
+ * network, a token wait or a slow connection set-up took. Waiters are woken by events on their own event base;
  * when the next slot frees in the future, a one-shot timer on a waiter's
  * base runs budget_pump then. One mutex guards everything; callbacks run
  * after it is released.
@@ -317,8 +318,9 @@ void budget_set_rate(struct budget *b, unsigned count, double window_s)
 	if (count && (count != b->count || window_s != b->window)) {
 		b->count = count;
 		b->window = window_s;
-		/* 1% of the window, at least 100 ms, at most 1 s: on 60/min the
-		 * upstream then sees gaps of 60.6 s, never 59.99 s. */
+		/* Slots are logged at the answer, so network delays are
+		 * covered already; 1% of the window (0.1 s to 1 s) more
+		 * absorbs clocks that do not run at quite the same rate. */
 		b->margin = window_s * 0.01;
 		b->margin = b->margin < 0.1 ? 0.1 : b->margin > 1.0 ? 1.0 : b->margin;
 	}
@@ -381,7 +383,7 @@ out:
 	return res;
 }
 
-void budget_sent(struct budget *b, double now)
+void budget_used(struct budget *b, double now)
 {
 	pthread_mutex_lock(&b->mu);
 	if (b->reserved)

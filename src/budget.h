@@ -21,7 +21,7 @@ struct budget_waiter;
 typedef void (*budget_ready_fn)(void *arg);
 
 enum budget_result {
-	BUDGET_GRANTED,   /* a slot is reserved: budget_sent() or budget_release() it */
+	BUDGET_GRANTED,   /* a slot is reserved: budget_used() or budget_release() it */
 	BUDGET_QUEUED,    /* *W: CB runs with a slot reserved for the caller */
 	BUDGET_FULL,      /* no room now and not queued (no CB given) */
 	BUDGET_PAUSED     /* the upstream asked for a pause (429) */
@@ -35,8 +35,8 @@ void budget_shutdown(void);
 
 /* COUNT sends per WINDOW_S seconds; applied when it changes (reload). */
 void budget_set_rate(struct budget *b, unsigned count, double window_s);
-/* Seconds a slot stays busy after its send: the window plus a margin for
- * the network (a send reaches the upstream a little after we count it). */
+/* Seconds a slot stays busy after its exchange: the window plus a small
+ * margin for clocks. */
 double budget_window(const struct budget *b);
 
 /* Asks for one slot for TENANT. Granted at once only when nobody is queued
@@ -47,8 +47,10 @@ double budget_window(const struct budget *b);
 enum budget_result budget_acquire(struct budget *b, const char *tenant, double now,
 				  struct event_base *base, budget_ready_fn cb, void *arg,
 				  struct budget_waiter **w, double *retry_after);
-/* A reserved slot was used: the send is logged at NOW. */
-void budget_sent(struct budget *b, double now);
+/* A reserved slot was used and its exchange is over (answered, failed or
+ * abandoned): logged at NOW, the latest moment the upstream can have
+ * counted it, so it frees a window later. */
+void budget_used(struct budget *b, double now);
 /* A reserved slot was not used; it goes to the next waiter. */
 void budget_release(struct budget *b, double now);
 /* Withdraws a waiter (same thread that made it); a slot it had been

@@ -5,7 +5,7 @@ generation rule, stale-if-error, the shared sliding-window budget with its
 fair queue, the pause after an upstream 429, tenant rates, purge.
 
 The budget test scales the window down: fleetgate runs with
-vin_get_rate = 5/s (the same sliding-window code as 60/min, one second
+vin_get_rate = 10/s (the same sliding-window code as 60/min, one second
 instead of sixty) so a burst of 150 reads plays out within queue_timeout."""
 import collections
 import os
@@ -299,12 +299,12 @@ class Stale(CacheCase):
 
 
 class Budget(CacheCase):
-    upstream = "vin_get_rate = 5/s\n"
-    sim_extra = ("--vin-rate", "20", "--seed-count", "200", "--seed-prefix", "EXVEBURST")
+    upstream = "vin_get_rate = 10/s\n"
+    sim_extra = ("--vin-rate", "40", "--seed-count", "200", "--seed-prefix", "EXVEBURST")
     tenants = {"alpha": keyed_tenant("alpha", "alpha-key"), "beta": keyed_tenant("beta", "beta-key")}
 
     def test_burst_of_150_reads_stays_within_the_budget_and_is_fair(self):
-        n, window_ms = 5, 1000
+        n, window_ms = 10, 1000
         vins = ["EXVEBURST%08d" % i for i in range(1, 156)]
         t0 = time.monotonic()
         alpha = [in_thread(self.get, v, headers={"X-API-Key": "alpha-key"}) for v in vins[:150]]

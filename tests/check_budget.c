@@ -95,7 +95,7 @@ START_TEST(window_never_exceeded_over_long_timeline)
 				i++;
 				continue;
 			}
-			budget_sent(b, now);
+			budget_used(b, now);
 			sends[nsends++] = now;
 			send_at[i] = send_at[--npending];
 		}
@@ -123,7 +123,7 @@ START_TEST(tenants_served_round_robin)
 	static struct simreq q[7];
 	norder = 0;
 	ck_assert_int_eq(budget_acquire(b, "a", now, NULL, granted, &q[0], &w, &ra), BUDGET_GRANTED);
-	budget_sent(b, now);
+	budget_used(b, now);
 	for (int i = 0; i < 7; i++) {
 		q[i].id = i;   /* 0..4 tenant a, 5..6 tenant b */
 		ck_assert_int_eq(budget_acquire(b, i < 5 ? "a" : "b", now, NULL, granted, &q[i], &q[i].w, &ra),
@@ -139,7 +139,7 @@ START_TEST(tenants_served_round_robin)
 		now += budget_window(b);
 		budget_pump(b, now);
 		ck_assert_int_eq(norder, k + 1);
-		budget_sent(b, now);
+		budget_used(b, now);
 	}
 	int want[] = { 0, 5, 1, 6, 2, 3, 4 };
 	for (int k = 0; k < 7; k++)
@@ -158,8 +158,8 @@ START_TEST(newcomers_do_not_overtake_the_queue)
 	norder = 0;
 	ck_assert_int_eq(budget_acquire(b, "a", 0, NULL, NULL, NULL, &w, &ra), BUDGET_GRANTED);
 	ck_assert_int_eq(budget_acquire(b, "a", 0, NULL, NULL, NULL, &w, &ra), BUDGET_GRANTED);
-	budget_sent(b, 0);
-	budget_sent(b, 1);
+	budget_used(b, 0);
+	budget_used(b, 1);
 	/* Without a callback: FULL, with an estimate of the wait. */
 	ck_assert_int_eq(budget_acquire(b, "a", 2, NULL, NULL, NULL, &w, &ra), BUDGET_FULL);
 	ck_assert_double_eq_tol(ra, budget_window(b) - 2, 1e-9);
@@ -196,7 +196,7 @@ START_TEST(pause_after_upstream_429)
 	budget_pause(b, 101, 2);
 	ck_assert_double_eq_tol(budget_paused_for(b, 110), 10, 1e-9);
 	ck_assert_int_eq(budget_acquire(b, "a", 120, NULL, NULL, NULL, &w, &ra), BUDGET_GRANTED);
-	budget_sent(b, 120);
+	budget_used(b, 120);
 	/* Waiters queued before a pause are not granted during it. */
 	budget_set_rate(b, 1, 1);
 	ck_assert_int_eq(budget_acquire(b, "a", 120.5, NULL, granted, &q, &q.w, &ra), BUDGET_QUEUED);
