@@ -23,6 +23,8 @@
 #include "upstream.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -142,6 +144,13 @@ struct req {
 	struct event *timer;        /* queue_timeout while waiting */
 	struct fwd *fwd;
 	const char *cache_status;   /* X-Cache */
+	char cache_detail[160];     /* Cache-Status (RFC 9211); empty: none */
+	char *cache_key;            /* a cacheable read's key */
+	bool no_cache;              /* the client sent Cache-Control: no-cache */
+	struct cache_flight *flight;/* leading the upstream read of cache_key */
+	struct cache_waiter *cw;    /* waiting for another request's read */
+	struct budget_waiter *bw;   /* waiting for upstream budget */
+	int budget;                 /* 0 none, 1 slot reserved, 2 sent, 3 logged */
 };
 
 static void req_set_state(struct req *r, enum req_state s)
@@ -203,6 +212,15 @@ static void req_free(struct req *r)
 		event_free(r->timer);
 	token_wait_cancel(r->tw);
 	forward_cancel(r->fwd);
+	cache_wait_cancel(r->cw);
+	budget_wait_cancel(r->bw);
+	if (r->budget == 1)
+		budget_release(budget_shared(), http_now());   /* reserved, never sent */
+	else if (r->budget == 2)
+		budget_used(budget_shared(), http_now());      /* abandoned mid-exchange */
+	if (r->flight)
+		cache_flight_done(cache_shared(), r->flight, NULL, NULL);   /* waiters ask again */
+	free(r->cache_key);
 	secret_wipe(&r->token);
 	tenant_vins_free(r->vins, r->nvins);
 	free(r->uri);
@@ -278,16 +296,22 @@ static void req_access_log(struct req *r, int status, size_t bytes)
 	log_access(o);
 }
 
+static void req_flight_publish(struct req *r, int status, struct evbuffer *body, const char *ctype);
+
 /* The one exit of every request: reply, log, count, free. BODY may be NULL. */
 static void req_finish(struct req *r, int status, struct evbuffer *body, const char *ctype)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
+	if (r->flight)
+		req_flight_publish(r, status, body, ctype);
 	size_t bytes = body ? evbuffer_get_length(body) : 0;
 	if (ctype && *ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
 	if (r->cache_status)
 		evhttp_add_header(h, "X-Cache", r->cache_status);
+	if (r->cache_detail[0])
+		evhttp_add_header(h, "Cache-Status", r->cache_detail);
 	req_set_state(r, RS_DONE);
 	req_access_log(r, status, bytes);
 	req_audit(r, status);
@@ -347,6 +371,10 @@ static void rid_new(struct worker *w, char *out)
 
 static void req_forward(struct req *r);
 static void req_get_token(struct req *r);
+static void req_budget(struct req *r);
+static void req_invalidate(struct req *r);
+static void req_answer(struct req *r, struct fwd *f);
+static bool req_serve_stale(struct req *r, bool forwarded, const char *why);
 
 static const char *req_method_text(enum fg_method m)
 {
@@ -406,11 +434,18 @@ static void req_upstream_done(void *arg, struct fwd *f)
 	r->upstream_ms += forward_ms(f);
 	r->upstream_status = rc == CURLE_OK ? (int)status : 0;
 	stats_upstream(rc == CURLE_OK ? (int)status : 0, forward_ms(f) / 1000.0);
+	if (r->budget == 2) {
+		/* The upstream counted this read by now at the latest. */
+		budget_used(budget_shared(), http_now());
+		r->budget = 3;
+	}
+	req_invalidate(r);   /* whatever the upstream answered */
 	if (rc != CURLE_OK) {
 		int st = forward_error_status(rc);
 		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
 		forward_free(f);
-		req_error(r, st, forward_error_text(rc));
+		if (!req_serve_stale(r, true, "detail=upstream-failed"))
+			req_error(r, st, forward_error_text(rc));
 		return;
 	}
 	if (status == 429)
@@ -423,7 +458,9 @@ static void req_upstream_done(void *arg, struct fwd *f)
 			stats_inc(STAT_upstream_retries);
 			forward_free(f);
 			secret_wipe(&r->token);
-			req_get_token(r);
+			/* A single-VIN read sends again: that needs a slot of its own. */
+			r->budget = 0;
+			req_budget(r);
 			return;
 		}
 		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
@@ -431,7 +468,7 @@ static void req_upstream_done(void *arg, struct fwd *f)
 		req_error(r, 502, "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 		return;
 	}
-	req_relay(r, f);
+	req_answer(r, f);
 	forward_free(f);
 }
 
@@ -449,6 +486,8 @@ static void req_forward(struct req *r)
 		.cfg = r->cfg,
 	};
 	req_set_state(r, RS_UPSTREAM);
+	if (r->budget == 1)
+		r->budget = 2;   /* logged when the exchange is over */
 	r->fwd = forward_start(r->w->up, &p, req_upstream_done, r);
 	/* The token is in the curl header list now; our copy can go. */
 	secret_wipe(&r->token);
@@ -503,6 +542,408 @@ static void req_get_token(struct req *r)
 		struct timeval tv = { (time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6) };
 		evtimer_add(r->timer, &tv);
 	}
+}
+
+/* ---- cache and budget (SPEC.md §6, §7) ----------------------------------- */
+
+static void req_cache_detail(struct req *r, const char *xcache, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* X-Cache and the matching RFC 9211 Cache-Status, set together. */
+static void req_cache_detail(struct req *r, const char *xcache, const char *fmt, ...)
+{
+	va_list ap;
+	r->cache_status = xcache;
+	va_start(ap, fmt);
+	vsnprintf(r->cache_detail, sizeof r->cache_detail, fmt, ap);
+	va_end(ap);
+}
+
+static void req_timer_clear(struct req *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	r->timer = NULL;
+}
+
+static void req_timer_start(struct req *r, event_callback_fn cb, double secs)
+{
+	req_timer_clear(r);
+	if (secs < 0.05)
+		secs = 0.05;
+	r->timer = evtimer_new(r->w->base, cb, r);
+	struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6) };
+	if (r->timer)
+		evtimer_add(r->timer, &tv);
+}
+
+/* Mutations drop their VINs' entries and every list entry twice: before
+ * they are forwarded, and when the answer is in (whatever it is), so a
+ * read that began in between cannot keep an answer from before the change
+ * either (the generation rule in cache.c refuses to store it). */
+static void req_invalidate(struct req *r)
+{
+	struct cache *c = cache_shared();
+	char *one[1] = { r->rm.vin };
+	if (!c)
+		return;
+	if (r->rm.route == FG_R_CREATE)
+		cache_invalidate(c, r->vins, r->nvins);
+	else if (r->rm.route == FG_R_DELETE || r->rm.route == FG_R_CANCEL)
+		cache_invalidate(c, one, 1);
+}
+
+/* Replies with A. A list answer is held whole and filtered for this
+ * tenant on the way out; other bodies are borrowed from the answer, not
+ * copied. */
+static void req_serve(struct req *r, struct cache_answer *a)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
+	char v[32];
+	if (strcmp(r->cache_status, "HIT") == 0 || strcmp(r->cache_status, "STALE") == 0) {
+		double age = http_now() - a->stored_at;
+		snprintf(v, sizeof v, "%ld", age > 0 ? (long)age : 0L);
+		evhttp_add_header(h, "Age", v);
+	}
+	if (a->retry_after >= 0) {
+		snprintf(v, sizeof v, "%d", a->retry_after);
+		evhttp_add_header(h, "Retry-After", v);
+	}
+	struct evbuffer *out = evbuffer_new();
+	int rc = out ? 0 : -1;
+	if (out && a->list) {
+		json_t *mine = tenant_filter_list(r->tenant, a->list);
+		char *s = mine ? json_dumps(mine, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		rc = s ? evbuffer_add(out, s, strlen(s)) : -1;
+		free(s);
+		json_decref(mine);
+	} else if (out) {
+		rc = cache_answer_add_to(a, out);
+	}
+	if (rc < 0)
+		req_error(r, 500, "out of memory");
+	else
+		req_finish(r, a->status, out, a->ctype);
+	if (out)
+		evbuffer_free(out);
+}
+
+/* A leader that ends without handing over a stored answer (an error, a
+ * 404, a 429) still gives its waiters what it sends: they asked the same
+ * question at the same moment, and sending each of them upstream in turn
+ * would spend the budget the coalescing is there to save. */
+static void req_flight_publish(struct req *r, int status, struct evbuffer *body, const char *ctype)
+{
+	struct cache_flight *f = r->flight;
+	size_t len = body ? evbuffer_get_length(body) : 0;
+	r->flight = NULL;
+	struct cache_answer *a = cache_answer_new(status, ctype, len ? evbuffer_pullup(body, -1) : NULL, len,
+						  NULL, http_now());
+	const char *ra = evhttp_find_header(evhttp_request_get_output_headers(r->er), "Retry-After");
+	if (a && ra)
+		a->retry_after = atoi(ra);
+	cache_flight_done(cache_shared(), f, a, r->cache_status);
+	cache_answer_unref(a);
+}
+
+/* Stale-if-error: an entry up to stale_if_error seconds past its expiry
+ * answers instead of an error. FORWARDED: the upstream was asked and
+ * failed (WHY says how); otherwise nothing was sent (WHY names the
+ * reason). */
+static bool req_serve_stale(struct req *r, bool forwarded, const char *why)
+{
+	struct cache *c = cache_shared();
+	if (!r->cache_key || !c)
+		return false;
+	double now = http_now();
+	struct cache_answer *a = cache_stale(c, r->cache_key, now);
+	if (!a)
+		return false;
+	long ttl = (long)floor(a->fresh_until - now);
+	if (ttl >= 0) {
+		/* Stored again by another request meanwhile: simply a hit. */
+		stats_inc(STAT_cache_hits);
+		req_cache_detail(r, "HIT", "fleetgate; hit; ttl=%ld", ttl);
+	} else {
+		stats_inc(STAT_cache_stale);
+		if (forwarded)
+			req_cache_detail(r, "STALE", "fleetgate; fwd=stale; ttl=%ld; %s", ttl, why);
+		else
+			req_cache_detail(r, "STALE", "fleetgate; hit; ttl=%ld; detail=%s", ttl, why);
+	}
+	if (r->flight) {
+		cache_flight_done(c, r->flight, a, r->cache_status);
+		r->flight = NULL;
+	}
+	req_serve(r, a);
+	cache_answer_unref(a);
+	return true;
+}
+
+/* The upstream answered 429 on the single-VIN route: nothing more goes
+ * there until its Retry-After (header or "retry after Ns" in the body,
+ * the longer of the two) has passed. */
+static void req_pause(struct req *r, struct fwd *f)
+{
+	struct evbuffer *body = forward_body(f);
+	int secs = forward_retry_after(f);
+	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
+	if (in_body > secs)
+		secs = in_body;
+	if (secs < 0)
+		secs = (int)r->cfg->vin_get_rate.window_s;   /* no hint: a whole window */
+	log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
+	budget_pause(budget_shared(), http_now(), secs);
+}
+
+/* A 200 read: stored when its freshness allows and no mutation of its key
+ * came in meanwhile, handed to the waiters, sent to the client. */
+static void req_store(struct req *r, struct fwd *f)
+{
+	struct evbuffer *body = forward_body(f);
+	size_t len = evbuffer_get_length(body);
+	const char *text = len ? (const char *)evbuffer_pullup(body, -1) : "";
+	bool list = r->rm.route == FG_R_LIST;
+	json_t *j = json_loadb(text, len, 0, NULL);
+	if (list && !json_is_array(j) && !json_is_array(json_object_get(j, "vehicles"))) {
+		json_decref(j);
+		log_warn("request %s: the upstream's list answer is not a JSON array", r->rid);
+		req_error(r, 502, "the upstream's answer could not be read");
+		return;
+	}
+	int ttl = cache_ttl(r->cfg, list, list ? NULL : json_string_value(json_object_get(j, "status")));
+	double now = http_now();
+	struct cache_answer *a = cache_answer_new(200, forward_content_type(f), text, len,
+						  list ? json_incref(j) : NULL, now);
+	json_decref(j);
+	if (!a) {
+		req_error(r, 500, "out of memory");
+		return;
+	}
+	int stored = cache_store(cache_shared(), r->flight, a, ttl, r->cfg->stale_if_error,
+				 r->cfg->cache_max_bytes, now);
+	req_cache_detail(r, "MISS", "fleetgate; fwd=%s; fwd-status=200%s", r->no_cache ? "request" : "miss",
+			 stored ? "; stored" : "");
+	cache_flight_done(cache_shared(), r->flight, a, "MISS");
+	r->flight = NULL;
+	req_serve(r, a);
+	cache_answer_unref(a);
+}
+
+/* The upstream answered (not a 401 being retried). */
+static void req_answer(struct req *r, struct fwd *f)
+{
+	int status = (int)forward_status(f);
+	if (status == 429 && r->rm.route == FG_R_GET)
+		req_pause(r, f);
+	if (status >= 500 || status == 429) {
+		char why[32];
+		snprintf(why, sizeof why, "fwd-status=%d", status);
+		if (req_serve_stale(r, true, why))
+			return;
+	}
+	if (r->flight && status == 200) {
+		req_store(r, f);
+		return;
+	}
+	if (r->cache_key) {
+		size_t n = strlen(r->cache_detail);
+		snprintf(r->cache_detail + n, sizeof r->cache_detail - n, "; fwd-status=%d", status);
+	}
+	req_relay(r, f);
+}
+
+static void req_budget_ready(void *arg)
+{
+	struct req *r = arg;
+	r->bw = NULL;
+	r->budget = 1;
+	req_timer_clear(r);
+	req_get_token(r);
+}
+
+static void req_budget_refuse(struct req *r, double retry_after, const char *detail)
+{
+	stats_inc(STAT_rate_limited);
+	req_error_retry(r, 429, (int)ceil(retry_after), detail);
+}
+
+static void req_budget_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct req *r = arg;
+	(void)fd;
+	(void)what;
+	budget_wait_cancel(r->bw);
+	r->bw = NULL;
+	if (req_serve_stale(r, false, "budget-exhausted"))
+		return;
+	req_budget_refuse(r, budget_estimate(budget_shared(), http_now()),
+			  "the upstream read budget (vin_get_rate) has no room; retry later");
+}
+
+/* Single-VIN reads that go upstream need a slot of the shared budget. */
+static void req_budget(struct req *r)
+{
+	struct budget *b = budget_shared();
+	/* No wait is running here; a spent token-wait timer of a first
+	 * attempt (401 retry) would otherwise be overwritten and leak. */
+	req_timer_clear(r);
+	if (r->rm.route != FG_R_GET || !b) {
+		req_get_token(r);
+		return;
+	}
+	budget_set_rate(b, r->cfg->vin_get_rate.count, r->cfg->vin_get_rate.window_s);
+	double now = http_now(), ra = 0;
+	struct budget_waiter *w = NULL;
+	/* No room right now: a stale answer beats making the client wait. */
+	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
+	if (res != BUDGET_GRANTED &&
+	    req_serve_stale(r, false, res == BUDGET_PAUSED ? "upstream-paused" : "budget-exhausted"))
+		return;
+	if (res == BUDGET_FULL)
+		res = budget_acquire(b, r->tenant->name, now, r->w->base, req_budget_ready, r, &w, &ra);
+	switch (res) {
+	case BUDGET_GRANTED:
+		r->budget = 1;
+		req_get_token(r);
+		return;
+	case BUDGET_QUEUED:
+		r->bw = w;
+		req_timer_start(r, req_budget_timeout, r->cfg->queue_timeout);
+		return;
+	case BUDGET_PAUSED:
+		req_budget_refuse(r, ra, "the upstream asked for a pause of single-VIN reads (429); retry after it");
+		return;
+	case BUDGET_FULL:
+		req_budget_refuse(r, ra, "the upstream read budget (vin_get_rate) has no room; retry later");
+		return;
+	}
+}
+
+static void req_cache_lookup(struct req *r);
+
+static void req_cache_woken(void *arg, struct cache_answer *a, const char *how)
+{
+	struct req *r = arg;
+	r->cw = NULL;
+	req_timer_clear(r);
+	if (!a) {
+		req_cache_lookup(r);   /* the leader left no answer: ask again */
+		return;
+	}
+	if (strcmp(how, "STALE") == 0)
+		stats_inc(STAT_cache_stale);
+	req_cache_detail(r, how, "fleetgate; fwd=%s; collapsed", strcmp(how, "STALE") == 0 ? "stale" : "miss");
+	req_serve(r, a);
+	cache_answer_unref(a);
+}
+
+static void req_cache_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct req *r = arg;
+	(void)fd;
+	(void)what;
+	cache_wait_cancel(r->cw);
+	r->cw = NULL;
+	if (req_serve_stale(r, false, "collapsed-timeout"))
+		return;
+	req_error(r, 504, "the upstream answer this request was waiting for did not arrive in time");
+}
+
+static void req_cache_lookup(struct req *r)
+{
+	struct cache_answer *a;
+	struct cache_flight *f;
+	struct cache_waiter *w;
+	switch (cache_lookup(cache_shared(), r->cache_key, http_now(), r->no_cache, &a, &f,
+			     r->w->base, req_cache_woken, r, &w)) {
+	case CACHE_HIT:
+		stats_inc(STAT_cache_hits);
+		req_cache_detail(r, "HIT", "fleetgate; hit; ttl=%ld", (long)floor(a->fresh_until - http_now()));
+		req_serve(r, a);
+		cache_answer_unref(a);
+		return;
+	case CACHE_LEAD:
+		stats_inc(STAT_cache_misses);
+		r->flight = f;
+		req_cache_detail(r, "MISS", "fleetgate; fwd=%s", r->no_cache ? "request" : "miss");
+		req_budget(r);
+		return;
+	case CACHE_WAIT:
+		/* A waiter gives up no sooner than its leader could: a budget
+		 * or token wait (queue_timeout) plus the upstream exchange. */
+		stats_inc(STAT_cache_coalesced);
+		r->cw = w;
+		req_timer_start(r, req_cache_timeout, r->cfg->queue_timeout + r->cfg->timeout);
+		return;
+	case CACHE_BUSY:
+		if (req_serve_stale(r, false, "too-many-waiters"))
+			return;
+		req_error_retry(r, 503, 1, "too many requests are waiting for the same upstream answer; retry shortly");
+		return;
+	}
+}
+
+/* Whether a header value lists TOKEN (case-insensitive), e.g. no-cache. */
+static bool req_header_has(const char *v, const char *token)
+{
+	size_t n = strlen(token);
+	for (; v && *v; v++)
+		if (strncasecmp(v, token, n) == 0)
+			return true;
+	return false;
+}
+
+/* Sets r->cache_key for a cacheable read; otherwise says why not. */
+static bool req_cache_key(struct req *r)
+{
+	if (r->rm.route != FG_R_GET && r->rm.route != FG_R_LIST) {
+		req_cache_detail(r, "BYPASS", "fleetgate; fwd=method");
+		return false;
+	}
+	if (!r->cfg->cache_enabled || !cache_shared()) {
+		req_cache_detail(r, "BYPASS", "fleetgate; fwd=bypass");
+		return false;
+	}
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
+	r->cache_key = r->rm.route == FG_R_GET ? strdup(r->rm.vin) : cache_list_key(u ? evhttp_uri_get_query(u) : NULL);
+	if (!r->cache_key) {
+		req_cache_detail(r, "BYPASS", "fleetgate; fwd=uri-miss");
+		return false;
+	}
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
+	r->no_cache = req_header_has(evhttp_find_header(h, "Cache-Control"), "no-cache") ||
+		      req_header_has(evhttp_find_header(h, "Pragma"), "no-cache");
+	return true;
+}
+
+/* Between policy and the token: answer from the cache when it can,
+ * otherwise lead or join the upstream read of the key, then the budget. */
+static void req_cache(struct req *r)
+{
+	req_invalidate(r);
+	if (req_cache_key(r))
+		req_cache_lookup(r);
+	else
+		req_budget(r);
+}
+
+/* A tenant over its own rate gets 429 at once; the bucket is the tenant's
+ * alone, so nobody else slows down. */
+static bool req_tenant_rate(struct req *r)
+{
+	const struct fg_tenant *t = r->tenant;
+	if (!t->has_rate || !t->rate.count || !t->rate.window_s)
+		return true;
+	double ra, rate = (double)t->rate.count / (double)t->rate.window_s;
+	if (budget_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, http_now(), &ra))
+		return true;
+	stats_inc(STAT_rate_limited);
+	char d[256];
+	snprintf(d, sizeof d, "tenant %s is over its request rate of %u/%us", t->name, t->rate.count,
+		 t->rate.window_s);
+	req_error_retry(r, 429, (int)ceil(ra), d);
+	return false;
 }
 
 /* ---- the request's front half ------------------------------------------- */
@@ -677,13 +1118,13 @@ static void http_request_cb(struct evhttp_request *er, void *arg)
 		return;
 	bool ok = req_policy(r, body);
 	json_decref(body);
-	if (!ok)
+	if (!ok || !req_tenant_rate(r))
 		return;
 	if (req_build_url(r) < 0) {
 		req_error(r, 500, "out of memory");
 		return;
 	}
-	req_get_token(r);
+	req_cache(r);
 }
 
 /* ---- worker threads ---------------------------------------------------- */
