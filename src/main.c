@@ -7,6 +7,8 @@
  * 0 normal, 1 configuration error, 2 start-up failure. */
 #include "fleetgate.h"
 #include "admin.h"
+#include "budget.h"
+#include "cache.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -195,6 +197,8 @@ static int main_run(struct fg_config *c)
 out:
 	http_workers_stop();
 	token_stop();
+	cache_shutdown();
+	budget_shutdown();
 	if (admin)
 		evhttp_free(admin);
 	for (int i = 0; i < 3; i++)
