@@ -22,6 +22,7 @@
 #include <time.h>
 #include <event2/buffer.h>
 #include "cache.h"
+#include "listview.h"
 
 #define BENCH_SECONDS 1.0
 
@@ -135,12 +136,14 @@ static void bench_list(void)
 	}
 	text[len++] = ']';
 	text[len] = 0;
-	size_t before = bench_heap();
 	json_t *j = json_loadb(text, len, 0, NULL);
+	size_t before = bench_heap();
+	struct listview *view = listview_new(j);
 	size_t after = bench_heap();
-	struct cache_answer *a = cache_answer_new(200, "application/json", text, len, j, 0);
+	json_decref(j);
+	struct cache_answer *a = cache_answer_new(200, "application/json", text, len, view, 0);
 	printf("list answer           %zu vehicles, %zu bytes of text\n", n, len);
-	printf("  parsed heap         %zu bytes = %.1f x the text\n", after - before,
+	printf("  split view heap     %zu bytes = %.1f x the text\n", after - before,
 	       (double)(after - before) / (double)len);
 	printf("  charged             %zu bytes = %.1f x the text\n", cache_entry_cost("list:", a),
 	       (double)cache_entry_cost("list:", a) / (double)len);

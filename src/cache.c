@@ -18,6 +18,7 @@
  * Never: decide policy (http.c applies it before asking), hold a token, or
  * go upstream. */
 #include "cache.h"
+#include "listview.h"
 #include "vinset.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,17 +27,10 @@
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
 
-#if JANSSON_VERSION_HEX < 0x020d00
-#error "the cache shares parsed list answers between threads: jansson 2.13 or later is needed"
-#endif
 
 #define CACHE_FLIGHT_BUCKETS 1024
 #define CACHE_MIN_BUCKETS 256
 #define CACHE_LIST_PREFIX "list:"
-/* Parsed JSON costs many times its text: bench/cache_bench measures 10.4x
- * for a list of 500 vehicles with their changelogs (every small object
- * and string is an allocation of its own). */
-#define CACHE_JSON_FACTOR 11
 /* malloc's own header and rounding, per allocation. */
 #define CACHE_ALLOC_OVERHEAD 16
 
@@ -88,7 +82,7 @@ struct cache {
 /* ---- answers ------------------------------------------------------------ */
 
 struct cache_answer *cache_answer_new(int status, const char *ctype, const void *data, size_t len,
-				      json_t *list, double now)
+				      struct listview *list, double now)
 {
 	struct cache_answer *a = calloc(1, sizeof *a);
 	if (!a)
@@ -112,7 +106,8 @@ struct cache_answer *cache_answer_new(int status, const char *ctype, const void 
 	}
 	return a;
 fail:
-	json_decref(list);
+	if (!a)
+		listview_free(list);
 	cache_answer_unref(a);
 	return NULL;
 }
@@ -128,7 +123,7 @@ void cache_answer_unref(struct cache_answer *a)
 {
 	if (!a || atomic_fetch_sub(&a->refs, 1) != 1)
 		return;
-	json_decref(a->list);
+	listview_free(a->list);
 	free(a->data);
 	free(a->ctype);
 	free(a);
@@ -157,7 +152,7 @@ size_t cache_entry_cost(const char *key, const struct cache_answer *a)
 	size_t n = sizeof(struct cache_entry) + strlen(key) + 1 + sizeof *a + strlen(a->ctype) + 1 +
 		   3 * CACHE_ALLOC_OVERHEAD;
 	if (a->list)
-		n += a->text_len * CACHE_JSON_FACTOR;
+		n += listview_cost(a->list);
 	else if (a->len)
 		n += a->len + CACHE_ALLOC_OVERHEAD;
 	return n;

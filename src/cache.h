@@ -26,7 +26,7 @@ struct cache_answer {
 	char *ctype;
 	unsigned char *data;    /* body bytes; NULL for stored list answers */
 	size_t len;
-	json_t *list;           /* list answers: parsed once, only read after */
+	struct listview *list;  /* list answers: split once for per-tenant filtering */
 	size_t text_len;        /* size of the upstream text (for accounting) */
 	double stored_at;       /* when it came from the upstream (Age) */
 	double fresh_until;     /* set by cache_store */
@@ -35,8 +35,9 @@ struct cache_answer {
 
 /* A new answer holding one reference. DATA is copied; LIST (may be NULL) is
  * taken over: a list answer keeps only LIST, not the text. */
+struct listview;
 struct cache_answer *cache_answer_new(int status, const char *ctype, const void *data, size_t len,
-				      json_t *list, double now);
+				      struct listview *list, double now);
 struct cache_answer *cache_answer_ref(struct cache_answer *a);
 void cache_answer_unref(struct cache_answer *a);
 /* Appends A's body to OUT without copying it (the buffer holds a reference). */

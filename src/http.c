@@ -13,6 +13,7 @@
  * reload never changes the rules under it. */
 #include "http.h"
 #include "cache.h"
+#include "listview.h"
 #include "budget.h"
 #include "forward.h"
 #include "log.h"
@@ -612,11 +613,7 @@ static void req_serve(struct req *r, struct cache_answer *a)
 	struct evbuffer *out = evbuffer_new();
 	int rc = out ? 0 : -1;
 	if (out && a->list) {
-		json_t *mine = tenant_filter_list(r->tenant, a->list);
-		char *s = mine ? json_dumps(mine, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		rc = s ? evbuffer_add(out, s, strlen(s)) : -1;
-		free(s);
-		json_decref(mine);
+		rc = listview_render(a->list, r->tenant, r->cfg->generation, out);
 	} else if (out) {
 		rc = cache_answer_add_to(a, out);
 	}
@@ -713,9 +710,10 @@ static void req_store(struct req *r, struct fwd *f)
 	}
 	int ttl = cache_ttl(r->cfg, list, list ? NULL : json_string_value(json_object_get(j, "status")));
 	double now = http_now();
-	struct cache_answer *a = cache_answer_new(200, forward_content_type(f), text, len,
-						  list ? json_incref(j) : NULL, now);
+	struct listview *view = list ? listview_new(j) : NULL;
 	json_decref(j);
+	struct cache_answer *a = (list && !view) ? NULL :
+		cache_answer_new(200, forward_content_type(f), text, len, view, now);
 	if (!a) {
 		req_error(r, 500, "out of memory");
 		return;

@@ -1,0 +1,248 @@
+/* listview.c: list answers split into per-vehicle texts, filtered by VIN
+ * set lookups, with a small per-tenant memo. Thread-safe: the split is
+ * immutable after listview_new; the memo has its own lock, held only to
+ * find or install a reference-counted result. */
+#include "listview.h"
+#include "tenant.h"
+#include "vinset.h"
+#include "fleetgate.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LV_MEMO_SLOTS 8
+#define LV_MARK "\"\\u0001fleetgate-list\\u0001\""
+
+struct lv_item {
+	size_t off, len;
+	char vin[FG_VIN_LEN + 1];   /* "" when the element has no valid VIN */
+};
+
+/* One filtered result: shared by every reply that sends it. */
+struct lv_text {
+	atomic_int refs;
+	size_t len;
+	char data[];
+};
+
+struct lv_memo {
+	unsigned generation;
+	char *tenant;
+	struct lv_text *text;
+};
+
+struct listview {
+	char *prefix, *suffix;      /* around the array's elements */
+	size_t nprefix, nsuffix;
+	char *text;                 /* element texts, back to back */
+	size_t ntext;
+	struct lv_item *items;
+	size_t n;
+	pthread_mutex_t mu;
+	struct lv_memo memo[LV_MEMO_SLOTS];
+	unsigned next_slot;
+};
+
+static void lv_text_unref(struct lv_text *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		free(t);
+}
+
+static void lv_text_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	lv_text_unref(arg);
+}
+
+/* Prefix and suffix: the answer's text around its array, found by dumping
+ * it with a marker where the array stands. */
+static int lv_frame(struct listview *v, json_t *answer)
+{
+	if (json_is_array(answer)) {
+		v->prefix = strdup("[");
+		v->suffix = strdup("]");
+	} else {
+		json_t *copy = json_copy(answer);
+		char *s = NULL;
+		if (copy && json_object_set_new(copy, "vehicles", json_string("\001fleetgate-list\001")) == 0)
+			s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(copy);
+		char *m = s ? strstr(s, LV_MARK) : NULL;
+		if (m) {
+			*m = 0;
+			size_t np = strlen(s);
+			v->prefix = malloc(np + 2);
+			if (v->prefix)
+				snprintf(v->prefix, np + 2, "%s[", s);
+			v->suffix = malloc(strlen(m + strlen(LV_MARK)) + 2);
+			if (v->suffix)
+				snprintf(v->suffix, strlen(m + strlen(LV_MARK)) + 2, "]%s", m + strlen(LV_MARK));
+		}
+		free(s);
+	}
+	if (!v->prefix || !v->suffix)
+		return -1;
+	v->nprefix = strlen(v->prefix);
+	v->nsuffix = strlen(v->suffix);
+	return 0;
+}
+
+static int lv_split(struct listview *v, json_t *arr)
+{
+	size_t n = json_array_size(arr), cap = 4096;
+	v->items = calloc(n ? n : 1, sizeof *v->items);
+	v->text = malloc(cap);
+	if (!v->items || !v->text)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *el = json_array_get(arr, i);
+		char *s = json_dumps(el, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		if (!s)
+			return -1;
+		size_t len = strlen(s);
+		while (v->ntext + len > cap) {
+			char *p = realloc(v->text, cap * 2);
+			if (!p) {
+				free(s);
+				return -1;
+			}
+			v->text = p;
+			cap *= 2;
+		}
+		memcpy(v->text + v->ntext, s, len);
+		free(s);
+		struct lv_item *it = &v->items[i];
+		it->off = v->ntext;
+		it->len = len;
+		json_t *vin = json_object_get(el, "vin");
+		if (!json_is_string(vin) ||
+		    !vin_normalize(json_string_value(vin), json_string_length(vin), it->vin))
+			it->vin[0] = 0;
+		v->ntext += len;
+	}
+	v->n = n;
+	return 0;
+}
+
+struct listview *listview_new(json_t *answer)
+{
+	json_t *arr = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
+	if (!json_is_array(arr))
+		return NULL;
+	struct listview *v = calloc(1, sizeof *v);
+	if (!v)
+		return NULL;
+	pthread_mutex_init(&v->mu, NULL);
+	if (lv_frame(v, answer) < 0 || lv_split(v, arr) < 0) {
+		listview_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+void listview_free(struct listview *v)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < LV_MEMO_SLOTS; i++) {
+		free(v->memo[i].tenant);
+		lv_text_unref(v->memo[i].text);
+	}
+	pthread_mutex_destroy(&v->mu);
+	free(v->prefix);
+	free(v->suffix);
+	free(v->text);
+	free(v->items);
+	free(v);
+}
+
+size_t listview_cost(const struct listview *v)
+{
+	/* The memo may hold up to LV_MEMO_SLOTS filtered copies; charge two
+	 * full copies' worth, as most deployments have few list readers. */
+	return sizeof *v + v->nprefix + v->nsuffix + v->ntext * 3 + v->n * sizeof *v->items;
+}
+
+/* The filtered text for T, built from the split: one lookup per element. */
+static struct lv_text *lv_build(const struct listview *v, const struct fg_tenant *t)
+{
+	bool all = vinset_allows_all(t->vins);
+	size_t len = v->nprefix + v->nsuffix;
+	for (size_t i = 0; i < v->n; i++)
+		if (all || (v->items[i].vin[0] && tenant_allows_vin(t, v->items[i].vin)))
+			len += v->items[i].len + 1;
+	struct lv_text *out = malloc(sizeof *out + len + 1);
+	if (!out)
+		return NULL;
+	atomic_init(&out->refs, 1);
+	char *p = out->data;
+	memcpy(p, v->prefix, v->nprefix);
+	p += v->nprefix;
+	bool first = true;
+	for (size_t i = 0; i < v->n; i++) {
+		const struct lv_item *it = &v->items[i];
+		if (!all && (!it->vin[0] || !tenant_allows_vin(t, it->vin)))
+			continue;
+		if (!first)
+			*p++ = ',';
+		first = false;
+		memcpy(p, v->text + it->off, it->len);
+		p += it->len;
+	}
+	memcpy(p, v->suffix, v->nsuffix);
+	p += v->nsuffix;
+	out->len = (size_t)(p - out->data);
+	return out;
+}
+
+static struct lv_text *lv_memo_get(struct listview *v, const char *tenant, unsigned gen)
+{
+	struct lv_text *t = NULL;
+	pthread_mutex_lock(&v->mu);
+	for (int i = 0; i < LV_MEMO_SLOTS && !t; i++)
+		if (v->memo[i].text && v->memo[i].generation == gen && strcmp(v->memo[i].tenant, tenant) == 0) {
+			t = v->memo[i].text;
+			atomic_fetch_add(&t->refs, 1);
+		}
+	pthread_mutex_unlock(&v->mu);
+	return t;
+}
+
+static void lv_memo_put(struct listview *v, const char *tenant, unsigned gen, struct lv_text *t)
+{
+	char *name = strdup(tenant);
+	if (!name)
+		return;
+	pthread_mutex_lock(&v->mu);
+	struct lv_memo *m = &v->memo[v->next_slot++ % LV_MEMO_SLOTS];
+	free(m->tenant);
+	lv_text_unref(m->text);
+	m->tenant = name;
+	m->generation = gen;
+	atomic_fetch_add(&t->refs, 1);
+	m->text = t;
+	pthread_mutex_unlock(&v->mu);
+}
+
+int listview_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
+		    struct evbuffer *out)
+{
+	/* Keyed by generation and name, never by the tenant's address: a
+	 * freed tenant's memory may hold another tenant after a reload. */
+	struct lv_text *text = lv_memo_get(v, t->name, generation);
+	if (!text) {
+		text = lv_build(v, t);
+		if (!text)
+			return -1;
+		lv_memo_put(v, t->name, generation, text);
+	}
+	if (evbuffer_add_reference(out, text->data, text->len, lv_text_cleanup, text) < 0) {
+		lv_text_unref(text);
+		return -1;
+	}
+	return 0;
+}

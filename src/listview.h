@@ -1,0 +1,28 @@
+/* listview.h: a cached list answer, prepared for filtering per tenant.
+ *
+ * A list of 10,000 clearances is parsed once, when it is stored: each
+ * element is kept as its compact JSON text next to its VIN, so serving it
+ * to a tenant is a VIN lookup and a memcpy per element — no JSON parsing
+ * or printing on the hot path. The filtered text is also remembered per
+ * (configuration generation, tenant), so repeated reads by one tenant cost
+ * one reference-counted buffer. */
+#ifndef FG_LISTVIEW_H
+#define FG_LISTVIEW_H
+#include <stddef.h>
+#include <jansson.h>
+#include <event2/buffer.h>
+
+struct fg_tenant;
+struct listview;
+
+/* ANSWER is the upstream's list: a JSON array, or an object whose
+ * "vehicles" member is one. NULL when it is neither. */
+struct listview *listview_new(json_t *answer);
+void listview_free(struct listview *v);
+/* Bytes the view holds, memo included at its bound. */
+size_t listview_cost(const struct listview *v);
+/* Appends the answer as tenant T may see it (under configuration
+ * GENERATION) to OUT. Returns 0, or -1 when out of memory. */
+int listview_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
+		    struct evbuffer *out);
+#endif

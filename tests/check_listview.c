@@ -1,0 +1,161 @@
+/* check_listview.c: a cached list filtered per tenant says exactly what
+ * tenant_filter_list says, for both list shapes, and the per-tenant memo
+ * never serves one tenant's view to another. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "listview.h"
+#include "tenant.h"
+#include "vinset.h"
+
+static struct fg_tenant *mk_tenant(const char *name, const char *const *vins, bool all)
+{
+	struct fg_tenant *t = calloc(1, sizeof *t);
+	t->name = strdup(name);
+	t->vins = vinset_new();
+	for (; vins && *vins; vins++)
+		vinset_add(t->vins, *vins);
+	if (all)
+		vinset_add_prefix(t->vins, "*", NULL, 0);
+	return t;
+}
+
+static void free_tenant(struct fg_tenant *t)
+{
+	vinset_free(t->vins);
+	free(t->name);
+	free(t);
+}
+
+static char *render(struct listview *v, struct fg_tenant *t, unsigned gen)
+{
+	struct evbuffer *b = evbuffer_new();
+	ck_assert_int_eq(listview_render(v, t, gen, b), 0);
+	size_t n = evbuffer_get_length(b);
+	char *s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = 0;
+	evbuffer_free(b);
+	return s;
+}
+
+static char *expected(struct fg_tenant *t, json_t *answer)
+{
+	json_t *f = tenant_filter_list(t, answer);
+	char *s = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(f);
+	return s;
+}
+
+static const char *list_text =
+	"[{\"vin\":\"EXVETESTVIN000001\",\"status\":\"approved\",\"tags\":{\"a\":1}},"
+	"{\"vin\":\"exvetestvin000002\",\"status\":\"pending\"},"
+	"{\"status\":\"orphan\"},"
+	"{\"vin\":\"EXVETESTVIN000003\",\"status\":\"revoked\",\"changelog\":[{\"s\":\"x\"}]}]";
+
+START_TEST(array_answers_match_tenant_filter_list)
+{
+	static const char *const d_vins[] = { "EXVETESTVIN000001", "EXVETESTVIN000002", NULL };
+	static const char *const o_vins[] = { "EXVETESTVIN000003", NULL };
+	json_t *answer = json_loads(list_text, 0, NULL);
+	struct listview *v = listview_new(answer);
+	ck_assert_ptr_nonnull(v);
+	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
+	struct fg_tenant *o = mk_tenant("other", o_vins, false);
+	struct fg_tenant *a = mk_tenant("admin", NULL, true);
+	struct fg_tenant *none = mk_tenant("none", NULL, false);
+	struct fg_tenant *ts[] = { d, o, a, none, d, o };   /* repeats come from the memo */
+	for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+		char *got = render(v, ts[i], 1), *want = expected(ts[i], answer);
+		ck_assert_str_eq(got, want);
+		free(got);
+		free(want);
+	}
+	char *s = render(v, none, 1);
+	ck_assert_str_eq(s, "[]");
+	free(s);
+	listview_free(v);
+	json_decref(answer);
+	free_tenant(d);
+	free_tenant(o);
+	free_tenant(a);
+	free_tenant(none);
+}
+END_TEST
+
+START_TEST(wrapped_answers_keep_their_frame)
+{
+	static const char *const d_vins[] = { "EXVETESTVIN000003", NULL };
+	char text[1024];
+	snprintf(text, sizeof text, "{\"count\":4,\"vehicles\":%s,\"next\":null}", list_text);
+	json_t *answer = json_loads(text, JSON_PRESERVE_ORDER, NULL);
+	struct listview *v = listview_new(answer);
+	ck_assert_ptr_nonnull(v);
+	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
+	char *got = render(v, d, 1), *want = expected(d, answer);
+	ck_assert_str_eq(got, want);
+	ck_assert_ptr_nonnull(strstr(got, "\"next\":null"));
+	free(got);
+	free(want);
+	listview_free(v);
+	json_decref(answer);
+	free_tenant(d);
+}
+END_TEST
+
+START_TEST(memo_is_per_generation_and_name)
+{
+	static const char *const one[] = { "EXVETESTVIN000001", NULL };
+	static const char *const three[] = { "EXVETESTVIN000003", NULL };
+	json_t *answer = json_loads(list_text, 0, NULL);
+	struct listview *v = listview_new(answer);
+	struct fg_tenant *before = mk_tenant("dispatch", one, false);
+	struct fg_tenant *after = mk_tenant("dispatch", three, false);   /* same name, reloaded */
+	char *a = render(v, before, 1), *b = render(v, after, 2), *c = render(v, after, 2);
+	ck_assert_ptr_nonnull(strstr(a, "000001"));
+	ck_assert_ptr_null(strstr(b, "000001"));
+	ck_assert_ptr_nonnull(strstr(b, "000003"));
+	ck_assert_str_eq(b, c);
+	for (unsigned g = 3; g < 20; g++) {   /* more generations than memo slots */
+		char *x = render(v, before, g);
+		ck_assert_ptr_nonnull(strstr(x, "000001"));
+		free(x);
+	}
+	free(a);
+	free(b);
+	free(c);
+	listview_free(v);
+	json_decref(answer);
+	free_tenant(before);
+	free_tenant(after);
+}
+END_TEST
+
+START_TEST(not_a_list_is_refused)
+{
+	json_t *o = json_loads("{\"vin\":\"EXVETESTVIN000001\"}", 0, NULL);
+	ck_assert_ptr_null(listview_new(o));
+	json_decref(o);
+	json_t *e = json_loads("[]", 0, NULL);
+	struct listview *v = listview_new(e);
+	ck_assert_ptr_nonnull(v);
+	listview_free(v);
+	json_decref(e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("listview");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, array_answers_match_tenant_filter_list);
+	tcase_add_test(tc, wrapped_answers_keep_their_frame);
+	tcase_add_test(tc, memo_is_per_generation_and_name);
+	tcase_add_test(tc, not_a_list_is_refused);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
