@@ -325,16 +325,17 @@ class FgTestCase(unittest.TestCase):
         self._stops = []
 
     def tearDown(self):
+        # Every process is stopped even when one stop fails; the first
+        # failure is raised afterwards.
+        first = None
         for fn in reversed(self._stops):
             try:
                 fn()
-            except Exception:
-                if not self._outcome_failed():
-                    raise
+            except Exception as e:  # noqa: BLE001
+                first = first or e
         self._tmp.cleanup()
-
-    def _outcome_failed(self):
-        return False
+        if first:
+            raise first
 
     def sim(self, **kw):
         s = Sim(self.dir, **kw)
