@@ -31,6 +31,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "config.h"
+#include "stats.h"
 #include "ini.h"
 #include "tenant.h"
 #include "vinset.h"
@@ -884,9 +885,12 @@ static void config_load_tenants(struct config_load *L)
 	}
 	tenant_check_set(c->tenants, c->ntenants, L->errs);
 	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), config_cmp_tenant);
-	for (size_t i = 0; i < c->ntenants; i++)
+	for (size_t i = 0; i < c->ntenants; i++) {
 		if (c->tenants[i]->vins)
 			c->nvins += vinset_count(c->tenants[i]->vins);
+		/* Resolved once here, so a request never takes the stats lock. */
+		c->tenants[i]->stats_slot = stats_tenant_slot(c->tenants[i]->name);
+	}
 out:
 	config_list_free(files, nfiles);
 }
@@ -1004,7 +1008,12 @@ void config_unref(struct fg_config *c)
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fg_config *config_cur;
-static unsigned config_generation;
+static atomic_uint config_generation;
+
+unsigned config_current_generation(void)
+{
+	return atomic_load(&config_generation);
+}
 
 struct fg_config *config_current(void)
 {
@@ -1020,7 +1029,7 @@ void config_swap(struct fg_config *c)
 	struct fg_config *old;
 	pthread_mutex_lock(&config_lock);
 	if (c)
-		c->generation = ++config_generation;
+		c->generation = atomic_fetch_add(&config_generation, 1) + 1;
 	old = config_cur;
 	config_cur = c;
 	pthread_mutex_unlock(&config_lock);

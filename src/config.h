@@ -101,6 +101,9 @@ void config_unref(struct fg_config *c);
 
 /* The configuration in force; the caller owns the returned reference. */
 struct fg_config *config_current(void);
+/* Generation of the configuration in force, without taking a reference:
+ * lets a worker see cheaply whether its cached pointer is still current. */
+unsigned config_current_generation(void);
 /* Installs C (takes over the caller's reference), gives it the next
  * generation number, drops the old one. */
 void config_swap(struct fg_config *c);

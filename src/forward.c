@@ -16,7 +16,8 @@
 
 struct fwd {
 	CURL *easy;
-	struct upstream *u;
+	struct upstream *u;          /* while the transfer runs */
+	struct upstream *pool;       /* where the easy handle goes back */
 	struct curl_slist *hdrs;
 	struct evbuffer *body;
 	char content_type[128];
@@ -202,7 +203,8 @@ struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_do
 	f->arg = arg;
 	f->retry_after = -1;
 	f->body = evbuffer_new();
-	f->easy = curl_easy_init();
+	f->pool = u;
+	f->easy = upstream_easy_get(u);
 	if (!f->body || !f->easy || fwd_build_headers(f, p) < 0)
 		goto fail;
 	CURL *e = f->easy;
@@ -245,7 +247,7 @@ void forward_free(struct fwd *f)
 	if (!f)
 		return;
 	if (f->easy)
-		curl_easy_cleanup(f->easy);
+		upstream_easy_put(f->pool, f->easy);
 	/* The header list holds a copy of the token: wipe it before free. */
 	for (struct curl_slist *h = f->hdrs; h; h = h->next)
 		if (strncasecmp(h->data, "Authorization:", 14) == 0)

@@ -85,8 +85,19 @@ struct wbind {
 	struct wbind *next;
 };
 
+/* A worker's view of the configuration: one global reference per
+ * generation, shared by that worker's requests through a plain counter
+ * (only the worker's thread touches it), so pinning the configuration for
+ * a request takes neither a lock nor a shared atomic. */
+struct wcfg {
+	struct fg_config *cfg;
+	unsigned gen;
+	long refs;          /* the worker's own, plus one per request */
+};
+
 struct worker {
 	int id;
+	struct wcfg *cfg;
 	pthread_t thread;
 	struct event_base *base;
 	struct upstream *up;
@@ -123,7 +134,8 @@ struct req {
 	struct worker *w;
 	struct wbind *b;            /* the listener it came in on */
 	struct evhttp_request *er;
-	struct fg_config *cfg;
+	struct fg_config *cfg;      /* wc->cfg */
+	struct wcfg *wc;
 	const struct fg_tenant *tenant;
 	int tenant_slot;
 	enum fg_method method;
@@ -207,6 +219,36 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 
 static double http_now(void) { return token_now(); }
 
+static void wcfg_release(struct wcfg *c)
+{
+	if (c && --c->refs == 0) {
+		config_unref(c->cfg);
+		free(c);
+	}
+}
+
+/* The configuration in force, as this worker sees it, with a reference
+ * for the caller. A new generation replaces the worker's view; requests
+ * still holding the old one keep it alive until they end. */
+static struct wcfg *worker_config(struct worker *w)
+{
+	unsigned g = config_current_generation();
+	if (!w->cfg || w->cfg->gen != g) {
+		struct wcfg *n = malloc(sizeof *n);
+		if (n) {
+			n->cfg = config_current();
+			n->gen = n->cfg->generation;
+			n->refs = 1;
+			wcfg_release(w->cfg);
+			w->cfg = n;
+		}
+	}
+	if (!w->cfg)
+		return NULL;
+	w->cfg->refs++;
+	return w->cfg;
+}
+
 static void req_free(struct req *r)
 {
 	if (r->timer)
@@ -226,8 +268,7 @@ static void req_free(struct req *r)
 	tenant_vins_free(r->vins, r->nvins);
 	free(r->uri);
 	free(r->url);
-	if (r->cfg)
-		config_unref(r->cfg);
+	wcfg_release(r->wc);
 	if (r->b)
 		r->b->active--;   /* a retired bind's reaper frees it at 0 */
 	free(r);
@@ -984,7 +1025,7 @@ static bool req_attribute(struct req *r, const struct wbind *b)
 	r->tenant = tenant_attribute(r->cfg, b->role == HTTP_ROLE_TENANT ? b->spec : NULL,
 				     key, key ? strlen(key) : 0, peer, &res);
 	if (r->tenant) {
-		r->tenant_slot = stats_tenant_slot(r->tenant->name);
+		r->tenant_slot = r->tenant->stats_slot;
 		return true;
 	}
 	if (res == FG_ATTR_LISTENER_GONE) {
@@ -1083,7 +1124,8 @@ static void http_request_cb(struct evhttp_request *er, void *arg)
 	r->tenant_slot = -1;
 	r->upstream_status = -1;
 	r->cache_status = "BYPASS";
-	r->cfg = config_current();
+	r->wc = worker_config(r->w);
+	r->cfg = r->wc ? r->wc->cfg : NULL;
 	struct evkeyvalq *h = evhttp_request_get_input_headers(er);
 	const char *crid = evhttp_find_header(h, "X-Request-Id");
 	if (crid && rid_acceptable(crid))
@@ -1314,6 +1356,21 @@ static int worker_dup_fd(int fd)
 	return d;
 }
 
+/* Each request enables and disables its sockets' events several times per
+ * loop iteration; with epoll's changelist the kernel sees only the net
+ * change, once. (The changelist is unsafe with dup'ed fds in one base;
+ * each base here holds its own dup of a listener and nothing else.) */
+static struct event_base *worker_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *b = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return b;
+}
+
 int http_workers_start(const struct fg_config *c)
 {
 	int n = c->workers > 0 ? c->workers : 1;
@@ -1324,7 +1381,7 @@ int http_workers_start(const struct fg_config *c)
 		if (!w)
 			return -1;
 		w->id = i;
-		w->base = event_base_new();
+		w->base = worker_base_new();
 		w->up = w->base ? upstream_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
 		w->stats = stats_shard_new();
 		w->client_timeout = c->client_timeout;
@@ -1332,8 +1389,10 @@ int http_workers_start(const struct fg_config *c)
 		RAND_bytes((unsigned char *)&w->rng, sizeof w->rng);
 		w->rng |= 1;
 		workers[nworkers++] = w;
-		if (!w->base || !w->up || !w->stats)
+		struct wcfg *first = worker_config(w);   /* the worker's own view */
+		if (!first || !w->base || !w->up || !w->stats)
 			return -1;
+		wcfg_release(first);
 		for (int k = 0; k < nlst; k++) {
 			if (lst[k]->role == HTTP_ROLE_ADMIN)
 				continue;
@@ -1384,6 +1443,7 @@ void http_workers_stop(void)
 		while (w->binds)
 			worker_bind_free(w, w->binds);
 		upstream_free(w->up);
+		wcfg_release(w->cfg);
 		if (w->base)
 			event_base_free(w->base);
 		if (w->stats)

@@ -34,6 +34,7 @@ struct fg_tenant {
 	/* Lines of the keys that must be unique across tenants, so a clash
 	 * is reported as FILE:LINE (the [tenant] line when a key is unset). */
 	int line_name, line_listen, line_keys, line_sources;
+	int stats_slot;             /* stats.c's slot for this name, set by config_load */
 };
 
 /* Parses one tenant file (relative vin_file paths are relative to its

@@ -12,11 +12,15 @@
 #include "log.h"
 #include <stdlib.h>
 
+#define UPSTREAM_POOL 64
+
 struct upstream {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
 	int running;
+	CURL *pool[UPSTREAM_POOL];   /* idle easy handles, reset */
+	int npool;
 };
 
 /* What the owner of a transfer gave us, kept in CURLOPT_PRIVATE. */
@@ -103,16 +107,21 @@ static int upstream_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg,
 		     ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 	if (!s) {
 		s = calloc(1, sizeof *s);
-		if (!s)
+		if (s)
+			s->ev = event_new(u->base, fd, kind, upstream_event_cb, u);
+		if (!s || !s->ev) {
+			free(s);
 			return 0;   /* the transfer will time out; never return -1 */
+		}
 		s->u = u;
 		curl_multi_assign(u->multi, fd, s);
 	} else {
-		event_free(s->ev);
+		/* Same event, new interest: no allocation, and the base's
+		 * changelist folds the del/add into one epoll change. */
+		event_del(s->ev);
+		event_assign(s->ev, u->base, fd, kind, upstream_event_cb, u);
 	}
-	s->ev = event_new(u->base, fd, kind, upstream_event_cb, u);
-	if (s->ev)
-		event_add(s->ev, NULL);
+	event_add(s->ev, NULL);
 	return 0;
 }
 
@@ -142,6 +151,8 @@ void upstream_free(struct upstream *u)
 {
 	if (!u)
 		return;
+	while (u->npool > 0)
+		curl_easy_cleanup(u->pool[--u->npool]);
 	if (u->multi)
 		curl_multi_cleanup(u->multi);
 	if (u->timer)
@@ -175,3 +186,20 @@ void upstream_cancel(struct upstream *u, CURL *easy)
 }
 
 int upstream_running(const struct upstream *u) { return u->running; }
+
+CURL *upstream_easy_get(struct upstream *u)
+{
+	return u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
+}
+
+void upstream_easy_put(struct upstream *u, CURL *easy)
+{
+	if (u->npool >= UPSTREAM_POOL) {
+		curl_easy_cleanup(easy);
+		return;
+	}
+	/* Back to defaults: no option of one request (headers holding a
+	 * token, a body pointer) survives into the next. */
+	curl_easy_reset(easy);
+	u->pool[u->npool++] = easy;
+}

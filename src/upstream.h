@@ -19,6 +19,11 @@ void upstream_free(struct upstream *u);
 int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg);
 /* Stops a running transfer; DONE is not called. */
 void upstream_cancel(struct upstream *u, CURL *easy);
+/* An easy handle from this thread's pool (or a new one), and its return.
+ * Reusing handles saves curl's per-handle set-up on every request; the
+ * connection cache lives in the multi handle either way. */
+CURL *upstream_easy_get(struct upstream *u);
+void upstream_easy_put(struct upstream *u, CURL *easy);
 /* Transfers running on this handle. */
 int upstream_running(const struct upstream *u);
 #endif
