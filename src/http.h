@@ -6,6 +6,8 @@
 #include <event2/http.h>
 #include "config.h"
 
+struct evbuffer;
+
 enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
 
 /* Opens every listening socket C names (shared, admin and tenant ones).
@@ -35,7 +37,8 @@ long http_in_flight(void);
 void http_workers_stop(void);
 long http_connections(void);
 
-/* Shared by admin.c: the JSON error shape of SPEC.md §4. */
+/* Shared by admin.c and request.c: the JSON error shape of SPEC.md §4. */
+struct evbuffer *http_error_body(int status, const char *detail);
 void http_send_error(struct evhttp_request *req, int status, const char *detail);
 const char *http_reason(int status);
 #endif
