@@ -78,7 +78,7 @@ enum config_type {
 #define CONFIG_KEYS(X) \
 	X(gateway, listen, CT_ADDRS, listen, "127.0.0.1:8080", true, 0, 0, \
 	  "shared tenant listeners: host:port, [v6]:port or unix:/path; comma list") \
-	X(gateway, admin_listen, CT_ADDRS, admin_listen, "127.0.0.1:8081", true, 0, 0, \
+	X(gateway, admin_listen, CT_ADDRS, admin_listen, "127.0.0.1:8081", false, 0, 0, \
 	  "admin listeners (health, stats, metrics, purge); \"off\" for none") \
 	X(gateway, workers, CT_INT, workers, "0", false, 0, 1024, \
 	  "event-loop threads; 0 = one per online CPU") \
@@ -86,7 +86,7 @@ enum config_type {
 	  "folder whose *.conf files are the tenants") \
 	X(gateway, max_body_bytes, CT_SIZE, max_body_bytes, "1048576", true, 1, 1073741824, \
 	  "larger request bodies get 413; K/M/G suffixes") \
-	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", true, 1, 86400, \
+	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", false, 1, 86400, \
 	  "seconds a client connection may idle") \
 	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
 	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
