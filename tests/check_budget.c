@@ -2,6 +2,7 @@
  * clock: the sliding window over a long simulated timeline, fairness
  * across tenants, the 429 pause, "retry after Ns", token-bucket maths. */
 #include <check.h>
+#include "check_main.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,9 +276,5 @@ int main(void)
 	tcase_add_test(tc, token_bucket_maths);
 	tcase_add_test(tc, tenant_buckets_are_separate);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

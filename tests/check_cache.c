@@ -2,6 +2,7 @@
  * LRU order and the byte bound, freshness per status, filter-key
  * normalization, the generation rule, coalescing bookkeeping, purge. */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include "cache.h"
@@ -306,9 +307,5 @@ int main(void)
 	tcase_add_test(tc, coalescing_bookkeeping);
 	tcase_add_test(tc, purge_by_vin_and_everything);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -4,6 +4,7 @@
  * folder and removes it afterwards. */
 #define _GNU_SOURCE
 #include <check.h>
+#include "check_main.h"
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -849,10 +850,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(config_suite());
 }

@@ -3,6 +3,7 @@
  * key loading refusals, base64url and jwt_peek_exp. */
 #define _GNU_SOURCE
 #include <check.h>
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,9 +310,5 @@ static Suite *jwt_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(jwt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(jwt_suite());
 }

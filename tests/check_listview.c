@@ -2,6 +2,7 @@
  * tenant_filter_list says, for both list shapes, and the per-tenant memo
  * never serves one tenant's view to another. */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include "listview.h"
@@ -153,9 +154,5 @@ int main(void)
 	tcase_add_test(tc, memo_is_per_generation_and_name);
 	tcase_add_test(tc, not_a_list_is_refused);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

@@ -1,5 +1,6 @@
 /* check_route.c: route matching (SPEC.md §4) and the header allowlist. */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include "route.h"
@@ -105,9 +106,5 @@ int main(void)
 	tcase_add_test(tc, headers_allowlist);
 	tcase_add_test(tc, error_status_for_curl_codes);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(s);
 }

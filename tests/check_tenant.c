@@ -3,6 +3,7 @@
  * route, and list filtering. */
 #define _GNU_SOURCE
 #include <check.h>
+#include "check_main.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -621,9 +622,5 @@ static Suite *tenant_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tenant_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(tenant_suite());
 }

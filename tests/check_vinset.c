@@ -3,6 +3,7 @@
  * asserted here (bench/vinset_bench measures it); correctness is. */
 #define _GNU_SOURCE
 #include <check.h>
+#include "check_main.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,9 +372,5 @@ static Suite *vinset_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(vinset_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(vinset_suite());
 }
