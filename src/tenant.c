@@ -768,22 +768,6 @@ static void tenant_methods_text(unsigned bits, char *out, size_t outlen)
 		snprintf(out, outlen, "none");
 }
 
-/* Client text quoted in a detail: at most 40 bytes, printable ASCII, and
- * no quote or backslash, so it can never break the JSON it goes into. */
-static void tenant_quote(const char *in, char *out, size_t outlen)
-{
-	size_t n = 0, len = strlen(in);
-	for (size_t i = 0; i < len && i < 40 && n + 1 < outlen; i++) {
-		unsigned char c = (unsigned char)in[i];
-		out[n++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
-	}
-	if (len > 40 && n + 4 < outlen) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-}
-
 /* A growing list of normalized VINs without duplicates; the temporary set
  * keeps a body of thousands of VINs linear. */
 struct tenant_vinlist {
@@ -893,7 +877,7 @@ static int tenant_body_vehicles(json_t *body, struct tenant_vinlist *l, char *de
 		if (!vin_normalize(json_string_value(jv), json_string_length(jv), vin)) {
 			if (!bad++) {
 				char q[48];
-				tenant_quote(json_string_value(jv), q, sizeof(q));
+				vin_quote(json_string_value(jv), json_string_length(jv), q, sizeof(q));
 				snprintf(first, sizeof(first), "vehicles[%zu].vin \"%s\" is not a VIN", i, q);
 			}
 			continue;
@@ -924,7 +908,7 @@ static int tenant_body_vin(json_t *body, struct tenant_vinlist *l, char *detail,
 	char vin[18];
 	if (!vin_normalize(json_string_value(jv), json_string_length(jv), vin)) {
 		char q[48];
-		tenant_quote(json_string_value(jv), q, sizeof(q));
+		vin_quote(json_string_value(jv), json_string_length(jv), q, sizeof(q));
 		snprintf(detail, detaillen, "vin \"%s\" is not a VIN (17 characters of A-Z and 0-9)", q);
 		return 400;
 	}

@@ -408,9 +408,7 @@ size_t vinset_memory(const struct vinset *s)
 
 /* ---- VIN files ---------------------------------------------------------- */
 
-/* Quotes at most 40 bytes of a bad line, with anything unprintable shown as
- * '?', so a binary file cannot wreck the terminal or the log. */
-static void vinset_quote(const char *in, size_t len, char *out, size_t outlen)
+void vin_quote(const char *in, size_t len, char *out, size_t outlen)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < len && i < 40 && n + 1 < outlen; i++) {
@@ -458,7 +456,7 @@ int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs)
 		}
 		if (++bad <= VINSET_MAX_FILE_ERRORS) {
 			char q[48];
-			vinset_quote(p, len, q, sizeof(q));
+			vin_quote(p, len, q, sizeof(q));
 			errors_add(errs, path, lineno, "malformed VIN \"%s\" (17 characters of A-Z and 0-9)", q);
 		}
 	}

@@ -15,6 +15,11 @@
  * to OUT. Returns false when the text is not a VIN. */
 bool vin_normalize(const char *in, size_t len, char out[18]);
 
+/* Quotes at most 40 bytes of text that was meant to be a VIN, anything
+ * unprintable, '"' or '\\' shown as '?': safe in a log line, an error
+ * detail or the JSON it goes into, whatever a client or a file sent. */
+void vin_quote(const char *in, size_t len, char *out, size_t outlen);
+
 struct vinset;
 
 struct vinset *vinset_new(void);
