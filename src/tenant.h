@@ -66,9 +66,10 @@ bool tenant_allows_vin(const struct fg_tenant *t, const char *vin17);
  * parsed JSON body for POST routes (NULL otherwise); PATH_VIN is the
  * normalized VIN of the path for VIN routes. Returns 0 when allowed, or the
  * HTTP status to answer (400 wrong body shape / malformed VIN, 403 denied)
- * with DETAIL saying which rule decided. On success for POST routes, VINS
- * receives the normalized VINs of the body (caller frees with
- * tenant_vins_free) for cache invalidation and the audit log. */
+ * with DETAIL saying which rule decided. When the request's VINs could be
+ * read (allowed, or 403 for a denied VIN), VINS receives them normalized
+ * (caller frees with tenant_vins_free) for cache invalidation and the
+ * audit log. */
 int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen);
 void tenant_vins_free(char **vins, size_t n);

@@ -568,6 +568,10 @@ class Mix(FgTestCase):
         self.assertEqual([o["vins"] for o in got.values() if "access" in o["route"]], [[VIN1]])
         refused_delete = [o for o in got.values() if o["tenant"] == "beta" and o["method"] == "DELETE"]
         self.assertEqual([o["vins"] for o in refused_delete], [[VIN1]])
+        # A create refused for its VINs names them too.
+        refused_create = [o for o in got.values() if o["tenant"] == "alpha"
+                          and o["route"] == "vehicles_create" and o["status"] == 403]
+        self.assertEqual([o["vins"] for o in refused_create], [[FOREIGN_VIN]])
 
     def secrets(self):
         out = {fgtest.CLIENT_SECRET, KEY_A, KEY_B, KEY_D, KEY_UNKNOWN}
