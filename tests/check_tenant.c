@@ -455,6 +455,7 @@ START_TEST(policy_delete_allowed)
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000002", NULL, &v, &n, d, sizeof(d)), 0);
 	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000003", NULL, &v, &n, d, sizeof(d)), 403);
+	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CREATE, NULL, "{\"vehicles\":[]}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "method POST is not allowed for tenant dispatch (methods = GET, DELETE)");
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{}", &v, &n, d, sizeof(d)), 403);
@@ -497,6 +498,8 @@ START_TEST(policy_create_many_denied_fit)
 	ck_assert_ptr_nonnull(strstr(d, "VINs DENIED00000000000, DENIED00000000001"));
 	ck_assert_ptr_nonnull(strstr(d, "more are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)"));
 	ck_assert_uint_lt(strlen(d), sizeof(d));
+	ck_assert_uint_eq(n, 40);
+	tenant_vins_free(v, n);
 }
 END_TEST
 
@@ -539,6 +542,7 @@ START_TEST(policy_access_token)
 	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"EXVETESTVIN000003\"}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VIN EXVETESTVIN000003 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
+	tenant_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"short\"}", &v, &n, d, sizeof(d)), 400);
 	ck_assert_ptr_nonnull(strstr(d, "\"short\" is not a VIN"));
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":5}", &v, &n, d, sizeof(d)), 400);
