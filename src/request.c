@@ -277,21 +277,19 @@ static const char *req_method_text(enum fg_method m)
 	return m == FG_POST ? "POST" : m == FG_DELETE ? "DELETE" : "GET";
 }
 
-/* A list answer: only the tenant's VINs go back to the client. */
+/* A list answer that is not cached: filtered by the same list view a
+ * cached one is, so there is one rule for what a tenant may see. */
 static struct evbuffer *req_filter_list(struct req *r, struct evbuffer *in)
 {
 	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
-	json_t *mine = all ? tenant_filter_list(r->tenant, all) : NULL;
-	struct evbuffer *out = NULL;
-	if (mine) {
-		char *s = json_dumps(mine, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		out = evbuffer_new();
-		if (s && out)
-			evbuffer_add(out, s, strlen(s));
-		free(s);
-		json_decref(mine);
-	}
+	struct listview *v = all ? listview_new(all) : NULL;
 	json_decref(all);
+	struct evbuffer *out = v ? evbuffer_new() : NULL;
+	if (out && listview_render(v, r->tenant, r->cfg->generation, out) < 0) {
+		evbuffer_free(out);
+		out = NULL;
+	}
+	listview_free(v);   /* the rendered text holds its own reference */
 	return out;
 }
 

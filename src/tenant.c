@@ -1,5 +1,6 @@
 /* tenant.c: tenant files, attribution of a request to a tenant, and the
- * per-request policy of SPEC.md §3/§4 (methods, VINs, list filtering).
+ * per-request policy of SPEC.md §3/§4 (methods, VINs; list answers are
+ * filtered with the tenant's VIN set by listview.c).
  *
  * Tenants belong to the immutable configuration: tenant_load builds one
  * while a configuration loads, and everything after that is a pure read, so
@@ -993,56 +994,4 @@ done:
 	tenant_vinlist_free(&l);
 	tenant_vinlist_free(&denied);
 	return status;
-}
-
-/* ---- list answers ------------------------------------------------------- */
-
-static bool tenant_entry_allowed(const struct fg_tenant *t, json_t *entry)
-{
-	json_t *jv = json_object_get(entry, "vin");
-	char vin[18];
-	return json_is_string(jv) &&
-	       vin_normalize(json_string_value(jv), json_string_length(jv), vin) &&
-	       tenant_allows_vin(t, vin);
-}
-
-static json_t *tenant_filter_array(const struct fg_tenant *t, json_t *arr)
-{
-	json_t *out = json_array();
-	size_t i;
-	json_t *entry;
-	if (!out)
-		return NULL;
-	json_array_foreach(arr, i, entry) {
-		if (tenant_entry_allowed(t, entry) && json_array_append(out, entry) < 0) {
-			json_decref(out);
-			return NULL;
-		}
-	}
-	return out;
-}
-
-/* The upstream answers a JSON array (FleetVehicleGetResponse); an object
- * wrapping it as "vehicles" is filtered the same way, in case a version of
- * the API wraps it as it does for POST answers. */
-json_t *tenant_filter_list(const struct fg_tenant *t, json_t *answer)
-{
-	json_t *arr = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
-	if (!json_is_array(arr))
-		return NULL;
-	if (vinset_allows_all(t->vins))
-		return json_incref(answer);
-	json_t *filtered = tenant_filter_array(t, arr);
-	if (!filtered || arr == answer)
-		return filtered;
-	json_t *copy = json_copy(answer);   /* shallow: only "vehicles" differs */
-	if (!copy) {
-		json_decref(filtered);
-		return NULL;
-	}
-	if (json_object_set_new(copy, "vehicles", filtered) < 0) {   /* takes FILTERED */
-		json_decref(copy);
-		return NULL;
-	}
-	return copy;
 }

@@ -74,8 +74,4 @@ int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *pat
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen);
 void tenant_vins_free(char **vins, size_t n);
 
-/* Filters the JSON array of a list answer down to the tenant's VINs
- * (entries whose "vin" is not allowed, or missing, are dropped). Returns a
- * new reference, or NULL when ANSWER is not an array. */
-json_t *tenant_filter_list(const struct fg_tenant *t, json_t *answer);
 #endif

@@ -1,6 +1,7 @@
-/* check_listview.c: a cached list filtered per tenant says exactly what
- * tenant_filter_list says, for both list shapes, and the per-tenant memo
- * never serves one tenant's view to another. */
+/* check_listview.c: a list filtered per tenant keeps exactly the elements
+ * whose VIN the tenant may see, in order and byte for byte, for both list
+ * shapes, and the per-tenant memo never serves one tenant's view to
+ * another. The expected text comes from a plain jansson filter here. */
 #include <check.h>
 #include "check_main.h"
 #include <stdlib.h>
@@ -40,11 +41,25 @@ static char *render(struct listview *v, struct fg_tenant *t, unsigned gen)
 	return s;
 }
 
+static bool allowed(struct fg_tenant *t, json_t *el)
+{
+	json_t *jv = json_object_get(el, "vin");
+	char vin[18];
+	return json_is_string(jv) && vin_normalize(json_string_value(jv), json_string_length(jv), vin) &&
+	       tenant_allows_vin(t, vin);
+}
+
+/* The reference: the answer with the tenant's elements only, dumped; "*"
+ * sees the answer as it came. */
 static char *expected(struct fg_tenant *t, json_t *answer)
 {
-	json_t *f = tenant_filter_list(t, answer);
-	char *s = json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(f);
+	json_t *copy = json_deep_copy(answer);
+	json_t *arr = json_is_array(copy) ? copy : json_object_get(copy, "vehicles");
+	for (size_t i = json_array_size(arr); i-- > 0 && !vinset_allows_all(t->vins);)
+		if (!allowed(t, json_array_get(arr, i)))
+			json_array_remove(arr, i);
+	char *s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(copy);
 	return s;
 }
 
@@ -54,7 +69,7 @@ static const char *list_text =
 	"{\"status\":\"orphan\"},"
 	"{\"vin\":\"EXVETESTVIN000003\",\"status\":\"revoked\",\"changelog\":[{\"s\":\"x\"}]}]";
 
-START_TEST(array_answers_match_tenant_filter_list)
+START_TEST(array_answers_keep_the_tenants_elements)
 {
 	static const char *const d_vins[] = { "EXVETESTVIN000001", "EXVETESTVIN000002", NULL };
 	static const char *const o_vins[] = { "EXVETESTVIN000003", NULL };
@@ -149,7 +164,7 @@ int main(void)
 {
 	Suite *s = suite_create("listview");
 	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, array_answers_match_tenant_filter_list);
+	tcase_add_test(tc, array_answers_keep_the_tenants_elements);
 	tcase_add_test(tc, wrapped_answers_keep_their_frame);
 	tcase_add_test(tc, memo_is_per_generation_and_name);
 	tcase_add_test(tc, not_a_list_is_refused);
