@@ -25,7 +25,7 @@ static void admin_send_json(struct evhttp_request *req, int status, json_t *o)
 		evbuffer_add(b, s, strlen(s));
 	free(s);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, status, http_reason(status), b);
+	http_reply(req, status, b);
 	if (b)
 		evbuffer_free(b);
 }
@@ -161,7 +161,7 @@ static void admin_metrics(struct evhttp_request *req)
 	budget_metrics(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", b);
+	http_reply(req, 200, b);
 	evbuffer_free(b);
 }
 

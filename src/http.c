@@ -118,7 +118,7 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 {
 	struct evbuffer *b = http_error_body(status, detail);
 	evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type", "application/json");
-	evhttp_send_reply(er, status, http_reason(status), b);
+	http_reply(er, status, b);
 	if (b)
 		evbuffer_free(b);
 }
@@ -155,6 +155,8 @@ struct wcfg *worker_config(struct worker *w)
 
 /* ---- worker threads ---------------------------------------------------- */
 
+/* ---- client connections ---------------------------------------------- */
+
 /* Counting open connections. evhttp 2.1 has no hook for a new connection
  * besides bevcb, which runs before the connection object exists. So bevcb
  * makes the bufferevent and queues conn_adopt to run at once (event_base_once
@@ -162,35 +164,119 @@ struct wcfg *worker_config(struct worker *w)
  * the connection and set it as the bufferevent's callback argument, and no
  * read event of the new socket can have run yet (that needs another trip
  * through epoll), so the connection is alive. conn_adopt counts it and sets
- * the close callback, which evhttp calls once when the connection goes.
- * Cost: one small allocation and two atomic adds per connection, nothing per
- * request. The close callback is the connection's only one: a later need to
- * hear about hang-ups must hook in here, not replace it. */
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
+ * the close callback, which evhttp calls once when the connection goes,
+ * before it closes the socket. Cost: one small allocation per connection,
+ * nothing per request. The close callback is the connection's only one: a
+ * later need to hear about hang-ups must hook in here, not replace it.
+ *
+ * The keeper. evhttp stops reading a connection while its request is being
+ * answered and reads again afterwards; with epoll that is an epoll_ctl
+ * each way, per request. The keeper is a second read event on the same
+ * socket that stays added for the connection's life: libevent counts the
+ * readers of a descriptor, so while the keeper is there evhttp's own read
+ * event comes and goes without any system call. The keeper does no work
+ * while evhttp reads; if the socket turns readable while evhttp does not
+ * read (a pipelined request, or the client's close, during an answer) it
+ * steps aside for good and evhttp handles the connection as it would
+ * without it. Its one false alarm, the same readiness that just delivered
+ * the request, is recognised through worker.just_read_fd. */
+struct conn {
+	struct bufferevent *bev;
+	struct worker *w;
+	struct event *keep;
+};
+
+static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
 {
-	atomic_fetch_sub(&open_conns, 1);
+	struct conn *c = arg;
+	if (bufferevent_get_enabled(c->bev) & EV_READ)
+		return;
+	if (c->w->just_read_fd == fd) {
+		c->w->just_read_fd = -1;
+		return;
+	}
+	event_free(c->keep);
+	c->keep = NULL;
 }
 
-static void conn_adopt(evutil_socket_t fd, short what, void *arg)
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
-	struct bufferevent *bev = arg;
+	struct conn *c = arg;
+	atomic_fetch_sub(&open_conns, 1);
+	if (c->keep)
+		event_free(c->keep);
+	free(c);
+}
+
+static void conn_adopt(evutil_socket_t unused, short what, void *arg)
+{
+	struct conn *c = arg;
 	void *evcon = NULL;
-	bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
-	if (!evcon)
-		return;   /* evhttp could not make the connection (out of memory) */
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+	if (!evcon) {
+		free(c);   /* evhttp could not make the connection (out of memory) */
+		return;
+	}
 	atomic_fetch_add(&open_conns, 1);
 	stats_inc(STAT_connections);
-	evhttp_connection_set_closecb(evcon, conn_closed, NULL);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (fd >= 0) {
+		c->keep = event_new(c->w->base, fd, EV_READ | EV_PERSIST, conn_keep_cb, c);
+		if (c->keep && event_add(c->keep, NULL) < 0) {
+			event_free(c->keep);
+			c->keep = NULL;
+		}
+	}
+	evhttp_connection_set_closecb(evcon, conn_closed, c);
 }
 
 static struct bufferevent *conn_bev_new(struct event_base *base, void *arg)
 {
 	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev)
-		event_base_once(base, -1, EV_TIMEOUT, conn_adopt, bev, NULL);
+	struct conn *c = bev ? calloc(1, sizeof *c) : NULL;
+	if (c) {
+		c->bev = bev;
+		c->w = arg;
+		if (event_base_once(base, -1, EV_TIMEOUT, conn_adopt, c, NULL) < 0)
+			free(c);
+	}
 	return bev;
 }
 
+/* Every request of a tenant-facing listener passes here first, inside the
+ * read event that delivered it (see the keeper). */
+static void conn_request_cb(struct evhttp_request *er, void *arg)
+{
+	struct wbind *b = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
+	b->w->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
+	request_cb(er, arg);
+}
+
+/* evhttp_send_reply, and the answer written at once. A bufferevent writes
+ * only when epoll reports the socket writable: an epoll_ctl to ask, a trip
+ * through the loop, and another epoll_ctl to stop asking. A reply to a
+ * request is small and the socket is almost always writable, so write it
+ * now; when all of it went, tell evhttp the write is done (it may free the
+ * request and the connection: the reference keeps the bufferevent valid).
+ * When only part went, or the write failed, the bufferevent goes on as
+ * usual with the rest, or the error. */
+void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	if (bev)
+		bufferevent_incref(bev);
+	evhttp_send_reply(er, status, http_reason(status), body);
+	if (!bev)
+		return;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	if (fd >= 0 && (bufferevent_get_enabled(bev) & EV_WRITE) && evbuffer_get_length(out) > 0 &&
+	    evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0)
+		bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
+	bufferevent_decref(bev);
+}
 
 static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, const char *spec)
 {
@@ -203,8 +289,8 @@ static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, 
 	b->http = evhttp_new(w->base);
 	if (!b->spec || !b->http)
 		goto fail;
-	evhttp_set_gencb(b->http, request_cb, b);
-	evhttp_set_bevcb(b->http, conn_bev_new, NULL);
+	evhttp_set_gencb(b->http, conn_request_cb, b);
+	evhttp_set_bevcb(b->http, conn_bev_new, w);
 	evhttp_set_timeout(b->http, w->client_timeout);
 	/* Bodies up to the hard limit are read and answered 413 by us in the
 	 * JSON error shape; beyond it libevent refuses them outright. */
@@ -367,6 +453,7 @@ int http_workers_start(const struct fg_config *c)
 		if (!w)
 			return -1;
 		w->id = i;
+		w->just_read_fd = -1;
 		w->base = worker_base_new();
 		w->up = w->base ? upstream_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
 		w->stats = stats_shard_new();

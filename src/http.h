@@ -40,5 +40,8 @@ long http_connections(void);
 /* Shared by admin.c and request.c: the JSON error shape of SPEC.md §4. */
 struct evbuffer *http_error_body(int status, const char *detail);
 void http_send_error(struct evhttp_request *req, int status, const char *detail);
+/* evhttp_send_reply with the reason phrase of STATUS, written to the
+ * socket at once when it can be (saves the trip through epoll). */
+void http_reply(struct evhttp_request *req, int status, struct evbuffer *body);
 const char *http_reason(int status);
 #endif

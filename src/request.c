@@ -213,7 +213,7 @@ static void req_finish(struct req *r, int status, struct evbuffer *body, const c
 	req_audit(r, status);
 	stats_request(r->tenant_slot, r->rm.route, status, http_now() - r->t0);
 	stats_add(STAT_bytes_out, bytes);
-	evhttp_send_reply(r->er, status, http_reason(status), body);
+	http_reply(r->er, status, body);
 	atomic_fetch_sub(&in_flight, 1);
 	req_free(r);
 }

@@ -1,8 +1,10 @@
 /* upstream.c: libcurl's multi interface on a libevent base, the way curl's
  * docs/examples/multi-event.c and hiperfifo.c do it.
  *
- * CURLMOPT_SOCKETFUNCTION gives each socket one struct event (kept with
- * curl_multi_assign); CURLMOPT_TIMERFUNCTION keeps one non-repeating timer.
+ * CURLMOPT_SOCKETFUNCTION gives each socket one struct event (kept in a
+ * table by descriptor, parked between the transfers of a keep-alive
+ * connection: see upstream_socket_fn); CURLMOPT_TIMERFUNCTION keeps one
+ * non-repeating timer.
  * Events call curl_multi_socket_action and then read finished transfers.
  * Curl callbacks only (re)arm events: they never call curl_multi_* and never
  * return -1, which would fail every transfer at once. A finished transfer
@@ -10,7 +12,10 @@
  * start another from its completion callback. */
 #include "upstream.h"
 #include "log.h"
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define UPSTREAM_POOL 64
 
@@ -21,6 +26,8 @@ struct upstream {
 	int running;
 	CURL *pool[UPSTREAM_POOL];   /* idle easy handles, reset */
 	int npool;
+	struct upstream_sock **socks;   /* by descriptor */
+	int nsocks;
 };
 
 /* What the owner of a transfer gave us, kept in CURLOPT_PRIVATE. */
@@ -29,11 +36,30 @@ struct upstream_xfer {
 	void *arg;
 };
 
+/* One per socket curl has shown us, indexed by descriptor (curl's sockets
+ * are a worker's handful of small numbers). */
 struct upstream_sock {
 	struct event *ev;
 	struct upstream *u;
+	short kind;          /* EV_READ/EV_WRITE the event is added with; 0: not added */
+	bool seen_in;        /* curl has waited to read on it: connected and live */
+	bool parked;         /* curl is done with it for now (idle in its pool) */
 };
 
+static struct upstream_sock *upstream_sock_get(struct upstream *u, curl_socket_t fd)
+{
+	return fd >= 0 && fd < u->nsocks ? u->socks[fd] : NULL;
+}
+
+static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
+{
+	struct upstream_sock *s = upstream_sock_get(u, fd);
+	if (!s)
+		return;
+	event_free(s->ev);
+	free(s);
+	u->socks[fd] = NULL;
+}
 static void upstream_check_done(struct upstream *u)
 {
 	CURLMsg *msg;
@@ -66,10 +92,18 @@ static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
 
 static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct upstream *u = arg;
+	struct upstream_sock *s = arg;
+	if (s->parked) {
+		/* An idle pooled connection became readable: the upstream
+		 * closed it (or sent something unasked). Stop watching; curl's
+		 * own check finds it dead before reusing it. */
+		event_del(s->ev);
+		s->kind = 0;
+		return;
+	}
 	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 		     ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	upstream_action(u, fd, action);
+	upstream_action(s->u, fd, action);
 }
 
 static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -91,38 +125,83 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 	return 0;
 }
 
+static void upstream_sock_watch(struct upstream_sock *s, short kind)
+{
+	if (s->kind == kind)
+		return;
+	event_del(s->ev);
+	event_assign(s->ev, s->u->base, event_get_fd(s->ev), kind | EV_PERSIST, upstream_event_cb, s);
+	s->kind = kind;
+	if (kind)
+		event_add(s->ev, NULL);
+}
+
+static struct upstream_sock *upstream_sock_new(struct upstream *u, curl_socket_t fd)
+{
+	if (fd < 0)
+		return NULL;
+	if (fd >= u->nsocks) {
+		int n = fd + 16;
+		struct upstream_sock **t = realloc(u->socks, (size_t)n * sizeof *t);
+		if (!t)
+			return NULL;
+		memset(t + u->nsocks, 0, (size_t)(n - u->nsocks) * sizeof *t);
+		u->socks = t;
+		u->nsocks = n;
+	}
+	struct upstream_sock *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->u = u;
+	s->ev = event_new(u->base, fd, EV_PERSIST, upstream_event_cb, s);
+	if (!s->ev) {
+		free(s);
+		return NULL;
+	}
+	u->socks[fd] = s;
+	return s;
+}
+
+/* The events of a keep-alive connection outlive its transfers. Between two
+ * requests curl says REMOVE and then IN again for the same socket; doing
+ * what it says costs an epoll_ctl each time. Instead a socket that has been
+ * read from (so it is connected, and curl will close it through
+ * upstream_close_fn) is parked: still watched for reading, which is what
+ * the next transfer wants anyway, and an upstream close while idle is
+ * noticed by upstream_event_cb. A socket never read from (a connect
+ * attempt) may be closed by curl without telling us, so it is dropped at
+ * once: an event left on a closed descriptor would swallow the next socket
+ * that gets the same number. */
 static int upstream_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct upstream *u = arg;
-	struct upstream_sock *s = sockp;
+	struct upstream_sock *s = upstream_sock_get(u, fd);
 	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			event_free(s->ev);
-			free(s);
-			curl_multi_assign(u->multi, fd, NULL);
+		if (s && s->seen_in) {
+			s->parked = true;
+			upstream_sock_watch(s, EV_READ);
+		} else {
+			upstream_sock_free(u, fd);
 		}
 		return 0;
 	}
-	short kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-		     ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if (!s) {
-		s = calloc(1, sizeof *s);
-		if (s)
-			s->ev = event_new(u->base, fd, kind, upstream_event_cb, u);
-		if (!s || !s->ev) {
-			free(s);
-			return 0;   /* the transfer will time out; never return -1 */
-		}
-		s->u = u;
-		curl_multi_assign(u->multi, fd, s);
-	} else {
-		/* Same event, new interest: no allocation, and the base's
-		 * changelist folds the del/add into one epoll change. */
-		event_del(s->ev);
-		event_assign(s->ev, u->base, fd, kind, upstream_event_cb, u);
-	}
-	event_add(s->ev, NULL);
+	if (!s && !(s = upstream_sock_new(u, fd)))
+		return 0;   /* the transfer will time out; never return -1 */
+	s->parked = false;
+	if (what & CURL_POLL_IN)
+		s->seen_in = true;
+	upstream_sock_watch(s, (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
+				       ((what & CURL_POLL_OUT) ? EV_WRITE : 0)));
 	return 0;
+}
+
+/* Every socket curl closes after it has been connected comes through here
+ * (CURLOPT_CLOSESOCKETFUNCTION, kept by the connection): its event goes
+ * before the descriptor does. */
+static int upstream_close_fn(void *arg, curl_socket_t fd)
+{
+	upstream_sock_free(arg, fd);
+	return close(fd);
 }
 
 struct upstream *upstream_new(struct event_base *base, long maxconnects)
@@ -155,6 +234,9 @@ void upstream_free(struct upstream *u)
 		curl_easy_cleanup(u->pool[--u->npool]);
 	if (u->multi)
 		curl_multi_cleanup(u->multi);
+	for (int fd = 0; fd < u->nsocks; fd++)
+		upstream_sock_free(u, fd);
+	free(u->socks);
 	if (u->timer)
 		event_free(u->timer);
 	free(u);
@@ -168,6 +250,8 @@ int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *
 	x->done = done;
 	x->arg = arg;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_fn);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, u);
 	if (curl_multi_add_handle(u->multi, easy) != CURLM_OK) {
 		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 		free(x);

@@ -52,6 +52,7 @@ struct worker {
 	uint64_t rng;
 	int client_timeout;
 	size_t hard_body_limit;
+	int just_read_fd;   /* socket whose read event is delivering a request (http.c) */
 };
 
 /* The configuration in force as worker W sees it, with a reference for the
