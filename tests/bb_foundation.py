@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Black-box tests of the foundation: command line, forwarding of every
 route with an injected token, header rules, error shapes, graceful drain."""
+import json
 import os
 import signal
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -229,6 +231,139 @@ class UpstreamDown(FgTestCase):
         r = g.request("GET", "/v1/fleets/vehicles/" + VIN)
         fleetgate_error(self, r, 503)
         self.assertTrue(int(r.header("Retry-After")) >= 1)
+
+
+def send_get(sock, path, rid):
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\n\r\n" % (path, rid)).encode())
+
+
+def read_answer(f):
+    """One HTTP/1.1 answer from the buffered reader F: (status, headers, body)."""
+    status = int(f.readline().split()[1])
+    headers = {}
+    for line in iter(f.readline, b"\r\n"):
+        if not line:
+            raise AssertionError("connection closed inside the headers")
+        k, v = line.decode().split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    body = f.read(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+SEED = ["--seed-count", "3000", "--seed-prefix", "EXVESEED", "--vin-rate", "0"]
+SEED_VIN, SEED_VIN2 = "EXVESEED000000001", "EXVESEED000000002"
+
+
+class Connections(FgTestCase):
+    """Client and upstream connections over their whole life: keep-alive,
+    a request arriving while another is answered, hang-ups, an upstream
+    restart, answers larger than a socket buffer. fleetgate keeps event
+    registrations across requests (docs/benchmarks.md); these are the cases
+    where that must step aside correctly. One worker, so every connection
+    shares one event base and reused descriptors meet old registrations."""
+
+    def setUp(self):
+        super().setUp()
+        self.s = self.sim(extra=SEED)
+        self.g = self.gateway(sim=self.s, workers=1, cache="enabled = no\n", upstream="vin_get_rate = 100000/s\n")
+
+    def connect(self):
+        c = socket.create_connection(("127.0.0.1", self.g.port), timeout=20)
+        self.addCleanup(c.close)
+        return c, c.makefile("rb")
+
+    def test_keep_alive_connection_serves_many_requests(self):
+        c, f = self.connect()
+        for i in range(40):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "ka-%d" % i)
+            st, h, body = read_answer(f)
+            self.assertEqual((st, h["x-request-id"]), (200, "ka-%d" % i))
+            self.assertEqual(json.loads(body)["vin"], SEED_VIN)
+
+    def test_request_arriving_while_another_is_answered(self):
+        self.s.faults(latency_ms=400, routes=["get"])
+        c, f = self.connect()
+        send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "first")
+        wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="first request at the simulator")
+        send_get(c, "/v1/fleets/vehicles/" + SEED_VIN2, "second")
+        answers = [read_answer(f) for _ in range(2)]
+        self.assertEqual([(a[0], a[1]["x-request-id"]) for a in answers], [(200, "first"), (200, "second")])
+        self.s.faults()
+        send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "third")
+        self.assertEqual(read_answer(f)[0], 200)
+
+    def test_hang_ups_mid_request_leave_new_connections_served(self):
+        self.s.faults(latency_ms=300, routes=["get"])
+        for _ in range(4):
+            c = socket.create_connection(("127.0.0.1", self.g.port))
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "gone")
+            wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="request at the simulator")
+            c.close()
+        wait_for(lambda: self.g.stats()["requests"]["in_flight"] == 0, what="fleetgate to finish them")
+        self.s.faults()
+        # The descriptors of the closed connections come back for these.
+        for i in range(60):
+            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
+            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+
+    def test_idle_connections_closed_by_timeout_leave_new_ones_served(self):
+        self.g.stop()
+        self.g = self.gateway(sim=self.s, workers=1, gateway="client_timeout = 1\n",
+                              upstream="vin_get_rate = 100000/s\n")
+        for round_ in range(3):
+            c, f = self.connect()
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "idle-%d" % round_)
+            self.assertEqual(read_answer(f)[0], 200)
+            self.assertEqual(f.read(1), b"", "fleetgate closes the idle connection")
+            for i in range(10):
+                r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
+                self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+
+    def test_upstream_restart_is_survived(self):
+        c, f = self.connect()
+        for i in range(5):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "before-%d" % i)
+            self.assertEqual(read_answer(f)[0], 200)
+        port = self.s.port
+        self.s.stop()
+        self.s = self.sim(extra=SEED, port=port)
+        # The pooled upstream connections died idle; their descriptors are
+        # reused below by new client and upstream sockets alike.
+        for i in range(5):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "after-%d" % i)
+            self.assertEqual(read_answer(f)[0], 200)
+        for i in range(30):
+            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
+            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+
+    def test_upstream_dropping_connections_leaves_new_ones_served(self):
+        c, f = self.connect()
+        for i in range(3):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "warm-%d" % i)
+            self.assertEqual(read_answer(f)[0], 200)
+        self.s.faults(close=True, routes=["get"])
+        for i in range(3):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "dropped-%d" % i)
+            self.assertEqual(read_answer(f)[0], 502)
+        self.s.faults()
+        for i in range(30):
+            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
+            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+
+    def test_answer_larger_than_the_socket_buffers(self):
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.settimeout(20)
+        c.connect(("127.0.0.1", self.g.port))
+        self.addCleanup(c.close)
+        f = c.makefile("rb")
+        for i in range(2):
+            send_get(c, "/v1/fleets/vehicles", "big-%d" % i)
+            st, h, body = read_answer(f)
+            self.assertEqual(st, 200)
+            self.assertEqual(len(body), int(h["content-length"]))
+            self.assertGreater(len(body), 200000)
+            self.assertEqual(len(json.loads(body)), 3000)
 
 
 if __name__ == "__main__":

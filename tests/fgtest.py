@@ -108,15 +108,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Sim:
     """fleetgate-sim on a free port."""
 
-    def __init__(self, workdir, extra=(), lifetime=300, tls=None):
-        self.port = free_port()
+    def __init__(self, workdir, extra=(), lifetime=300, tls=None, port=None):
+        self.port = port or free_port()
         self.scheme = "https" if tls else "http"
         args = [SIM, "--listen", "127.0.0.1:%d" % self.port, "--client-id", CLIENT_ID,
                 "--client-secret", CLIENT_SECRET, "--token-lifetime", str(lifetime)]
         if tls:
             args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         args += list(extra)
-        self.log = open(os.path.join(workdir, "sim.log"), "w+")
+        self.log = open(os.path.join(workdir, "sim.log"), "a+")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         if "listening" not in line:
