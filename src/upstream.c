@@ -10,11 +10,14 @@
  * return -1, which would fail every transfer at once. A finished transfer
  * is removed before its owner hears of it, so the owner may free it or
  * start another from its completion callback. */
+#define _GNU_SOURCE   /* ppoll */
 #include "upstream.h"
 #include "log.h"
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define UPSTREAM_POOL 64
@@ -60,6 +63,49 @@ static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
 	free(s);
 	u->socks[fd] = NULL;
 }
+/* ---- curl's zero-timeout polls ----------------------------------------
+ *
+ * libcurl 7.88 asks poll() about a pooled connection twice per transfer:
+ * is it still alive before reuse (readable would mean closed or garbage),
+ * and, right after sending the request, is the answer there yet. Both are
+ * poll(fd, 1, 0) on a socket whose readability this thread's event loop
+ * already watches (upstream_socket_fn keeps it watched while parked), and
+ * each is a system call, which on a VM costs as much as the work around it.
+ * So fleetgate defines poll() itself. While this thread is inside
+ * curl_multi_socket_action, a zero-timeout, read-only poll of one
+ * connected socket that our events have not seen readable is answered
+ * "nothing yet" without asking the kernel. That answer is always safe:
+ * the socket stays watched (level-triggered), so an answer that is
+ * already there is read on the next loop turn; and a pooled connection
+ * that died without our noticing yet fails on reuse, which curl retries on
+ * a fresh connection. Every other poll in the process goes to the kernel
+ * unchanged (ppoll, which is poll with a timespec). Measured in
+ * docs/benchmarks.md: two system calls fewer per forwarded request. */
+static __thread struct upstream *upstream_current;
+
+/* glibc declares poll's array write-only (for _FORTIFY_SOURCE), so GCC
+ * takes our read of the events the caller asked for as uninitialised. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct upstream *u = upstream_current;
+	if (u && n == 1 && timeout == 0 && !(fds[0].events & POLLOUT)) {
+		struct upstream_sock *s = upstream_sock_get(u, fds[0].fd);
+		if (s && s->seen_in && s->kind == EV_READ) {
+			fds[0].revents = 0;
+			return 0;
+		}
+	}
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
+	return ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 static void upstream_check_done(struct upstream *u)
 {
 	CURLMsg *msg;
@@ -84,7 +130,9 @@ static void upstream_check_done(struct upstream *u)
 
 static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
 {
+	upstream_current = u;
 	CURLMcode mc = curl_multi_socket_action(u->multi, fd, what, &u->running);
+	upstream_current = NULL;
 	if (mc != CURLM_OK)
 		log_error("upstream: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	upstream_check_done(u);
