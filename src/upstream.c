@@ -31,6 +31,7 @@ struct upstream {
 	int npool;
 	struct upstream_sock **socks;   /* by descriptor */
 	int nsocks;
+	bool acting;                    /* inside upstream_action */
 };
 
 /* What the owner of a transfer gave us, kept in CURLOPT_PRIVATE. */
@@ -130,12 +131,14 @@ static void upstream_check_done(struct upstream *u)
 
 static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
 {
+	u->acting = true;
 	upstream_current = u;
 	CURLMcode mc = curl_multi_socket_action(u->multi, fd, what, &u->running);
 	upstream_current = NULL;
 	if (mc != CURLM_OK)
 		log_error("upstream: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	upstream_check_done(u);
+	u->acting = false;
 }
 
 static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -166,8 +169,17 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 		evtimer_del(u->timer);
 		return 0;
 	}
-	/* A zero timeout still goes through the loop: we must not call
-	 * curl_multi_socket_action from inside this callback. */
+	/* "Act now" for a transfer just added (every request) runs in this
+	 * loop turn, after the current callbacks: not from inside this
+	 * callback, where calling curl_multi_socket_action is forbidden, and
+	 * not through a 0 ms timer, which costs an extra epoll_wait. Asked
+	 * while curl is already acting, it takes the timer: a 0 asked again
+	 * and again then still lets the loop poll in between. */
+	if (timeout_ms == 0 && !u->acting) {
+		evtimer_del(u->timer);
+		event_active(u->timer, EV_TIMEOUT, 0);
+		return 0;
+	}
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	evtimer_add(u->timer, &tv);
 	return 0;
