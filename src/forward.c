@@ -159,7 +159,7 @@ static int fwd_build_headers(struct fwd *f, const struct fwd_params *p)
 			return -1;
 	}
 	/* No "Expect: 100-continue" round trip for POST bodies. */
-	if (fwd_add_header(f, "Expect:") < 0)
+	if (p->body_len && fwd_add_header(f, "Expect:") < 0)
 		return -1;
 	if (p->bearer) {
 		size_t alen = strlen(p->bearer) + sizeof "Authorization: Bearer ";
@@ -190,8 +190,10 @@ static void fwd_set_common(CURL *e, const struct fg_config *c)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "fleetgate/" FG_VERSION);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* Never from the environment: an http_proxy variable must not
-	 * silently route tokens through somewhere else. */
+	 * silently route tokens through somewhere else. (NOPROXY "*" also
+	 * spares curl reading no_proxy from the environment per transfer.) */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 }
 
 struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg)

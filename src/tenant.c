@@ -770,7 +770,8 @@ static void tenant_methods_text(unsigned bits, char *out, size_t outlen)
 }
 
 /* A growing list of normalized VINs without duplicates; the temporary set
- * keeps a body of thousands of VINs linear. */
+ * keeps a body of thousands of VINs linear. It is made at the second VIN:
+ * the one VIN of a path route (every single-VIN read) needs none. */
 struct tenant_vinlist {
 	char **v;
 	size_t n, cap;
@@ -779,7 +780,12 @@ struct tenant_vinlist {
 
 static int tenant_vinlist_add(struct tenant_vinlist *l, const char *vin)
 {
-	if (vinset_contains(l->seen, vin))
+	if (l->n > 0 && !l->seen) {
+		if (!(l->seen = vinset_new()))
+			return -1;
+		vinset_add(l->seen, l->v[0]);
+	}
+	if (l->seen && vinset_contains(l->seen, vin))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 8;
@@ -792,7 +798,8 @@ static int tenant_vinlist_add(struct tenant_vinlist *l, const char *vin)
 	if (!(l->v[l->n] = strdup(vin)))
 		return -1;
 	l->n++;
-	vinset_add(l->seen, vin);
+	if (l->seen)
+		vinset_add(l->seen, vin);
 	return 0;
 }
 
@@ -962,13 +969,6 @@ int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *pat
 		detail[0] = '\0';
 	if ((status = tenant_check_method(t, route, detail, detaillen)) != 0)
 		return status;
-	l.seen = vinset_new();
-	denied.seen = vinset_new();
-	if (!l.seen || !denied.seen) {
-		snprintf(detail, detaillen, "out of memory");
-		status = 500;
-		goto done;
-	}
 	if ((status = tenant_request_vins(route, path_vin, body, &l, detail, detaillen)) != 0)
 		goto done;
 	for (size_t i = 0; i < l.n; i++) {
