@@ -27,12 +27,21 @@ CLIENT_ID = "test-client-0001"
 CLIENT_SECRET = "s3cr3t-client-secret-do-not-leak"
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free loopback port, never one this process handed out before: the
+    kernel may offer a just-closed port again, and a gateway's listen and
+    admin_listen ports must differ."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
