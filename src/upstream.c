@@ -64,6 +64,7 @@ static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
 	free(s);
 	u->socks[fd] = NULL;
 }
+
 /* ---- curl's zero-timeout polls ----------------------------------------
  *
  * libcurl 7.88 asks poll() about a pooled connection twice per transfer:
