@@ -267,6 +267,19 @@ class Connections(FgTestCase):
         self.s = self.sim(extra=SEED)
         self.g = self.gateway(sim=self.s, workers=1, cache="enabled = no\n", upstream="vin_get_rate = 100000/s\n")
 
+    def assert_new_connections_served(self, n):
+        """N requests, each on a new connection: a registration left on a
+        closed descriptor would hang the one that gets its number."""
+        for i in range(n):
+            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
+            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+
+    def requests_on(self, c, f, n, tag, status=200):
+        """N requests one after the other on the open connection C."""
+        for i in range(n):
+            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "%s-%d" % (tag, i))
+            self.assertEqual(read_answer(f)[0], status, "%s-%d" % (tag, i))
+
     def connect(self):
         c = socket.create_connection(("127.0.0.1", self.g.port), timeout=20)
         self.addCleanup(c.close)
@@ -302,9 +315,7 @@ class Connections(FgTestCase):
         wait_for(lambda: self.g.stats()["requests"]["in_flight"] == 0, what="fleetgate to finish them")
         self.s.faults()
         # The descriptors of the closed connections come back for these.
-        for i in range(60):
-            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
-            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+        self.assert_new_connections_served(60)
 
     def test_idle_connections_closed_by_timeout_leave_new_ones_served(self):
         self.g.stop()
@@ -315,40 +326,26 @@ class Connections(FgTestCase):
             send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "idle-%d" % round_)
             self.assertEqual(read_answer(f)[0], 200)
             self.assertEqual(f.read(1), b"", "fleetgate closes the idle connection")
-            for i in range(10):
-                r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
-                self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+            self.assert_new_connections_served(10)
 
     def test_upstream_restart_is_survived(self):
         c, f = self.connect()
-        for i in range(5):
-            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "before-%d" % i)
-            self.assertEqual(read_answer(f)[0], 200)
+        self.requests_on(c, f, 5, "before")
         port = self.s.port
         self.s.stop()
         self.s = self.sim(extra=SEED, port=port)
         # The pooled upstream connections died idle; their descriptors are
         # reused below by new client and upstream sockets alike.
-        for i in range(5):
-            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "after-%d" % i)
-            self.assertEqual(read_answer(f)[0], 200)
-        for i in range(30):
-            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
-            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+        self.requests_on(c, f, 5, "after")
+        self.assert_new_connections_served(30)
 
     def test_upstream_dropping_connections_leaves_new_ones_served(self):
         c, f = self.connect()
-        for i in range(3):
-            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "warm-%d" % i)
-            self.assertEqual(read_answer(f)[0], 200)
+        self.requests_on(c, f, 3, "warm")
         self.s.faults(close=True, routes=["get"])
-        for i in range(3):
-            send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "dropped-%d" % i)
-            self.assertEqual(read_answer(f)[0], 502)
+        self.requests_on(c, f, 3, "dropped", status=502)
         self.s.faults()
-        for i in range(30):
-            r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN, timeout=10)
-            self.assertEqual(r.status, 200, "request %d: %r" % (i, r))
+        self.assert_new_connections_served(30)
 
     def test_answer_larger_than_the_socket_buffers(self):
         c = socket.socket()
