@@ -195,6 +195,8 @@ static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
 		c->w->just_read_fd = -1;
 		return;
 	}
+	/* Freed from its own callback, in its own thread: libevent reads
+	 * nothing of a persistent event once its callback has been called. */
 	event_free(c->keep);
 	c->keep = NULL;
 }
