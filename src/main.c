@@ -154,6 +154,7 @@ static int main_run(struct fg_config *c)
 {
 	char err[FG_ERR_LEN];
 	int rc = 2;
+	static const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	struct event *sigs[3] = { 0 }, *flush = NULL;
 	struct evhttp *admin = NULL;
 	struct stats_shard *shard = NULL;
@@ -180,7 +181,6 @@ static int main_run(struct fg_config *c)
 		log_error("cannot serve the admin listener");
 		goto out;
 	}
-	static const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(m.base, signums[i], main_signal_cb, NULL);
 		if (sigs[i])
@@ -195,15 +195,22 @@ static int main_run(struct fg_config *c)
 	rc = 0;
 	log_info("stopped");
 out:
+	/* Stopping for good: a SIGTERM repeated while the clean-up below runs
+	 * must not turn exit status 0 into death by signal. Freeing a signal
+	 * event gives the signal back its old (default) action, so it goes
+	 * first, and the signals are ignored from then on. */
+	for (int i = 0; i < 3; i++) {
+		if (sigs[i])
+			event_free(sigs[i]);
+		sigs[i] = NULL;
+		signal(signums[i], SIG_IGN);
+	}
 	http_workers_stop();
 	token_stop();
 	cache_shutdown();
 	budget_shutdown();
 	if (admin)
 		evhttp_free(admin);
-	for (int i = 0; i < 3; i++)
-		if (sigs[i])
-			event_free(sigs[i]);
 	if (flush)
 		event_free(flush);
 	if (m.drain_timer)
