@@ -178,10 +178,12 @@ struct wcfg *worker_config(struct worker *w)
  * while evhttp reads; if the socket turns readable while evhttp does not
  * read (a pipelined request, or the client's close, during an answer) it
  * steps aside for good and evhttp handles the connection as it would
- * without it. Its one false alarm, the same readiness that just delivered
- * the request, is recognised through worker.just_read_fd. */
+ * without it — after telling request.c of a close, which ends a request
+ * that is only waiting. Its one false alarm, the same readiness that just
+ * delivered the request, is recognised through worker.just_read_fd. */
 struct conn {
 	struct bufferevent *bev;
+	struct evhttp_connection *evcon;
 	struct worker *w;
 	struct event *keep;
 };
@@ -195,10 +197,18 @@ static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
 		c->w->just_read_fd = -1;
 		return;
 	}
-	/* Freed from its own callback, in its own thread: libevent reads
-	 * nothing of a persistent event once its callback has been called. */
+	/* Readable while evhttp does not read: a pipelined request (evhttp's
+	 * to read later) or the client's close, which ends a request that is
+	 * only waiting. Either way the keeper steps aside; it is freed from
+	 * its own callback, in its own thread: libevent reads nothing of a
+	 * persistent event once its callback has been called. */
+	char byte;
+	ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	bool gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 	event_free(c->keep);
 	c->keep = NULL;
+	if (gone)
+		request_client_gone(c->w, c->evcon);   /* may free the connection, and C */
 }
 
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -221,6 +231,7 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	}
 	atomic_fetch_add(&open_conns, 1);
 	stats_inc(STAT_connections);
+	c->evcon = evcon;
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	if (fd >= 0) {
 		c->keep = event_new(c->w->base, fd, EV_READ | EV_PERSIST, conn_keep_cb, c);

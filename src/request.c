@@ -61,6 +61,7 @@ static const char *const req_state_names[] = { "new", "token_wait", "upstream", 
 struct req {
 	enum req_state state;
 	struct worker *w;
+	struct req *prev, *next;    /* the worker's requests in flight */
 	struct wbind *b;            /* the listener it came in on */
 	struct evhttp_request *er;
 	struct fg_config *cfg;      /* wc->cfg */
@@ -105,6 +106,12 @@ static double http_now(void) { return token_now(); }
 
 static void req_free(struct req *r)
 {
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (r->w->reqs == r)
+		r->w->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
 	if (r->timer)
 		event_free(r->timer);
 	token_wait_cancel(r->tw);
@@ -232,6 +239,30 @@ static void req_error_retry(struct req *r, int status, int retry_after, const ch
 	snprintf(v, sizeof v, "%d", retry_after < 1 ? 1 : retry_after);
 	evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
 	req_error(r, status, detail);
+}
+
+/* The client on EVCON hung up (http.c's keeper saw the close) while its
+ * request waits: for upstream budget, a token, another request's read or a
+ * tenant-rate pause. Nobody will read the answer, so the wait ends now and
+ * spends no upstream read; the request is logged and counted with nginx's
+ * 499 and the connection freed. A request whose upstream exchange is
+ * running goes on: its answer may fill the cache for others. */
+bool request_client_gone(struct worker *w, struct evhttp_connection *evcon)
+{
+	struct req *r = w->reqs;
+	while (r && evhttp_request_get_connection(r->er) != evcon)
+		r = r->next;
+	if (!r || r->fwd || r->state == RS_DONE)
+		return false;
+	log_debug("request %s: the client hung up while it waited", r->rid);
+	req_set_state(r, RS_DONE);
+	req_access_log(r, 499, 0);
+	req_audit(r, 499);
+	stats_request(r->tenant_slot, r->rm.route, 499, http_now() - r->t0);
+	atomic_fetch_sub(&in_flight, 1);
+	req_free(r);              /* ends every wait; a led read passes on */
+	evhttp_connection_free(evcon);
+	return true;
 }
 
 /* ---- request id -------------------------------------------------------- */
@@ -969,6 +1000,10 @@ void request_cb(struct evhttp_request *er, void *arg)
 	}
 	atomic_fetch_add(&in_flight, 1);
 	r->w = b->w;
+	r->next = r->w->reqs;
+	if (r->next)
+		r->next->prev = r;
+	r->w->reqs = r;
 	r->b = b;
 	b->active++;
 	r->er = er;

@@ -18,7 +18,7 @@
 
 /* Codes kept apart in the per-tenant/route table; others count as "other". */
 static const int stats_codes[] = { 200, 201, 204, 400, 401, 403, 404, 405, 409, 413,
-				   422, 429, 500, 502, 503, 504 };
+				   422, 429, 499, 500, 502, 503, 504 };
 #define STATS_NCODES (sizeof stats_codes / sizeof *stats_codes + 1)
 
 static const double stats_le[STATS_LAT_BUCKETS - 1] = {

@@ -12,6 +12,7 @@
 #include "http.h"
 
 struct worker;
+struct req;
 
 /* One evhttp of one worker for one listener; the callback argument.
  * When a reload removes the listener the bind is only retired: it stops
@@ -53,6 +54,7 @@ struct worker {
 	int client_timeout;
 	size_t hard_body_limit;
 	int just_read_fd;   /* socket whose read event is delivering a request (http.c) */
+	struct req *reqs;   /* requests in flight (request.c) */
 };
 
 /* The configuration in force as worker W sees it, with a reference for the
@@ -62,6 +64,9 @@ void wcfg_release(struct wcfg *c);
 
 /* evhttp callback of every tenant-facing listener (request.c). */
 void request_cb(struct evhttp_request *er, void *arg);
+/* The client of EVCON is gone: drops its request if it is only waiting
+ * (true: the connection has been freed too). */
+bool request_client_gone(struct worker *w, struct evhttp_connection *evcon);
 /* Requests begun and not yet answered, over all workers. */
 long request_in_flight(void);
 #endif

@@ -280,6 +280,13 @@ class Connections(FgTestCase):
             send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "%s-%d" % (tag, i))
             self.assertEqual(read_answer(f)[0], status, "%s-%d" % (tag, i))
 
+    def access_line(self, rid):
+        """The access log line of request RID, once flushed (once a second)."""
+        def find():
+            with open(self.g.access_log) as f:
+                return [json.loads(l) for l in f if '"%s"' % rid in l]
+        return wait_for(find, what="the access log line of " + rid)[0]
+
     def connect(self):
         c = socket.create_connection(("127.0.0.1", self.g.port), timeout=20)
         self.addCleanup(c.close)
@@ -327,6 +334,37 @@ class Connections(FgTestCase):
             self.assertEqual(read_answer(f)[0], 200)
             self.assertEqual(f.read(1), b"", "fleetgate closes the idle connection")
             self.assert_new_connections_served(10)
+
+    def test_client_gone_while_queued_for_budget_spends_no_read(self):
+        self.g.stop()
+        self.g = self.gateway(sim=self.s, workers=1, cache="enabled = no\n",
+                              upstream="vin_get_rate = 1/min\nqueue_timeout = 30\n")
+        self.assertEqual(fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN).status, 200)
+        c = socket.create_connection(("127.0.0.1", self.g.port))
+        send_get(c, "/v1/fleets/vehicles/" + SEED_VIN2, "gave-up")
+        wait_for(lambda: self.g.stats()["budget"]["queued"] == 1, what="the read queued for budget")
+        c.close()
+        # Dropped at once, not after queue_timeout (30 s) or a budget slot.
+        wait_for(lambda: self.g.stats()["requests"]["in_flight"] == 0, timeout=5, what="the queued read dropped")
+        st = self.g.stats()
+        self.assertEqual(st["budget"]["queued"], 0)
+        self.assertEqual(st["requests"]["by_status"].get("499"), 1, st["requests"])
+        self.assertIn('fleetgate_requests_total{tenant="all",route="vehicle_get",code="499"} 1',
+                      self.g.admin("GET", "/metrics").body.decode())
+        line = self.access_line("gave-up")
+        self.assertEqual((line["status"], line["path"]), (499, "/v1/fleets/vehicles/" + SEED_VIN2))
+        self.assertNotIn("/v1/fleets/vehicles/" + SEED_VIN2, [r["path"] for r in self.s.requests()])
+
+    def test_client_gone_during_the_upstream_exchange_lets_it_finish(self):
+        self.s.faults(latency_ms=400, routes=["get"])
+        c = socket.create_connection(("127.0.0.1", self.g.port))
+        send_get(c, "/v1/fleets/vehicles/" + SEED_VIN, "left")
+        wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="the read at the simulator")
+        c.close()
+        line = self.access_line("left")
+        self.assertEqual(line["status"], 200, "the exchange ran to its end")
+        self.s.faults()
+        self.assert_new_connections_served(5)
 
     def test_upstream_restart_is_survived(self):
         c, f = self.connect()
