@@ -355,6 +355,24 @@ class Connections(FgTestCase):
         self.assertEqual((line["status"], line["path"]), (499, "/v1/fleets/vehicles/" + SEED_VIN2))
         self.assertNotIn("/v1/fleets/vehicles/" + SEED_VIN2, [r["path"] for r in self.s.requests()])
 
+    def test_leader_gone_while_queued_passes_the_read_to_its_waiter(self):
+        self.g.stop()
+        self.g = self.gateway(sim=self.s, workers=1, upstream="vin_get_rate = 1/s\nqueue_timeout = 30\n")
+        self.s.faults(latency_ms=1500, routes=["get"])
+        first = in_thread(fgtest.request, self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN)
+        wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="the first read holding the budget")
+        leader = socket.create_connection(("127.0.0.1", self.g.port))
+        send_get(leader, "/v1/fleets/vehicles/" + SEED_VIN2, "leader")
+        wait_for(lambda: self.g.stats()["budget"]["queued"] == 1, what="the leader queued for budget")
+        waiter = in_thread(fgtest.request, self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN2,
+                           headers={"X-Request-Id": "waiter"})
+        wait_for(lambda: self.g.stats()["requests"]["in_flight"] == 3, what="a second read of the same VIN")
+        leader.close()
+        self.assertEqual(first().status, 200)
+        self.assertEqual(waiter().status, 200)
+        self.assertEqual(self.access_line("leader")["status"], 499)
+        self.assertEqual([r["path"] for r in self.s.requests()].count("/v1/fleets/vehicles/" + SEED_VIN2), 1)
+
     def test_client_gone_during_the_upstream_exchange_lets_it_finish(self):
         self.s.faults(latency_ms=400, routes=["get"])
         c = socket.create_connection(("127.0.0.1", self.g.port))
