@@ -31,7 +31,6 @@ struct upstream {
 	int npool;
 	struct upstream_sock **socks;   /* by descriptor */
 	int nsocks;
-	bool acting;                    /* inside upstream_action */
 };
 
 /* What the owner of a transfer gave us, kept in CURLOPT_PRIVATE. */
@@ -74,16 +73,16 @@ static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
  * already watches (upstream_socket_fn keeps it watched while parked), and
  * each is a system call, which on a VM costs as much as the work around it.
  * So fleetgate defines poll() itself. While this thread is inside
- * curl_multi_socket_action, a zero-timeout, read-only poll of one
- * connected socket that our events have not seen readable is answered
- * "nothing yet" without asking the kernel. That answer is always safe:
+ * upstream_action (curl acting on its sockets), a zero-timeout, read-only
+ * poll of one connected socket that our events have not seen readable is
+ * answered "nothing yet" without asking the kernel. That answer is always safe:
  * the socket stays watched (level-triggered), so an answer that is
  * already there is read on the next loop turn; and a pooled connection
  * that died without our noticing yet fails on reuse, which curl retries on
  * a fresh connection. Every other poll in the process goes to the kernel
  * unchanged (ppoll, which is poll with a timespec). Measured in
  * docs/benchmarks.md: two system calls fewer per forwarded request. */
-static __thread struct upstream *upstream_current;
+static __thread struct upstream *upstream_current;   /* inside upstream_action */
 
 /* glibc declares poll's array write-only (for _FORTIFY_SOURCE), so GCC
  * takes our read of the events the caller asked for as uninitialised. */
@@ -132,14 +131,12 @@ static void upstream_check_done(struct upstream *u)
 
 static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
 {
-	u->acting = true;
 	upstream_current = u;
 	CURLMcode mc = curl_multi_socket_action(u->multi, fd, what, &u->running);
-	upstream_current = NULL;
 	if (mc != CURLM_OK)
 		log_error("upstream: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	upstream_check_done(u);
-	u->acting = false;
+	upstream_current = NULL;
 }
 
 static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -155,6 +152,9 @@ static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 		     ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	/* Curl may close this socket while acting on it, which frees S and
+	 * its event (upstream_close_fn) inside this callback: nothing of S is
+	 * used after this call, and libevent reads nothing of the event. */
 	upstream_action(s->u, fd, action);
 }
 
@@ -176,7 +176,7 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 	 * not through a 0 ms timer, which costs an extra epoll_wait. Asked
 	 * while curl is already acting, it takes the timer: a 0 asked again
 	 * and again then still lets the loop poll in between. */
-	if (timeout_ms == 0 && !u->acting) {
+	if (timeout_ms == 0 && upstream_current != u) {
 		evtimer_del(u->timer);
 		event_active(u->timer, EV_TIMEOUT, 0);
 		return 0;

@@ -187,7 +187,7 @@ class Forwarding(FgTestCase):
         self.s.faults(latency_ms=800, routes=["get"])
         for _ in range(3):
             c = socket.create_connection(("127.0.0.1", self.g.port))
-            c.sendall(b"GET /v1/fleets/vehicles/" + VIN.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            send_get(c, "/v1/fleets/vehicles/" + VIN, "gone")
             wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="request at the simulator")
             c.close()
         wait_for(lambda: self.s.stats()["in_flight"] == 0, what="the slow answers to arrive")
