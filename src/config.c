@@ -14,11 +14,8 @@
  * never put a secret's value into an error: secrets are resolved by
  * secret_resolve(), whose errors name only the variable or the path. */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,7 +23,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -171,322 +167,6 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache" };
 
-/* ---- value helpers ------------------------------------------------------ */
-
-char *config_path_join(const char *dir, const char *path)
-{
-	char *out = NULL;
-	if (path[0] == '/' || !dir || !*dir)
-		return strdup(path);
-	if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path) < 0)
-		return NULL;
-	return out;
-}
-
-size_t config_split_list(const char *text, char ***items)
-{
-	char **v = NULL;
-	size_t n = 0;
-	const char *p = text;
-
-	*items = NULL;
-	while (p && *p) {
-		const char *comma = strchr(p, ',');
-		const char *end = comma ? comma : p + strlen(p);
-		const char *b = p;
-		while (b < end && isspace((unsigned char)*b))
-			b++;
-		const char *e = end;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (e > b) {
-			char **nv = realloc(v, (n + 1) * sizeof(*v));
-			char *item = strndup(b, (size_t)(e - b));
-			if (!nv || !item) {
-				free(item);
-				v = nv ? nv : v;
-				goto fail;
-			}
-			v = nv;
-			v[n++] = item;
-		}
-		p = comma ? comma + 1 : NULL;
-	}
-	*items = v;
-	return n;
-fail:
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	return 0;
-}
-
-static void config_list_free(char **items, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(items[i]);
-	free(items);
-}
-
-/* Parses a whole decimal number without sign; false on anything else. */
-static bool config_parse_ull(const char *s, const char **end, unsigned long long *out)
-{
-	char *e;
-	if (!isdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	*out = strtoull(s, &e, 10);
-	if (errno)
-		return false;
-	*end = e;
-	return true;
-}
-
-int config_parse_seconds(const char *text, int *out, char *err, size_t errlen)
-{
-	unsigned long long v;
-	const char *end;
-	if (!config_parse_ull(text, &end, &v) || *end) {
-		snprintf(err, errlen, "\"%s\" is not a whole number of seconds", text);
-		return -1;
-	}
-	if (v > INT_MAX) {
-		snprintf(err, errlen, "%s seconds is too large", text);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
-static int config_parse_int(const char *text, int *out, char *err, size_t errlen)
-{
-	unsigned long long v;
-	const char *end;
-	if (!config_parse_ull(text, &end, &v) || *end || v > INT_MAX) {
-		snprintf(err, errlen, "\"%s\" is not a non-negative integer", text);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
-}
-
-int config_parse_size(const char *text, size_t *out, char *err, size_t errlen)
-{
-	unsigned long long v, mul = 1;
-	const char *end;
-	if (!config_parse_ull(text, &end, &v))
-		goto bad;
-	while (*end == ' ')
-		end++;
-	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
-	case 'K': mul = 1ULL << 10; end++; break;
-	case 'M': mul = 1ULL << 20; end++; break;
-	case 'G': mul = 1ULL << 30; end++; break;
-	default: goto bad;
-	}
-	if (mul > 1 && toupper((unsigned char)*end) == 'B')
-		end++; /* "64MB" reads as 64M */
-	if (*end)
-		goto bad;
-	if (v > SIZE_MAX / mul) {
-		snprintf(err, errlen, "size \"%s\" is too large", text);
-		return -1;
-	}
-	*out = (size_t)(v * mul);
-	return 0;
-bad:
-	snprintf(err, errlen, "bad size \"%s\" (expected bytes, optionally with K, M or G)", text);
-	return -1;
-}
-
-int config_parse_bool(const char *text, bool *out, char *err, size_t errlen)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(text, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(text, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "bad boolean \"%s\" (expected yes or no)", text);
-	return -1;
-}
-
-int config_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
-{
-	static const struct { const char *unit; unsigned window; } units[] = {
-		{ "s", 1 }, { "sec", 1 }, { "second", 1 },
-		{ "m", 60 }, { "min", 60 }, { "minute", 60 },
-		{ "h", 3600 }, { "hour", 3600 },
-	};
-	unsigned long long n;
-	const char *end;
-
-	if (!config_parse_ull(text, &end, &n))
-		goto bad;
-	while (*end == ' ')
-		end++;
-	if (*end++ != '/')
-		goto bad;
-	while (*end == ' ')
-		end++;
-	if (n == 0 || n > 1000000000ULL) {
-		snprintf(err, errlen, "rate \"%s\" must have a count from 1 to 1000000000", text);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			out->count = (unsigned)n;
-			out->window_s = units[i].window;
-			return 0;
-		}
-	}
-bad:
-	snprintf(err, errlen, "bad rate \"%s\" (expected N/s, N/min or N/h)", text);
-	return -1;
-}
-
-void config_addr_free(struct fg_addr *a)
-{
-	free(a->spec);
-	free(a->path);
-	a->spec = a->path = NULL;
-}
-
-static int config_parse_port(const char *s, int *port)
-{
-	unsigned long long v;
-	const char *end;
-	if (!config_parse_ull(s, &end, &v) || *end || v > 65535)
-		return -1;
-	*port = (int)v;
-	return 0;
-}
-
-static int config_parse_unix(const char *text, const char *basedir, struct fg_addr *out,
-			     char *err, size_t errlen)
-{
-	const char *p = text + 5;
-	if (!*p) {
-		snprintf(err, errlen, "bad address \"%s\": unix: needs a path", text);
-		return -1;
-	}
-	out->path = config_path_join(basedir, p);
-	if (!out->path || asprintf(&out->spec, "unix:%s", out->path) < 0) {
-		out->spec = NULL;
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (strlen(out->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		snprintf(err, errlen, "unix socket path \"%s\" is too long", out->path);
-		return -1;
-	}
-	out->is_unix = true;
-	return 0;
-}
-
-/* A host name: letters, digits, '-' and '.', as a resolver would take. */
-static bool config_host_name_ok(const char *h)
-{
-	if (!*h)
-		return false;
-	for (; *h; h++)
-		if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.')
-			return false;
-	return true;
-}
-
-static int config_parse_tcp(const char *text, struct fg_addr *out, char *err, size_t errlen)
-{
-	char host[sizeof(out->host)];
-	const char *colon;
-	bool v6 = false;
-	unsigned char bin[16];
-	size_t hlen;
-
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		hlen = (size_t)(close - text - 1);
-		if (hlen == 0 || hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, text + 1, hlen);
-		host[hlen] = '\0';
-		if (inet_pton(AF_INET6, host, bin) != 1) {
-			snprintf(err, errlen, "bad address \"%s\": not an IPv6 address in brackets", text);
-			return -1;
-		}
-		inet_ntop(AF_INET6, bin, host, sizeof(host));
-		colon = close + 1;
-		v6 = true;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			goto bad;
-		if (memchr(text, ':', (size_t)(colon - text))) {
-			snprintf(err, errlen, "bad address \"%s\": write IPv6 as [addr]:port", text);
-			return -1;
-		}
-		hlen = (size_t)(colon - text);
-		if (hlen == 0 || hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, text, hlen);
-		host[hlen] = '\0';
-		if (strcmp(host, "*") == 0)
-			strcpy(host, "0.0.0.0"); /* nginx's "*:port" */
-		else if (inet_pton(AF_INET, host, bin) == 1)
-			inet_ntop(AF_INET, bin, host, sizeof(host));
-		else if (!config_host_name_ok(host))
-			goto bad;
-		for (char *h = host; *h; h++)
-			*h = (char)tolower((unsigned char)*h);
-	}
-	if (config_parse_port(colon + 1, &out->port) < 0) {
-		snprintf(err, errlen, "bad address \"%s\": port must be 0 to 65535", text);
-		return -1;
-	}
-	strcpy(out->host, host);
-	if (asprintf(&out->spec, v6 ? "[%s]:%d" : "%s:%d", host, out->port) < 0) {
-		out->spec = NULL;
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-bad:
-	snprintf(err, errlen, "bad address \"%s\" (expected host:port, [v6]:port or unix:/path)", text);
-	return -1;
-}
-
-int config_parse_addr(const char *text, const char *basedir, struct fg_addr *out,
-		      char *err, size_t errlen)
-{
-	int rc;
-	memset(out, 0, sizeof(*out));
-	if (strncmp(text, "unix:", 5) == 0)
-		rc = config_parse_unix(text, basedir, out, err, errlen);
-	else
-		rc = config_parse_tcp(text, out, err, errlen);
-	if (rc < 0)
-		config_addr_free(out);
-	return rc;
-}
-
-static void config_addrlist_free(struct fg_addrlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		config_addr_free(&l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 /* ---- loading ------------------------------------------------------------ */
 
 struct config_seen {
@@ -555,39 +235,24 @@ static int config_parse_addrs(struct config_load *L, const char *text, struct fg
 {
 	char **items;
 	size_t n;
+	int rc = 0;
 
 	if (off_ok && strcmp(text, "off") == 0)
 		return 0;
-	n = config_split_list(text, &items);
+	n = parse_split_list(text, &items);
 	if (n == 0) {
 		snprintf(err, errlen, "needs at least one address");
 		return -1;
 	}
 	out->v = calloc(n, sizeof(*out->v));
 	if (!out->v) {
-		config_list_free(items, n);
+		parse_list_free(items, n);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		struct fg_addr a;
-		if (config_parse_addr(items[i], L->c->dir, &a, err, errlen) < 0) {
-			rc = -1;
-			break;
-		}
-		for (size_t j = 0; j < out->n; j++) {
-			if (strcmp(out->v[j].spec, a.spec) == 0) {
-				snprintf(err, errlen, "address %s is listed twice", a.spec);
-				rc = -1;
-			}
-		}
-		if (rc < 0)
-			config_addr_free(&a);
-		else
-			out->v[out->n++] = a;
-	}
-	config_list_free(items, n);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = parse_addrlist_add(out, items[i], L->c->dir, err, errlen);
+	parse_list_free(items, n);
 	return rc;
 }
 
@@ -602,24 +267,6 @@ static int config_parse_level(const char *text, enum fg_log_level *out, char *er
 	}
 	snprintf(err, errlen, "bad log level \"%s\" (expected error, warn, info or debug)", text);
 	return -1;
-}
-
-static int config_parse_url(const char *text, char **out, char *err, size_t errlen)
-{
-	size_t n = strlen(text);
-	if ((strncasecmp(text, "http://", 7) != 0 || n == 7) &&
-	    (strncasecmp(text, "https://", 8) != 0 || n == 8)) {
-		snprintf(err, errlen, "URL \"%s\" must start with http:// or https://", text);
-		return -1;
-	}
-	while (n > 0 && text[n - 1] == '/')
-		n--; /* base_url + "/v1/..." must not give "//v1" */
-	*out = strndup(text, n);
-	if (!*out) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
 }
 
 static int config_check_range(const struct config_spec *sp, long long v, const char *text,
@@ -645,20 +292,20 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		return config_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
 					  err, errlen);
 	case CT_INT:
-		if (config_parse_int(text, &iv, err, errlen) < 0 ||
+		if (parse_int(text, &iv, err, errlen) < 0 ||
 		    config_check_range(sp, iv, text, err, errlen) < 0)
 			return -1;
 		*(int *)field = iv;
 		return 0;
 	case CT_SECONDS:
 	case CT_SECONDS_OPT:
-		if (config_parse_seconds(text, &iv, err, errlen) < 0 ||
+		if (parse_seconds(text, &iv, err, errlen) < 0 ||
 		    config_check_range(sp, iv, text, err, errlen) < 0)
 			return -1;
 		*(int *)field = iv;
 		return 0;
 	case CT_SIZE:
-		if (config_parse_size(text, &zv, err, errlen) < 0)
+		if (parse_size(text, &zv, err, errlen) < 0)
 			return -1;
 		if ((long long)zv < sp->min || (unsigned long long)zv > (unsigned long long)sp->max) {
 			snprintf(err, errlen, "size \"%s\" is out of range (%lld to %lld bytes)",
@@ -668,13 +315,13 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		*(size_t *)field = zv;
 		return 0;
 	case CT_RATE:
-		return config_parse_rate(text, field, err, errlen);
+		return parse_rate(text, field, err, errlen);
 	case CT_BOOL:
-		return config_parse_bool(text, field, err, errlen);
+		return parse_bool(text, field, err, errlen);
 	case CT_LEVEL:
 		return config_parse_level(text, field, err, errlen);
 	case CT_URL:
-		return config_parse_url(text, field, err, errlen);
+		return parse_url(text, field, err, errlen);
 	case CT_SECRET:
 		return secret_resolve(field, text, L->c->dir, err, errlen);
 	case CT_LOG:
@@ -685,7 +332,7 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		/* a log path is a path */
 		__attribute__((fallthrough));
 	case CT_PATH:
-		*(char **)field = config_path_join(L->c->dir, text);
+		*(char **)field = parse_path_join(L->c->dir, text);
 		break;
 	case CT_STRING:
 		*(char **)field = strdup(text);
@@ -841,7 +488,7 @@ static int config_tenant_files(const char *dir, char ***names, size_t *n)
 		if (!nv)
 			break;
 		v = nv;
-		v[cnt] = config_path_join(dir, de->d_name);
+		v[cnt] = parse_path_join(dir, de->d_name);
 		if (v[cnt])
 			cnt++;
 	}
@@ -885,14 +532,11 @@ static void config_load_tenants(struct config_load *L)
 	}
 	tenant_check_set(c->tenants, c->ntenants, L->errs);
 	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), config_cmp_tenant);
-	for (size_t i = 0; i < c->ntenants; i++) {
+	for (size_t i = 0; i < c->ntenants; i++)
 		if (c->tenants[i]->vins)
 			c->nvins += vinset_count(c->tenants[i]->vins);
-		/* Resolved once here, so a request never takes the stats lock. */
-		c->tenants[i]->stats_slot = stats_tenant_slot(c->tenants[i]->name);
-	}
 out:
-	config_list_free(files, nfiles);
+	parse_list_free(files, nfiles);
 }
 
 /* The folder of PATH as an absolute path, so relative paths still work
@@ -919,7 +563,7 @@ static void config_free(struct fg_config *c)
 		void *field = (char *)c + config_specs[i].off;
 		switch (config_specs[i].type) {
 		case CT_ADDRS:
-			config_addrlist_free(field);
+			parse_addrlist_free(field);
 			break;
 		case CT_SECRET:
 			secret_wipe(field);
@@ -1027,6 +671,12 @@ struct fg_config *config_current(void)
 void config_swap(struct fg_config *c)
 {
 	struct fg_config *old;
+	/* Stats slots are a fixed, never-released table: only a configuration
+	 * that is put in force may take one, or a refused reload (or a -t run)
+	 * would use slots up for names that never answer a request. Resolved
+	 * before C is published, so a request never takes the stats lock. */
+	for (size_t i = 0; c && i < c->ntenants; i++)
+		c->tenants[i]->stats_slot = stats_tenant_slot(c->tenants[i]->name);
 	pthread_mutex_lock(&config_lock);
 	if (c)
 		c->generation = atomic_fetch_add(&config_generation, 1) + 1;

@@ -3,9 +3,11 @@
  * config_load() parses the main file, every tenant file, every VIN file and
  * the credentials into a fresh struct fg_config and validates all of it; it
  * returns NULL with every problem in ERRS (as FILE:LINE: message) when any
- * part is wrong. Nothing in a loaded config changes afterwards, so any
- * thread may read it while it holds a reference. config_current() /
- * config_swap() are the only shared state here; their lock is inside. */
+ * part is wrong. Loading has no side effect outside the new config: only
+ * config_swap(), before it publishes a config, gives its tenants their
+ * stats slots. Nothing in a published config changes, so any thread may
+ * read it while it holds a reference. config_current() / config_swap()
+ * are the only shared state here; their lock is inside. */
 #ifndef FG_CONFIG_H
 #define FG_CONFIG_H
 #include <stddef.h>
@@ -14,31 +16,10 @@
 #include "fleetgate.h"
 #include "errors.h"
 #include "secret.h"
+#include "parse.h"   /* struct fg_addrlist, struct fg_rate */
 
 struct fg_tenant;        /* tenant.h */
 typedef struct evp_pkey_st EVP_PKEY;
-
-/* One listening address as written: "host:port", "[v6]:port" or
- * "unix:/path". `spec` is the normalized text, used as the identity of a
- * listener across reloads. */
-struct fg_addr {
-	char *spec;
-	bool is_unix;
-	char *path;       /* unix: absolute path */
-	char host[64];    /* tcp: numeric or name, without brackets */
-	int port;
-};
-
-struct fg_addrlist {
-	struct fg_addr *v;
-	size_t n;
-};
-
-/* "N/s", "N/min", "N/h": COUNT events per WINDOW seconds. */
-struct fg_rate {
-	unsigned count;
-	unsigned window_s;
-};
 
 enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
 
@@ -105,21 +86,8 @@ struct fg_config *config_current(void);
  * lets a worker see cheaply whether its cached pointer is still current. */
 unsigned config_current_generation(void);
 /* Installs C (takes over the caller's reference), gives it the next
- * generation number, drops the old one. */
+ * generation number and its tenants their stats slots, drops the old one. */
 void config_swap(struct fg_config *c);
-
-/* Helpers shared with tenant.c; each returns 0 or -1 with ERR filled. */
-int config_parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
-void config_addr_free(struct fg_addr *a);
-int config_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
-int config_parse_size(const char *text, size_t *out, char *err, size_t errlen);
-int config_parse_bool(const char *text, bool *out, char *err, size_t errlen);
-int config_parse_seconds(const char *text, int *out, char *err, size_t errlen);
-/* Splits a comma list into trimmed, non-empty items (caller frees each and
- * the array). Returns the count. */
-size_t config_split_list(const char *text, char ***items);
-/* Joins DIR and a relative PATH; an absolute PATH is copied. */
-char *config_path_join(const char *dir, const char *path);
 
 /* A short, secret-free description of one key's documentation, generated
  * from the key table (name, section, default). Used by docs coverage. */

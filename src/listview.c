@@ -3,6 +3,7 @@
  * immutable after listview_new; the memo has its own lock, held only to
  * find or install a reference-counted result. */
 #include "listview.h"
+#include "policy.h"
 #include "tenant.h"
 #include "vinset.h"
 #include "fleetgate.h"

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "route.h"
 #include "stats.h"
+#include "policy.h"
 #include "tenant.h"
 #include "token.h"
 #include "upstream.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include "secret.h"
-#include "config.h"
+#include "parse.h"
 
 /* A file: secret larger than this is a mistake (a key bundle, /dev/zero),
  * not a client secret. */
@@ -141,7 +141,7 @@ int secret_resolve(struct fg_secret *out, const char *value, const char *basedir
 			snprintf(err, errlen, "\"file:\" needs a path");
 			return -1;
 		}
-		char *path = config_path_join(basedir, value + 5);
+		char *path = parse_path_join(basedir, value + 5);
 		if (!path) {
 			snprintf(err, errlen, "out of memory");
 			return -1;

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include "config.h"
+#include "stats.h"
 #include "tenant.h"
 
 #define MIN_OAUTH "[oauth]\nclient_id = abc\nclient_secret = literal-s3cret\n"
@@ -667,114 +668,6 @@ START_TEST(test_tenant_listener_clash)
 }
 END_TEST
 
-/* ---- helpers ------------------------------------------------------------ */
-
-START_TEST(test_parsers)
-{
-	char err[FG_ERR_LEN];
-	struct fg_rate r;
-	size_t z;
-	bool b;
-	int s;
-	struct fg_addr a;
-	char **items;
-
-	ck_assert_int_eq(config_parse_rate("60/min", &r, err, sizeof(err)), 0);
-	ck_assert_uint_eq(r.count, 60);
-	ck_assert_uint_eq(r.window_s, 60);
-	ck_assert_int_eq(config_parse_rate("20/s", &r, err, sizeof(err)), 0);
-	ck_assert_uint_eq(r.window_s, 1);
-	ck_assert_int_eq(config_parse_rate("3/sec", &r, err, sizeof(err)), 0);
-	ck_assert_int_eq(config_parse_rate("7/m", &r, err, sizeof(err)), 0);
-	ck_assert_uint_eq(r.window_s, 60);
-	ck_assert_int_eq(config_parse_rate("100/h", &r, err, sizeof(err)), 0);
-	ck_assert_uint_eq(r.window_s, 3600);
-	ck_assert_int_eq(config_parse_rate("0/s", &r, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_rate("-1/s", &r, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_rate("60", &r, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_rate("60/fortnight", &r, err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "bad rate \"60/fortnight\" (expected N/s, N/min or N/h)");
-
-	ck_assert_int_eq(config_parse_size("1024", &z, err, sizeof(err)), 0);
-	ck_assert_uint_eq(z, 1024);
-	ck_assert_int_eq(config_parse_size("4K", &z, err, sizeof(err)), 0);
-	ck_assert_uint_eq(z, 4096);
-	ck_assert_int_eq(config_parse_size("64M", &z, err, sizeof(err)), 0);
-	ck_assert_uint_eq(z, 64u << 20);
-	ck_assert_int_eq(config_parse_size("2g", &z, err, sizeof(err)), 0);
-	ck_assert_uint_eq(z, 2ULL << 30);
-	ck_assert_int_eq(config_parse_size("-1", &z, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_size("1T", &z, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_size("M", &z, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_size("99999999999999999999", &z, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_size("99999999999G", &z, err, sizeof(err)), -1);
-
-	const char *yes[] = { "yes", "true", "on", "1", "YES" }, *no[] = { "no", "false", "off", "0" };
-	for (size_t i = 0; i < 5; i++) {
-		ck_assert_int_eq(config_parse_bool(yes[i], &b, err, sizeof(err)), 0);
-		ck_assert(b);
-	}
-	for (size_t i = 0; i < 4; i++) {
-		ck_assert_int_eq(config_parse_bool(no[i], &b, err, sizeof(err)), 0);
-		ck_assert(!b);
-	}
-	ck_assert_int_eq(config_parse_bool("2", &b, err, sizeof(err)), -1);
-
-	ck_assert_int_eq(config_parse_seconds("0", &s, err, sizeof(err)), 0);
-	ck_assert_int_eq(config_parse_seconds("86400", &s, err, sizeof(err)), 0);
-	ck_assert_int_eq(s, 86400);
-	ck_assert_int_eq(config_parse_seconds("-1", &s, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_seconds("5s", &s, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_seconds("", &s, err, sizeof(err)), -1);
-	ck_assert_int_eq(config_parse_seconds("99999999999", &s, err, sizeof(err)), -1);
-
-	ck_assert_int_eq(config_parse_addr("[::1]:0", "/x", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.spec, "[::1]:0");
-	config_addr_free(&a);
-	ck_assert_int_eq(config_parse_addr("[0:0::1]:65535", "/x", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.spec, "[::1]:65535");
-	config_addr_free(&a);
-	ck_assert_int_eq(config_parse_addr("*:80", "/x", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.spec, "0.0.0.0:80");
-	config_addr_free(&a);
-	ck_assert_int_eq(config_parse_addr("LocalHost:80", "/x", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.spec, "localhost:80");
-	config_addr_free(&a);
-	ck_assert_int_eq(config_parse_addr("unix:/run/fg.sock", "/x", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.spec, "unix:/run/fg.sock");
-	ck_assert_str_eq(a.path, "/run/fg.sock");
-	config_addr_free(&a);
-	ck_assert_int_eq(config_parse_addr("unix:fg.sock", "/etc/fg", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(a.path, "/etc/fg/fg.sock");
-	config_addr_free(&a);
-	const char *bad[] = { "::1:80", "[::1]", "[nothost]:80", "1.2.3.4:", "1.2.3.4:x", ":80",
-			      "unix:", "a b:80", "1.2.3.4:-1", "[::1]80" };
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(config_parse_addr(bad[i], "/x", &a, err, sizeof(err)) == -1,
-			      "accepted %s", bad[i]);
-
-	ck_assert_uint_eq(config_split_list(" a , ,b,c ,", &items), 3);
-	ck_assert_str_eq(items[0], "a");
-	ck_assert_str_eq(items[1], "b");
-	ck_assert_str_eq(items[2], "c");
-	for (int i = 0; i < 3; i++)
-		free(items[i]);
-	free(items);
-	ck_assert_uint_eq(config_split_list(" , ", &items), 0);
-	free(items);
-
-	char *p = config_path_join("/etc/fg", "t.d");
-	ck_assert_str_eq(p, "/etc/fg/t.d");
-	free(p);
-	p = config_path_join("/etc/fg/", "t.d");
-	ck_assert_str_eq(p, "/etc/fg/t.d");
-	free(p);
-	p = config_path_join("/etc/fg", "/abs");
-	ck_assert_str_eq(p, "/abs");
-	free(p);
-}
-END_TEST
-
 /* ---- references and swap ----------------------------------------------- */
 
 START_TEST(test_swap_generation)
@@ -798,6 +691,33 @@ START_TEST(test_swap_generation)
 	config_unref(cur);
 	config_swap(NULL); /* drops b: nothing leaks at exit */
 	ck_assert_ptr_null(config_current());
+}
+END_TEST
+
+/* Stats slots never come back, so loading a configuration must not take
+ * one: a reload refused for any reason, or a configuration only checked,
+ * leaves the slot table as it was; the configuration put in force gets
+ * its slots when it is swapped in. Relative to a probe name, so the test
+ * holds whether or not Check forks per test. */
+START_TEST(test_stats_slots_only_on_swap)
+{
+	int before = stats_tenant_slot("probe-before");
+	ck_assert_int_ge(before, 0);
+
+	write_file("tenants.d/n.conf", "[tenant]\nname = newcomer\nsources = 10.9.0.0/16\n");
+	ck_assert_ptr_null(load(MIN_OAUTH "[gateway]\nworkers = lots\n"));
+	errors_free(&errs);
+	struct fg_config *c = load_ok(MIN_OAUTH);
+	ck_assert_str_eq(c->tenants[0]->name, "newcomer");
+	ck_assert_int_eq(c->tenants[0]->stats_slot, -1);
+	config_unref(c);
+	ck_assert_int_eq(stats_tenant_slot("probe-after"), before + 1);
+
+	c = load_ok(MIN_OAUTH);
+	config_swap(c);
+	ck_assert_int_eq(c->tenants[0]->stats_slot, before + 2);
+	ck_assert_int_eq(stats_tenant_slot("newcomer"), before + 2);
+	config_swap(NULL);
 }
 END_TEST
 
@@ -841,8 +761,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_dirs_and_files);
 	tcase_add_test(tc, test_tenants);
 	tcase_add_test(tc, test_tenant_listener_clash);
-	tcase_add_test(tc, test_parsers);
 	tcase_add_test(tc, test_swap_generation);
+	tcase_add_test(tc, test_stats_slots_only_on_swap);
 	tcase_add_test(tc, test_refcount);
 	suite_add_tcase(s, tc);
 	return s;

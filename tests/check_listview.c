@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "listview.h"
+#include "policy.h"
 #include "tenant.h"
 #include "vinset.h"
 

@@ -1,0 +1,368 @@
+/* parse.c: the value syntaxes of the configuration files (see parse.h).
+ *
+ * Pure functions over text, libc only: no fleetgate module, no logging, no
+ * shared state. Errors go to the caller's ERR buffer; the file and line are
+ * the caller's to add. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include "parse.h"
+
+
+char *parse_path_join(const char *dir, const char *path)
+{
+	char *out = NULL;
+	if (path[0] == '/' || !dir || !*dir)
+		return strdup(path);
+	if (asprintf(&out, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return out;
+}
+
+size_t parse_split_list(const char *text, char ***items)
+{
+	char **v = NULL;
+	size_t n = 0;
+	const char *p = text;
+
+	*items = NULL;
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		const char *end = comma ? comma : p + strlen(p);
+		const char *b = p;
+		while (b < end && isspace((unsigned char)*b))
+			b++;
+		const char *e = end;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (e > b) {
+			char **nv = realloc(v, (n + 1) * sizeof(*v));
+			char *item = strndup(b, (size_t)(e - b));
+			if (!nv || !item) {
+				free(item);
+				v = nv ? nv : v;
+				goto fail;
+			}
+			v = nv;
+			v[n++] = item;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	*items = v;
+	return n;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return 0;
+}
+
+void parse_list_free(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+/* Parses a whole decimal number without sign; false on anything else. */
+static bool parse_ull(const char *s, const char **end, unsigned long long *out)
+{
+	char *e;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &e, 10);
+	if (errno)
+		return false;
+	*end = e;
+	return true;
+}
+
+int parse_seconds(const char *text, int *out, char *err, size_t errlen)
+{
+	unsigned long long v;
+	const char *end;
+	if (!parse_ull(text, &end, &v) || *end) {
+		snprintf(err, errlen, "\"%s\" is not a whole number of seconds", text);
+		return -1;
+	}
+	if (v > INT_MAX) {
+		snprintf(err, errlen, "%s seconds is too large", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int parse_int(const char *text, int *out, char *err, size_t errlen)
+{
+	unsigned long long v;
+	const char *end;
+	if (!parse_ull(text, &end, &v) || *end || v > INT_MAX) {
+		snprintf(err, errlen, "\"%s\" is not a non-negative integer", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+int parse_size(const char *text, size_t *out, char *err, size_t errlen)
+{
+	unsigned long long v, mul = 1;
+	const char *end;
+	if (!parse_ull(text, &end, &v))
+		goto bad;
+	while (*end == ' ')
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mul = 1ULL << 10; end++; break;
+	case 'M': mul = 1ULL << 20; end++; break;
+	case 'G': mul = 1ULL << 30; end++; break;
+	default: goto bad;
+	}
+	if (mul > 1 && toupper((unsigned char)*end) == 'B')
+		end++; /* "64MB" reads as 64M */
+	if (*end)
+		goto bad;
+	if (v > SIZE_MAX / mul) {
+		snprintf(err, errlen, "size \"%s\" is too large", text);
+		return -1;
+	}
+	*out = (size_t)(v * mul);
+	return 0;
+bad:
+	snprintf(err, errlen, "bad size \"%s\" (expected bytes, optionally with K, M or G)", text);
+	return -1;
+}
+
+int parse_bool(const char *text, bool *out, char *err, size_t errlen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(text, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(text, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "bad boolean \"%s\" (expected yes or no)", text);
+	return -1;
+}
+
+int parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
+{
+	static const struct { const char *unit; unsigned window; } units[] = {
+		{ "s", 1 }, { "sec", 1 }, { "second", 1 },
+		{ "m", 60 }, { "min", 60 }, { "minute", 60 },
+		{ "h", 3600 }, { "hour", 3600 },
+	};
+	unsigned long long n;
+	const char *end;
+
+	if (!parse_ull(text, &end, &n))
+		goto bad;
+	while (*end == ' ')
+		end++;
+	if (*end++ != '/')
+		goto bad;
+	while (*end == ' ')
+		end++;
+	if (n == 0 || n > 1000000000ULL) {
+		snprintf(err, errlen, "rate \"%s\" must have a count from 1 to 1000000000", text);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			out->count = (unsigned)n;
+			out->window_s = units[i].window;
+			return 0;
+		}
+	}
+bad:
+	snprintf(err, errlen, "bad rate \"%s\" (expected N/s, N/min or N/h)", text);
+	return -1;
+}
+
+void parse_addr_free(struct fg_addr *a)
+{
+	free(a->spec);
+	free(a->path);
+	a->spec = a->path = NULL;
+}
+
+static int parse_port(const char *s, int *port)
+{
+	unsigned long long v;
+	const char *end;
+	if (!parse_ull(s, &end, &v) || *end || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+static int parse_unix(const char *text, const char *basedir, struct fg_addr *out,
+		      char *err, size_t errlen)
+{
+	const char *p = text + 5;
+	if (!*p) {
+		snprintf(err, errlen, "bad address \"%s\": unix: needs a path", text);
+		return -1;
+	}
+	out->path = parse_path_join(basedir, p);
+	if (!out->path || asprintf(&out->spec, "unix:%s", out->path) < 0) {
+		out->spec = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (strlen(out->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen, "unix socket path \"%s\" is too long", out->path);
+		return -1;
+	}
+	out->is_unix = true;
+	return 0;
+}
+
+/* A host name: letters, digits, '-' and '.', as a resolver would take. */
+static bool parse_host_name_ok(const char *h)
+{
+	if (!*h)
+		return false;
+	for (; *h; h++)
+		if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.')
+			return false;
+	return true;
+}
+
+static int parse_tcp(const char *text, struct fg_addr *out, char *err, size_t errlen)
+{
+	char host[sizeof(out->host)];
+	const char *colon;
+	bool v6 = false;
+	unsigned char bin[16];
+	size_t hlen;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		hlen = (size_t)(close - text - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		if (inet_pton(AF_INET6, host, bin) != 1) {
+			snprintf(err, errlen, "bad address \"%s\": not an IPv6 address in brackets", text);
+			return -1;
+		}
+		inet_ntop(AF_INET6, bin, host, sizeof(host));
+		colon = close + 1;
+		v6 = true;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			goto bad;
+		if (memchr(text, ':', (size_t)(colon - text))) {
+			snprintf(err, errlen, "bad address \"%s\": write IPv6 as [addr]:port", text);
+			return -1;
+		}
+		hlen = (size_t)(colon - text);
+		if (hlen == 0 || hlen >= sizeof(host))
+			goto bad;
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		if (strcmp(host, "*") == 0)
+			strcpy(host, "0.0.0.0"); /* nginx's "*:port" */
+		else if (inet_pton(AF_INET, host, bin) == 1)
+			inet_ntop(AF_INET, bin, host, sizeof(host));
+		else if (!parse_host_name_ok(host))
+			goto bad;
+		for (char *h = host; *h; h++)
+			*h = (char)tolower((unsigned char)*h);
+	}
+	if (parse_port(colon + 1, &out->port) < 0) {
+		snprintf(err, errlen, "bad address \"%s\": port must be 0 to 65535", text);
+		return -1;
+	}
+	strcpy(out->host, host);
+	if (asprintf(&out->spec, v6 ? "[%s]:%d" : "%s:%d", host, out->port) < 0) {
+		out->spec = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad address \"%s\" (expected host:port, [v6]:port or unix:/path)", text);
+	return -1;
+}
+
+int parse_addr(const char *text, const char *basedir, struct fg_addr *out,
+	       char *err, size_t errlen)
+{
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(text, "unix:", 5) == 0)
+		rc = parse_unix(text, basedir, out, err, errlen);
+	else
+		rc = parse_tcp(text, out, err, errlen);
+	if (rc < 0)
+		parse_addr_free(out);
+	return rc;
+}
+
+int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
+		       char *err, size_t errlen)
+{
+	struct fg_addr *a = &l->v[l->n];
+	if (parse_addr(text, basedir, a, err, errlen) < 0)
+		return -1;
+	for (size_t j = 0; j < l->n; j++) {
+		if (strcmp(l->v[j].spec, a->spec) == 0) {
+			snprintf(err, errlen, "address %s is listed twice", a->spec);
+			parse_addr_free(a);
+			return -1;
+		}
+	}
+	l->n++;
+	return 0;
+}
+
+void parse_addrlist_free(struct fg_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		parse_addr_free(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+int parse_url(const char *text, char **out, char *err, size_t errlen)
+{
+	size_t n = strlen(text);
+	if ((strncasecmp(text, "http://", 7) != 0 || n == 7) &&
+	    (strncasecmp(text, "https://", 8) != 0 || n == 8)) {
+		snprintf(err, errlen, "URL \"%s\" must start with http:// or https://", text);
+		return -1;
+	}
+	while (n > 0 && text[n - 1] == '/')
+		n--; /* base_url + "/v1/..." must not give "//v1" */
+	*out = strndup(text, n);
+	if (!*out) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+

@@ -1,0 +1,63 @@
+/* parse.h: the value syntaxes shared by the main configuration file, the
+ * tenant files and configured secrets: addresses, rates, sizes, booleans,
+ * seconds, URLs, comma lists and path joins.
+ *
+ * libc only, and no fleetgate module below it: config.c, tenant.c and
+ * secret.c all build on it, so it must never include their headers. Each
+ * parser returns 0, or -1 with ERR filled (the text it was given may be
+ * quoted in ERR, so callers never pass a secret's value here). */
+#ifndef FG_PARSE_H
+#define FG_PARSE_H
+#include <stddef.h>
+#include <stdbool.h>
+
+/* One listening address as written: "host:port", "[v6]:port" or
+ * "unix:/path". `spec` is the normalized text, used as the identity of a
+ * listener across reloads. */
+struct fg_addr {
+	char *spec;
+	bool is_unix;
+	char *path;       /* unix: absolute path */
+	char host[64];    /* tcp: numeric or name, without brackets */
+	int port;
+};
+
+struct fg_addrlist {
+	struct fg_addr *v;
+	size_t n;
+};
+
+/* "N/s", "N/min", "N/h": COUNT events per WINDOW seconds. */
+struct fg_rate {
+	unsigned count;
+	unsigned window_s;
+};
+
+/* A relative unix: path is relative to BASEDIR. */
+int parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
+void parse_addr_free(struct fg_addr *a);
+/* Parses TEXT and appends it to L, refusing an address L already holds.
+ * L->v must have room for one more. */
+int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
+		       char *err, size_t errlen);
+void parse_addrlist_free(struct fg_addrlist *l);
+
+int parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
+/* Bytes with an optional K, M or G (and B) suffix. */
+int parse_size(const char *text, size_t *out, char *err, size_t errlen);
+/* yes/no, true/false, on/off, 1/0 */
+int parse_bool(const char *text, bool *out, char *err, size_t errlen);
+/* Whole non-negative seconds up to INT_MAX. */
+int parse_seconds(const char *text, int *out, char *err, size_t errlen);
+/* A non-negative integer up to INT_MAX. */
+int parse_int(const char *text, int *out, char *err, size_t errlen);
+/* An http:// or https:// URL; *OUT is a copy without trailing '/'. */
+int parse_url(const char *text, char **out, char *err, size_t errlen);
+
+/* Splits a comma list into trimmed, non-empty items (free them with
+ * parse_list_free). Returns the count. */
+size_t parse_split_list(const char *text, char ***items);
+void parse_list_free(char **items, size_t n);
+/* Joins DIR and a relative PATH; an absolute PATH is copied. */
+char *parse_path_join(const char *dir, const char *path);
+#endif
