@@ -26,7 +26,7 @@
 
 /* ---- attribution -------------------------------------------------------- */
 
-/* Lower-case AF_INET for v4 and v4-mapped v6 peers, so ::ffff:10.1.2.3 (a
+/* v4-mapped v6 peers come back as AF_INET, so ::ffff:10.1.2.3 (a
  * dual-stack listener's view of an IPv4 client) matches 10.0.0.0/8. */
 static int policy_peer_addr(const struct sockaddr *peer, unsigned char addr[16])
 {

@@ -249,6 +249,7 @@ static const struct {
 } tenant_methods[] = {
 	{ "GET", FG_M_GET }, { "POST", FG_M_POST }, { "DELETE", FG_M_DELETE },
 };
+#define TENANT_NMETHODS (sizeof(tenant_methods) / sizeof(tenant_methods[0]))
 
 static void tenant_key_methods(struct tenant_parse *P, int line, const char *value)
 {
@@ -257,9 +258,9 @@ static void tenant_key_methods(struct tenant_parse *P, int line, const char *val
 	unsigned bits = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t m = 0;
-		while (m < 3 && strcasecmp(items[i], tenant_methods[m].name) != 0)
+		while (m < TENANT_NMETHODS && strcasecmp(items[i], tenant_methods[m].name) != 0)
 			m++;
-		if (m < 3)
+		if (m < TENANT_NMETHODS)
 			bits |= tenant_methods[m].bit;
 		else
 			tenant_err(P, line, "methods: unknown method \"%.32s\" (GET, POST or DELETE)", items[i]);
@@ -586,7 +587,7 @@ int tenant_check_set(struct fg_tenant *const *t, size_t n, struct fg_errors *err
 
 const char *tenant_method_name(unsigned bit)
 {
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < TENANT_NMETHODS; i++)
 		if (tenant_methods[i].bit == bit)
 			return tenant_methods[i].name;
 	return "?";
@@ -596,7 +597,7 @@ void tenant_methods_text(unsigned bits, char *out, size_t outlen)
 {
 	size_t n = 0;
 	out[0] = '\0';
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < TENANT_NMETHODS; i++)
 		if (bits & tenant_methods[i].bit)
 			n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s",
 					      n ? ", " : "", tenant_methods[i].name);
