@@ -10,10 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "fleetgate.h"
-#include "listview.h"
 #include "policy.h"
 #include "tenant.h"
 #include "vinset.h"
