@@ -174,7 +174,7 @@ static struct lv_text *lv_build(const struct listview *v, const struct fg_tenant
 	bool all = vinset_allows_all(t->vins);
 	size_t len = v->nprefix + v->nsuffix;
 	for (size_t i = 0; i < v->n; i++)
-		if (all || (v->items[i].vin[0] && tenant_allows_vin(t, v->items[i].vin)))
+		if (all || (v->items[i].vin[0] && policy_allows_vin(t, v->items[i].vin)))
 			len += v->items[i].len + 1;
 	struct lv_text *out = malloc(sizeof *out + len + 1);
 	if (!out)
@@ -186,7 +186,7 @@ static struct lv_text *lv_build(const struct listview *v, const struct fg_tenant
 	bool first = true;
 	for (size_t i = 0; i < v->n; i++) {
 		const struct lv_item *it = &v->items[i];
-		if (!all && (!it->vin[0] || !tenant_allows_vin(t, it->vin)))
+		if (!all && (!it->vin[0] || !policy_allows_vin(t, it->vin)))
 			continue;
 		if (!first)
 			*p++ = ',';

@@ -107,7 +107,7 @@ static const struct fg_tenant *policy_by_source(const struct fg_config *c, const
 
 /* Linear scans: deployments have tens of tenants, and a scan of tens of
  * entries costs less than the hash of the key it follows. */
-const struct fg_tenant *tenant_attribute(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *key, size_t keylen,
 					 const struct sockaddr *peer, enum fg_attr_result *res)
 {
@@ -145,7 +145,7 @@ found:
 
 /* ---- policy ------------------------------------------------------------- */
 
-bool tenant_allows_vin(const struct fg_tenant *t, const char *vin17)
+bool policy_allows_vin(const struct fg_tenant *t, const char *vin17)
 {
 	return t && vinset_contains(t->vins, vin17);
 }
@@ -186,12 +186,12 @@ static int policy_vinlist_add(struct policy_vinlist *l, const char *vin)
 
 static void policy_vinlist_free(struct policy_vinlist *l)
 {
-	tenant_vins_free(l->v, l->n);
+	policy_vins_free(l->v, l->n);
 	vinset_free(l->seen);
 	memset(l, 0, sizeof(*l));
 }
 
-void tenant_vins_free(char **vins, size_t n)
+void policy_vins_free(char **vins, size_t n)
 {
 	if (!vins)
 		return;
@@ -337,7 +337,7 @@ static int policy_request_vins(enum fg_route route, const char *path_vin, json_t
 	}
 }
 
-int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
+int policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen)
 {
 	struct policy_vinlist l = {0}, denied = {0};
@@ -353,7 +353,7 @@ int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *pat
 	if ((status = policy_request_vins(route, path_vin, body, &l, detail, detaillen)) != 0)
 		goto done;
 	for (size_t i = 0; i < l.n; i++) {
-		if (!tenant_allows_vin(t, l.v[i]) && policy_vinlist_add(&denied, l.v[i]) < 0) {
+		if (!policy_allows_vin(t, l.v[i]) && policy_vinlist_add(&denied, l.v[i]) < 0) {
 			snprintf(detail, detaillen, "out of memory");
 			status = 500;
 			goto done;

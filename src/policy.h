@@ -24,11 +24,11 @@ enum fg_attr_result {
  * in on, NULL for the shared listeners; keys and sources are not looked at
  * there), then KEY (may be NULL), then the most specific `sources` range
  * holding PEER (may be NULL, e.g. unix). */
-const struct fg_tenant *tenant_attribute(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *key, size_t keylen,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
-bool tenant_allows_vin(const struct fg_tenant *t, const char *vin17);
+bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 
 /* Policy for one request, before anything else happens to it. BODY is the
  * parsed JSON body for POST routes (NULL otherwise); PATH_VIN is the
@@ -36,9 +36,9 @@ bool tenant_allows_vin(const struct fg_tenant *t, const char *vin17);
  * HTTP status to answer (400 wrong body shape / malformed VIN, 403 denied)
  * with DETAIL saying which rule decided. When the request's VINs could be
  * read (allowed, or 403 for a denied VIN), VINS receives them normalized
- * (caller frees with tenant_vins_free) for cache invalidation and the
+ * (caller frees with policy_vins_free) for cache invalidation and the
  * audit log. */
-int tenant_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
+int policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen);
-void tenant_vins_free(char **vins, size_t n);
+void policy_vins_free(char **vins, size_t n);
 #endif

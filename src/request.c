@@ -127,7 +127,7 @@ static void req_free(struct req *r)
 		cache_flight_done(cache_shared(), r->flight, NULL, NULL);   /* waiters ask again */
 	free(r->cache_key);
 	secret_wipe(&r->token);
-	tenant_vins_free(r->vins, r->nvins);
+	policy_vins_free(r->vins, r->nvins);
 	free(r->uri);
 	free(r->url);
 	wcfg_release(r->wc);
@@ -906,7 +906,7 @@ static bool req_attribute(struct req *r, const struct wbind *b)
 			peer = NULL;
 	}
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = tenant_attribute(r->cfg, b->role == HTTP_ROLE_TENANT ? b->spec : NULL,
+	r->tenant = policy_attribute(r->cfg, b->role == HTTP_ROLE_TENANT ? b->spec : NULL,
 				     key, key ? strlen(key) : 0, peer, &res);
 	if (r->tenant) {
 		r->tenant_slot = r->tenant->stats_slot;
@@ -959,7 +959,7 @@ static bool req_read_body(struct req *r, json_t **json)
 static bool req_policy(struct req *r, json_t *body)
 {
 	char detail[8192];   /* names every denied VIN */
-	int st = tenant_check(r->tenant, r->rm.route, r->rm.route == FG_R_GET || r->rm.route == FG_R_DELETE ||
+	int st = policy_check(r->tenant, r->rm.route, r->rm.route == FG_R_GET || r->rm.route == FG_R_DELETE ||
 			      r->rm.route == FG_R_CANCEL ? r->rm.vin : NULL,
 			      body, &r->vins, &r->nvins, detail, sizeof detail);
 	if (st == 0)

@@ -47,7 +47,7 @@ static bool allowed(struct fg_tenant *t, json_t *el)
 	json_t *jv = json_object_get(el, "vin");
 	char vin[18];
 	return json_is_string(jv) && vin_normalize(json_string_value(jv), json_string_length(jv), vin) &&
-	       tenant_allows_vin(t, vin);
+	       policy_allows_vin(t, vin);
 }
 
 /* The reference: the answer with the tenant's elements only, dumped; "*"

@@ -72,7 +72,7 @@ static void teardown_attr(void)
 
 static const char *who(const char *listener, const char *key, const char *addr, enum fg_attr_result *r)
 {
-	const struct fg_tenant *t = tenant_attribute(&attc, listener, key, key ? strlen(key) : 0,
+	const struct fg_tenant *t = policy_attribute(&attc, listener, key, key ? strlen(key) : 0,
 						     addr ? peer(addr) : NULL, r);
 	return t ? t->name : "-";
 }
@@ -104,7 +104,7 @@ START_TEST(attr_order)
 	ck_assert_int_eq(r, FG_ATTR_NONE);
 	ck_assert_str_eq(who(NULL, NULL, NULL, &r), "-");
 	ck_assert_int_eq(r, FG_ATTR_NONE);
-	ck_assert_ptr_null(tenant_attribute(NULL, NULL, NULL, 0, NULL, &r));
+	ck_assert_ptr_null(policy_attribute(NULL, NULL, NULL, 0, NULL, &r));
 }
 END_TEST
 
@@ -132,7 +132,7 @@ START_TEST(attr_ipv6_and_mapped)
 	ck_assert_int_eq(r, FG_ATTR_OK);
 	/* a unix-socket peer has no address */
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	ck_assert_ptr_null(tenant_attribute(&attc, NULL, NULL, 0, (struct sockaddr *)&un, &r));
+	ck_assert_ptr_null(policy_attribute(&attc, NULL, NULL, 0, (struct sockaddr *)&un, &r));
 	ck_assert_int_eq(r, FG_ATTR_NONE);
 }
 END_TEST
@@ -163,7 +163,7 @@ static int check(enum fg_route r, const char *path_vin, const char *body, char *
 		j = json_loads(body, JSON_DECODE_ANY, NULL);
 		ck_assert_ptr_nonnull(j);
 	}
-	int st = tenant_check(pol, r, path_vin, j, vins, n, detail, dlen);
+	int st = policy_check(pol, r, path_vin, j, vins, n, detail, dlen);
 	json_decref(j);
 	return st;
 }
@@ -177,13 +177,13 @@ START_TEST(policy_vin_routes)
 	ck_assert_int_eq(check(FG_R_GET, "EXVETESTVIN000001", NULL, &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000001");
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_GET, "EXVETESTVIN000009", NULL, &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VIN EXVETESTVIN000009 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	/* a denied request still hands back its VIN, for the audit line */
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000009");
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	/* DELETE and cancel need the DELETE method, checked before the VIN */
 	ck_assert_int_eq(check(FG_R_DELETE, "EXVETESTVIN000009", NULL, &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "method DELETE is not allowed for tenant dispatch (methods = GET, POST)");
@@ -201,11 +201,11 @@ START_TEST(policy_delete_allowed)
 	pol->methods = FG_M_GET | FG_M_DELETE;
 	ck_assert_int_eq(check(FG_R_DELETE, "EXVETESTVIN000002", NULL, &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000002", NULL, &v, &n, d, sizeof(d)), 0);
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000003", NULL, &v, &n, d, sizeof(d)), 403);
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CREATE, NULL, "{\"vehicles\":[]}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "method POST is not allowed for tenant dispatch (methods = GET, DELETE)");
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{}", &v, &n, d, sizeof(d)), 403);
@@ -223,7 +223,7 @@ START_TEST(policy_create)
 	ck_assert_uint_eq(n, 2);   /* normalized, duplicates once */
 	ck_assert_str_eq(v[0], "EXVETESTVIN000001");
 	ck_assert_str_eq(v[1], "WBADT43452G296403");
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	/* mixed: every denied VIN is named; all VINs asked for come back */
 	ck_assert_int_eq(check(FG_R_CREATE, NULL,
 		"{\"vehicles\":[{\"vin\":\"EXVETESTVIN000001\"},{\"vin\":\"EXVETESTVIN000007\"},"
@@ -231,7 +231,7 @@ START_TEST(policy_create)
 		"{\"vin\":\"EXVETESTVIN000007\"}]}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VINs EXVETESTVIN000007, EXVETESTVIN000008 are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	ck_assert_uint_eq(n, 4);   /* normalized, duplicates once */
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 }
 END_TEST
 
@@ -249,7 +249,7 @@ START_TEST(policy_create_many_denied_fit)
 	ck_assert_ptr_nonnull(strstr(d, "more are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)"));
 	ck_assert_uint_lt(strlen(d), sizeof(d));
 	ck_assert_uint_eq(n, 40);
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 }
 END_TEST
 
@@ -289,10 +289,10 @@ START_TEST(policy_access_token)
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"exvetestvin000002\"}", &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000002");
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"EXVETESTVIN000003\"}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VIN EXVETESTVIN000003 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
-	tenant_vins_free(v, n);
+	policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"short\"}", &v, &n, d, sizeof(d)), 400);
 	ck_assert_ptr_nonnull(strstr(d, "\"short\" is not a VIN"));
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":5}", &v, &n, d, sizeof(d)), 400);
