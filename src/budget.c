@@ -439,7 +439,7 @@ void budget_pump(struct budget *b, double now)
 void budget_pause(struct budget *b, double now, double secs)
 {
 	if (!(secs >= 0))
-		secs = 0;
+		return;
 	if (secs > BUDGET_PAUSE_MAX) {
 		log_warn("budget: the upstream asked for a pause of %.6g s; pausing for the cap of %d s "
 			 "(POST /budget/resume on the admin listener ends it sooner)", secs, BUDGET_PAUSE_MAX);

@@ -164,8 +164,12 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 		for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
 			if (s <= FWD_RETRY_AFTER_MAX)
 				s = s * 10 + (v[i] - '0');
-		if (i == vlen && i > 0)
+		if (i == vlen && i > 0) {
+			if (s > FWD_RETRY_AFTER_MAX)
+				log_warn("upstream: a Retry-After of more than %d s is read as %d s",
+					 FWD_RETRY_AFTER_MAX, FWD_RETRY_AFTER_MAX);
 			f->retry_after = (int)(s > FWD_RETRY_AFTER_MAX ? FWD_RETRY_AFTER_MAX : s);
+		}
 	}
 	return len;
 }
