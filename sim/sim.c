@@ -320,6 +320,7 @@ static void sim_cleanup(SSL_CTX *tls)
 	json_decref(sim_g.tokens);
 	sim_fleet_free();
 	sim_window_free();
+	sim_script_clear();
 	EVP_PKEY_free(sim_g.cfg.public_key);
 	free(sim_g.cfg.listen_host);
 	for (i = 0; i < SIM_LOG_MAX; i++)

@@ -179,4 +179,9 @@ char *sim_random_id(void);
 void sim_control_cb(struct evhttp_request *req, const char *path);
 void sim_faults_clear(void);
 
+/* sim_script.c: scripted raw answers (/_sim/script). */
+void sim_script_control(struct evhttp_request *req, enum evhttp_cmd_type m);
+int sim_script_answer(struct evhttp_request *req, enum sim_route route);
+void sim_script_clear(void);
+
 #endif

@@ -1,7 +1,8 @@
 /* sim_control.c: the simulator's own control surface under /_sim/: counters,
- * the request log, reset, fault injection, token revocation, vehicle upserts
- * and a forced 429 window. No authentication: the simulator is a test tool
- * and listens on loopback in every use the project makes of it.
+ * the request log, reset, fault injection, token revocation, vehicle upserts,
+ * a forced 429 window and scripted answers (sim_script.c). No
+ * authentication: the simulator is a test tool and listens on loopback in
+ * every use the project makes of it.
  *
  * These requests are not counted, logged or faulted: tests read the
  * counters to learn what fleetgate sent, and their own calls would blur that. */
@@ -262,6 +263,7 @@ static void sim_control_reset(struct evhttp_request *req)
 	sim_log_clear();
 	sim_faults_clear();
 	sim_window_clear();
+	sim_script_clear();
 	sim_control_ok(req, json_pack("{s:b}", "reset", 1));
 }
 
@@ -293,6 +295,8 @@ void sim_control_cb(struct evhttp_request *req, const char *path)
 		sim_control_ok(req, sim_fleet_dump());
 	else if (!strcmp(path, "/_sim/vehicles") && post)
 		sim_control_vehicles_set(req);
+	else if (!strcmp(path, "/_sim/script") && (get || post || m == EVHTTP_REQ_DELETE))
+		sim_script_control(req, m);
 	else if (!strcmp(path, "/_sim/rate_limit") && post)
 		sim_control_rate_limit(req);
 	else

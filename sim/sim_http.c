@@ -615,6 +615,7 @@ static void sim_api_request(struct evhttp_request *req, const char *path, const 
 	char vinbuf[128];
 	char *body;
 	json_t *entry;
+	int scripted;
 
 	c.body_len = evbuffer_get_length(in);
 	body = malloc(c.body_len + 1);
@@ -629,6 +630,13 @@ static void sim_api_request(struct evhttp_request *req, const char *path, const 
 	sim_g.stats.requests[c.route]++;
 	sim_g.stats.in_flight++;
 	entry = sim_log_add(&c);
+	if (!r.status && (scripted = sim_script_answer(req, c.route))) {
+		sim_count_status(scripted);
+		sim_g.stats.in_flight--;
+		json_object_set_new(entry, "status", json_integer(scripted));
+		free(body);
+		return;
+	}
 	sim_handle(&c, &r, &a);
 	if (sim_g.cfg.verbose)
 		fprintf(stderr, "fleetgate-sim: %s %s -> %d%s\n",

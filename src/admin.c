@@ -1,12 +1,13 @@
-/* admin.c: health, readiness, stats, metrics and cache purge, in a
- * dispatch table. Runs on the main thread, so a busy worker never delays a
- * health check. Only counts and names leave here: the token section says
+/* admin.c: health, readiness, stats, metrics, cache purge and ending an
+ * upstream 429 pause, in a dispatch table. Runs on the main thread, so a
+ * busy worker never delays a health check. Only counts and names leave here: the token section says
  * whether a token is valid and for how long, never what it is. */
 #include "admin.h"
 #include "budget.h"
 #include "cache.h"
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "stats.h"
 #include "token.h"
 #include <stdlib.h>
@@ -185,6 +186,16 @@ static void admin_purge(struct evhttp_request *req)
 	admin_send_json(req, 200, json_pack("{s:s,s:i}", "status", "purged", "entries", rc));
 }
 
+/* An operator who knows the upstream is serving again ends its 429 pause
+ * without waiting out the (capped) hour. */
+static void admin_budget_resume(struct evhttp_request *req)
+{
+	double left = budget_resume(budget_shared(), token_now())   /* the monotonic clock budget.c uses */;
+	if (left > 0)
+		log_info("admin: upstream pause of single-VIN reads ended by POST /budget/resume (%.0f s were left)", left);
+	admin_send_json(req, 200, json_pack("{s:s,s:f}", "status", "resumed", "paused_for_s", left));
+}
+
 struct admin_route {
 	enum evhttp_cmd_type method;
 	const char *path;
@@ -197,25 +208,25 @@ static const struct admin_route admin_routes[] = {
 	{ EVHTTP_REQ_GET, "/stats", admin_stats },
 	{ EVHTTP_REQ_GET, "/metrics", admin_metrics },
 	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge },
+	{ EVHTTP_REQ_POST, "/budget/resume", admin_budget_resume },
 };
 
 void admin_request_cb(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-	bool path_known = false;
+	const char *allow = NULL;
 	for (size_t i = 0; path && i < sizeof admin_routes / sizeof *admin_routes; i++) {
 		if (strcmp(path, admin_routes[i].path) != 0)
 			continue;
-		path_known = true;
+		allow = admin_routes[i].method == EVHTTP_REQ_POST ? "POST" : "GET";
 		if (evhttp_request_get_command(req) == admin_routes[i].method) {
 			admin_routes[i].fn(req);
 			return;
 		}
 	}
-	if (path_known) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-				  strcmp(path, "/cache/purge") == 0 ? "POST" : "GET");
+	if (allow) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
 		http_send_error(req, 405, "this method is not allowed on this path");
 		return;
 	}

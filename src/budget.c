@@ -19,6 +19,7 @@
  *
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
+#include "log.h"
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
@@ -437,6 +438,13 @@ void budget_pump(struct budget *b, double now)
 
 void budget_pause(struct budget *b, double now, double secs)
 {
+	if (!(secs >= 0))
+		return;
+	if (secs > BUDGET_PAUSE_MAX) {
+		log_warn("budget: the upstream asked for a pause of %.6g s; pausing for the cap of %d s "
+			 "(POST /budget/resume on the admin listener ends it sooner)", secs, BUDGET_PAUSE_MAX);
+		secs = BUDGET_PAUSE_MAX;
+	}
 	pthread_mutex_lock(&b->mu);
 	if (now + secs > b->paused_until) {
 		b->paused_until = now + secs;
@@ -445,6 +453,16 @@ void budget_pause(struct budget *b, double now, double secs)
 		budget_schedule(b, now);
 	}
 	pthread_mutex_unlock(&b->mu);
+}
+
+double budget_resume(struct budget *b, double now)
+{
+	pthread_mutex_lock(&b->mu);
+	double left = b->paused_until > now ? b->paused_until - now : 0;
+	b->paused_until = 0;
+	pthread_mutex_unlock(&b->mu);
+	budget_pump(b, now);
+	return left;
 }
 
 double budget_paused_for(struct budget *b, double now)

@@ -59,8 +59,15 @@ void budget_wait_cancel(struct budget_waiter *w);
 /* Grants the slots that are free at NOW to waiters, round robin over
  * tenants. Runs by itself from timers in the daemon; tests call it. */
 void budget_pump(struct budget *b, double now);
-/* The upstream answered 429: nothing is granted for SECS seconds. */
+/* The longest pause an upstream 429 can impose: a "retry after" of 115
+ * days in an error body must not stop reads for 115 days. */
+#define BUDGET_PAUSE_MAX 3600
+/* The upstream answered 429: nothing is granted for SECS seconds (at most
+ * BUDGET_PAUSE_MAX; a longer request is cut and logged). */
 void budget_pause(struct budget *b, double now, double secs);
+/* Ends a pause now (admin POST /budget/resume) and grants what waits;
+ * returns the seconds that were left of it. */
+double budget_resume(struct budget *b, double now);
 /* Seconds left of a pause, 0 when none. */
 double budget_paused_for(struct budget *b, double now);
 /* Seconds until a read arriving now would get a slot (queue included). */

@@ -76,7 +76,7 @@ enum config_type {
 	  "shared tenant listeners: host:port, [v6]:port or unix:/path; comma list") \
 	X(gateway, admin_listen, CT_ADDRS, admin_listen, "127.0.0.1:8081", false, 0, 0, \
 	  "admin listeners (health, stats, metrics, purge); \"off\" for none") \
-	X(gateway, workers, CT_INT, workers, "0", false, 0, 1024, \
+	X(gateway, workers, CT_INT, workers, "0", false, 0, FG_MAX_WORKERS, \
 	  "event-loop threads; 0 = one per online CPU") \
 	X(gateway, tenants_dir, CT_PATH, tenants_dir, "tenants.d", true, 0, 0, \
 	  "folder whose *.conf files are the tenants") \
@@ -104,6 +104,8 @@ enum config_type {
 	  "upstream budget for GET /v1/fleets/vehicles/{vin}") \
 	X(upstream, queue_timeout, CT_SECONDS, queue_timeout, "10", true, 0, 86400, \
 	  "seconds a request may wait for budget or a token") \
+	X(upstream, max_upstream_bytes, CT_SIZE, max_upstream_bytes, "8M", true, 1024, 1073741824, \
+	  "longer upstream answers are refused with 502; K/M/G suffixes") \
 	X(oauth, token_url, CT_URL, token_url, "", true, 0, 0, \
 	  "token endpoint; default base_url + /v1/access_tokens") \
 	X(oauth, client_id, CT_STRING, client_id, "", true, 0, 0, \
@@ -381,7 +383,7 @@ static void config_derive(struct config_load *L)
 
 	if (c->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		c->workers = n > 0 ? (int)(n > 1024 ? 1024 : n) : 1;
+		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
 	}
 	if (c->base_url) {
 		if (!c->token_url)

@@ -48,6 +48,7 @@ struct fg_config {
 	int timeout;
 	struct fg_rate vin_get_rate;
 	int queue_timeout;
+	size_t max_upstream_bytes; /* longer answers are refused (502) */
 
 	/* [oauth] */
 	char *token_url;         /* resolved: default base_url + /v1/access_tokens */

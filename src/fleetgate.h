@@ -9,6 +9,8 @@
 #define FG_VERSION PACKAGE_VERSION
 #define FG_ERR_LEN 512
 #define FG_VIN_LEN 17
+/* Event-loop threads at most; a larger [gateway] workers is an error. */
+#define FG_MAX_WORKERS 64
 
 /* Clearance statuses of the upstream API, in the order of the ttl_<status>
  * table in struct fg_config. */

@@ -5,9 +5,16 @@
  * cookies, hop-by-hop headers, X-Forwarded-For and the like — never
  * reaches the upstream, so nothing can leak a caller's secrets or our
  * internal addresses by accident. This file sets the Authorization header
- * from a token it is handed and never logs it. */
+ * from a token it is handed and never logs it.
+ *
+ * The upstream is not trusted with our memory or our clients: an answer
+ * longer than max_upstream_bytes is cut off and failed, a status outside
+ * 100..599 is a failed exchange, and control characters are taken out of
+ * every header value relayed either way. */
+#define _GNU_SOURCE   /* asprintf */
 #include "forward.h"
 #include "log.h"
+#include "stats.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,7 +27,10 @@ struct fwd {
 	struct upstream *pool;       /* where the easy handle goes back */
 	struct curl_slist *hdrs;
 	struct evbuffer *body;
-	char content_type[128];
+	size_t max_bytes;            /* the answer may not be longer */
+	size_t got;                  /* body bytes so far */
+	bool too_big;
+	char *content_type;          /* NULL when absent */
 	int retry_after;
 	long status;
 	CURLcode rc;
@@ -57,17 +67,62 @@ const char *forward_error_text(CURLcode rc)
 		return "the upstream host name could not be resolved";
 	case CURLE_COULDNT_CONNECT:
 		return "the upstream could not be reached";
+	case CURLE_FILESIZE_EXCEEDED:
+		return "the upstream's answer is larger than [upstream] max_upstream_bytes";
+	case CURLE_WEIRD_SERVER_REPLY:
+		return "the upstream's answer is not valid HTTP";
 	default:
 		return "the upstream exchange failed";
 	}
 }
 
+/* Retry-After beyond this is read as this: the same hour budget.c caps
+ * an upstream pause at. */
+#define FWD_RETRY_AFTER_MAX 3600
+
+/* MAXFILESIZE stops an answer whose Content-Length is too big before its
+ * body; this count stops one that is chunked or lies about its length. */
 static size_t fwd_write_cb(char *ptr, size_t size, size_t n, void *arg)
 {
 	struct fwd *f = arg;
-	if (evbuffer_add(f->body, ptr, size * n) < 0)
+	size_t len = size * n;
+	if (len > f->max_bytes - f->got) {
+		f->too_big = true;
+		return 0;            /* curl ends the transfer: CURLE_WRITE_ERROR */
+	}
+	if (evbuffer_add(f->body, ptr, len) < 0)
 		return 0;
-	return size * n;
+	f->got += len;
+	return len;
+}
+
+/* VALUE without control characters (HTAB stays): they have no business in
+ * a header value, and CR or LF would end the line. A new string or NULL. */
+static char *fwd_clean_value(const char *value, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		if ((c >= 0x20 && c != 0x7f) || c == '\t')
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+	return out;
+}
+
+/* A Content-Length announced in the headers: the body buffer is made that
+ * big at once, so the answer lands in one piece and reading it whole
+ * later (evbuffer_pullup) does not copy it again. */
+static void fwd_presize(struct fwd *f, const char *v, size_t vlen)
+{
+	size_t n = 0, i = 0;
+	for (; i < vlen && v[i] >= '0' && v[i] <= '9' && n <= f->max_bytes; i++)
+		n = n * 10 + (size_t)(v[i] - '0');
+	if (i == vlen && i > 0 && n <= f->max_bytes && n > evbuffer_get_length(f->body))
+		evbuffer_expand(f->body, n - evbuffer_get_length(f->body));
 }
 
 static bool fwd_header_is(const char *line, size_t len, const char *name, const char **val, size_t *vlen)
@@ -94,22 +149,26 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 	size_t vlen;
 	/* A new status line (after a 100 Continue, or a redirect) resets. */
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
-		f->content_type[0] = 0;
+		free(f->content_type);
+		f->content_type = NULL;
 		f->retry_after = -1;
 	} else if (fwd_header_is(line, len, "Content-Type", &v, &vlen)) {
-		if (vlen >= sizeof f->content_type)
-			vlen = sizeof f->content_type - 1;
-		memcpy(f->content_type, v, vlen);
-		f->content_type[vlen] = 0;
+		free(f->content_type);
+		f->content_type = fwd_clean_value(v, vlen);
+	} else if (fwd_header_is(line, len, "Content-Length", &v, &vlen)) {
+		fwd_presize(f, v, vlen);
 	} else if (fwd_header_is(line, len, "Retry-After", &v, &vlen)) {
-		char tmp[16];
-		if (vlen > 0 && vlen < sizeof tmp) {
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = 0;
-			char *e;
-			long s = strtol(tmp, &e, 10);
-			if (*e == 0 && s >= 0 && s < 86400)
-				f->retry_after = (int)s;
+		/* Delay-seconds, saturated rather than ignored when huge. */
+		long s = 0;
+		size_t i = 0;
+		for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
+			if (s <= FWD_RETRY_AFTER_MAX)
+				s = s * 10 + (v[i] - '0');
+		if (i == vlen && i > 0) {
+			if (s > FWD_RETRY_AFTER_MAX)
+				log_warn("upstream: a Retry-After of more than %d s is read as %d s",
+					 FWD_RETRY_AFTER_MAX, FWD_RETRY_AFTER_MAX);
+			f->retry_after = (int)(s > FWD_RETRY_AFTER_MAX ? FWD_RETRY_AFTER_MAX : s);
 		}
 	}
 	return len;
@@ -124,6 +183,15 @@ static void fwd_done_cb(void *arg, CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &secs);
 	f->ms = secs * 1000.0;
 	f->u = NULL;
+	if (f->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		f->rc = CURLE_FILESIZE_EXCEEDED;
+		evbuffer_drain(f->body, evbuffer_get_length(f->body));   /* give it back now */
+		stats_inc(STAT_upstream_too_large);
+	} else if (rc == CURLE_OK && (f->status < 100 || f->status > 599)) {
+		/* Not an HTTP status: nothing a client could make sense of. */
+		f->rc = CURLE_WEIRD_SERVER_REPLY;
+		stats_inc(STAT_upstream_bad_status);
+	}
 	f->done(f->arg, f);
 }
 
@@ -136,28 +204,35 @@ static int fwd_add_header(struct fwd *f, const char *line)
 	return 0;
 }
 
+/* "NAME: VALUE" at whatever length, control characters left out. */
+static int fwd_add_header_kv(struct fwd *f, const char *name, const char *value)
+{
+	char *v = fwd_clean_value(value, strlen(value));
+	char *line = NULL;
+	int rc = -1;
+	if (v && asprintf(&line, "%s: %s", name, v) >= 0)
+		rc = fwd_add_header(f, line);
+	free(line);
+	free(v);
+	return rc;
+}
+
 static int fwd_build_headers(struct fwd *f, const struct fwd_params *p)
 {
-	char line[1024];
 	if (p->client_headers) {
 		const struct evkeyval *kv;
 		TAILQ_FOREACH(kv, p->client_headers, next) {
 			if (!forward_header_allowed(kv->key))
 				continue;
-			snprintf(line, sizeof line, "%s: %s", kv->key, kv->value);
-			if (fwd_add_header(f, line) < 0)
+			if (fwd_add_header_kv(f, kv->key, kv->value) < 0)
 				return -1;
 		}
 	} else if (p->content_type) {
-		snprintf(line, sizeof line, "Content-Type: %s", p->content_type);
-		if (fwd_add_header(f, line) < 0)
+		if (fwd_add_header_kv(f, "Content-Type", p->content_type) < 0)
 			return -1;
 	}
-	if (p->request_id) {
-		snprintf(line, sizeof line, "X-Request-Id: %s", p->request_id);
-		if (fwd_add_header(f, line) < 0)
-			return -1;
-	}
+	if (p->request_id && fwd_add_header_kv(f, "X-Request-Id", p->request_id) < 0)
+		return -1;
 	/* No "Expect: 100-continue" round trip for POST bodies. */
 	if (p->body_len && fwd_add_header(f, "Expect:") < 0)
 		return -1;
@@ -204,6 +279,7 @@ struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_do
 	f->done = done;
 	f->arg = arg;
 	f->retry_after = -1;
+	f->max_bytes = p->max_bytes ? p->max_bytes : p->cfg->max_upstream_bytes;
 	f->body = evbuffer_new();
 	f->pool = u;
 	f->easy = upstream_easy_get(u);
@@ -215,6 +291,7 @@ struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_do
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->hdrs);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fwd_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_bytes);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fwd_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, f);
 	if (strcmp(p->method, "POST") == 0) {
@@ -257,12 +334,13 @@ void forward_free(struct fwd *f)
 	curl_slist_free_all(f->hdrs);
 	if (f->body)
 		evbuffer_free(f->body);
+	free(f->content_type);
 	free(f);
 }
 
 CURLcode forward_result(const struct fwd *f) { return f->rc; }
 long forward_status(const struct fwd *f) { return f->status; }
-const char *forward_content_type(const struct fwd *f) { return f->content_type; }
+const char *forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
 int forward_retry_after(const struct fwd *f) { return f->retry_after; }
 struct evbuffer *forward_body(struct fwd *f) { return f->body; }
 double forward_ms(const struct fwd *f) { return f->ms; }

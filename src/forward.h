@@ -25,7 +25,8 @@ struct fwd_params {
 	const char *content_type;    /* when client_headers is NULL */
 	const void *body;
 	size_t body_len;
-	const struct fg_config *cfg; /* timeouts, ca_file */
+	const struct fg_config *cfg; /* timeouts, ca_file, max_upstream_bytes */
+	size_t max_bytes;            /* longest answer taken; 0 = cfg's max_upstream_bytes */
 };
 
 /* Starts the exchange on U; DONE runs once, from the event loop. NULL when
@@ -44,7 +45,8 @@ struct evbuffer *forward_body(struct fwd *f);
 double forward_ms(const struct fwd *f);                  /* whole exchange */
 /* Client headers that may travel upstream: a short allowlist. */
 bool forward_header_allowed(const char *name);
-/* 502 or 504 for a failed transfer; a sentence for the error detail. */
+/* 502 or 504 for a failed transfer (an answer over max_upstream_bytes or
+ * with a status outside 100..599 is one); a sentence for the error detail. */
 int forward_error_status(CURLcode rc);
 const char *forward_error_text(CURLcode rc);
 #endif

@@ -42,7 +42,7 @@
 #include <openssl/rand.h>
 #include <jansson.h>
 
-#define HTTP_MAX_WORKERS 64
+#define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* config.c refuses more */
 #define HTTP_MAX_LISTENERS 256
 #define HTTP_UPSTREAM_CONNS 32
 

@@ -29,6 +29,8 @@
 	X(upstream_requests, "upstream", "requests",       "",                               "Exchanges with the upstream fleet API") \
 	X(upstream_errors,   "upstream", "errors",         "upstream_errors_total",          "Upstream exchanges without an answer (unreachable, time-out, TLS, closed)") \
 	X(upstream_throttled,"upstream", "throttled",      "upstream_throttled_total",       "Upstream 429 answers seen") \
+	X(upstream_too_large,"upstream", "too_large",      "upstream_too_large_total",       "Upstream answers refused for exceeding max_upstream_bytes") \
+	X(upstream_bad_status,"upstream", "bad_status",    "upstream_bad_status_total",      "Upstream answers refused for a status outside 100..599") \
 	X(upstream_retries,  "upstream", "retries_after_401", "upstream_retries_total",      "Requests retried with a fresh token after an upstream 401") \
 	X(token_waits,       "token",    "waits",          "token_waits_total",              "Requests that had to wait for a token") \
 	X(token_timeouts,    "token",    "wait_timeouts",  "token_wait_timeouts_total",      "Requests answered 503 because no token arrived in time") \

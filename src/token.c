@@ -6,6 +6,12 @@
  * fetch itself runs on the main event base, so workers only take the lock
  * long enough to copy the token or leave a waiter.
  *
+ * The endpoint is trusted with credentials, not with our process: an
+ * answer is taken only when its token is RFC 6750 token characters (a CR
+ * or LF would split every upstream request it rides on), its lifetime is
+ * clamped to TOKEN_LIFETIME_MIN..MAX, and token requests are at least
+ * TOKEN_FETCH_GAP apart whatever the answers say.
+ *
  * Never: log, count or return a token or a client secret anywhere but the
  * Authorization header and the token request body. Error texts carry the
  * endpoint's status and error code only. */
@@ -34,6 +40,17 @@ TAILQ_HEAD(token_waitq, token_waiter);
 
 enum token_fail { TOKEN_FAIL_NONE, TOKEN_FAIL_REJECTED, TOKEN_FAIL_TRANSIENT };
 
+/* A lifetime outside these is an answer we do not believe: below a second
+ * the refresh timer would spin; above a day nobody rotates a credential,
+ * and 1e300 does not fit the timer at all. */
+#define TOKEN_LIFETIME_MIN 1.0
+#define TOKEN_LIFETIME_MAX 86400.0
+/* Seconds between the starts of two token requests, at least: the last
+ * guard against any answer, timer or kick that would hammer the endpoint. */
+#define TOKEN_FETCH_GAP 1.0
+/* A token answer is a few hundred bytes; nothing needs more than this. */
+#define TOKEN_ANSWER_MAX 65536
+
 static struct {
 	pthread_mutex_t mu;
 	struct event_base *base;
@@ -49,6 +66,7 @@ static struct {
 	bool bad;                    /* rejected by the upstream */
 
 	bool fetching;
+	double last_fetch;           /* monotonic start of the last request; 0: none */
 	struct fwd *inflight;
 	char *body;                  /* request body, wiped after the fetch */
 	size_t body_len;
@@ -125,8 +143,10 @@ void token_wait_cancel(struct token_waiter *w)
 
 static void token_schedule(double delay)
 {
-	if (delay < 0)
+	if (!(delay >= 0))           /* also NaN */
 		delay = 0;
+	if (delay > TOKEN_LIFETIME_MAX)
+		delay = TOKEN_LIFETIME_MAX;   /* the conversion below must fit */
 	struct timeval tv = { (time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6) };
 	evtimer_add(tk.timer, &tv);
 }
@@ -191,6 +211,12 @@ static void token_fetch(void)
 	if (tk.fetching || !tk.cfg)
 		return;
 	evtimer_del(tk.timer);
+	double now = token_now();
+	if (tk.last_fetch > 0 && now - tk.last_fetch < TOKEN_FETCH_GAP) {
+		token_schedule(tk.last_fetch + TOKEN_FETCH_GAP - now);
+		return;
+	}
+	tk.last_fetch = now;
 	if (token_build_body(tk.cfg, err, sizeof err) < 0) {
 		log_error("token: cannot build the token request: %s", err);
 		tk.st.failures++;
@@ -203,6 +229,7 @@ static void token_fetch(void)
 		.method = "POST", .url = tk.cfg->token_url,
 		.content_type = "application/json",
 		.body = tk.body, .body_len = tk.body_len, .cfg = tk.cfg,
+		.max_bytes = TOKEN_ANSWER_MAX,
 	};
 	tk.inflight = forward_start(tk.up, &p, token_fetch_done, NULL);
 	if (!tk.inflight) {
@@ -215,8 +242,26 @@ static void token_fetch(void)
 	log_debug("token: requesting a token from %s", tk.cfg->token_url);
 }
 
+/* RFC 6750 b64token, the only thing that may follow "Bearer ":
+ * 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". */
+static bool token_chars_ok(const char *s, size_t len)
+{
+	size_t i = 0;
+	for (; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
+			break;
+	}
+	if (i == 0)
+		return false;
+	while (i < len && s[i] == '=')
+		i++;
+	return i == len;
+}
+
 /* Reads access_token and expires_in; the lifetime is cut to the JWT's exp
- * when the token is a JWT expiring earlier. */
+ * when the token is a JWT expiring earlier, then clamped. */
 static int token_parse(struct fwd *f, struct fg_secret *out, double *lifetime, char *err, size_t errlen)
 {
 	struct evbuffer *b = forward_body(f);
@@ -234,6 +279,10 @@ static int token_parse(struct fwd *f, struct fg_secret *out, double *lifetime, c
 		snprintf(err, errlen, "the answer has no usable access_token");
 		goto out;
 	}
+	if (!token_chars_ok(json_string_value(at), json_string_length(at))) {
+		snprintf(err, errlen, "the answer's access_token has characters a bearer token may not have");
+		goto out;
+	}
 	if (!json_is_number(ei) || json_number_value(ei) <= 0) {
 		snprintf(err, errlen, "the answer has no positive expires_in");
 		goto out;
@@ -241,13 +290,21 @@ static int token_parse(struct fwd *f, struct fg_secret *out, double *lifetime, c
 	*lifetime = json_number_value(ei);
 	long long exp;
 	if (jwt_peek_exp(json_string_value(at), json_string_length(at), &exp) == 0) {
-		double left = (double)(exp - (long long)time(NULL));
+		/* In double: exp comes from the endpoint, and exp - now in
+		 * integers overflows for an exp near INT64_MIN. */
+		double left = (double)exp - (double)time(NULL);
 		if (left < *lifetime)
 			*lifetime = left;
-		if (*lifetime <= 0) {
-			snprintf(err, errlen, "the token's exp is already past");
+		if (*lifetime < TOKEN_LIFETIME_MIN) {
+			snprintf(err, errlen, "the token's exp is past or less than a second away");
 			goto out;
 		}
+	}
+	if (*lifetime < TOKEN_LIFETIME_MIN || *lifetime > TOKEN_LIFETIME_MAX) {
+		double given = *lifetime;
+		*lifetime = given < TOKEN_LIFETIME_MIN ? TOKEN_LIFETIME_MIN : TOKEN_LIFETIME_MAX;
+		log_warn("token: the token endpoint's lifetime %g s is outside %.0f s .. %.0f s; using %.0f s",
+			 given, TOKEN_LIFETIME_MIN, TOKEN_LIFETIME_MAX, *lifetime);
 	}
 	secret_set(out, json_string_value(at), json_string_length(at));
 	OPENSSL_cleanse((char *)json_string_value(at), json_string_length(at));

@@ -215,6 +215,29 @@ START_TEST(pause_after_upstream_429)
 }
 END_TEST
 
+/* A hostile "retry after 99999999999999999999s" pauses an hour, not 115
+ * days, and an operator's resume ends the pause and serves the queue. */
+START_TEST(pause_is_capped_and_can_be_resumed)
+{
+	struct budget *b = budget_new();
+	budget_set_rate(b, 1, 1);
+	double ra;
+	struct budget_waiter *w;
+	static struct simreq q;
+	const char *body = "retry after 99999999999999999999s";
+	norder = 0;
+	budget_pause(b, 100, budget_parse_retry_after(body, strlen(body)));
+	ck_assert_double_eq_tol(budget_paused_for(b, 100), BUDGET_PAUSE_MAX, 1e-9);
+	budget_pause(b, 100, 1e300);
+	ck_assert_double_eq_tol(budget_paused_for(b, 100), BUDGET_PAUSE_MAX, 1e-9);
+	ck_assert_int_eq(budget_acquire(b, "a", 101, NULL, granted, &q, &q.w, &ra), BUDGET_PAUSED);
+	ck_assert_double_eq_tol(budget_resume(b, 200), BUDGET_PAUSE_MAX - 100, 1e-9);
+	ck_assert_double_eq_tol(budget_paused_for(b, 200), 0, 1e-9);
+	ck_assert_int_eq(budget_acquire(b, "a", 200, NULL, NULL, NULL, &w, &ra), BUDGET_GRANTED);
+	budget_free(b);
+}
+END_TEST
+
 START_TEST(retry_after_in_body)
 {
 	const char *b1 = "{\"errors\":[{\"title\":\"Too many requests\",\"detail\":\"retry after 20s\"}]}";
@@ -272,6 +295,7 @@ int main(void)
 	tcase_add_test(tc, tenants_served_round_robin);
 	tcase_add_test(tc, newcomers_do_not_overtake_the_queue);
 	tcase_add_test(tc, pause_after_upstream_429);
+	tcase_add_test(tc, pause_is_capped_and_can_be_resumed);
 	tcase_add_test(tc, retry_after_in_body);
 	tcase_add_test(tc, token_bucket_maths);
 	tcase_add_test(tc, tenant_buckets_are_separate);

@@ -157,6 +157,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->vin_get_rate.count, 60);
 	ck_assert_uint_eq(c->vin_get_rate.window_s, 60);
 	ck_assert_int_eq(c->queue_timeout, 10);
+	ck_assert_uint_eq(c->max_upstream_bytes, 8u << 20);
 
 	ck_assert_str_eq(c->token_url, "https://sandbox.api.high-mobility.com/v1/access_tokens");
 	ck_assert_str_eq(c->audience, "https://sandbox.api.high-mobility.com/v1");
@@ -202,6 +203,7 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "upstream", "timeout", "9" },
 	{ "upstream", "vin_get_rate", "5/s" },
 	{ "upstream", "queue_timeout", "0" },
+	{ "upstream", "max_upstream_bytes", "2M" },
 	{ "oauth", "token_url", "http://127.0.0.1:7000/tok" },
 	{ "oauth", "client_id", "09ce38c6-5cd7-47b0-b271-235414e938c6" },
 	{ "oauth", "private_key_file", "sa.pem" },
@@ -288,6 +290,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(c->vin_get_rate.count, 5);
 	ck_assert_uint_eq(c->vin_get_rate.window_s, 1);
 	ck_assert_int_eq(c->queue_timeout, 0);
+	ck_assert_uint_eq(c->max_upstream_bytes, 2u << 20);
 	ck_assert_str_eq(c->token_url, "http://127.0.0.1:7000/tok");
 	ck_assert_str_eq(c->client_id, "09ce38c6-5cd7-47b0-b271-235414e938c6");
 	ck_assert(secret_empty(&c->client_secret));
@@ -312,7 +315,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 29 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 30 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
