@@ -111,7 +111,7 @@ class InstallLayout(unittest.TestCase):
 
     def test_systemd_analyze_verify_is_clean(self):
         if not shutil.which("systemd-analyze"):
-            return skip_note("systemd-analyze is not installed (Debian package systemd)")
+            self.skipTest("systemd-analyze is not installed (Debian package systemd)")
         # verify wants the ExecStart binaries and the man pages to exist:
         # point it at the DESTDIR copies.
         unit = read(self.p("systemdsystemunitdir", "fleetgate.service"))
@@ -161,7 +161,7 @@ class InstallLayout(unittest.TestCase):
 
     def test_man_pages_render_without_warnings(self):
         if not shutil.which("groff"):
-            return skip_note("groff is not installed (Debian package groff-base)")
+            self.skipTest("groff is not installed (Debian package groff-base)")
         for section, name in (("8", "fleetgate"), ("5", "fleetgate.conf"), ("1", "fleetgate-sim")):
             page = self.p("mandir", "man" + section, name + "." + section)
             r = subprocess.run(["groff", "-ww", "-mandoc", "-Tutf8", page], capture_output=True, timeout=60)
@@ -289,7 +289,7 @@ class Notify(FgTestCase):
 
     def test_ready_reloading_and_stopping_are_reported(self):
         if not built_with_libsystemd():
-            return skip_note("built without libsystemd: notify.c is a no-op and the unit is Type=simple")
+            self.skipTest("built without libsystemd: notify.c is a no-op and the unit is Type=simple")
         path = os.path.join(self.dir, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
