@@ -12,6 +12,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "stats.h"
 #include "token.h"
 #include <curl/curl.h>
@@ -112,14 +113,17 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP) {
 		if (!m.stopping) {
+			notify_reloading();
 			main_reload();
 			main_reopen_logs();
+			notify_ready();
 		}
 		return;
 	}
 	if (m.stopping)
 		return;
 	m.stopping = true;
+	notify_stopping();
 	struct fg_config *c = config_current();
 	log_info("%s: no longer accepting; finishing %ld requests in flight (up to %d s)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", http_in_flight(), c->shutdown_timeout);
@@ -191,6 +195,7 @@ static int main_run(struct fg_config *c)
 	evtimer_add(flush, &one);
 	log_info("fleetgate %s started: %d workers, %zu tenants, %zu VINs, upstream %s",
 		 FG_VERSION, c->workers, c->ntenants, c->nvins, c->base_url);
+	notify_ready();
 	event_base_dispatch(m.base);
 	rc = 0;
 	log_info("stopped");
