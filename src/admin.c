@@ -96,7 +96,9 @@ static void admin_stats_config(json_t *root)
 		config_unref(c);
 }
 
-json_t *admin_stats_snapshot(void)
+/* The /stats document: every figure the admin surface reports, read now.
+ * The status page renders this same snapshot, never figures of its own. */
+static json_t *admin_stats_snapshot(void)
 {
 	json_t *root = stats_json();
 	admin_stats_ready(root);
@@ -112,6 +114,11 @@ json_t *admin_stats_snapshot(void)
 static void admin_stats(struct evhttp_request *req)
 {
 	admin_send_json(req, 200, admin_stats_snapshot());
+}
+
+static void admin_status(struct evhttp_request *req)
+{
+	status_page(req, admin_stats_snapshot());
 }
 
 static void admin_metrics_token(struct evbuffer *b)
@@ -214,7 +221,7 @@ struct admin_route {
 };
 
 static const struct admin_route admin_routes[] = {
-	{ EVHTTP_REQ_GET, "/", status_page },
+	{ EVHTTP_REQ_GET, "/", admin_status },
 	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
 	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
 	{ EVHTTP_REQ_GET, "/stats", admin_stats },

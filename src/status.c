@@ -1,10 +1,10 @@
 /* status.c: the operator's status page, GET / on the admin listener.
  *
  * The page (src/status.html, built into the binary) is a template whose
- * {{...}} marks this file fills from one /stats snapshot, the very document
- * admin_stats_snapshot() builds for GET /stats: the page never computes a
- * figure of its own, so the two cannot disagree. A figure the page needs
- * belongs in /stats first. The formats below have twins of the same names
+ * double-brace marks this file fills from one /stats snapshot, the very
+ * document admin.c's admin_stats_snapshot() builds for GET /stats: the
+ * page never computes a figure of its own, so the two cannot disagree. A
+ * figure the page needs belongs in /stats first. The formats below have twins of the same names
  * in the page's script, which refreshes the figures by polling /stats.
  *
  * Everything that leaves here is HTML-escaped (tenant names come from
@@ -12,7 +12,6 @@
  * can reach the page. */
 #define _GNU_SOURCE   /* memmem */
 #include "status.h"
-#include "admin.h"
 #include "http.h"
 #include <math.h>
 #include <stdio.h>
@@ -301,9 +300,8 @@ int status_render(const char *tpl, size_t len, json_t *snap, struct evbuffer *ou
 	return 0;
 }
 
-void status_page(struct evhttp_request *req)
+void status_page(struct evhttp_request *req, json_t *snap)
 {
-	json_t *snap = admin_stats_snapshot();
 	struct evbuffer *b = evbuffer_new();
 	if (!snap || !b || status_render((const char *)status_html, status_html_len, snap, b) < 0) {
 		json_decref(snap);

@@ -10,8 +10,9 @@
 extern const unsigned char status_html[];
 extern const size_t status_html_len;
 
-/* Admin route: the page, its figures filled from admin_stats_snapshot(). */
-void status_page(struct evhttp_request *req);
+/* Answers REQ with the page, its figures filled from SNAP, the /stats
+ * document admin.c builds (consumed). */
+void status_page(struct evhttp_request *req, json_t *snap);
 
 /* Fills TPL's {{...}} marks from SNAP (a /stats document) into OUT.
  * Returns 0, or -1 when out of memory. Every value is HTML-escaped. */
