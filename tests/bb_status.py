@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fgtest  # noqa: E402
@@ -171,7 +172,7 @@ class StatusPage(FgTestCase):
 
     # ---- headless Chromium: the live page -------------------------------
 
-    def browser(self, *args, window="1100,900", port=None):
+    def browser(self, *args, window="1100,900", port=None, budget=7000):
         exe = chromium()
         if not exe:
             self.skipTest("chromium is not installed (scripts/setup installs Debian's chromium); "
@@ -181,7 +182,7 @@ class StatusPage(FgTestCase):
         # test waiting for them in real time.
         cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--no-first-run", "--user-data-dir=" + profile, "--window-size=" + window,
-               "--run-all-compositor-stages-before-draw", "--virtual-time-budget=7000"]
+               "--run-all-compositor-stages-before-draw", "--virtual-time-budget=%d" % budget]
         out = subprocess.run(cmd + list(args) + ["http://127.0.0.1:%d/" % (port or self.g.admin_port)],
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
@@ -213,7 +214,37 @@ class StatusPage(FgTestCase):
         self.assertRegex(dom, r'<section id="redis" data-if="redis" hidden')
         shot = os.environ.get("FG_STATUS_SCREENSHOT")
         if shot:
-            self.browser("--screenshot=" + os.path.abspath(shot), "--hide-scrollbars", window="1000,800")
+            self.screenshot(os.path.abspath(shot))
+
+    def screenshot(self, path):
+        """docs/status-page.png: the live page after ~30 s of paced traffic.
+        Virtual time stands still while a fetch is pending, so an origin
+        that holds each /stats answer for 2 real seconds makes the page's
+        2 s polls span 2 s of real traffic, and the chart true rates."""
+        stop = threading.Event()
+
+        def busy(k):
+            # Three clients, so one waiting for budget stalls only itself;
+            # the first purges now and then to cause upstream reads.
+            n = 0
+            while not stop.wait(0.02 if (n // 200) % 2 else 0.008):
+                n += 1
+                if k == 0 and n % 400 == 0:
+                    self.g.admin("POST", "/cache/purge")
+                vin = VIN2 if n % 9 == 0 else VIN1
+                self.g.request("GET", "/v1/fleets/vehicles/" + vin, headers={"X-API-Key": KEY_B if k else KEY_A})
+        threads = [threading.Thread(target=busy, args=(k,), daemon=True) for k in range(3)]
+        for t in threads:
+            t.start()
+        origin = StaleOrigin(None, self.g.admin_port, hold=2.0)
+        try:
+            self.browser("--screenshot=" + path, "--hide-scrollbars", window="1000,740",
+                         port=origin.port, budget=30000)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+            origin.close()
 
     def test_chromium_fits_320_px(self):
         self.traffic()
@@ -225,20 +256,23 @@ class StatusPage(FgTestCase):
 class StaleOrigin:
     """A loopback HTTP server answering / with PAGE and /stats with the
     gateway's live /stats (counting them): the browser's view of an admin
-    listener whose page was rendered before the traffic."""
+    listener whose page was rendered before the traffic. PAGE None: the
+    gateway's page of now. HOLD: seconds each /stats answer is held."""
 
-    def __init__(self, page, admin_port):
+    def __init__(self, page, admin_port, hold=0.0):
         outer = self
         self.stats_served = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path == "/stats":
+                    time.sleep(hold)   # the point of HOLD: real time passes between polls
                     r = fgtest.request(admin_port, "GET", "/stats", timeout=10)
                     body, ctype = r.body, "application/json"
                     outer.stats_served += 1
                 elif self.path == "/":
-                    body, ctype = page, "text/html; charset=utf-8"
+                    body, ctype = page or fgtest.request(admin_port, "GET", "/", timeout=10).body, \
+                        "text/html; charset=utf-8"
                 else:
                     self.send_error(404)
                     return
