@@ -9,6 +9,7 @@
 #include "http.h"
 #include "log.h"
 #include "stats.h"
+#include "status.h"
 #include "token.h"
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,19 @@ static void admin_stats_token(json_t *root)
 	json_object_set_new(t, "failures_rejected", json_integer((json_int_t)ts.fail_rejected));
 	json_object_set_new(t, "failures_transient", json_integer((json_int_t)ts.fail_transient));
 	json_object_set_new(t, "rejected_by_upstream", json_integer((json_int_t)ts.rejected_by_upstream));
+	json_object_set_new(t, "last_refresh_ago_s", ts.last_refresh_ago_s < 0 ? json_null()
+				    : json_integer((json_int_t)ts.last_refresh_ago_s));
+}
+
+/* readiness: what /readyz would answer now, so one snapshot says it. */
+static void admin_stats_ready(json_t *root)
+{
+	char reason[512];
+	bool ok = token_ready(reason, sizeof reason);
+	json_t *r = admin_sub(root, "readiness");
+	json_object_set_new(r, "ready", json_boolean(ok));
+	if (!ok)
+		json_object_set_new(r, "reason", json_string(reason));
 }
 
 static void admin_stats_config(json_t *root)
@@ -77,20 +91,35 @@ static void admin_stats_config(json_t *root)
 	json_object_set_new(cf, "generation", json_integer(c ? c->generation : 0));
 	json_object_set_new(cf, "tenants", json_integer(c ? (json_int_t)c->ntenants : 0));
 	json_object_set_new(cf, "vins", json_integer(c ? (json_int_t)c->nvins : 0));
+	json_object_set_new(admin_sub(root, "cache"), "max_bytes",
+			    json_integer(c ? (json_int_t)c->cache_max_bytes : 0));
 	if (c)
 		config_unref(c);
 }
 
-static void admin_stats(struct evhttp_request *req)
+/* The /stats document: every figure the admin surface reports, read now.
+ * The status page renders this same snapshot, never figures of its own. */
+static json_t *admin_stats_snapshot(void)
 {
 	json_t *root = stats_json();
+	admin_stats_ready(root);
 	admin_stats_token(root);
 	admin_stats_config(root);
 	json_object_set_new(admin_sub(root, "requests"), "in_flight", json_integer(http_in_flight()));
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
-	admin_send_json(req, 200, root);
+	return root;
+}
+
+static void admin_stats(struct evhttp_request *req)
+{
+	admin_send_json(req, 200, admin_stats_snapshot());
+}
+
+static void admin_status(struct evhttp_request *req)
+{
+	status_page(req, admin_stats_snapshot());
 }
 
 static void admin_metrics_token(struct evbuffer *b)
@@ -203,6 +232,7 @@ struct admin_route {
 };
 
 static const struct admin_route admin_routes[] = {
+	{ EVHTTP_REQ_GET, "/", admin_status },
 	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
 	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
 	{ EVHTTP_REQ_GET, "/stats", admin_stats },

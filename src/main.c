@@ -51,6 +51,16 @@ static void main_print_errors(const struct fg_errors *e, FILE *out)
 		fprintf(out, "%s\n", e->lines[i]);
 }
 
+/* The budget learns vin_get_rate from the configuration in force now, not
+ * only at the next single-VIN read: /stats, /metrics and the status page
+ * would otherwise show the default limit until then. */
+static void main_budget_rate(const struct fg_config *c)
+{
+	struct budget *b = budget_shared();
+	if (b)
+		budget_set_rate(b, c->vin_get_rate.count, c->vin_get_rate.window_s);
+}
+
 static void main_reload(void)
 {
 	struct fg_errors errs = { 0 };
@@ -62,22 +72,23 @@ static void main_reload(void)
 			log_error("reload refused: %s", errs.lines[i]);
 		log_error("reload refused: the old configuration stays in force");
 		errors_free(&errs);
-		stats_inc(STAT_config_reload_failures);
+		stats_reload(false);
 		return;
 	}
 	errors_free(&errs);
 	if (http_listeners_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
-		stats_inc(STAT_config_reload_failures);
+		stats_reload(false);
 		return;
 	}
 	config_ref(c);
 	config_swap(c);
+	main_budget_rate(c);
 	/* Only now, with C in force, do workers see its new listeners. */
 	http_listeners_commit(c);
 	token_config_changed(c);
-	stats_inc(STAT_config_reloads);
+	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
 	config_unref(c);
@@ -176,6 +187,7 @@ static int main_run(struct fg_config *c)
 	if (!m.base || !shard)
 		goto out;
 	stats_thread_init(shard);
+	main_budget_rate(c);
 	if (token_start(m.base, c) < 0 || http_workers_start(c) < 0) {
 		log_error("cannot start the workers");
 		goto out;

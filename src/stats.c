@@ -45,6 +45,10 @@ static char *stats_tenants[STATS_MAX_TENANTS];
 static int stats_ntenants;
 static struct timespec stats_t0;
 static _Thread_local struct stats_shard *stats_self;
+/* The last reload: 0 none yet, 1 ok, 2 refused; and its monotonic second.
+ * Written by the main thread, read by the admin thread (the same today). */
+static _Atomic int stats_last_reload;
+static _Atomic long long stats_last_reload_at;
 
 #define ADD(a, n) atomic_fetch_add_explicit(&(a), (n), memory_order_relaxed)
 #define GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
@@ -128,6 +132,15 @@ void stats_upstream(int status, double secs)
 		ADD(s->c[STAT_upstream_errors], 1);
 	/* Failures count too: a time-out is exactly the latency to see. */
 	stats_hist_add(&s->up_lat, secs);
+}
+
+void stats_reload(bool ok)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stats_inc(ok ? STAT_config_reloads : STAT_config_reload_failures);
+	atomic_store(&stats_last_reload_at, (long long)now.tv_sec);
+	atomic_store(&stats_last_reload, ok ? 1 : 2);
 }
 
 int stats_tenant_slot(const char *name)
@@ -243,6 +256,53 @@ static json_t *stats_codes_json(const uint64_t *v)
 	return o;
 }
 
+/* requests.tenants: per tenant, the counts an operator scans first, read
+ * from the same tenant x route x code table /metrics renders. Codes outside
+ * the table's list are "other": their class is not known any more. */
+static json_t *stats_tenant_json(const struct stats_sum *t, int slot)
+{
+	uint64_t total = 0, cls[6] = { 0 };
+	for (int r = 0; r < FG_R_COUNT; r++)
+		for (size_t c = 0; c < STATS_NCODES; c++) {
+			uint64_t v = t->trc[slot][r][c];
+			total += v;
+			cls[c < STATS_NCODES - 1 ? stats_codes[c] / 100 : 0] += v;
+		}
+	if (!total)
+		return NULL;
+	uint64_t denied = 0, limited = 0;
+	for (int r = 0; r < FG_R_COUNT; r++) {
+		denied += t->trc[slot][r][stats_code_index(403)];
+		limited += t->trc[slot][r][stats_code_index(429)];
+	}
+	return json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}", "requests", (json_int_t)total,
+			 "denied", (json_int_t)denied, "rate_limited", (json_int_t)limited,
+			 "errors", (json_int_t)cls[5], "by_class", "2xx", (json_int_t)cls[2],
+			 "4xx", (json_int_t)cls[4], "5xx", (json_int_t)cls[5], "other", (json_int_t)cls[0]);
+}
+
+static void stats_extra_json(json_t *root, const struct stats_sum *t, long long now_s)
+{
+	json_t *ts = json_object();
+	for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
+		if (i >= t->ntenants && i != STATS_MAX_TENANTS)
+			continue;
+		json_t *o = stats_tenant_json(t, i);
+		if (o)
+			json_object_set_new(ts, i == STATS_MAX_TENANTS ? "-" : t->tenants[i], o);
+	}
+	json_object_set_new(stats_section(root, "requests"), "tenants", ts);
+	uint64_t reads = t->c[STAT_cache_hits] + t->c[STAT_cache_misses];
+	json_object_set_new(stats_section(root, "cache"), "hit_ratio",
+			    reads ? json_real((double)t->c[STAT_cache_hits] / (double)reads) : json_null());
+	static const char *const results[] = { "none", "ok", "failed" };
+	int last = atomic_load(&stats_last_reload);
+	json_t *cf = stats_section(root, "config");
+	json_object_set_new(cf, "last_reload", json_string(results[last]));
+	json_object_set_new(cf, "last_reload_ago_s",
+			    last ? json_integer(now_s - atomic_load(&stats_last_reload_at)) : json_null());
+}
+
 json_t *stats_json(void)
 {
 	struct stats_sum *t = stats_collect();
@@ -273,6 +333,7 @@ json_t *stats_json(void)
 	json_object_set_new(lat, "p90", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.90)));
 	json_object_set_new(lat, "p99", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.99)));
 	json_object_set_new(up, "latency_ms", lat);
+	stats_extra_json(root, t, (long long)now.tv_sec);
 	free(t);
 	return root;
 }

@@ -7,6 +7,7 @@
  * in fixed arrays in the shard, so the request path never allocates. */
 #ifndef FG_STATS_H
 #define FG_STATS_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdatomic.h>
 #include <jansson.h>
@@ -66,6 +67,9 @@ void stats_add(enum stats_id id, uint64_t n);
 void stats_request(int tenant_slot, enum fg_route route, int status, double secs);
 /* One upstream exchange: status (0 = transport failure) and duration. */
 void stats_upstream(int status, double secs);
+/* A reload's outcome: counts it (config.reloads or .reload_failures) and
+ * keeps the last result and when, for /stats' config.last_reload. */
+void stats_reload(bool ok);
 /* Stable slot for a tenant name (names are kept across reloads). */
 int stats_tenant_slot(const char *name);
 

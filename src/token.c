@@ -64,6 +64,7 @@ static struct {
 	double usable_until;         /* monotonic: last moment it may be sent */
 	double lifetime;
 	bool bad;                    /* rejected by the upstream */
+	double last_ok_at;           /* monotonic: the last successful fetch */
 
 	bool fetching;
 	double last_fetch;           /* monotonic start of the last request; 0: none */
@@ -365,6 +366,7 @@ static void token_installed(struct fg_secret *t, double lifetime, double now)
 	tk.last_fail = TOKEN_FAIL_NONE;
 	tk.last_error[0] = 0;
 	tk.st.refreshes++;
+	tk.last_ok_at = now;
 
 	double refresh;
 	int rb = tk.cfg ? tk.cfg->refresh_before : -1;
@@ -565,5 +567,6 @@ void token_get_stats(struct token_stats *out)
 	out->valid = token_usable_locked(now);
 	out->expires_in_s = out->valid ? tk.usable_until - now : 0;
 	out->generation = tk.gen;
+	out->last_refresh_ago_s = tk.gen ? now - tk.last_ok_at : -1;
 	pthread_mutex_unlock(&tk.mu);
 }

@@ -25,6 +25,7 @@ struct token_stats {
 	uint64_t fail_transient;  /* 5xx, time-outs, unusable answers */
 	uint64_t rejected_by_upstream; /* tokens marked bad after an upstream 401 */
 	uint64_t generation;
+	double last_refresh_ago_s; /* since the last successful fetch; -1 before the first */
 };
 
 /* Starts the manager on BASE (the main loop) and fetches the first token. */
