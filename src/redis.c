@@ -55,6 +55,7 @@ struct redis_conn {
 	bool failing;               /* not up since the last failure */
 	bool freeing;               /* inside our own redisAsyncFree */
 	bool closing;               /* redis_conn_free asked for */
+	bool dying;                 /* redis_conn_free is releasing C now */
 	int depth;                  /* >0 while a user callback of C runs */
 	struct event *retry, *conn_timer, *down_timer, *reaper, *ping;
 	/* subscriber */
@@ -650,13 +651,16 @@ struct redis_conn *redis_subscriber_new(struct event_base *base, const struct re
 
 void redis_conn_free(struct redis_conn *c)
 {
-	if (!c || c->freeing)
+	if (!c || c->dying)
 		return;
 	c->closing = true;
-	if (c->depth > 0) {
+	if (c->depth > 0 || c->freeing) {
+		/* inside one of C's callbacks, or inside the reaper's own
+		 * redisAsyncFree: the reaper frees C once that returns */
 		event_active(c->reaper, EV_TIMEOUT, 0);
 		return;
 	}
+	c->dying = true;
 	c->freeing = true;
 	if (c->ac)
 		redisAsyncFree(c->ac);   /* pending commands: REDIS_GONE */

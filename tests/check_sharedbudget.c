@@ -482,6 +482,56 @@ START_TEST(test_free_inside_callback_is_safe)
 }
 END_TEST
 
+struct sub_log {
+	int subscribed, dropped, messages;
+	char last[64];
+};
+
+static void sub_cb(enum redis_sub_event ev, const char *msg, size_t len, void *arg)
+{
+	struct sub_log *l = arg;
+	if (ev == REDIS_SUB_SUBSCRIBED)
+		l->subscribed++;
+	else if (ev == REDIS_SUB_DROPPED)
+		l->dropped++;
+	else {
+		l->messages++;
+		snprintf(l->last, sizeof l->last, "%.*s", (int)len, msg);
+	}
+}
+
+static bool sub_wait(const int *counter, int want, double secs)
+{
+	double deadline = mono() + secs;
+	while (*counter < want && mono() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	return *counter >= want;
+}
+
+/* A subscriber gets messages, is told when its subscription drops (what
+ * was published meanwhile is lost) and resubscribes by itself. */
+START_TEST(test_subscriber_drop_and_resubscribe)
+{
+	struct redis_opts o = { .url = &url, .connect_timeout_ms = 500, .timeout_ms = 500 };
+	struct sub_log l = { 0 };
+	struct redis_conn *s = redis_subscriber_new(base, &o, "fgt:inval", sub_cb, &l);
+	ck_assert_ptr_nonnull(s);
+	ck_assert(sub_wait(&l.subscribed, 1, 5));
+	ck_assert_int_eq(redis_conn_state(s), REDIS_UP);
+	freeReplyObject(cmd("PUBLISH fgt:inval %s", "vin-1"));
+	ck_assert(sub_wait(&l.messages, 1, 5));
+	ck_assert_str_eq(l.last, "vin-1");
+	freeReplyObject(cmd("CLIENT KILL TYPE pubsub"));
+	ck_assert(sub_wait(&l.dropped, 1, 5));
+	ck_assert(sub_wait(&l.subscribed, 2, 5));
+	freeReplyObject(cmd("PUBLISH fgt:inval %s", "vin-2"));
+	ck_assert(sub_wait(&l.messages, 2, 5));
+	ck_assert_str_eq(l.last, "vin-2");
+	redis_conn_free(s);
+	ck_assert_int_eq(l.dropped, 1);   /* freeing is not a drop */
+}
+END_TEST
+
 START_TEST(test_fallback_share)
 {
 	ck_assert_uint_eq(sharedbudget_fallback_share(60, 2), 30);
@@ -525,6 +575,7 @@ int main(void)
 	tcase_add_test(tc, test_cancel_gives_the_slot_back);
 	tcase_add_test(tc, test_stopped_server_is_unknown_never_granted);
 	tcase_add_test(tc, test_free_inside_callback_is_safe);
+	tcase_add_test(tc, test_subscriber_drop_and_resubscribe);
 	suite_add_tcase(s, tc);
 	TCase *pure = tcase_create("pure");
 	tcase_add_test(pure, test_fallback_share);
