@@ -8,6 +8,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "redis_stats.h"
 #include "stats.h"
 #include "status.h"
 #include "token.h"
@@ -39,8 +40,13 @@ static void admin_healthz(struct evhttp_request *req)
 
 static void admin_readyz(struct evhttp_request *req)
 {
-	char reason[512];
-	if (token_ready(reason, sizeof reason))
+	char reason[512], detail[256];
+	struct fg_config *c = config_current();
+	bool redis_on = config_redis_on(c);
+	config_unref(c);
+	if (token_ready(reason, sizeof reason) && redis_on && redis_stats_ready_detail(detail, sizeof detail))
+		admin_send_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "detail", detail));
+	else if (token_ready(reason, sizeof reason))
 		admin_send_json(req, 200, json_pack("{s:s}", "status", "ready"));
 	else
 		admin_send_json(req, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason", reason));
@@ -109,6 +115,10 @@ static json_t *admin_stats_snapshot(void)
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
+	struct fg_config *c = config_current();
+	if (config_redis_on(c))
+		redis_stats_json(admin_sub(root, "redis"));
+	config_unref(c);
 	return root;
 }
 
@@ -189,6 +199,10 @@ static void admin_metrics(struct evhttp_request *req)
 	admin_metrics_gauges(b);
 	cache_metrics(b);
 	budget_metrics(b);
+	struct fg_config *c = config_current();
+	if (config_redis_on(c))
+		redis_stats_metrics(b);
+	config_unref(c);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
 	http_reply(req, 200, b);

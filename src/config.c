@@ -65,6 +65,9 @@ enum config_type {
 	CT_LEVEL,       /* error | warn | info | debug */
 	CT_URL,         /* http:// or https:// */
 	CT_SECRET,      /* env:NAME, file:PATH or literal */
+	CT_MILLIS,      /* seconds with a fraction, or Nms; stored in ms */
+	CT_REDIS_URL,   /* redis://IP:PORT/DB or unix:/path; empty = no Redis */
+	CT_ONFAIL,      /* share | closed */
 };
 
 /* X(section, name, type, field, default, reloadable, min, max, help)
@@ -131,7 +134,25 @@ enum config_type {
 	X(cache, ttl_list, CT_SECONDS, ttl_list, "30", true, 0, 31536000, \
 	  "seconds a GET /v1/fleets/vehicles answer is fresh") \
 	X(cache, stale_if_error, CT_SECONDS, stale_if_error, "600", true, 0, 31536000, \
-	  "seconds past expiry a stale entry may be served when the upstream fails")
+	  "seconds past expiry a stale entry may be served when the upstream fails") \
+	X(redis, url, CT_REDIS_URL, redis_url, "", false, 0, 0, \
+	  "shared state: redis://IP:PORT/DB or unix:/path; empty = this process alone") \
+	X(redis, username, CT_STRING, redis_username, "", false, 0, 0, \
+	  "Redis ACL user (AUTH username password); empty = AUTH password only") \
+	X(redis, password, CT_SECRET, redis_password, "", false, 0, 0, \
+	  "Redis password: env:NAME, file:PATH or literal; empty = no AUTH") \
+	X(redis, prefix, CT_STRING, redis_prefix, "fleetgate", false, 0, 0, \
+	  "first part of every Redis key and channel fleetgate uses") \
+	X(redis, connect_timeout, CT_MILLIS, redis_connect_timeout_ms, "1", false, 1, 60000, \
+	  "seconds (fraction allowed, or Nms) to connect and authenticate") \
+	X(redis, timeout, CT_MILLIS, redis_timeout_ms, "0.25", false, 1, 60000, \
+	  "seconds (fraction allowed, or Nms) one Redis command may take") \
+	X(redis, instances, CT_INT, redis_instances, "2", false, 1, 1024, \
+	  "fleetgate instances sharing the budget; floor(limit/instances) is the fallback share") \
+	X(redis, on_failure, CT_ONFAIL, redis_on_failure, "share", false, 0, 0, \
+	  "while Redis is down: share (send the fallback share) or closed (cache only)") \
+	X(redis, cache, CT_BOOL, redis_cache, "yes", false, 0, 0, \
+	  "keep a second cache level in Redis, shared by every instance")
 
 /* ttl_<status>, one per clearance status, after the keys above. */
 #define CONFIG_TTL_DOC(s) \
@@ -167,7 +188,7 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 #define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
 
-static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache" };
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis" };
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -326,6 +347,21 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		return parse_url(text, field, err, errlen);
 	case CT_SECRET:
 		return secret_resolve(field, text, L->c->dir, err, errlen);
+	case CT_MILLIS:
+		if (parse_millis(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_REDIS_URL:
+		return parse_redis_url(text, L->c->dir, field, err, errlen);
+	case CT_ONFAIL:
+		if (strcmp(text, "share") == 0 || strcmp(text, "closed") == 0) {
+			*(enum fg_redis_onfail *)field = text[0] == 's' ? FG_REDIS_SHARE : FG_REDIS_CLOSED;
+			return 0;
+		}
+		snprintf(err, errlen, "\"%s\" is neither share nor closed", text);
+		return -1;
 	case CT_LOG:
 		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
 			*(char **)field = strdup(text);
@@ -406,6 +442,12 @@ static void config_derive(struct config_load *L)
 	if (c->key_id && !c->private_key_file)
 		errors_add(L->errs, f, config_line(L, "oauth", "key_id"),
 			   "[oauth] key_id is only used with private_key_file");
+	if (c->redis_username && secret_empty(&c->redis_password))
+		errors_add(L->errs, f, config_line(L, "redis", "username"),
+			   "[redis] username needs password");
+	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
+		errors_add(L->errs, f, config_line(L, "redis", "prefix"),
+			   "[redis] prefix must not contain blanks or braces");
 }
 
 /* Files the config names must be usable now, so -t catches them. */
@@ -569,6 +611,9 @@ static void config_free(struct fg_config *c)
 			break;
 		case CT_SECRET:
 			secret_wipe(field);
+			break;
+		case CT_REDIS_URL:
+			parse_redis_url_free(field);
 			break;
 		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL:
 			free(*(char **)field);

@@ -22,6 +22,7 @@ struct fg_tenant;        /* tenant.h */
 typedef struct evp_pkey_st EVP_PKEY;
 
 enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
+enum fg_redis_onfail { FG_REDIS_SHARE, FG_REDIS_CLOSED };
 
 struct fg_config {
 	atomic_int refs;
@@ -69,6 +70,17 @@ struct fg_config {
 	int ttl_list;
 	int stale_if_error;
 
+	/* [redis]: redis_url.addr.spec NULL = not configured (config_redis_on) */
+	struct fg_redis_url redis_url;
+	char *redis_username;          /* NULL: AUTH with the password alone */
+	struct fg_secret redis_password;
+	char *redis_prefix;
+	int redis_connect_timeout_ms;
+	int redis_timeout_ms;
+	int redis_instances;
+	enum fg_redis_onfail redis_on_failure;
+	bool redis_cache;
+
 	/* tenants, sorted by name */
 	struct fg_tenant **tenants;
 	size_t ntenants;
@@ -79,6 +91,11 @@ struct fg_config {
  * or NULL with ERRS filled. */
 struct fg_config *config_load(const char *path, struct fg_errors *errs);
 struct fg_config *config_ref(struct fg_config *c);
+/* Whether a [redis] url is configured: without one, nothing is shared. */
+static inline bool config_redis_on(const struct fg_config *c)
+{
+	return c && c->redis_url.addr.spec != NULL;
+}
 void config_unref(struct fg_config *c);
 
 /* The configuration in force; the caller owns the returned reference. */

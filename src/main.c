@@ -13,6 +13,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "redis.h"
 #include "stats.h"
 #include "token.h"
 #include <curl/curl.h>
@@ -145,6 +146,20 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	main_drain_check(-1, 0, NULL);
 }
 
+/* The main base's Redis connection (budget and control traffic, later);
+ * started here so /stats shows whether Redis is reachable from the start.
+ * [redis] is not reloadable: the connection keeps its start-up settings. */
+static struct redis_conn *main_redis_start(const struct fg_config *c)
+{
+	if (!config_redis_on(c))
+		return NULL;
+	struct redis_opts o = {
+		.url = &c->redis_url, .username = c->redis_username, .password = &c->redis_password,
+		.connect_timeout_ms = c->redis_connect_timeout_ms, .timeout_ms = c->redis_timeout_ms,
+	};
+	return redis_conn_new(m.base, &o, "main");
+}
+
 static void main_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	log_flush();
@@ -173,6 +188,7 @@ static int main_run(struct fg_config *c)
 	struct event *sigs[3] = { 0 }, *flush = NULL;
 	struct evhttp *admin = NULL;
 	struct stats_shard *shard = NULL;
+	struct redis_conn *redis = NULL;
 
 	if (log_open(c, err, sizeof err) < 0) {
 		fprintf(stderr, "fleetgate: %s\n", err);
@@ -192,6 +208,7 @@ static int main_run(struct fg_config *c)
 		log_error("cannot start the workers");
 		goto out;
 	}
+	redis = main_redis_start(c);
 	admin = http_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
@@ -226,6 +243,7 @@ out:
 	token_stop();
 	cache_shutdown();
 	budget_shutdown();
+	redis_conn_free(redis);
 	if (admin)
 		evhttp_free(admin);
 	if (flush)

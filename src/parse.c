@@ -366,3 +366,111 @@ int parse_url(const char *text, char **out, char *err, size_t errlen)
 	return 0;
 }
 
+
+/* ---- Redis addresses and millisecond durations ------------------------- */
+
+#define PARSE_REDIS_NO_TLS \
+	"rediss:// (TLS) is not supported: Debian's hiredis 0.14 is built without TLS; " \
+	"put Redis on a unix socket beside fleetgate (url = unix:/run/redis/redis.sock) or " \
+	"carry the connection through a TLS tunnel (stunnel, spiped, ssh -L) and point url at " \
+	"its local end"
+
+int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
+		    char *err, size_t errlen)
+{
+	char hostport[128];
+	unsigned char bin[16];
+	const char *p, *slash;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (strncasecmp(text, "unix:", 5) == 0)
+		return parse_addr(text, basedir, &out->addr, err, errlen);
+	if (strncasecmp(text, "rediss://", 9) == 0) {
+		snprintf(err, errlen, PARSE_REDIS_NO_TLS);
+		return -1;
+	}
+	if (strncasecmp(text, "redis://", 8) != 0) {
+		snprintf(err, errlen, "\"%s\" is not a Redis URL (expected redis://IP:PORT/DB or "
+			 "unix:/path)", text);
+		return -1;
+	}
+	p = text + 8;
+	slash = strchr(p, '/');
+	n = slash ? (size_t)(slash - p) : strlen(p);
+	if (memchr(p, '@', n)) {
+		/* not quoted back: what precedes '@' may be a password */
+		snprintf(err, errlen, "credentials do not belong in the url (it is logged): "
+			 "set username = and password = (env:NAME or file:PATH)");
+		return -1;
+	}
+	if (n == 0 || n + 7 >= sizeof(hostport)) {
+		snprintf(err, errlen, "bad Redis URL \"%s\": needs a host", text);
+		return -1;
+	}
+	memcpy(hostport, p, n);
+	hostport[n] = '\0';
+	/* no port: the default one (a bracketed v6 address ends in ']') */
+	if (hostport[n - 1] == ']' || !strchr(hostport, ':'))
+		strcat(hostport, ":6379");
+	if (parse_addr(hostport, NULL, &out->addr, err, errlen) < 0)
+		return -1;
+	if (strcmp(out->addr.host, "localhost") == 0)
+		strcpy(out->addr.host, "127.0.0.1");
+	if (inet_pton(AF_INET, out->addr.host, bin) != 1 && inet_pton(AF_INET6, out->addr.host, bin) != 1) {
+		snprintf(err, errlen, "Redis host \"%s\" is a name: write its IP address or use "
+			 "unix:/path (hiredis 0.14 would resolve it with a blocking call inside the "
+			 "event loop)", out->addr.host);
+		parse_redis_url_free(out);
+		return -1;
+	}
+	if (out->addr.port == 0) {
+		snprintf(err, errlen, "bad Redis URL \"%s\": port 0", text);
+		parse_redis_url_free(out);
+		return -1;
+	}
+	if (slash && slash[1]) {
+		unsigned long long db;
+		const char *end;
+		if (!parse_ull(slash + 1, &end, &db) || *end || db > 1000000) {
+			snprintf(err, errlen, "bad Redis URL \"%s\": the database after '/' must be a "
+				 "number", text);
+			parse_redis_url_free(out);
+			return -1;
+		}
+		out->db = (int)db;
+	}
+	return 0;
+}
+
+void parse_redis_url_free(struct fg_redis_url *u)
+{
+	parse_addr_free(&u->addr);
+	u->db = 0;
+}
+
+int parse_millis(const char *text, int *out, char *err, size_t errlen)
+{
+	char *end;
+	double v, scale = 1000;
+	if (!isdigit((unsigned char)*text) && *text != '.')
+		goto bad;
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text)
+		goto bad;
+	if (strcmp(end, "ms") == 0)
+		scale = 1;
+	else if (*end && strcmp(end, "s") != 0)
+		goto bad;
+	v *= scale;
+	if (v > INT_MAX)
+		goto bad;
+	*out = (int)v;
+	if ((double)*out < v)
+		(*out)++;
+	return 0;
+bad:
+	snprintf(err, errlen, "\"%s\" is not a duration (seconds such as 0.25 or 2, or 250ms)", text);
+	return -1;
+}

@@ -54,6 +54,23 @@ int parse_int(const char *text, int *out, char *err, size_t errlen);
 /* An http:// or https:// URL; *OUT is a copy without trailing '/'. */
 int parse_url(const char *text, char **out, char *err, size_t errlen);
 
+/* A Redis server: "redis://IP:PORT/DB" (port 6379 and db 0 when left
+ * out) or "unix:/path". Host names are refused, except "localhost" (read
+ * as 127.0.0.1): hiredis 0.14 resolves names with a blocking call inside
+ * the event loop. "rediss://" is refused (Debian's hiredis has no TLS), as
+ * are credentials in the URL (they belong in username/password). */
+struct fg_redis_url {
+	struct fg_addr addr;  /* addr.spec empty: not configured */
+	int db;
+};
+int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
+		    char *err, size_t errlen);
+void parse_redis_url_free(struct fg_redis_url *u);
+/* A duration in seconds with an optional fraction, or with "s" or "ms":
+ * "0.25", "0.25s", "250ms", "2". *OUT gets milliseconds (rounded up, so
+ * a tiny non-zero value never becomes 0). */
+int parse_millis(const char *text, int *out, char *err, size_t errlen);
+
 /* Splits a comma list into trimmed, non-empty items (free them with
  * parse_list_free). Returns the count. */
 size_t parse_split_list(const char *text, char ***items);

@@ -216,6 +216,15 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "cache", "ttl", "61" },
 	{ "cache", "ttl_list", "0" },
 	{ "cache", "stale_if_error", "7" },
+	{ "redis", "url", "redis://127.0.0.1:6380/4" },
+	{ "redis", "username", "fg" },
+	{ "redis", "password", "literal-redis-pw" },
+	{ "redis", "prefix", "fg2" },
+	{ "redis", "connect_timeout", "1.5" },
+	{ "redis", "timeout", "250ms" },
+	{ "redis", "instances", "3" },
+	{ "redis", "on_failure", "closed" },
+	{ "redis", "cache", "no" },
 };
 
 static const char *every_key_value(const char *section, const char *name)
@@ -228,13 +237,13 @@ static const char *every_key_value(const char *section, const char *name)
 
 START_TEST(test_every_key)
 {
-	const char *sections[] = { "gateway", "upstream", "oauth", "cache" };
+	const char *sections[] = { "gateway", "upstream", "oauth", "cache", "redis" };
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	char want[1024];
 
-	for (size_t s = 0; s < 4; s++) {
+	for (size_t s = 0; s < 5; s++) {
 		fprintf(f, "[%s]\n", sections[s]);
 		for (size_t i = 0; i < config_nkeys; i++) {
 			const struct fg_config_key *k = &config_keys[i];
@@ -308,14 +317,73 @@ START_TEST(test_every_key)
 		ck_assert_int_eq(c->ttl_status[i], 100 + i);
 	ck_assert_int_eq(c->ttl_list, 0);
 	ck_assert_int_eq(c->stale_if_error, 7);
+	ck_assert(config_redis_on(c));
+	ck_assert_str_eq(c->redis_url.addr.host, "127.0.0.1");
+	ck_assert_int_eq(c->redis_url.addr.port, 6380);
+	ck_assert_int_eq(c->redis_url.db, 4);
+	ck_assert_str_eq(c->redis_username, "fg");
+	ck_assert_str_eq(secret_data(&c->redis_password), "literal-redis-pw");
+	ck_assert_str_eq(c->redis_prefix, "fg2");
+	ck_assert_int_eq(c->redis_connect_timeout_ms, 1500);
+	ck_assert_int_eq(c->redis_timeout_ms, 250);
+	ck_assert_int_eq(c->redis_instances, 3);
+	ck_assert_int_eq(c->redis_on_failure, FG_REDIS_CLOSED);
+	ck_assert(!c->redis_cache);
 	config_unref(c);
+}
+END_TEST
+
+/* Without [redis], or with an empty url, nothing is shared; the other
+ * keys still have their defaults. */
+START_TEST(test_redis_absent_and_defaults)
+{
+	struct fg_config *c = load_ok(MIN_OAUTH);
+	ck_assert(!config_redis_on(c));
+	ck_assert_str_eq(c->redis_prefix, "fleetgate");
+	ck_assert_int_eq(c->redis_connect_timeout_ms, 1000);
+	ck_assert_int_eq(c->redis_timeout_ms, 250);
+	ck_assert_int_eq(c->redis_instances, 2);
+	ck_assert_int_eq(c->redis_on_failure, FG_REDIS_SHARE);
+	ck_assert(c->redis_cache);
+	config_unref(c);
+	c = load_ok(MIN_OAUTH "[redis]\nurl =\n");
+	ck_assert(!config_redis_on(c));
+	config_unref(c);
+	c = load_ok(MIN_OAUTH "[redis]\nurl = unix:redis.sock\n");
+	ck_assert(config_redis_on(c));
+	ck_assert(c->redis_url.addr.is_unix);
+	ck_assert_int_eq(strncmp(c->redis_url.addr.path, tmpdir, strlen(tmpdir)), 0);
+	config_unref(c);
+}
+END_TEST
+
+/* Each refusal is FILE:LINE with the reason, and a password never shows. */
+START_TEST(test_redis_refusals)
+{
+	struct fg_config *c = load(MIN_OAUTH "[redis]\nurl = rediss://10.0.0.1:6380/0\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_msg(strstr(errs.lines[0], "fleetgate.conf:5: url: rediss:// (TLS) is not supported: "
+			     "Debian's hiredis 0.14 is built without TLS") != NULL, "%s", errs.lines[0]);
+	errors_free(&errs);
+	c = load(MIN_OAUTH "[redis]\nurl = redis://:pw-in-url@10.0.0.1\nusername = u\n"
+		 "timeout = 0\non_failure = open\nprefix = a b\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(errs.n, 5);
+	for (size_t i = 0; i < errs.n; i++)
+		ck_assert_ptr_null(strstr(errs.lines[i], "pw-in-url"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], ":5: url: credentials do not belong in the url"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], ":7: timeout: 0 is out of range"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[2], ":8: on_failure: \"open\" is neither share nor closed"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[3], ":6: [redis] username needs password"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[4], ":9: [redis] prefix must not contain blanks"));
 }
 END_TEST
 
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 30 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 30 + 9 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -767,6 +835,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_swap_generation);
 	tcase_add_test(tc, test_stats_slots_only_on_swap);
 	tcase_add_test(tc, test_refcount);
+	tcase_add_test(tc, test_redis_absent_and_defaults);
+	tcase_add_test(tc, test_redis_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

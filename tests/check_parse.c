@@ -203,6 +203,59 @@ START_TEST(test_address_lists)
 }
 END_TEST
 
+START_TEST(test_millis)
+{
+	char err[256];
+	int v;
+	ck_assert_int_eq(parse_millis("0.25", &v, err, sizeof err), 0);
+	ck_assert_int_eq(v, 250);
+	ck_assert_int_eq(parse_millis("2", &v, err, sizeof err), 0);
+	ck_assert_int_eq(v, 2000);
+	ck_assert_int_eq(parse_millis("1.5s", &v, err, sizeof err), 0);
+	ck_assert_int_eq(v, 1500);
+	ck_assert_int_eq(parse_millis("40ms", &v, err, sizeof err), 0);
+	ck_assert_int_eq(v, 40);
+	ck_assert_int_eq(parse_millis("0.0001", &v, err, sizeof err), 0);
+	ck_assert_int_eq(v, 1);   /* rounded up: never 0 by accident */
+	ck_assert_int_eq(parse_millis("-1", &v, err, sizeof err), -1);
+	ck_assert_int_eq(parse_millis("5 min", &v, err, sizeof err), -1);
+	ck_assert_int_eq(parse_millis("", &v, err, sizeof err), -1);
+}
+END_TEST
+
+START_TEST(test_redis_urls)
+{
+	char err[512];
+	struct fg_redis_url u;
+	ck_assert_int_eq(parse_redis_url("redis://10.1.2.3:6380/7", NULL, &u, err, sizeof err), 0);
+	ck_assert_str_eq(u.addr.host, "10.1.2.3");
+	ck_assert_int_eq(u.addr.port, 6380);
+	ck_assert_int_eq(u.db, 7);
+	parse_redis_url_free(&u);
+	ck_assert_int_eq(parse_redis_url("redis://[::1]", NULL, &u, err, sizeof err), 0);
+	ck_assert_str_eq(u.addr.host, "::1");
+	ck_assert_int_eq(u.addr.port, 6379);
+	ck_assert_int_eq(u.db, 0);
+	parse_redis_url_free(&u);
+	ck_assert_int_eq(parse_redis_url("redis://localhost/", NULL, &u, err, sizeof err), 0);
+	ck_assert_str_eq(u.addr.host, "127.0.0.1");
+	parse_redis_url_free(&u);
+	ck_assert_int_eq(parse_redis_url("unix:run/r.sock", "/etc/fg", &u, err, sizeof err), 0);
+	ck_assert(u.addr.is_unix);
+	ck_assert_str_eq(u.addr.path, "/etc/fg/run/r.sock");
+	parse_redis_url_free(&u);
+	ck_assert_int_eq(parse_redis_url("rediss://10.0.0.1", NULL, &u, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "without TLS"));
+	ck_assert_int_eq(parse_redis_url("redis://cache.internal:6379", NULL, &u, err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "is a name"));
+	ck_assert_int_eq(parse_redis_url("redis://a:secretpw@10.0.0.1", NULL, &u, err, sizeof err), -1);
+	ck_assert_ptr_null(strstr(err, "secretpw"));
+	ck_assert_int_eq(parse_redis_url("http://10.0.0.1", NULL, &u, err, sizeof err), -1);
+	ck_assert_int_eq(parse_redis_url("redis://10.0.0.1:0", NULL, &u, err, sizeof err), -1);
+	ck_assert_int_eq(parse_redis_url("redis://10.0.0.1/x", NULL, &u, err, sizeof err), -1);
+	ck_assert_int_eq(parse_redis_url("redis://", NULL, &u, err, sizeof err), -1);
+}
+END_TEST
 static Suite *parse_suite(void)
 {
 	Suite *s = suite_create("parse");
@@ -217,6 +270,8 @@ static Suite *parse_suite(void)
 	tcase_add_test(tc, test_ints);
 	tcase_add_test(tc, test_urls);
 	tcase_add_test(tc, test_address_lists);
+	tcase_add_test(tc, test_millis);
+	tcase_add_test(tc, test_redis_urls);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -183,6 +183,86 @@ class Sim:
         self.log.close()
 
 
+class Redis:
+    """A private redis-server on a free loopback port: no persistence, DEBUG
+    allowed from loopback (Redis 7 refuses it by default), stopped by PID.
+    restart() comes back on the same port, empty."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = workdir
+        self.port = port or free_port()
+        self.proc = None
+        self.log_path = os.path.join(workdir, "redis-%d.log" % self.port)
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--enable-debug-command", "local",
+                "--dir", self.dir, "--logfile", self.log_path]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.proc.poll() is not None or self.cmd("PING") == "PONG",
+                 timeout=10, what="redis-server PING")
+        if self.proc.poll() is not None:
+            raise AssertionError("redis-server exited with %d" % self.proc.returncode)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def cmd(self, *args, timeout=5):
+        """One command on a fresh connection (RESP by hand: no client
+        library needed). Returns str, int, list, None; raises on -ERR."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            return _resp_read(s.makefile("rb"))
+        finally:
+            s.close()
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                self.proc.wait(10)
+
+    def restart(self):
+        self.kill()
+        self.start()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)   # a stopped server cannot die by TERM
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _resp_read(f):
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise ValueError("redis error: " + rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)[:-2]
+        return data.decode(errors="replace")
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_resp_read(f) for _ in range(n)]
+    raise OSError("bad RESP line %r" % line)
+
+
 DEFAULT_TENANT = """[tenant]
 name = all
 sources = 127.0.0.1, ::1
@@ -201,7 +281,7 @@ class Gateway:
     """fleetgate with a generated configuration in its own folder."""
 
     def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
-                 tenants=None, workers=2, wait_ready=True, base_url=None, start=True):
+                 redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True):
         self.dir = workdir
         self.port = free_port()
         self.admin_port = free_port()
@@ -225,6 +305,8 @@ class Gateway:
             ("oauth", "", oauth),
             ("cache", "", cache),
         ]
+        if redis is not None:   # [redis] only when asked: absent = no Redis
+            sections.append(("redis", "", redis))
         with open(self.conf, "w") as f:
             for name, defaults, extra in sections:
                 f.write("[%s]\n%s%s\n" % (name, merge_defaults(defaults, extra), extra))
@@ -350,6 +432,11 @@ class FgTestCase(unittest.TestCase):
         s = Sim(self.dir, **kw)
         self._stops.append(s.stop)
         return s
+
+    def redis(self, **kw):
+        r = Redis(self.dir, **kw)
+        self._stops.append(r.stop)
+        return r
 
     def gateway(self, **kw):
         g = Gateway(self.dir, **kw)
