@@ -1,12 +1,12 @@
-/* budget.c: the upstream read budget, its fair queue, the 429 pause, and
- * tenant rates (SPEC.md §7).
+/* budget.c: the upstream read budget, its fair queue and the 429 pause
+ * (SPEC.md §7). Tenant rates are ratelimit.c's.
  *
  * Owns: a sliding-window log of the times single-VIN GETs were sent (not a
  * token bucket: 60/min means no 61st send within any 60 s, never a burst
  * of 60 that refills), the slots reserved but not yet sent, the queue of
  * reads waiting for a slot (one FIFO per tenant, served round robin so a
  * busy tenant cannot starve the others), the pause an upstream 429 asks
- * for, and one token bucket per tenant name.
+ * for.
  *
  * A slot is counted from the moment it is granted (reserved) and logged
  * when its exchange is over (budget_used): the upstream counted the read at
@@ -19,6 +19,7 @@
  *
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
+#include "clock.h"
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,8 +28,6 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/queue.h>
-
-#define BUDGET_TENANT_BUCKETS 256
 
 struct budget_tq;
 
@@ -67,13 +66,6 @@ struct budget {
 	double pump_at;          /* earliest pump scheduled; 0: none */
 	unsigned long long sends, waits, granted_from_queue, pauses;
 };
-
-static double budget_clock(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the window log (lock held) ------------------------------------------ */
 
@@ -212,7 +204,7 @@ static void budget_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	budget_pump(arg, budget_clock());
+	budget_pump(arg, clock_now());
 }
 
 /* Waiters left and the next slot frees later: a timer on one waiter's base
@@ -228,7 +220,7 @@ static void budget_schedule(struct budget *b, double now)
 	if (!w->base)
 		return;   /* unit tests pump by hand */
 	double d = at > now ? at - now + 0.001 : 0;
-	struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+	struct timeval tv = clock_timeval(d);
 	if (event_base_once(w->base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
 		b->pump_at = at;
 }
@@ -244,7 +236,7 @@ static void budget_waiter_fire(evutil_socket_t fd, short what, void *arg)
 	w->cancelled = true;
 	pthread_mutex_unlock(&b->mu);
 	if (cancelled)
-		budget_release(b, budget_clock());   /* its slot goes to the next */
+		budget_release(b, clock_now());   /* its slot goes to the next */
 	else
 		w->cb(w->arg);
 	free(w);
@@ -261,7 +253,7 @@ static void budget_dispatch(struct budget_waitq *q)
 			w->cb(w->arg);   /* unit tests */
 			free(w);
 		} else if (event_base_once(w->base, -1, EV_TIMEOUT, budget_waiter_fire, w, &zero) < 0) {
-			budget_release(w->b, budget_clock());   /* base gone with its request */
+			budget_release(w->b, clock_now());   /* base gone with its request */
 			free(w);
 		}
 	}
@@ -302,15 +294,18 @@ void budget_free(struct budget *b)
 }
 
 static struct budget *budget_the;
-static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
 
-static void budget_make_shared(void) { budget_the = budget_new(); }
-
-struct budget *budget_shared(void)
+int budget_start(unsigned count, double window_s)
 {
-	pthread_once(&budget_once, budget_make_shared);
-	return budget_the;
+	if (!budget_the)
+		budget_the = budget_new();
+	if (!budget_the)
+		return -1;
+	budget_set_rate(budget_the, count, window_s);
+	return 0;
 }
+
+struct budget *budget_shared(void) { return budget_the; }
 
 void budget_set_rate(struct budget *b, unsigned count, double window_s)
 {
@@ -504,85 +499,10 @@ void budget_get_stats(struct budget *b, double now, struct budget_stats *out)
 	pthread_mutex_unlock(&b->mu);
 }
 
-/* ---- tenant rates ------------------------------------------------------------ */
-
-double budget_bucket_take(struct budget_bucket *bk, double rate, double burst, double now)
-{
-	if (burst < 1)
-		burst = 1;
-	if (!bk->primed) {
-		bk->tokens = burst;
-		bk->last = now;
-		bk->primed = true;
-	}
-	if (now > bk->last) {
-		bk->tokens += (now - bk->last) * rate;
-		bk->last = now;
-	}
-	if (bk->tokens > burst)
-		bk->tokens = burst;   /* also after a reload made the bucket smaller */
-	if (bk->tokens >= 1) {
-		bk->tokens -= 1;
-		return 0;
-	}
-	return rate > 0 ? (1 - bk->tokens) / rate : HUGE_VAL;
-}
-
-struct budget_tbucket {
-	struct budget_tbucket *next;
-	struct budget_bucket bk;
-	char name[];
-};
-
-/* Tenant structs are replaced on reload; their names are not, so the
- * buckets are kept by name. A handful of bytes per tenant ever seen. */
-static struct {
-	pthread_mutex_t mu;
-	struct budget_tbucket *b[BUDGET_TENANT_BUCKETS];
-} budget_tenants = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static struct budget_tbucket *budget_tbucket_get(const char *name)
-{
-	unsigned h = 5381;
-	for (const char *p = name; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	struct budget_tbucket **pp = &budget_tenants.b[h % BUDGET_TENANT_BUCKETS];
-	for (; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->name, name) == 0)
-			return *pp;
-	size_t n = strlen(name) + 1;
-	struct budget_tbucket *t = calloc(1, sizeof *t + n);
-	if (t) {
-		memcpy(t->name, name, n);
-		*pp = t;
-	}
-	return t;
-}
-
-bool budget_tenant_take(const char *name, double rate, double burst, double now, double *retry_after)
-{
-	*retry_after = 0;
-	pthread_mutex_lock(&budget_tenants.mu);
-	struct budget_tbucket *t = budget_tbucket_get(name);
-	double wait = t ? budget_bucket_take(&t->bk, rate, burst, now) : 0;
-	pthread_mutex_unlock(&budget_tenants.mu);
-	*retry_after = wait;
-	return wait == 0;
-}
-
 void budget_shutdown(void)
 {
 	budget_free(budget_the);
 	budget_the = NULL;
-	pthread_mutex_lock(&budget_tenants.mu);
-	for (size_t i = 0; i < BUDGET_TENANT_BUCKETS; i++) {
-		while (budget_tenants.b[i]) {
-			struct budget_tbucket *t = budget_tenants.b[i];
-			budget_tenants.b[i] = t->next;
-			free(t);
-		}
-	}
-	pthread_mutex_unlock(&budget_tenants.mu);
 }
 
 /* ---- admin surface --------------------------------------------------------------- */
@@ -590,7 +510,7 @@ void budget_shutdown(void)
 void budget_stats_json(json_t *o)
 {
 	struct budget_stats s;
-	budget_get_stats(budget_shared(), budget_clock(), &s);
+	budget_get_stats(budget_shared(), clock_now(), &s);
 	json_object_set_new(o, "limit", json_integer(s.limit));
 	json_object_set_new(o, "window_s", json_real(s.window_s));
 	json_object_set_new(o, "in_window", json_integer(s.in_window));
@@ -604,7 +524,7 @@ void budget_stats_json(json_t *o)
 void budget_metrics(struct evbuffer *b)
 {
 	struct budget_stats s;
-	budget_get_stats(budget_shared(), budget_clock(), &s);
+	budget_get_stats(budget_shared(), clock_now(), &s);
 	evbuffer_add_printf(b,
 		"# HELP fleetgate_budget_limit Single-VIN reads allowed per window\n"
 		"# TYPE fleetgate_budget_limit gauge\n"

@@ -391,15 +391,15 @@ void cache_free(struct cache *c)
 }
 
 static struct cache *cache_the;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
-static void cache_make_shared(void) { cache_the = cache_new(); }
-
-struct cache *cache_shared(void)
+int cache_start(void)
 {
-	pthread_once(&cache_once, cache_make_shared);
-	return cache_the;
+	if (!cache_the)
+		cache_the = cache_new();
+	return cache_the ? 0 : -1;
 }
+
+struct cache *cache_shared(void) { return cache_the; }
 
 void cache_shutdown(void)
 {

@@ -9,9 +9,11 @@
 #include "admin.h"
 #include "budget.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "token.h"
 #include <curl/curl.h>
@@ -76,6 +78,7 @@ static void main_reload(void)
 	/* Only now, with C in force, do workers see its new listeners. */
 	http_listeners_commit(c);
 	token_config_changed(c);
+	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	stats_inc(STAT_config_reloads);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
@@ -98,7 +101,7 @@ static void main_reopen_logs(void)
 static void main_drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	long left = http_in_flight();
-	if ((left == 0 && http_accepting_stopped()) || token_now() >= m.drain_deadline) {
+	if ((left == 0 && http_accepting_stopped()) || clock_now() >= m.drain_deadline) {
 		if (left)
 			log_warn("shutdown: %ld requests still in flight after shutdown_timeout", left);
 		event_base_loopbreak(m.base);
@@ -123,7 +126,7 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct fg_config *c = config_current();
 	log_info("%s: no longer accepting; finishing %ld requests in flight (up to %d s)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", http_in_flight(), c->shutdown_timeout);
-	m.drain_deadline = token_now() + c->shutdown_timeout;
+	m.drain_deadline = clock_now() + c->shutdown_timeout;
 	config_unref(c);
 	http_stop_accepting();
 	m.drain_timer = evtimer_new(m.base, main_drain_check, NULL);
@@ -172,7 +175,11 @@ static int main_run(struct fg_config *c)
 	if (!m.base || !shard)
 		goto out;
 	stats_thread_init(shard);
-	if (token_start(m.base, c) < 0 || http_workers_start(c) < 0) {
+	/* The shared cache and budget exist before any worker can ask for
+	 * them, and the budget has its configured rate from the start (so
+	 * /stats shows it before the first read). */
+	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
+	    token_start(m.base, c) < 0 || http_workers_start(c) < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
@@ -209,6 +216,7 @@ out:
 	token_stop();
 	cache_shutdown();
 	budget_shutdown();
+	ratelimit_shutdown();
 	if (admin)
 		evhttp_free(admin);
 	if (flush)

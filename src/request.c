@@ -14,10 +14,12 @@
 #include "http.h"
 #include "worker.h"
 #include "cache.h"
+#include "clock.h"
 #include "listview.h"
 #include "budget.h"
 #include "forward.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "stats.h"
 #include "tenant.h"
@@ -102,8 +104,6 @@ static void req_set_state(struct req *r, enum req_state s)
 	r->state = s;
 }
 
-static double http_now(void) { return token_now(); }
-
 static void req_free(struct req *r)
 {
 	if (r->prev)
@@ -119,9 +119,9 @@ static void req_free(struct req *r)
 	cache_wait_cancel(r->cw);
 	budget_wait_cancel(r->bw);
 	if (r->budget == 1)
-		budget_release(budget_shared(), http_now());   /* reserved, never sent */
+		budget_release(budget_shared(), clock_now());   /* reserved, never sent */
 	else if (r->budget == 2)
-		budget_used(budget_shared(), http_now());      /* abandoned mid-exchange */
+		budget_used(budget_shared(), clock_now());      /* abandoned mid-exchange */
 	if (r->flight)
 		cache_flight_done(cache_shared(), r->flight, NULL, NULL);   /* waiters ask again */
 	free(r->cache_key);
@@ -193,7 +193,7 @@ static void req_access_log(struct req *r, int status, size_t bytes)
 	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
 	json_object_set_new(o, "status", json_integer(status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(o, "duration_ms", json_real((http_now() - r->t0) * 1000.0));
+	json_object_set_new(o, "duration_ms", json_real((clock_now() - r->t0) * 1000.0));
 	json_object_set_new(o, "upstream_ms", json_real(r->upstream_ms));
 	json_object_set_new(o, "cache", json_string(r->cache_status));
 	log_access(o);
@@ -218,7 +218,7 @@ static void req_finish(struct req *r, int status, struct evbuffer *body, const c
 	req_set_state(r, RS_DONE);
 	req_access_log(r, status, bytes);
 	req_audit(r, status);
-	stats_request(r->tenant_slot, r->rm.route, status, http_now() - r->t0);
+	stats_request(r->tenant_slot, r->rm.route, status, clock_now() - r->t0);
 	stats_add(STAT_bytes_out, bytes);
 	http_reply(r->er, status, body);
 	atomic_fetch_sub(&in_flight, 1);
@@ -258,7 +258,7 @@ bool request_client_gone(struct worker *w, struct evhttp_connection *evcon)
 	req_set_state(r, RS_DONE);
 	req_access_log(r, 499, 0);
 	req_audit(r, 499);
-	stats_request(r->tenant_slot, r->rm.route, 499, http_now() - r->t0);
+	stats_request(r->tenant_slot, r->rm.route, 499, clock_now() - r->t0);
 	atomic_fetch_sub(&in_flight, 1);
 	req_free(r);              /* ends every wait; a led read passes on */
 	evhttp_connection_free(evcon);
@@ -361,7 +361,7 @@ static void req_upstream_done(void *arg, struct fwd *f)
 	stats_upstream(rc == CURLE_OK ? (int)status : 0, forward_ms(f) / 1000.0);
 	if (r->budget == 2) {
 		/* The upstream counted this read by now at the latest. */
-		budget_used(budget_shared(), http_now());
+		budget_used(budget_shared(), clock_now());
 		r->budget = 3;
 	}
 	req_invalidate(r);   /* whatever the upstream answered */
@@ -461,7 +461,7 @@ static void req_get_token(struct req *r)
 	} else if (r->timer && !evtimer_pending(r->timer, NULL)) {
 		/* Woken, but the token was gone again: keep the original deadline
 		 * roughly by waiting what is left of it. */
-		double left = r->cfg->queue_timeout - (http_now() - r->t0);
+		double left = r->cfg->queue_timeout - (clock_now() - r->t0);
 		if (left < 0.05)
 			left = 0.05;
 		struct timeval tv = { (time_t)left, (suseconds_t)((left - (double)(time_t)left) * 1e6) };
@@ -526,7 +526,7 @@ static void req_serve(struct req *r, struct cache_answer *a)
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
 	char v[32];
 	if (strcmp(r->cache_status, "HIT") == 0 || strcmp(r->cache_status, "STALE") == 0) {
-		double age = http_now() - a->stored_at;
+		double age = clock_now() - a->stored_at;
 		snprintf(v, sizeof v, "%ld", age > 0 ? (long)age : 0L);
 		evhttp_add_header(h, "Age", v);
 	}
@@ -559,7 +559,7 @@ static void req_flight_publish(struct req *r, int status, struct evbuffer *body,
 	size_t len = body ? evbuffer_get_length(body) : 0;
 	r->flight = NULL;
 	struct cache_answer *a = cache_answer_new(status, ctype, len ? evbuffer_pullup(body, -1) : NULL, len,
-						  NULL, http_now());
+						  NULL, clock_now());
 	const char *ra = evhttp_find_header(evhttp_request_get_output_headers(r->er), "Retry-After");
 	if (a && ra)
 		a->retry_after = atoi(ra);
@@ -576,7 +576,7 @@ static bool req_serve_stale(struct req *r, bool forwarded, const char *why)
 	struct cache *c = cache_shared();
 	if (!r->cache_key || !c)
 		return false;
-	double now = http_now();
+	double now = clock_now();
 	struct cache_answer *a = cache_stale(c, r->cache_key, now);
 	if (!a)
 		return false;
@@ -614,7 +614,7 @@ static void req_pause(struct req *r, struct fwd *f)
 	if (secs < 0)
 		secs = (int)r->cfg->vin_get_rate.window_s;   /* no hint: a whole window */
 	log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
-	budget_pause(budget_shared(), http_now(), secs);
+	budget_pause(budget_shared(), clock_now(), secs);
 }
 
 /* A 200 read: stored when its freshness allows and no mutation of its key
@@ -633,7 +633,7 @@ static void req_store(struct req *r, struct fwd *f)
 		return;
 	}
 	int ttl = cache_ttl(r->cfg, list, list ? NULL : json_string_value(json_object_get(j, "status")));
-	double now = http_now();
+	double now = clock_now();
 	struct listview *view = list ? listview_new(j) : NULL;
 	json_decref(j);
 	struct cache_answer *a = (list && !view) ? NULL :
@@ -699,7 +699,7 @@ static void req_budget_timeout(evutil_socket_t fd, short what, void *arg)
 	r->bw = NULL;
 	if (req_serve_stale(r, false, "budget-exhausted"))
 		return;
-	req_budget_refuse(r, budget_estimate(budget_shared(), http_now()),
+	req_budget_refuse(r, budget_estimate(budget_shared(), clock_now()),
 			  "the upstream read budget (vin_get_rate) has no room; retry later");
 }
 
@@ -714,8 +714,7 @@ static void req_budget(struct req *r)
 		req_get_token(r);
 		return;
 	}
-	budget_set_rate(b, r->cfg->vin_get_rate.count, r->cfg->vin_get_rate.window_s);
-	double now = http_now(), ra = 0;
+	double now = clock_now(), ra = 0;
 	struct budget_waiter *w = NULL;
 	/* No room right now: a stale answer beats making the client wait. */
 	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
@@ -777,11 +776,11 @@ static void req_cache_lookup(struct req *r)
 	struct cache_answer *a;
 	struct cache_flight *f;
 	struct cache_waiter *w;
-	switch (cache_lookup(cache_shared(), r->cache_key, http_now(), r->no_cache, &a, &f,
+	switch (cache_lookup(cache_shared(), r->cache_key, clock_now(), r->no_cache, &a, &f,
 			     r->w->base, req_cache_woken, r, &w)) {
 	case CACHE_HIT:
 		stats_inc(STAT_cache_hits);
-		req_cache_detail(r, "HIT", "fleetgate; hit; ttl=%ld", (long)floor(a->fresh_until - http_now()));
+		req_cache_detail(r, "HIT", "fleetgate; hit; ttl=%ld", (long)floor(a->fresh_until - clock_now()));
 		req_serve(r, a);
 		cache_answer_unref(a);
 		return;
@@ -858,7 +857,7 @@ static bool req_tenant_rate(struct req *r)
 	if (!t->has_rate || !t->rate.count || !t->rate.window_s)
 		return true;
 	double ra, rate = (double)t->rate.count / (double)t->rate.window_s;
-	if (budget_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, http_now(), &ra))
+	if (ratelimit_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, clock_now(), &ra))
 		return true;
 	stats_inc(STAT_rate_limited);
 	char d[256];
@@ -1007,7 +1006,7 @@ void request_cb(struct evhttp_request *er, void *arg)
 	r->b = b;
 	b->active++;
 	r->er = er;
-	r->t0 = http_now();
+	r->t0 = clock_now();
 	r->tenant_slot = -1;
 	r->upstream_status = -1;
 	r->cache_status = "BYPASS";

@@ -10,6 +10,7 @@
  * Authorization header and the token request body. Error texts carry the
  * endpoint's status and error code only. */
 #include "token.h"
+#include "clock.h"
 #include "forward.h"
 #include "jwt.h"
 #include "log.h"
@@ -59,13 +60,6 @@ static struct {
 	struct token_waitq waiters;
 	struct token_stats st;
 } tk = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-double token_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Uniform in [lo, hi). */
 static double token_jitter(double lo, double hi)
@@ -127,7 +121,7 @@ static void token_schedule(double delay)
 {
 	if (delay < 0)
 		delay = 0;
-	struct timeval tv = { (time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6) };
+	struct timeval tv = clock_timeval(delay);
 	evtimer_add(tk.timer, &tv);
 }
 
@@ -327,7 +321,7 @@ static void token_fetch_done(void *arg, struct fwd *f)
 	char err[FG_ERR_LEN];
 	struct fg_secret t = { 0 };
 	double lifetime = 0;
-	double now = token_now();
+	double now = clock_now();
 	CURLcode rc = forward_result(f);
 	long status = forward_status(f);
 
@@ -449,7 +443,7 @@ bool token_acquire(struct fg_secret *out, uint64_t *gen,
 {
 	bool ok = false;
 	pthread_mutex_lock(&tk.mu);
-	if (token_usable_locked(token_now())) {
+	if (token_usable_locked(clock_now())) {
 		secret_copy(out, &tk.tok);
 		*gen = tk.gen;
 		ok = true;
@@ -487,7 +481,7 @@ void token_reject(uint64_t gen)
 bool token_ready(char *reason, size_t len)
 {
 	pthread_mutex_lock(&tk.mu);
-	bool ok = token_usable_locked(token_now());
+	bool ok = token_usable_locked(clock_now());
 	if (!ok) {
 		if (tk.last_error[0])
 			snprintf(reason, len, "no valid upstream token: %s", tk.last_error);
@@ -504,7 +498,7 @@ void token_get_stats(struct token_stats *out)
 {
 	pthread_mutex_lock(&tk.mu);
 	*out = tk.st;
-	double now = token_now();
+	double now = clock_now();
 	out->valid = token_usable_locked(now);
 	out->expires_in_s = out->valid ? tk.usable_until - now : 0;
 	out->generation = tk.gen;

@@ -330,7 +330,6 @@ void upstream_cancel(struct upstream *u, CURL *easy)
 	free(x);
 }
 
-int upstream_running(const struct upstream *u) { return u->running; }
 
 CURL *upstream_easy_get(struct upstream *u)
 {

@@ -275,6 +275,7 @@ END_TEST
 
 START_TEST(purge_by_vin_and_everything)
 {
+	ck_assert_int_eq(cache_start(), 0);
 	struct cache *c = cache_shared();
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(put(c, VIN_A, 60, 1 << 20, 0), 1);
