@@ -12,8 +12,10 @@
 #include "clock.h"
 #include "config.h"
 #include "http.h"
+#include "listen.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "request.h"
 #include "stats.h"
 #include "token.h"
 #include <curl/curl.h>
@@ -67,7 +69,7 @@ static void main_reload(void)
 		return;
 	}
 	errors_free(&errs);
-	if (http_listeners_prepare(c, err, sizeof err) < 0) {
+	if (listen_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
 		stats_inc(STAT_config_reload_failures);
@@ -76,7 +78,7 @@ static void main_reload(void)
 	config_ref(c);
 	config_swap(c);
 	/* Only now, with C in force, do workers see its new listeners. */
-	http_listeners_commit(c);
+	listen_commit(c);
 	token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	stats_inc(STAT_config_reloads);
@@ -166,7 +168,7 @@ static int main_run(struct fg_config *c)
 		fprintf(stderr, "fleetgate: %s\n", err);
 		return 2;
 	}
-	if (http_listeners_open(c, err, sizeof err) < 0) {
+	if (listen_open(c, err, sizeof err) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -175,15 +177,17 @@ static int main_run(struct fg_config *c)
 	if (!m.base || !shard)
 		goto out;
 	stats_thread_init(shard);
+	http_set_handler(&request_handler);
 	/* The shared cache and budget exist before any worker can ask for
 	 * them, and the budget has its configured rate from the start (so
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
-	    token_start(m.base, c) < 0 || http_workers_start(c) < 0) {
+	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
+	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
-	admin = http_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
+	admin = listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
 		goto out;
@@ -213,6 +217,7 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
+	listen_close_all();
 	token_stop();
 	cache_shutdown();
 	budget_shutdown();

@@ -2,6 +2,7 @@
 #ifndef FG_ROUTE_H
 #define FG_ROUTE_H
 #include <stdbool.h>
+#include "method.h"
 
 enum fg_route {
 	FG_R_NONE = 0,
@@ -13,8 +14,6 @@ enum fg_route {
 	FG_R_ACCESS_TOKEN,  /* POST   /v1/fleets/access_tokens */
 	FG_R_COUNT
 };
-
-enum fg_method { FG_GET, FG_POST, FG_DELETE, FG_OTHER };
 
 struct fg_route_match {
 	enum fg_route route;
