@@ -15,7 +15,7 @@
  * makes concurrent reads (dump, filter) of a shared tree safe (atomic
  * reference counts, no "visited" marks in the values).
  *
- * Never: decide policy (http.c applies it before asking), hold a token, or
+ * Never: decide policy (request.c applies it before asking), hold a token, or
  * go upstream. */
 #include "cache.h"
 #include "listview.h"

@@ -232,6 +232,22 @@ struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer 
 	return out;
 }
 
+/* A list answer that is not cached: filtered by the same list view a
+ * cached one is, so there is one rule for what a tenant may see. */
+struct evbuffer *reqcache_filter_list(struct evbuffer *in, const struct fg_tenant *tenant, unsigned generation)
+{
+	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
+	struct listview *v = all ? listview_new(all) : NULL;
+	json_decref(all);
+	struct evbuffer *out = v ? evbuffer_new() : NULL;
+	if (out && listview_render(v, tenant, generation, out) < 0) {
+		evbuffer_free(out);
+		out = NULL;
+	}
+	listview_free(v);   /* the rendered text holds its own reference */
+	return out;
+}
+
 void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h)
 {
 	evhttp_add_header(h, "X-Cache", reqcache_xcache_name(rc->xcache));

@@ -66,6 +66,9 @@ void reqcache_publish(struct reqcache *rc, int status, struct evbuffer *body, co
  * Retry-After headers in H. NULL when out of memory. */
 struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer *a, const struct fg_tenant *tenant,
 				 unsigned generation, struct evkeyvalq *h, double now);
+/* An uncached list answer IN filtered for TENANT; NULL when it is not a
+ * JSON array (or out of memory). */
+struct evbuffer *reqcache_filter_list(struct evbuffer *in, const struct fg_tenant *tenant, unsigned generation);
 /* X-Cache and Cache-Status into H. */
 void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h);
 /* The request is gone: a read it led passes on (its waiters ask again). */

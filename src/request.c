@@ -26,10 +26,10 @@
 #include "clock.h"
 #include "forward.h"
 #include "http.h"
-#include "listview.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "reqcache.h"
+#include "reqlog.h"
 #include "route.h"
 #include "stats.h"
 #include "tenant.h"
@@ -44,10 +44,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/rand.h>
 #include <jansson.h>
-
-#define REQ_RID_LEN 64
 
 /* ---- the steps ------------------------------------------------------------
  *
@@ -63,7 +60,9 @@
 	X(budget,      /* a slot of the single-VIN window (429)          a slot     */) \
 	X(token,       /* the current access token (503)                 a token    */) \
 	X(forward,     /* start the upstream exchange                    the answer */) \
-	X(answer,      /* 401 retry, 429 pause, store, reply             -          */)
+	X(answer,      /* 429 pause, stale-if-error, store, reply (502)  -          */)
+/* Jumps back: an upstream 401 on the first attempt -> budget (one retry
+ * with a fresh token); a leader that left no answer -> cache. */
 
 enum req_step {
 #define X(name, doc) REQ_STEP_##name,
@@ -116,7 +115,7 @@ struct req {
 	int tenant_slot;
 	enum fg_method method;
 	struct fg_route_match rm;
-	char rid[REQ_RID_LEN + 1];
+	char rid[REQLOG_ID_LEN + 1];
 	char *uri;                  /* as received, for the log */
 	char *url;                  /* upstream URL */
 	const unsigned char *body;  /* in the evhttp input buffer */
@@ -138,9 +137,8 @@ struct req {
 
 static atomic_long in_flight;
 /* A request lives and dies on its worker's thread, so each thread keeps
- * its own list (for hang-ups) and its own request-id generator. */
+ * its own list of them (to find the one whose client hung up). */
 static _Thread_local struct req *req_list;
-static _Thread_local uint64_t req_rng;
 
 static long request_in_flight(void) { return atomic_load(&in_flight); }
 
@@ -205,57 +203,18 @@ static void req_woken(struct req *r)
 
 /* ---- the one exit ---------------------------------------------------------- */
 
-/* The fields the access and audit lines share. */
-static json_t *req_log_line(const struct req *r)
-{
-	char ts[40];
-	log_time_iso(ts, sizeof ts);
-	json_t *o = json_object();
-	json_object_set_new(o, "time", json_string(ts));
-	json_object_set_new(o, "request_id", json_string(r->rid));
-	json_object_set_new(o, "tenant", r->tenant ? json_string(r->tenant->name) : json_null());
-	json_object_set_new(o, "method", json_string(method_name(r->method)));
-	return o;
-}
-
-/* One audit line for every request on a mutating route, whatever became
- * of it: forwarded (upstream_status is the upstream's answer, 0 when none
- * came), or refused before that (401, 403, 400, 503: upstream_status null),
- * because refused mutation attempts are what an audit is read for. */
-static void req_audit(const struct req *r, int status)
-{
-	if (!route_is_mutation(r->rm.route))
-		return;
-	json_t *vins = json_array();
-	for (size_t i = 0; i < r->nvins; i++)
-		json_array_append_new(vins, json_string(r->vins[i]));
-	if (!r->nvins && r->rm.vin[0])
-		json_array_append_new(vins, json_string(r->rm.vin));
-	json_t *o = req_log_line(r);
-	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
-	json_object_set_new(o, "vins", vins);
-	json_object_set_new(o, "status", json_integer(status));
-	json_object_set_new(o, "upstream_status", r->upstream_status >= 0 ? json_integer(r->upstream_status) : json_null());
-	log_audit(o);
-}
-
 /* Logged and counted once, with the status the client got (499: it hung up). */
 static void req_log_end(struct req *r, int status, size_t bytes)
 {
 	req_set_step(r, REQ_STEP_done);
-	if (log_access_on()) {
-		json_t *o = req_log_line(r);
-		json_object_set_new(o, "path", json_string(r->uri ? r->uri : ""));
-		json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
-		json_object_set_new(o, "status", json_integer(status));
-		json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-		json_object_set_new(o, "duration_ms", json_real((clock_now() - r->t0) * 1000.0));
-		json_object_set_new(o, "upstream_ms", json_real(r->upstream_ms));
-		json_object_set_new(o, "cache", json_string(reqcache_xcache_name(r->cache.xcache)));
-		log_access(o);
-	}
-	req_audit(r, status);
-	stats_request(r->tenant_slot, r->rm.route, status, clock_now() - r->t0);
+	struct reqlog l = {
+		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
+		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
+		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
+		.upstream_ms = r->upstream_ms, .cache = reqcache_xcache_name(r->cache.xcache),
+	};
+	reqlog_write(&l, status, bytes);
+	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
 }
 
 static void req_free(struct req *r)
@@ -636,15 +595,8 @@ static int req_build_url(struct req *r)
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
 	const char *q = u ? evhttp_uri_get_query(u) : NULL;
 	char path[128];
-	switch (r->rm.route) {
-	case FG_R_LIST:
-	case FG_R_CREATE: snprintf(path, sizeof path, "/v1/fleets/vehicles"); break;
-	case FG_R_GET:
-	case FG_R_DELETE: snprintf(path, sizeof path, "/v1/fleets/vehicles/%s", r->rm.vin); break;
-	case FG_R_CANCEL: snprintf(path, sizeof path, "/v1/fleets/%s/cancel_activation", r->rm.vin); break;
-	case FG_R_ACCESS_TOKEN: snprintf(path, sizeof path, "/v1/fleets/access_tokens"); break;
-	default: return -1;
-	}
+	if (route_upstream_path(&r->rm, path, sizeof path) < 0)
+		return -1;
 	size_t n = strlen(r->cfg->base_url) + strlen(path) + (q ? strlen(q) + 1 : 0) + 1;
 	r->url = malloc(n);
 	if (!r->url)
@@ -713,29 +665,13 @@ static enum req_go req_forward(struct req *r)
 	return req_wait(r, REQ_WAIT_UPSTREAM, f, 0);
 }
 
-/* A list answer that is not cached: filtered by the same list view a
- * cached one is, so there is one rule for what a tenant may see. */
-static struct evbuffer *req_filter_list(struct req *r, struct evbuffer *in)
-{
-	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
-	struct listview *v = all ? listview_new(all) : NULL;
-	json_decref(all);
-	struct evbuffer *out = v ? evbuffer_new() : NULL;
-	if (out && listview_render(v, r->tenant, r->cfg->generation, out) < 0) {
-		evbuffer_free(out);
-		out = NULL;
-	}
-	listview_free(v);   /* the rendered text holds its own reference */
-	return out;
-}
-
 /* The upstream's answer as it came (a list filtered for the tenant). */
 static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 {
 	int status = (int)forward_status(f);
 	struct evbuffer *body = forward_body(f), *filtered = NULL;
 	if (r->rm.route == FG_R_LIST && status == 200) {
-		filtered = req_filter_list(r, body);
+		filtered = reqcache_filter_list(body, r->tenant, r->cfg->generation);
 		if (!filtered) {
 			log_warn("request %s: the upstream's list answer is not a JSON array", r->rid);
 			return req_reply_error(r, 502, -1, "the upstream's answer could not be read");
@@ -808,37 +744,6 @@ static enum req_go req_answer(struct req *r)
 
 /* ---- a new request -------------------------------------------------------- */
 
-static bool req_rid_acceptable(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n >= REQ_RID_LEN || !(c == '-' || c == '_' || c == '.' || c == ':' ||
-					  (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
-			return false;
-	}
-	return n > 0;
-}
-
-/* xorshift64*: request ids need to be unique, not secret. */
-static void req_rid_new(char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	if (!req_rng) {
-		RAND_bytes((unsigned char *)&req_rng, sizeof req_rng);
-		req_rng |= 1;
-	}
-	for (int k = 0; k < 2; k++) {
-		req_rng ^= req_rng >> 12;
-		req_rng ^= req_rng << 25;
-		req_rng ^= req_rng >> 27;
-		uint64_t v = req_rng * 0x2545F4914F6CDD1DULL;
-		for (int i = 0; i < 16; i++)
-			out[k * 16 + i] = hex[(v >> (i * 4)) & 15];
-	}
-	out[32] = 0;
-}
-
 static void request_begin(struct evhttp_request *er, struct http_bind *b)
 {
 	struct req *r = calloc(1, sizeof *r);
@@ -860,10 +765,10 @@ static void request_begin(struct evhttp_request *er, struct http_bind *b)
 	r->upstream_status = -1;
 	r->cfg = http_worker_config(r->w, &r->cfgref);
 	const char *crid = evhttp_find_header(evhttp_request_get_input_headers(er), "X-Request-Id");
-	if (crid && req_rid_acceptable(crid))
+	if (crid && reqlog_id_acceptable(crid))
 		snprintf(r->rid, sizeof r->rid, "%s", crid);
 	else
-		req_rid_new(r->rid);
+		reqlog_id_new(r->rid);
 	const char *uri = evhttp_request_get_uri(er);
 	r->uri = strdup(uri ? uri : "");
 	r->method = method_from_evhttp(evhttp_request_get_command(er));

@@ -2,6 +2,7 @@
 #ifndef FG_ROUTE_H
 #define FG_ROUTE_H
 #include <stdbool.h>
+#include <stddef.h>
 #include "method.h"
 
 enum fg_route {
@@ -27,4 +28,6 @@ void route_match(enum fg_method m, const char *path, struct fg_route_match *out)
 const char *route_name(enum fg_route r);   /* stable label, e.g. "vehicle_get" */
 unsigned route_needs(enum fg_route r);     /* FG_M_* bit the tenant needs */
 bool route_is_mutation(enum fg_route r);
+/* The upstream path of matched route M into OUT; -1 when it has none. */
+int route_upstream_path(const struct fg_route_match *m, char *out, size_t len);
 #endif
