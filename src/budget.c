@@ -20,6 +20,7 @@
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
 #include "clock.h"
+#include "waiter.h"
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,14 +32,12 @@
 struct budget_tq;
 
 struct budget_waiter {
+	struct waiter wt;        /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(budget_waiter) link;
 	struct budget *b;
 	struct budget_tq *tq;    /* while queued */
-	struct event_base *base;
 	budget_ready_fn cb;
 	void *arg;
-	bool queued;
-	bool cancelled;          /* granted, then withdrawn before it ran */
 };
 TAILQ_HEAD(budget_waitq, budget_waiter);
 
@@ -169,7 +168,7 @@ static void budget_tq_remove_waiter(struct budget *b, struct budget_waiter *w)
 	TAILQ_REMOVE(&tq->waiters, w, link);
 	tq->n--;
 	b->queued--;
-	w->queued = false;
+	waiter_take_locked(&w->wt);
 	w->tq = NULL;
 	if (!tq->n) {
 		TAILQ_REMOVE(&b->ring, tq, link);
@@ -216,45 +215,33 @@ static void budget_schedule(struct budget *b, double now)
 	if (at == HUGE_VAL || (b->pump_at > 0 && at >= b->pump_at - 0.001))
 		return;
 	struct budget_waiter *w = TAILQ_FIRST(&TAILQ_FIRST(&b->ring)->waiters);
-	if (!w->base)
+	if (!w->wt.base)
 		return;   /* unit tests pump by hand */
 	double d = at > now ? at - now + 0.001 : 0;
 	struct timeval tv = clock_timeval(d);
-	if (event_base_once(w->base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
+	if (event_base_once(w->wt.base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
 		b->pump_at = at;
 }
 
-static void budget_waiter_fire(evutil_socket_t fd, short what, void *arg)
+static void budget_waiter_run(struct waiter *wt)
 {
-	struct budget_waiter *w = arg;
-	struct budget *b = w->b;
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&b->mu);
-	bool cancelled = w->cancelled;
-	w->cancelled = true;
-	pthread_mutex_unlock(&b->mu);
-	if (cancelled)
-		budget_release(b, clock_now());   /* its slot goes to the next */
-	else
-		w->cb(w->arg);
-	free(w);
+	struct budget_waiter *w = (struct budget_waiter *)wt;
+	w->cb(w->arg);
+}
+
+/* Granted, then withdrawn (or its base is gone): the slot goes to the next. */
+static void budget_waiter_dropped(struct waiter *wt)
+{
+	budget_release(((struct budget_waiter *)wt)->b, clock_now());
 }
 
 /* After the lock is released: tell the granted waiters, each on its base. */
 static void budget_dispatch(struct budget_waitq *q)
 {
-	static const struct timeval zero = { 0, 0 };
 	struct budget_waiter *w;
 	while ((w = TAILQ_FIRST(q))) {
 		TAILQ_REMOVE(q, w, link);
-		if (!w->base) {
-			w->cb(w->arg);   /* unit tests */
-			free(w);
-		} else if (event_base_once(w->base, -1, EV_TIMEOUT, budget_waiter_fire, w, &zero) < 0) {
-			budget_release(w->b, clock_now());   /* base gone with its request */
-			free(w);
-		}
+		waiter_wake(&w->wt);
 	}
 }
 
@@ -356,12 +343,11 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 			goto out;
 		}
 		*retry_after = budget_estimate_locked(b, now);
+		waiter_init(&nw->wt, &b->mu, base, budget_waiter_run, budget_waiter_dropped);
 		nw->b = b;
 		nw->tq = tq;
-		nw->base = base;
 		nw->cb = cb;
 		nw->arg = arg;
-		nw->queued = true;
 		TAILQ_INSERT_TAIL(&tq->waiters, nw, link);
 		tq->n++;
 		b->queued++;
@@ -407,14 +393,13 @@ void budget_wait_cancel(struct budget_waiter *w)
 		return;
 	struct budget *b = w->b;
 	pthread_mutex_lock(&b->mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		budget_tq_remove_waiter(b, w);
 		pthread_mutex_unlock(&b->mu);
 		free(w);
 		return;
 	}
-	w->cancelled = true;   /* budget_waiter_fire releases the slot and frees it */
-	pthread_mutex_unlock(&b->mu);
+	pthread_mutex_unlock(&b->mu);   /* granted: dropped (its slot released) when its event runs */
 }
 
 void budget_pump(struct budget *b, double now)

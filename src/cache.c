@@ -19,6 +19,7 @@
  * go upstream. */
 #include "cache.h"
 #include "listview.h"
+#include "waiter.h"
 #include "vinset.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,16 +45,14 @@ struct cache_entry {
 };
 
 struct cache_waiter {
+	struct waiter wt;         /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(cache_waiter) link;
 	struct cache *c;
 	struct cache_flight *f;   /* while queued */
-	struct event_base *base;
 	cache_wake_fn cb;
 	void *arg;
 	struct cache_answer *a;
 	const char *how;
-	bool queued;      /* still on its flight */
-	bool cancelled;   /* withdrawn after the flight ended, before it ran */
 };
 TAILQ_HEAD(cache_waitq, cache_waiter);
 
@@ -407,6 +406,17 @@ void cache_shutdown(void)
 	cache_the = NULL;
 }
 
+static void cache_waiter_run(struct waiter *wt)
+{
+	struct cache_waiter *w = (struct cache_waiter *)wt;
+	w->cb(w->arg, w->a, w->how);   /* the callee owns the reference */
+}
+
+static void cache_waiter_dropped(struct waiter *wt)
+{
+	cache_answer_unref(((struct cache_waiter *)wt)->a);
+}
+
 /* ---- lookup, store, wake -------------------------------------------------- */
 
 static enum cache_lookup_result cache_join(struct cache *c, struct cache_flight *f,
@@ -418,12 +428,11 @@ static enum cache_lookup_result cache_join(struct cache *c, struct cache_flight 
 	struct cache_waiter *nw = calloc(1, sizeof *nw);
 	if (!nw)
 		return CACHE_BUSY;
+	waiter_init(&nw->wt, &c->mu, base, cache_waiter_run, cache_waiter_dropped);
 	nw->c = c;
 	nw->f = f;
-	nw->base = base;
 	nw->cb = cb;
 	nw->arg = arg;
-	nw->queued = true;
 	TAILQ_INSERT_TAIL(&f->waiters, nw, link);
 	f->nwaiters++;
 	c->nwaiters++;
@@ -525,26 +534,8 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
 	return 1;
 }
 
-static void cache_waiter_fire(evutil_socket_t fd, short what, void *arg)
-{
-	struct cache_waiter *w = arg;
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&w->c->mu);
-	bool cancelled = w->cancelled;
-	w->queued = false;
-	w->cancelled = true;   /* from here on, cancelling is a no-op */
-	pthread_mutex_unlock(&w->c->mu);
-	if (!cancelled)
-		w->cb(w->arg, w->a, w->how);
-	else
-		cache_answer_unref(w->a);
-	free(w);
-}
-
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how)
 {
-	static const struct timeval now = { 0, 0 };
 	struct cache_waitq q;
 	TAILQ_INIT(&q);
 	pthread_mutex_lock(&c->mu);
@@ -554,7 +545,7 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	struct cache_waiter *w;
 	while ((w = TAILQ_FIRST(&f->waiters))) {
 		TAILQ_REMOVE(&f->waiters, w, link);
-		w->queued = false;   /* fired: cancel now only marks it */
+		waiter_take_locked(&w->wt);   /* cancelling now only marks it */
 		w->f = NULL;
 		w->a = cache_answer_ref(a);
 		w->how = how;
@@ -564,15 +555,7 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	free(f);
 	while ((w = TAILQ_FIRST(&q))) {
 		TAILQ_REMOVE(&q, w, link);
-		if (!w->base) {
-			cache_waiter_fire(-1, 0, w);   /* unit tests */
-			continue;
-		}
-		/* The callback runs on the waiter's own thread. */
-		if (event_base_once(w->base, -1, EV_TIMEOUT, cache_waiter_fire, w, &now) < 0) {
-			cache_answer_unref(w->a);   /* base is gone: its request went with it */
-			free(w);
-		}
+		waiter_wake(&w->wt);   /* the callback runs on the waiter's own thread */
 	}
 }
 
@@ -582,7 +565,7 @@ void cache_wait_cancel(struct cache_waiter *w)
 		return;
 	struct cache *c = w->c;
 	pthread_mutex_lock(&c->mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		struct cache_flight *f = w->f;
 		TAILQ_REMOVE(&f->waiters, w, link);
 		f->nwaiters--;
@@ -591,8 +574,7 @@ void cache_wait_cancel(struct cache_waiter *w)
 		free(w);
 		return;
 	}
-	w->cancelled = true;   /* cache_waiter_fire frees it */
-	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->mu);   /* woken: dropped when its event runs */
 }
 
 /* ---- invalidation ------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "jwt.h"
 #include "log.h"
+#include "waiter.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,10 @@
 #include <sys/queue.h>
 
 struct token_waiter {
+	struct waiter wt;        /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(token_waiter) next;
-	struct event_base *base;
 	token_ready_fn cb;
 	void *arg;
-	bool queued;     /* still in the list (not yet fired) */
-	bool cancelled;  /* fired but withdrawn before it ran */
 };
 TAILQ_HEAD(token_waitq, token_waiter);
 
@@ -76,28 +75,31 @@ static bool token_usable_locked(double now)
 
 /* ---- waking waiters ----------------------------------------------------- */
 
-static void token_waiter_fire(evutil_socket_t fd, short what, void *arg)
+static void token_waiter_run(struct waiter *wt)
 {
-	struct token_waiter *w = arg;
-	bool cancelled;
-	pthread_mutex_lock(&tk.mu);
-	cancelled = w->cancelled;
-	pthread_mutex_unlock(&tk.mu);
-	if (!cancelled)
-		w->cb(w->arg);
-	free(w);
+	struct token_waiter *w = (struct token_waiter *)wt;
+	w->cb(w->arg);
 }
 
-static void token_wake_all_locked(void)
+/* Lock held: every waiter leaves the list, onto Q, to be woken once the
+ * lock is released. */
+static void token_take_all_locked(struct token_waitq *q)
 {
-	static const struct timeval now = { 0, 0 };
 	struct token_waiter *w;
 	while ((w = TAILQ_FIRST(&tk.waiters))) {
 		TAILQ_REMOVE(&tk.waiters, w, next);
-		w->queued = false;
-		/* The callback runs on the waiter's own thread. */
-		if (event_base_once(w->base, -1, EV_TIMEOUT, token_waiter_fire, w, &now) < 0)
-			free(w);   /* base is gone: its request went with it */
+		waiter_take_locked(&w->wt);
+		TAILQ_INSERT_TAIL(q, w, next);
+	}
+}
+
+/* Lock released: each callback runs on its waiter's own thread. */
+static void token_wake(struct token_waitq *q)
+{
+	struct token_waiter *w;
+	while ((w = TAILQ_FIRST(q))) {
+		TAILQ_REMOVE(q, w, next);
+		waiter_wake(&w->wt);
 	}
 }
 
@@ -106,11 +108,9 @@ void token_wait_cancel(struct token_waiter *w)
 	if (!w)
 		return;
 	pthread_mutex_lock(&tk.mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		TAILQ_REMOVE(&tk.waiters, w, next);
 		free(w);
-	} else {
-		w->cancelled = true;   /* token_waiter_fire frees it */
 	}
 	pthread_mutex_unlock(&tk.mu);
 }
@@ -325,6 +325,7 @@ static void token_fetch_done(void *arg, struct fwd *f)
 	CURLcode rc = forward_result(f);
 	long status = forward_status(f);
 
+	struct token_waitq woken = TAILQ_HEAD_INITIALIZER(woken);
 	pthread_mutex_lock(&tk.mu);
 	tk.fetching = false;
 	tk.inflight = NULL;
@@ -344,9 +345,10 @@ static void token_fetch_done(void *arg, struct fwd *f)
 		token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else {
 		token_installed(&t, lifetime, now);
-		token_wake_all_locked();
+		token_take_all_locked(&woken);
 	}
 	pthread_mutex_unlock(&tk.mu);
+	token_wake(&woken);
 	forward_free(f);
 }
 
@@ -450,10 +452,9 @@ bool token_acquire(struct fg_secret *out, uint64_t *gen,
 	} else if (cb) {
 		struct token_waiter *nw = calloc(1, sizeof *nw);
 		if (nw) {
-			nw->base = base;
+			waiter_init(&nw->wt, &tk.mu, base, token_waiter_run, NULL);
 			nw->cb = cb;
 			nw->arg = arg;
-			nw->queued = true;
 			TAILQ_INSERT_TAIL(&tk.waiters, nw, next);
 		}
 		*w = nw;
