@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "config.h"
 #include "http.h"
+#include "metric.h"
 #include "stats.h"
 #include "token.h"
 #include <stdlib.h>
@@ -104,39 +105,22 @@ static void admin_metrics_token(struct evbuffer *b)
 		"fleetgate_token_refreshes_total{result=\"failed\"} %llu\n"
 		"# HELP fleetgate_token_upstream_rejections_total Tokens marked bad after an upstream 401\n"
 		"# TYPE fleetgate_token_upstream_rejections_total counter\n"
-		"fleetgate_token_upstream_rejections_total %llu\n"
-		"# HELP fleetgate_token_expiry_seconds Seconds the current token may still be sent (0 when none)\n"
-		"# TYPE fleetgate_token_expiry_seconds gauge\n"
-		"fleetgate_token_expiry_seconds %.3f\n"
-		"# HELP fleetgate_token_valid Whether a usable token is held (1) or not (0)\n"
-		"# TYPE fleetgate_token_valid gauge\n"
-		"fleetgate_token_valid %d\n",
+		"fleetgate_token_upstream_rejections_total %llu\n",
 		(unsigned long long)ts.refreshes, (unsigned long long)ts.fail_rejected,
-		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream,
-		ts.expires_in_s, ts.valid ? 1 : 0);
+		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream);
+	metric_gauge(b, "token_expiry_seconds", "Seconds the current token may still be sent (0 when none)",
+		     ts.expires_in_s);
+	metric_gauge(b, "token_valid", "Whether a usable token is held (1) or not (0)", ts.valid ? 1 : 0);
 }
 
 static void admin_metrics_gauges(struct evbuffer *b)
 {
 	struct fg_config *c = config_current();
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_config_generation Generation of the configuration in force\n"
-		"# TYPE fleetgate_config_generation gauge\n"
-		"fleetgate_config_generation %u\n"
-		"# HELP fleetgate_config_tenants Tenants loaded\n"
-		"# TYPE fleetgate_config_tenants gauge\n"
-		"fleetgate_config_tenants %zu\n"
-		"# HELP fleetgate_config_vins VINs loaded over all tenants\n"
-		"# TYPE fleetgate_config_vins gauge\n"
-		"fleetgate_config_vins %zu\n"
-		"# HELP fleetgate_requests_in_flight Requests not answered yet\n"
-		"# TYPE fleetgate_requests_in_flight gauge\n"
-		"fleetgate_requests_in_flight %ld\n"
-		"# HELP fleetgate_connections_open Client connections open on tenant listeners\n"
-		"# TYPE fleetgate_connections_open gauge\n"
-		"fleetgate_connections_open %ld\n",
-		c ? c->generation : 0, c ? c->ntenants : 0, c ? c->nvins : 0, http_in_flight(),
-		http_connections());
+	metric_gauge(b, "config_generation", "Generation of the configuration in force", c ? c->generation : 0);
+	metric_gauge(b, "config_tenants", "Tenants loaded", c ? (double)c->ntenants : 0);
+	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
+	metric_gauge(b, "requests_in_flight", "Requests not answered yet", (double)http_in_flight());
+	metric_gauge(b, "connections_open", "Client connections open on tenant listeners", (double)http_connections());
 	if (c)
 		config_unref(c);
 }

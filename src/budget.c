@@ -20,6 +20,7 @@
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
 #include "clock.h"
+#include "metric.h"
 #include "waiter.h"
 #include <ctype.h>
 #include <math.h>
@@ -509,30 +510,12 @@ void budget_metrics(struct evbuffer *b)
 {
 	struct budget_stats s;
 	budget_get_stats(budget_shared(), clock_now(), &s);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_budget_limit Single-VIN reads allowed per window\n"
-		"# TYPE fleetgate_budget_limit gauge\n"
-		"fleetgate_budget_limit %u\n"
-		"# HELP fleetgate_budget_window_seconds Length of the budget window\n"
-		"# TYPE fleetgate_budget_window_seconds gauge\n"
-		"fleetgate_budget_window_seconds %g\n"
-		"# HELP fleetgate_budget_in_window Single-VIN reads sent or reserved in the current window\n"
-		"# TYPE fleetgate_budget_in_window gauge\n"
-		"fleetgate_budget_in_window %u\n"
-		"# HELP fleetgate_budget_queued Reads waiting for budget\n"
-		"# TYPE fleetgate_budget_queued gauge\n"
-		"fleetgate_budget_queued %zu\n"
-		"# HELP fleetgate_budget_paused_seconds Seconds left of an upstream 429 pause\n"
-		"# TYPE fleetgate_budget_paused_seconds gauge\n"
-		"fleetgate_budget_paused_seconds %.3f\n"
-		"# HELP fleetgate_budget_sends_total Single-VIN reads sent upstream\n"
-		"# TYPE fleetgate_budget_sends_total counter\n"
-		"fleetgate_budget_sends_total %llu\n"
-		"# HELP fleetgate_budget_waits_total Reads that had to queue for budget\n"
-		"# TYPE fleetgate_budget_waits_total counter\n"
-		"fleetgate_budget_waits_total %llu\n"
-		"# HELP fleetgate_budget_pauses_total Pauses after an upstream 429\n"
-		"# TYPE fleetgate_budget_pauses_total counter\n"
-		"fleetgate_budget_pauses_total %llu\n",
-		s.limit, s.window_s, s.in_window, s.queued, s.paused_for_s, s.sends, s.waits, s.pauses);
+	metric_gauge(b, "budget_limit", "Single-VIN reads allowed per window", s.limit);
+	metric_gauge(b, "budget_window_seconds", "Length of the budget window", s.window_s);
+	metric_gauge(b, "budget_in_window", "Single-VIN reads sent or reserved in the current window", s.in_window);
+	metric_gauge(b, "budget_queued", "Reads waiting for budget", (double)s.queued);
+	metric_gauge(b, "budget_paused_seconds", "Seconds left of an upstream 429 pause", s.paused_for_s);
+	metric_counter(b, "budget_sends_total", "Single-VIN reads sent upstream", (double)s.sends);
+	metric_counter(b, "budget_waits_total", "Reads that had to queue for budget", (double)s.waits);
+	metric_counter(b, "budget_pauses_total", "Pauses after an upstream 429", (double)s.pauses);
 }

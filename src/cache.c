@@ -19,6 +19,7 @@
  * go upstream. */
 #include "cache.h"
 #include "listview.h"
+#include "metric.h"
 #include "waiter.h"
 #include "vinset.h"
 #include <pthread.h>
@@ -672,21 +673,9 @@ void cache_metrics(struct evbuffer *b)
 {
 	struct cache_stats s;
 	cache_get_stats(cache_shared(), &s);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_cache_entries Entries in the cache\n"
-		"# TYPE fleetgate_cache_entries gauge\n"
-		"fleetgate_cache_entries %zu\n"
-		"# HELP fleetgate_cache_bytes Bytes held by the cache, overhead included\n"
-		"# TYPE fleetgate_cache_bytes gauge\n"
-		"fleetgate_cache_bytes %zu\n"
-		"# HELP fleetgate_cache_evictions_total Entries evicted to stay within max_bytes\n"
-		"# TYPE fleetgate_cache_evictions_total counter\n"
-		"fleetgate_cache_evictions_total %llu\n"
-		"# HELP fleetgate_cache_invalidations_total Invalidations (mutations and purges)\n"
-		"# TYPE fleetgate_cache_invalidations_total counter\n"
-		"fleetgate_cache_invalidations_total %llu\n"
-		"# HELP fleetgate_cache_flights Upstream reads other reads are waiting for\n"
-		"# TYPE fleetgate_cache_flights gauge\n"
-		"fleetgate_cache_flights %zu\n",
-		s.entries, s.bytes, s.evictions, s.invalidations, s.flights);
+	metric_gauge(b, "cache_entries", "Entries in the cache", (double)s.entries);
+	metric_gauge(b, "cache_bytes", "Bytes held by the cache, overhead included", (double)s.bytes);
+	metric_counter(b, "cache_evictions_total", "Entries evicted to stay within max_bytes", (double)s.evictions);
+	metric_counter(b, "cache_invalidations_total", "Invalidations (mutations and purges)", (double)s.invalidations);
+	metric_gauge(b, "cache_flights", "Upstream reads other reads are waiting for", (double)s.flights);
 }
