@@ -343,6 +343,22 @@ class Budget(CacheCase):
         self.assertEqual(st["budget"]["limit"], n)
 
 
+class BudgetRate(CacheCase):
+    upstream = "vin_get_rate = 7/min\n"
+
+    def test_the_configured_rate_is_in_force_before_any_read_and_after_a_reload(self):
+        # No single-VIN read has been made: the rate still comes from the file.
+        b = self.g.stats()["budget"]
+        self.assertEqual((b["limit"], b["window_s"]), (7, 60))
+        with open(self.g.conf) as f:
+            text = f.read()
+        fgtest.write_atomic(self.g.conf, text.replace("vin_get_rate = 7/min", "vin_get_rate = 9/s"))
+        self.assertEqual(self.g.reload()["reloads"], 1)
+        b = self.g.stats()["budget"]
+        self.assertEqual((b["limit"], b["window_s"]), (9, 1))
+        self.assertEqual(b["sends"], 0)
+
+
 class Pause(CacheCase):
     cache = "ttl = 1\nstale_if_error = 600\n"
 
