@@ -333,7 +333,8 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 		res = BUDGET_FULL;
 	} else {
 		struct budget_tq *tq = budget_tq_get(b, tenant ? tenant : "");
-		struct budget_waiter *nw = tq ? calloc(1, sizeof *nw) : NULL;
+		struct budget_waiter *nw = tq ? waiter_new(sizeof *nw, &b->mu, base, budget_waiter_run,
+							   budget_waiter_dropped) : NULL;
 		if (!nw) {
 			*retry_after = budget_estimate_locked(b, now);
 			res = BUDGET_FULL;
@@ -344,7 +345,6 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 			goto out;
 		}
 		*retry_after = budget_estimate_locked(b, now);
-		waiter_init(&nw->wt, &b->mu, base, budget_waiter_run, budget_waiter_dropped);
 		nw->b = b;
 		nw->tq = tq;
 		nw->cb = cb;

@@ -426,10 +426,9 @@ static enum cache_lookup_result cache_join(struct cache *c, struct cache_flight 
 {
 	if (f->nwaiters >= CACHE_MAX_WAITERS)
 		return CACHE_BUSY;
-	struct cache_waiter *nw = calloc(1, sizeof *nw);
+	struct cache_waiter *nw = waiter_new(sizeof *nw, &c->mu, base, cache_waiter_run, cache_waiter_dropped);
 	if (!nw)
 		return CACHE_BUSY;
-	waiter_init(&nw->wt, &c->mu, base, cache_waiter_run, cache_waiter_dropped);
 	nw->c = c;
 	nw->f = f;
 	nw->cb = cb;

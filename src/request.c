@@ -149,7 +149,8 @@ static void req_set_step(struct req *r, enum req_step s)
 	r->step = s;
 }
 
-/* The one driver: runs the steps from S until one waits or replies. */
+/* The one driver: runs the steps from S until one waits or replies (the
+ * last step always replies). A wake-up calls it at the step that waited. */
 static void req_run(struct req *r, enum req_step s)
 {
 	req_set_step(r, s);

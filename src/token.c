@@ -450,9 +450,8 @@ bool token_acquire(struct fg_secret *out, uint64_t *gen,
 		*gen = tk.gen;
 		ok = true;
 	} else if (cb) {
-		struct token_waiter *nw = calloc(1, sizeof *nw);
+		struct token_waiter *nw = waiter_new(sizeof *nw, &tk.mu, base, token_waiter_run, NULL);
 		if (nw) {
-			waiter_init(&nw->wt, &tk.mu, base, token_waiter_run, NULL);
 			nw->cb = cb;
 			nw->arg = arg;
 			TAILQ_INSERT_TAIL(&tk.waiters, nw, next);

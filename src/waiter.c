@@ -6,15 +6,18 @@
 #include "waiter.h"
 #include <stdlib.h>
 
-void waiter_init(struct waiter *w, pthread_mutex_t *mu, struct event_base *base,
+void *waiter_new(size_t size, pthread_mutex_t *mu, struct event_base *base,
 		 void (*run)(struct waiter *), void (*dropped)(struct waiter *))
 {
+	struct waiter *w = calloc(1, size);
+	if (!w)
+		return NULL;
 	w->base = base;
 	w->mu = mu;
 	w->run = run;
 	w->dropped = dropped;
 	w->queued = true;
-	w->cancelled = false;
+	return w;
 }
 
 void waiter_take_locked(struct waiter *w) { w->queued = false; }

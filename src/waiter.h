@@ -16,6 +16,7 @@
 #define FG_WAITER_H
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <event2/event.h>
 
 struct waiter {
@@ -27,7 +28,9 @@ struct waiter {
 	bool cancelled;                     /* woken, then withdrawn before it ran */
 };
 
-void waiter_init(struct waiter *w, pthread_mutex_t *mu, struct event_base *base,
+/* A new queued waiter of SIZE bytes (the owner's type, zeroed past the
+ * struct waiter), or NULL when out of memory. */
+void *waiter_new(size_t size, pthread_mutex_t *mu, struct event_base *base,
 		 void (*run)(struct waiter *), void (*dropped)(struct waiter *));
 /* Owner's lock held: W leaves the owner's list to be woken. */
 void waiter_take_locked(struct waiter *w);
