@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "config.h"
 #include "http.h"
+#include "method.h"
 #include "metric.h"
 #include "stats.h"
 #include "token.h"
@@ -170,36 +171,36 @@ static void admin_purge(struct evhttp_request *req)
 }
 
 struct admin_route {
-	enum evhttp_cmd_type method;
+	enum fg_method method;
 	const char *path;
 	void (*fn)(struct evhttp_request *);
 };
 
 static const struct admin_route admin_routes[] = {
-	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
-	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
-	{ EVHTTP_REQ_GET, "/stats", admin_stats },
-	{ EVHTTP_REQ_GET, "/metrics", admin_metrics },
-	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge },
+	{ FG_GET, "/healthz", admin_healthz },
+	{ FG_GET, "/readyz", admin_readyz },
+	{ FG_GET, "/stats", admin_stats },
+	{ FG_GET, "/metrics", admin_metrics },
+	{ FG_POST, "/cache/purge", admin_purge },
 };
 
 void admin_request_cb(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-	bool path_known = false;
+	enum fg_method m = method_from_evhttp(evhttp_request_get_command(req));
+	const char *allow = NULL;   /* each admin path takes one method */
 	for (size_t i = 0; path && i < sizeof admin_routes / sizeof *admin_routes; i++) {
 		if (strcmp(path, admin_routes[i].path) != 0)
 			continue;
-		path_known = true;
-		if (evhttp_request_get_command(req) == admin_routes[i].method) {
+		allow = method_name(admin_routes[i].method);
+		if (m == admin_routes[i].method) {
 			admin_routes[i].fn(req);
 			return;
 		}
 	}
-	if (path_known) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-				  strcmp(path, "/cache/purge") == 0 ? "POST" : "GET");
+	if (allow) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
 		http_send_error(req, 405, "this method is not allowed on this path");
 		return;
 	}

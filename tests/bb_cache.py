@@ -174,6 +174,12 @@ class Hits(CacheCase):
         self.assertEqual(self.get(VIN2).header("X-Cache"), "MISS")
         self.assertEqual(self.g.admin("POST", "/cache/purge?vin=nope").status, 400)
         self.assertGreaterEqual(self.g.stats()["cache"]["invalidations"], 2)
+        # A wrong method on a known admin path is 405 naming the right one.
+        r = self.g.admin("GET", "/cache/purge")
+        self.assertEqual((r.status, r.header("Allow")), (405, "POST"), r)
+        r = self.g.admin("POST", "/stats")
+        self.assertEqual((r.status, r.header("Allow")), (405, "GET"), r)
+        self.assertEqual(self.g.admin("GET", "/nope").status, 404)
 
 
 class Disabled(CacheCase):
