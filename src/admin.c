@@ -4,11 +4,14 @@
  * whether a token is valid and for how long, never what it is. */
 #include "admin.h"
 #include "budget.h"
+#include "clock.h"
 #include "cache.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "redis_stats.h"
+#include "method.h"
+#include "metric.h"
 #include "stats.h"
 #include "status.h"
 #include "token.h"
@@ -144,39 +147,22 @@ static void admin_metrics_token(struct evbuffer *b)
 		"fleetgate_token_refreshes_total{result=\"failed\"} %llu\n"
 		"# HELP fleetgate_token_upstream_rejections_total Tokens marked bad after an upstream 401\n"
 		"# TYPE fleetgate_token_upstream_rejections_total counter\n"
-		"fleetgate_token_upstream_rejections_total %llu\n"
-		"# HELP fleetgate_token_expiry_seconds Seconds the current token may still be sent (0 when none)\n"
-		"# TYPE fleetgate_token_expiry_seconds gauge\n"
-		"fleetgate_token_expiry_seconds %.3f\n"
-		"# HELP fleetgate_token_valid Whether a usable token is held (1) or not (0)\n"
-		"# TYPE fleetgate_token_valid gauge\n"
-		"fleetgate_token_valid %d\n",
+		"fleetgate_token_upstream_rejections_total %llu\n",
 		(unsigned long long)ts.refreshes, (unsigned long long)ts.fail_rejected,
-		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream,
-		ts.expires_in_s, ts.valid ? 1 : 0);
+		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream);
+	metric_gauge(b, "token_expiry_seconds", "Seconds the current token may still be sent (0 when none)",
+		     ts.expires_in_s);
+	metric_gauge(b, "token_valid", "Whether a usable token is held (1) or not (0)", ts.valid ? 1 : 0);
 }
 
 static void admin_metrics_gauges(struct evbuffer *b)
 {
 	struct fg_config *c = config_current();
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_config_generation Generation of the configuration in force\n"
-		"# TYPE fleetgate_config_generation gauge\n"
-		"fleetgate_config_generation %u\n"
-		"# HELP fleetgate_config_tenants Tenants loaded\n"
-		"# TYPE fleetgate_config_tenants gauge\n"
-		"fleetgate_config_tenants %zu\n"
-		"# HELP fleetgate_config_vins VINs loaded over all tenants\n"
-		"# TYPE fleetgate_config_vins gauge\n"
-		"fleetgate_config_vins %zu\n"
-		"# HELP fleetgate_requests_in_flight Requests not answered yet\n"
-		"# TYPE fleetgate_requests_in_flight gauge\n"
-		"fleetgate_requests_in_flight %ld\n"
-		"# HELP fleetgate_connections_open Client connections open on tenant listeners\n"
-		"# TYPE fleetgate_connections_open gauge\n"
-		"fleetgate_connections_open %ld\n",
-		c ? c->generation : 0, c ? c->ntenants : 0, c ? c->nvins : 0, http_in_flight(),
-		http_connections());
+	metric_gauge(b, "config_generation", "Generation of the configuration in force", c ? c->generation : 0);
+	metric_gauge(b, "config_tenants", "Tenants loaded", c ? (double)c->ntenants : 0);
+	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
+	metric_gauge(b, "requests_in_flight", "Requests not answered yet", (double)http_in_flight());
+	metric_gauge(b, "connections_open", "Client connections open on tenant listeners", (double)http_connections());
 	if (c)
 		config_unref(c);
 }
@@ -233,38 +219,39 @@ static void admin_purge(struct evhttp_request *req)
  * without waiting out the (capped) hour. */
 static void admin_budget_resume(struct evhttp_request *req)
 {
-	double left = budget_resume(budget_shared(), token_now())   /* the monotonic clock budget.c uses */;
+	double left = budget_resume(budget_shared(), clock_now());
 	if (left > 0)
 		log_info("admin: upstream pause of single-VIN reads ended by POST /budget/resume (%.0f s were left)", left);
 	admin_send_json(req, 200, json_pack("{s:s,s:f}", "status", "resumed", "paused_for_s", left));
 }
 
 struct admin_route {
-	enum evhttp_cmd_type method;
+	enum fg_method method;
 	const char *path;
 	void (*fn)(struct evhttp_request *);
 };
 
 static const struct admin_route admin_routes[] = {
-	{ EVHTTP_REQ_GET, "/", admin_status },
-	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
-	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
-	{ EVHTTP_REQ_GET, "/stats", admin_stats },
-	{ EVHTTP_REQ_GET, "/metrics", admin_metrics },
-	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge },
-	{ EVHTTP_REQ_POST, "/budget/resume", admin_budget_resume },
+	{ FG_GET, "/", admin_status },
+	{ FG_GET, "/healthz", admin_healthz },
+	{ FG_GET, "/readyz", admin_readyz },
+	{ FG_GET, "/stats", admin_stats },
+	{ FG_GET, "/metrics", admin_metrics },
+	{ FG_POST, "/cache/purge", admin_purge },
+	{ FG_POST, "/budget/resume", admin_budget_resume },
 };
 
 void admin_request_cb(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-	const char *allow = NULL;
+	enum fg_method m = method_from_evhttp(evhttp_request_get_command(req));
+	const char *allow = NULL;   /* each admin path takes one method */
 	for (size_t i = 0; path && i < sizeof admin_routes / sizeof *admin_routes; i++) {
 		if (strcmp(path, admin_routes[i].path) != 0)
 			continue;
-		allow = admin_routes[i].method == EVHTTP_REQ_POST ? "POST" : "GET";
-		if (evhttp_request_get_command(req) == admin_routes[i].method) {
+		allow = method_name(admin_routes[i].method);
+		if (m == admin_routes[i].method) {
 			admin_routes[i].fn(req);
 			return;
 		}

@@ -1,12 +1,12 @@
-/* budget.c: the upstream read budget, its fair queue, the 429 pause, and
- * tenant rates (SPEC.md §7).
+/* budget.c: the upstream read budget, its fair queue and the 429 pause
+ * (SPEC.md §7). Tenant rates are ratelimit.c's.
  *
  * Owns: a sliding-window log of the times single-VIN GETs were sent (not a
  * token bucket: 60/min means no 61st send within any 60 s, never a burst
  * of 60 that refills), the slots reserved but not yet sent, the queue of
  * reads waiting for a slot (one FIFO per tenant, served round robin so a
  * busy tenant cannot starve the others), the pause an upstream 429 asks
- * for, and one token bucket per tenant name.
+ * for.
  *
  * A slot is counted from the moment it is granted (reserved) and logged
  * when its exchange is over (budget_used): the upstream counted the read at
@@ -20,28 +20,26 @@
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
 #include "log.h"
+#include "clock.h"
+#include "metric.h"
+#include "waiter.h"
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <sys/queue.h>
-
-#define BUDGET_TENANT_BUCKETS 256
 
 struct budget_tq;
 
 struct budget_waiter {
+	struct waiter wt;        /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(budget_waiter) link;
 	struct budget *b;
 	struct budget_tq *tq;    /* while queued */
-	struct event_base *base;
 	budget_ready_fn cb;
 	void *arg;
-	bool queued;
-	bool cancelled;          /* granted, then withdrawn before it ran */
 };
 TAILQ_HEAD(budget_waitq, budget_waiter);
 
@@ -68,13 +66,6 @@ struct budget {
 	double pump_at;          /* earliest pump scheduled; 0: none */
 	unsigned long long sends, waits, granted_from_queue, pauses;
 };
-
-static double budget_clock(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the window log (lock held) ------------------------------------------ */
 
@@ -179,7 +170,7 @@ static void budget_tq_remove_waiter(struct budget *b, struct budget_waiter *w)
 	TAILQ_REMOVE(&tq->waiters, w, link);
 	tq->n--;
 	b->queued--;
-	w->queued = false;
+	waiter_take_locked(&w->wt);
 	w->tq = NULL;
 	if (!tq->n) {
 		TAILQ_REMOVE(&b->ring, tq, link);
@@ -213,7 +204,7 @@ static void budget_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	budget_pump(arg, budget_clock());
+	budget_pump(arg, clock_now());
 }
 
 /* Waiters left and the next slot frees later: a timer on one waiter's base
@@ -226,45 +217,33 @@ static void budget_schedule(struct budget *b, double now)
 	if (at == HUGE_VAL || (b->pump_at > 0 && at >= b->pump_at - 0.001))
 		return;
 	struct budget_waiter *w = TAILQ_FIRST(&TAILQ_FIRST(&b->ring)->waiters);
-	if (!w->base)
+	if (!w->wt.base)
 		return;   /* unit tests pump by hand */
 	double d = at > now ? at - now + 0.001 : 0;
-	struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
-	if (event_base_once(w->base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
+	struct timeval tv = clock_timeval(d);
+	if (event_base_once(w->wt.base, -1, EV_TIMEOUT, budget_pump_cb, b, &tv) == 0)
 		b->pump_at = at;
 }
 
-static void budget_waiter_fire(evutil_socket_t fd, short what, void *arg)
+static void budget_waiter_run(struct waiter *wt)
 {
-	struct budget_waiter *w = arg;
-	struct budget *b = w->b;
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&b->mu);
-	bool cancelled = w->cancelled;
-	w->cancelled = true;
-	pthread_mutex_unlock(&b->mu);
-	if (cancelled)
-		budget_release(b, budget_clock());   /* its slot goes to the next */
-	else
-		w->cb(w->arg);
-	free(w);
+	struct budget_waiter *w = (struct budget_waiter *)wt;
+	w->cb(w->arg);
+}
+
+/* Granted, then withdrawn (or its base is gone): the slot goes to the next. */
+static void budget_waiter_dropped(struct waiter *wt)
+{
+	budget_release(((struct budget_waiter *)wt)->b, clock_now());
 }
 
 /* After the lock is released: tell the granted waiters, each on its base. */
 static void budget_dispatch(struct budget_waitq *q)
 {
-	static const struct timeval zero = { 0, 0 };
 	struct budget_waiter *w;
 	while ((w = TAILQ_FIRST(q))) {
 		TAILQ_REMOVE(q, w, link);
-		if (!w->base) {
-			w->cb(w->arg);   /* unit tests */
-			free(w);
-		} else if (event_base_once(w->base, -1, EV_TIMEOUT, budget_waiter_fire, w, &zero) < 0) {
-			budget_release(w->b, budget_clock());   /* base gone with its request */
-			free(w);
-		}
+		waiter_wake(&w->wt);
 	}
 }
 
@@ -303,15 +282,18 @@ void budget_free(struct budget *b)
 }
 
 static struct budget *budget_the;
-static pthread_once_t budget_once = PTHREAD_ONCE_INIT;
 
-static void budget_make_shared(void) { budget_the = budget_new(); }
-
-struct budget *budget_shared(void)
+int budget_start(unsigned count, double window_s)
 {
-	pthread_once(&budget_once, budget_make_shared);
-	return budget_the;
+	if (!budget_the)
+		budget_the = budget_new();
+	if (!budget_the)
+		return -1;
+	budget_set_rate(budget_the, count, window_s);
+	return 0;
 }
+
+struct budget *budget_shared(void) { return budget_the; }
 
 void budget_set_rate(struct budget *b, unsigned count, double window_s)
 {
@@ -352,7 +334,8 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 		res = BUDGET_FULL;
 	} else {
 		struct budget_tq *tq = budget_tq_get(b, tenant ? tenant : "");
-		struct budget_waiter *nw = tq ? calloc(1, sizeof *nw) : NULL;
+		struct budget_waiter *nw = tq ? waiter_new(sizeof *nw, &b->mu, base, budget_waiter_run,
+							   budget_waiter_dropped) : NULL;
 		if (!nw) {
 			*retry_after = budget_estimate_locked(b, now);
 			res = BUDGET_FULL;
@@ -365,10 +348,8 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 		*retry_after = budget_estimate_locked(b, now);
 		nw->b = b;
 		nw->tq = tq;
-		nw->base = base;
 		nw->cb = cb;
 		nw->arg = arg;
-		nw->queued = true;
 		TAILQ_INSERT_TAIL(&tq->waiters, nw, link);
 		tq->n++;
 		b->queued++;
@@ -414,14 +395,13 @@ void budget_wait_cancel(struct budget_waiter *w)
 		return;
 	struct budget *b = w->b;
 	pthread_mutex_lock(&b->mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		budget_tq_remove_waiter(b, w);
 		pthread_mutex_unlock(&b->mu);
 		free(w);
 		return;
 	}
-	w->cancelled = true;   /* budget_waiter_fire releases the slot and frees it */
-	pthread_mutex_unlock(&b->mu);
+	pthread_mutex_unlock(&b->mu);   /* granted: dropped (its slot released) when its event runs */
 }
 
 void budget_pump(struct budget *b, double now)
@@ -522,85 +502,10 @@ void budget_get_stats(struct budget *b, double now, struct budget_stats *out)
 	pthread_mutex_unlock(&b->mu);
 }
 
-/* ---- tenant rates ------------------------------------------------------------ */
-
-double budget_bucket_take(struct budget_bucket *bk, double rate, double burst, double now)
-{
-	if (burst < 1)
-		burst = 1;
-	if (!bk->primed) {
-		bk->tokens = burst;
-		bk->last = now;
-		bk->primed = true;
-	}
-	if (now > bk->last) {
-		bk->tokens += (now - bk->last) * rate;
-		bk->last = now;
-	}
-	if (bk->tokens > burst)
-		bk->tokens = burst;   /* also after a reload made the bucket smaller */
-	if (bk->tokens >= 1) {
-		bk->tokens -= 1;
-		return 0;
-	}
-	return rate > 0 ? (1 - bk->tokens) / rate : HUGE_VAL;
-}
-
-struct budget_tbucket {
-	struct budget_tbucket *next;
-	struct budget_bucket bk;
-	char name[];
-};
-
-/* Tenant structs are replaced on reload; their names are not, so the
- * buckets are kept by name. A handful of bytes per tenant ever seen. */
-static struct {
-	pthread_mutex_t mu;
-	struct budget_tbucket *b[BUDGET_TENANT_BUCKETS];
-} budget_tenants = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static struct budget_tbucket *budget_tbucket_get(const char *name)
-{
-	unsigned h = 5381;
-	for (const char *p = name; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	struct budget_tbucket **pp = &budget_tenants.b[h % BUDGET_TENANT_BUCKETS];
-	for (; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->name, name) == 0)
-			return *pp;
-	size_t n = strlen(name) + 1;
-	struct budget_tbucket *t = calloc(1, sizeof *t + n);
-	if (t) {
-		memcpy(t->name, name, n);
-		*pp = t;
-	}
-	return t;
-}
-
-bool budget_tenant_take(const char *name, double rate, double burst, double now, double *retry_after)
-{
-	*retry_after = 0;
-	pthread_mutex_lock(&budget_tenants.mu);
-	struct budget_tbucket *t = budget_tbucket_get(name);
-	double wait = t ? budget_bucket_take(&t->bk, rate, burst, now) : 0;
-	pthread_mutex_unlock(&budget_tenants.mu);
-	*retry_after = wait;
-	return wait == 0;
-}
-
 void budget_shutdown(void)
 {
 	budget_free(budget_the);
 	budget_the = NULL;
-	pthread_mutex_lock(&budget_tenants.mu);
-	for (size_t i = 0; i < BUDGET_TENANT_BUCKETS; i++) {
-		while (budget_tenants.b[i]) {
-			struct budget_tbucket *t = budget_tenants.b[i];
-			budget_tenants.b[i] = t->next;
-			free(t);
-		}
-	}
-	pthread_mutex_unlock(&budget_tenants.mu);
 }
 
 /* ---- admin surface --------------------------------------------------------------- */
@@ -608,7 +513,7 @@ void budget_shutdown(void)
 void budget_stats_json(json_t *o)
 {
 	struct budget_stats s;
-	budget_get_stats(budget_shared(), budget_clock(), &s);
+	budget_get_stats(budget_shared(), clock_now(), &s);
 	json_object_set_new(o, "limit", json_integer(s.limit));
 	json_object_set_new(o, "window_s", json_real(s.window_s));
 	json_object_set_new(o, "in_window", json_integer(s.in_window));
@@ -622,31 +527,13 @@ void budget_stats_json(json_t *o)
 void budget_metrics(struct evbuffer *b)
 {
 	struct budget_stats s;
-	budget_get_stats(budget_shared(), budget_clock(), &s);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_budget_limit Single-VIN reads allowed per window\n"
-		"# TYPE fleetgate_budget_limit gauge\n"
-		"fleetgate_budget_limit %u\n"
-		"# HELP fleetgate_budget_window_seconds Length of the budget window\n"
-		"# TYPE fleetgate_budget_window_seconds gauge\n"
-		"fleetgate_budget_window_seconds %g\n"
-		"# HELP fleetgate_budget_in_window Single-VIN reads sent or reserved in the current window\n"
-		"# TYPE fleetgate_budget_in_window gauge\n"
-		"fleetgate_budget_in_window %u\n"
-		"# HELP fleetgate_budget_queued Reads waiting for budget\n"
-		"# TYPE fleetgate_budget_queued gauge\n"
-		"fleetgate_budget_queued %zu\n"
-		"# HELP fleetgate_budget_paused_seconds Seconds left of an upstream 429 pause\n"
-		"# TYPE fleetgate_budget_paused_seconds gauge\n"
-		"fleetgate_budget_paused_seconds %.3f\n"
-		"# HELP fleetgate_budget_sends_total Single-VIN reads sent upstream\n"
-		"# TYPE fleetgate_budget_sends_total counter\n"
-		"fleetgate_budget_sends_total %llu\n"
-		"# HELP fleetgate_budget_waits_total Reads that had to queue for budget\n"
-		"# TYPE fleetgate_budget_waits_total counter\n"
-		"fleetgate_budget_waits_total %llu\n"
-		"# HELP fleetgate_budget_pauses_total Pauses after an upstream 429\n"
-		"# TYPE fleetgate_budget_pauses_total counter\n"
-		"fleetgate_budget_pauses_total %llu\n",
-		s.limit, s.window_s, s.in_window, s.queued, s.paused_for_s, s.sends, s.waits, s.pauses);
+	budget_get_stats(budget_shared(), clock_now(), &s);
+	metric_gauge(b, "budget_limit", "Single-VIN reads allowed per window", s.limit);
+	metric_gauge(b, "budget_window_seconds", "Length of the budget window", s.window_s);
+	metric_gauge(b, "budget_in_window", "Single-VIN reads sent or reserved in the current window", s.in_window);
+	metric_gauge(b, "budget_queued", "Reads waiting for budget", (double)s.queued);
+	metric_gauge(b, "budget_paused_seconds", "Seconds left of an upstream 429 pause", s.paused_for_s);
+	metric_counter(b, "budget_sends_total", "Single-VIN reads sent upstream", (double)s.sends);
+	metric_counter(b, "budget_waits_total", "Reads that had to queue for budget", (double)s.waits);
+	metric_counter(b, "budget_pauses_total", "Pauses after an upstream 429", (double)s.pauses);
 }

@@ -1,12 +1,11 @@
-/* budget.h: the upstream read budget and tenant rates (SPEC.md §7).
+/* budget.h: the upstream read budget (SPEC.md §7).
  *
  * The budget is a sliding-window log of single-VIN GETs sent upstream,
  * shared by every worker and tenant (its lock is inside): never more than
  * COUNT sends in any WINDOW. A read that finds no room waits in a queue
  * that serves tenants round robin, and is woken on its own event base when
  * a slot is granted to it. After an upstream 429 the route is paused until
- * the upstream's Retry-After has passed. Tenant rates are token buckets
- * keyed by tenant name. Every function that depends on time takes NOW
+ * the upstream's Retry-After has passed. Every function that depends on time takes NOW
  * (monotonic seconds), so unit tests drive the clock. */
 #ifndef FG_BUDGET_H
 #define FG_BUDGET_H
@@ -29,7 +28,10 @@ enum budget_result {
 
 struct budget *budget_new(void);
 void budget_free(struct budget *b);
-/* The daemon's one budget (created on first use) and its release at exit. */
+/* The daemon's one budget: made by main before the workers start with
+ * the configured rate (-1: out of memory), NULL before that, released at
+ * exit. A reload sets the new rate with budget_set_rate(). */
+int budget_start(unsigned count, double window_s);
 struct budget *budget_shared(void);
 void budget_shutdown(void);
 
@@ -86,20 +88,6 @@ struct budget_stats {
 	unsigned long long sends, waits, granted_from_queue, pauses;
 };
 void budget_get_stats(struct budget *b, double now, struct budget_stats *out);
-
-/* ---- tenant rates --------------------------------------------------------- */
-
-/* One token bucket: RATE tokens a second up to BURST. */
-struct budget_bucket {
-	double tokens;
-	double last;
-	bool primed;
-};
-/* Takes one token: 0 when it was there, else the seconds until one is. */
-double budget_bucket_take(struct budget_bucket *bk, double rate, double burst, double now);
-/* The shared bucket of tenant NAME (kept across reloads by name). True
- * when the request may go on; otherwise *RETRY_AFTER gets the wait. */
-bool budget_tenant_take(const char *name, double rate, double burst, double now, double *retry_after);
 
 /* Admin surface (admin.c): state of the shared budget. */
 void budget_stats_json(json_t *o);

@@ -15,10 +15,12 @@
  * makes concurrent reads (dump, filter) of a shared tree safe (atomic
  * reference counts, no "visited" marks in the values).
  *
- * Never: decide policy (http.c applies it before asking), hold a token, or
+ * Never: decide policy (request.c applies it before asking), hold a token, or
  * go upstream. */
 #include "cache.h"
 #include "listview.h"
+#include "metric.h"
+#include "waiter.h"
 #include "vinset.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,16 +46,14 @@ struct cache_entry {
 };
 
 struct cache_waiter {
+	struct waiter wt;         /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(cache_waiter) link;
 	struct cache *c;
 	struct cache_flight *f;   /* while queued */
-	struct event_base *base;
 	cache_wake_fn cb;
 	void *arg;
 	struct cache_answer *a;
 	const char *how;
-	bool queued;      /* still on its flight */
-	bool cancelled;   /* withdrawn after the flight ended, before it ran */
 };
 TAILQ_HEAD(cache_waitq, cache_waiter);
 
@@ -391,20 +391,31 @@ void cache_free(struct cache *c)
 }
 
 static struct cache *cache_the;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
-static void cache_make_shared(void) { cache_the = cache_new(); }
-
-struct cache *cache_shared(void)
+int cache_start(void)
 {
-	pthread_once(&cache_once, cache_make_shared);
-	return cache_the;
+	if (!cache_the)
+		cache_the = cache_new();
+	return cache_the ? 0 : -1;
 }
+
+struct cache *cache_shared(void) { return cache_the; }
 
 void cache_shutdown(void)
 {
 	cache_free(cache_the);
 	cache_the = NULL;
+}
+
+static void cache_waiter_run(struct waiter *wt)
+{
+	struct cache_waiter *w = (struct cache_waiter *)wt;
+	w->cb(w->arg, w->a, w->how);   /* the callee owns the reference */
+}
+
+static void cache_waiter_dropped(struct waiter *wt)
+{
+	cache_answer_unref(((struct cache_waiter *)wt)->a);
 }
 
 /* ---- lookup, store, wake -------------------------------------------------- */
@@ -415,15 +426,13 @@ static enum cache_lookup_result cache_join(struct cache *c, struct cache_flight 
 {
 	if (f->nwaiters >= CACHE_MAX_WAITERS)
 		return CACHE_BUSY;
-	struct cache_waiter *nw = calloc(1, sizeof *nw);
+	struct cache_waiter *nw = waiter_new(sizeof *nw, &c->mu, base, cache_waiter_run, cache_waiter_dropped);
 	if (!nw)
 		return CACHE_BUSY;
 	nw->c = c;
 	nw->f = f;
-	nw->base = base;
 	nw->cb = cb;
 	nw->arg = arg;
-	nw->queued = true;
 	TAILQ_INSERT_TAIL(&f->waiters, nw, link);
 	f->nwaiters++;
 	c->nwaiters++;
@@ -525,26 +534,8 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
 	return 1;
 }
 
-static void cache_waiter_fire(evutil_socket_t fd, short what, void *arg)
-{
-	struct cache_waiter *w = arg;
-	(void)fd;
-	(void)what;
-	pthread_mutex_lock(&w->c->mu);
-	bool cancelled = w->cancelled;
-	w->queued = false;
-	w->cancelled = true;   /* from here on, cancelling is a no-op */
-	pthread_mutex_unlock(&w->c->mu);
-	if (!cancelled)
-		w->cb(w->arg, w->a, w->how);
-	else
-		cache_answer_unref(w->a);
-	free(w);
-}
-
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how)
 {
-	static const struct timeval now = { 0, 0 };
 	struct cache_waitq q;
 	TAILQ_INIT(&q);
 	pthread_mutex_lock(&c->mu);
@@ -554,7 +545,7 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	struct cache_waiter *w;
 	while ((w = TAILQ_FIRST(&f->waiters))) {
 		TAILQ_REMOVE(&f->waiters, w, link);
-		w->queued = false;   /* fired: cancel now only marks it */
+		waiter_take_locked(&w->wt);   /* cancelling now only marks it */
 		w->f = NULL;
 		w->a = cache_answer_ref(a);
 		w->how = how;
@@ -564,15 +555,7 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	free(f);
 	while ((w = TAILQ_FIRST(&q))) {
 		TAILQ_REMOVE(&q, w, link);
-		if (!w->base) {
-			cache_waiter_fire(-1, 0, w);   /* unit tests */
-			continue;
-		}
-		/* The callback runs on the waiter's own thread. */
-		if (event_base_once(w->base, -1, EV_TIMEOUT, cache_waiter_fire, w, &now) < 0) {
-			cache_answer_unref(w->a);   /* base is gone: its request went with it */
-			free(w);
-		}
+		waiter_wake(&w->wt);   /* the callback runs on the waiter's own thread */
 	}
 }
 
@@ -582,7 +565,7 @@ void cache_wait_cancel(struct cache_waiter *w)
 		return;
 	struct cache *c = w->c;
 	pthread_mutex_lock(&c->mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		struct cache_flight *f = w->f;
 		TAILQ_REMOVE(&f->waiters, w, link);
 		f->nwaiters--;
@@ -591,8 +574,7 @@ void cache_wait_cancel(struct cache_waiter *w)
 		free(w);
 		return;
 	}
-	w->cancelled = true;   /* cache_waiter_fire frees it */
-	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->mu);   /* woken: dropped when its event runs */
 }
 
 /* ---- invalidation ------------------------------------------------------- */
@@ -690,21 +672,9 @@ void cache_metrics(struct evbuffer *b)
 {
 	struct cache_stats s;
 	cache_get_stats(cache_shared(), &s);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_cache_entries Entries in the cache\n"
-		"# TYPE fleetgate_cache_entries gauge\n"
-		"fleetgate_cache_entries %zu\n"
-		"# HELP fleetgate_cache_bytes Bytes held by the cache, overhead included\n"
-		"# TYPE fleetgate_cache_bytes gauge\n"
-		"fleetgate_cache_bytes %zu\n"
-		"# HELP fleetgate_cache_evictions_total Entries evicted to stay within max_bytes\n"
-		"# TYPE fleetgate_cache_evictions_total counter\n"
-		"fleetgate_cache_evictions_total %llu\n"
-		"# HELP fleetgate_cache_invalidations_total Invalidations (mutations and purges)\n"
-		"# TYPE fleetgate_cache_invalidations_total counter\n"
-		"fleetgate_cache_invalidations_total %llu\n"
-		"# HELP fleetgate_cache_flights Upstream reads other reads are waiting for\n"
-		"# TYPE fleetgate_cache_flights gauge\n"
-		"fleetgate_cache_flights %zu\n",
-		s.entries, s.bytes, s.evictions, s.invalidations, s.flights);
+	metric_gauge(b, "cache_entries", "Entries in the cache", (double)s.entries);
+	metric_gauge(b, "cache_bytes", "Bytes held by the cache, overhead included", (double)s.bytes);
+	metric_counter(b, "cache_evictions_total", "Entries evicted to stay within max_bytes", (double)s.evictions);
+	metric_counter(b, "cache_invalidations_total", "Invalidations (mutations and purges)", (double)s.invalidations);
+	metric_gauge(b, "cache_flights", "Upstream reads other reads are waiting for", (double)s.flights);
 }

@@ -56,7 +56,9 @@ typedef void (*cache_wake_fn)(void *arg, struct cache_answer *a, const char *how
 
 struct cache *cache_new(void);
 void cache_free(struct cache *c);
-/* The daemon's one cache (created on first use) and its release at exit. */
+/* The daemon's one cache: made by main before the workers start (-1: out
+ * of memory), NULL before that, released at exit. */
+int cache_start(void);
 struct cache *cache_shared(void);
 void cache_shutdown(void);
 

@@ -1,69 +1,82 @@
-/* http.c: listening sockets and worker threads.
+/* http.c: worker threads and their client connections.
  *
- * The main thread binds every socket; each worker has its own event base
- * (epoll changelist on), its own evhttp per listener (accepting on a dup of
- * the shared socket), its own upstream (curl multi) handle and stats
- * shard. Listeners change only on reload, in two steps (prepare: bind the
- * new ones; commit: hand them to the workers after the swap) so a bind
- * failure changes nothing. The life of one request is request.c's. Also
- * here: the JSON error shape of SPEC.md §4, shared with admin.c. */
+ * Each worker has its own event base (epoll changelist on), its own evhttp
+ * per listener (accepting on a dup of the socket listen.c bound), its own
+ * upstream (curl multi) handle and stats shard. What a tenant request
+ * becomes is the handler's business (request.c, registered by main as
+ * evhttp_set_gencb registers a callback): this file never calls it by
+ * name, and the handler reaches a worker only through the accessors in
+ * http.h. Also here: the reply written at once and the JSON error shape
+ * of SPEC.md §4, shared with admin.c.
+ *
+ * Never: bind sockets (listen.c), decide anything about a request. */
 #include "http.h"
-#include "worker.h"
-#include "cache.h"
-#include "budget.h"
-#include "forward.h"
 #include "log.h"
-#include "route.h"
 #include "stats.h"
-#include "tenant.h"
-#include "token.h"
 #include "upstream.h"
-#include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/thread.h>
 #include <openssl/rand.h>
 #include <jansson.h>
 
 #define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* config.c refuses more */
-#define HTTP_MAX_LISTENERS 256
 #define HTTP_UPSTREAM_CONNS 32
-
-/* ---- listeners (main thread) ------------------------------------------- */
-
-struct listener {
-	char *spec;
-	enum http_role role;
-	int fd;
-	char *unix_path;     /* unlinked when closed */
-};
-
-static struct listener *lst[HTTP_MAX_LISTENERS];
-static int nlst;
 
 /* ---- workers ----------------------------------------------------------- */
 
+/* One evhttp of one worker for one listener; the callback argument.
+ * When a reload removes the listener the bind is only retired: it stops
+ * accepting at once, but the evhttp (and with it every connection and
+ * evhttp_request) lives on until the requests that came in on it have
+ * been answered, so a reload never cuts a request in flight. */
+struct http_bind {
+	struct http_worker *w;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	enum http_role role;
+	char *spec;
+	bool retired;           /* the listener is gone; free once idle */
+	int active;             /* requests begun here and not yet answered */
+	int idle_ticks;         /* retired: reaper ticks seen with active == 0 */
+	struct event *reaper;   /* retired: polls for active == 0 */
+	struct http_bind *next;
+};
 
+/* A worker's view of the configuration: one global reference per
+ * generation, shared by that worker's requests through a plain counter
+ * (only the worker's thread touches it), so pinning the configuration for
+ * a request takes neither a lock nor a shared atomic. */
+struct http_cfgref {
+	struct fg_config *cfg;
+	unsigned gen;
+	long refs;          /* the worker's own, plus one per request */
+};
 
+struct http_worker {
+	int id;
+	struct http_cfgref *cfg;
+	pthread_t thread;
+	struct event_base *base;
+	struct upstream *up;
+	struct stats_shard *stats;
+	struct http_bind *binds;
+	int client_timeout;
+	size_t hard_body_limit;
+	int just_read_fd;   /* socket whose read event is delivering a request */
+	bool running;       /* its thread has been started */
+};
 
-static struct worker *workers[HTTP_MAX_WORKERS];
+static struct http_worker *workers[HTTP_MAX_WORKERS];
 static int nworkers;
 static atomic_long open_conns;         /* client connections on tenant listeners */
 static atomic_int stopped_accepting;   /* workers that have let go of their sockets */
@@ -72,7 +85,7 @@ static atomic_int stopped_accepting;   /* workers that have let go of their sock
 enum wmsg_kind { WMSG_ADD, WMSG_DEL, WMSG_STOP_ACCEPT };
 struct wmsg {
 	enum wmsg_kind kind;
-	struct worker *w;
+	struct http_worker *w;
 	int fd;
 	enum http_role role;
 	char *spec;
@@ -123,7 +136,11 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 		evbuffer_free(b);
 }
 
-void wcfg_release(struct wcfg *c)
+static const struct http_handler *handler;
+
+void http_set_handler(const struct http_handler *h) { handler = h; }
+
+void http_config_release(struct http_cfgref *c)
 {
 	if (c && --c->refs == 0) {
 		config_unref(c->cfg);
@@ -134,16 +151,16 @@ void wcfg_release(struct wcfg *c)
 /* The configuration in force, as this worker sees it, with a reference
  * for the caller. A new generation replaces the worker's view; requests
  * still holding the old one keep it alive until they end. */
-struct wcfg *worker_config(struct worker *w)
+static struct http_cfgref *worker_config(struct http_worker *w)
 {
 	unsigned g = config_current_generation();
 	if (!w->cfg || w->cfg->gen != g) {
-		struct wcfg *n = malloc(sizeof *n);
+		struct http_cfgref *n = malloc(sizeof *n);
 		if (n) {
 			n->cfg = config_current();
 			n->gen = n->cfg->generation;
 			n->refs = 1;
-			wcfg_release(w->cfg);
+			http_config_release(w->cfg);
 			w->cfg = n;
 		}
 	}
@@ -153,7 +170,23 @@ struct wcfg *worker_config(struct worker *w)
 	return w->cfg;
 }
 
-/* ---- worker threads ---------------------------------------------------- */
+struct fg_config *http_worker_config(struct http_worker *w, struct http_cfgref **ref)
+{
+	*ref = worker_config(w);
+	return *ref ? (*ref)->cfg : NULL;
+}
+
+struct event_base *http_worker_base(const struct http_worker *w) { return w->base; }
+struct upstream *http_worker_upstream(const struct http_worker *w) { return w->up; }
+struct http_worker *http_bind_worker(const struct http_bind *b) { return b->w; }
+
+const char *http_bind_tenant_listener(const struct http_bind *b)
+{
+	return b->role == HTTP_ROLE_TENANT ? b->spec : NULL;
+}
+
+void http_bind_hold(struct http_bind *b) { b->active++; }
+void http_bind_release(struct http_bind *b) { b->active--; }   /* a retired bind's reaper frees it at 0 */
 
 /* ---- client connections ---------------------------------------------- */
 
@@ -178,13 +211,13 @@ struct wcfg *worker_config(struct worker *w)
  * while evhttp reads; if the socket turns readable while evhttp does not
  * read (a pipelined request, or the client's close, during an answer) it
  * steps aside for good and evhttp handles the connection as it would
- * without it — after telling request.c of a close, which ends a request
+ * without it — after telling the handler of a close, which ends a request
  * that is only waiting. Its one false alarm, the same readiness that just
  * delivered the request, is recognised through worker.just_read_fd. */
 struct conn {
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon;
-	struct worker *w;
+	struct http_worker *w;
 	struct event *keep;
 };
 
@@ -208,7 +241,7 @@ static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(c->keep);
 	c->keep = NULL;
 	if (gone)
-		request_client_gone(c->w, c->evcon);   /* may free the connection, and C */
+		handler->client_gone(c->evcon);   /* may free the connection, and C */
 }
 
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -260,10 +293,10 @@ static struct bufferevent *conn_bev_new(struct event_base *base, void *arg)
  * read event that delivered it (see the keeper). */
 static void conn_request_cb(struct evhttp_request *er, void *arg)
 {
-	struct wbind *b = arg;
+	struct http_bind *b = arg;
 	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
 	b->w->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
-	request_cb(er, arg);
+	handler->request(er, b);
 }
 
 /* evhttp_send_reply, and the answer written at once. A bufferevent writes
@@ -291,9 +324,9 @@ void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
 	bufferevent_decref(bev);
 }
 
-static struct wbind *worker_bind(struct worker *w, int fd, enum http_role role, const char *spec)
+static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_role role, const char *spec)
 {
-	struct wbind *b = calloc(1, sizeof *b);
+	struct http_bind *b = calloc(1, sizeof *b);
 	if (!b)
 		goto fail;
 	b->w = w;
@@ -330,9 +363,9 @@ fail:
 	return NULL;
 }
 
-static void worker_bind_free(struct worker *w, struct wbind *b)
+static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 {
-	for (struct wbind **pp = &w->binds; *pp; pp = &(*pp)->next) {
+	for (struct http_bind **pp = &w->binds; *pp; pp = &(*pp)->next) {
 		if (*pp == b) {
 			*pp = b->next;
 			break;
@@ -350,7 +383,7 @@ static void worker_bind_free(struct worker *w, struct wbind *b)
  * out, the bind goes. */
 static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct wbind *b = arg;
+	struct http_bind *b = arg;
 	b->idle_ticks = b->active ? 0 : b->idle_ticks + 1;
 	if (b->idle_ticks >= 2)
 		worker_bind_free(b->w, b);
@@ -361,10 +394,10 @@ static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
  * stop accepting now (the
  * dup'd socket closes, so new connections are refused once every worker
  * has done this), let requests in flight finish, then free. */
-static void worker_retire(struct worker *w, const char *spec, enum http_role role)
+static void worker_retire(struct http_worker *w, const char *spec, enum http_role role)
 {
 	static const struct timeval tick = { 0, 100000 };
-	for (struct wbind *b = w->binds; b; b = b->next) {
+	for (struct http_bind *b = w->binds; b; b = b->next) {
 		if (b->retired || b->role != role || strcmp(b->spec, spec) != 0)
 			continue;
 		if (b->bound) {
@@ -394,7 +427,7 @@ static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 		worker_retire(m->w, m->spec, m->role);
 		break;
 	case WMSG_STOP_ACCEPT:
-		for (struct wbind *b = m->w->binds; b; b = b->next)
+		for (struct http_bind *b = m->w->binds; b; b = b->next)
 			if (b->bound) {
 				evhttp_del_accept_socket(b->http, b->bound);
 				b->bound = NULL;
@@ -406,7 +439,7 @@ static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 	free(m);
 }
 
-static void worker_send(struct worker *w, enum wmsg_kind kind, int fd, enum http_role role, const char *spec)
+static void worker_send(struct http_worker *w, enum wmsg_kind kind, int fd, enum http_role role, const char *spec)
 {
 	static const struct timeval now = { 0, 0 };
 	struct wmsg *m = calloc(1, sizeof *m);
@@ -427,7 +460,7 @@ static void worker_send(struct worker *w, enum wmsg_kind kind, int fd, enum http
 
 static void *worker_main(void *arg)
 {
-	struct worker *w = arg;
+	struct http_worker *w = arg;
 	stats_thread_init(w->stats);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
@@ -462,7 +495,7 @@ int http_workers_start(const struct fg_config *c)
 	if (n > HTTP_MAX_WORKERS)
 		n = HTTP_MAX_WORKERS;
 	for (int i = 0; i < n; i++) {
-		struct worker *w = calloc(1, sizeof *w);
+		struct http_worker *w = calloc(1, sizeof *w);
 		if (!w)
 			return -1;
 		w->id = i;
@@ -472,24 +505,48 @@ int http_workers_start(const struct fg_config *c)
 		w->stats = stats_shard_new();
 		w->client_timeout = c->client_timeout;
 		w->hard_body_limit = c->max_body_bytes * 4 + 65536;
-		RAND_bytes((unsigned char *)&w->rng, sizeof w->rng);
-		w->rng |= 1;
 		workers[nworkers++] = w;
-		struct wcfg *first = worker_config(w);   /* the worker's own view */
+		struct http_cfgref *first = worker_config(w);   /* the worker's own view */
 		if (!first || !w->base || !w->up || !w->stats)
 			return -1;
-		wcfg_release(first);
-		for (int k = 0; k < nlst; k++) {
-			if (lst[k]->role == HTTP_ROLE_ADMIN)
-				continue;
-			int d = worker_dup_fd(lst[k]->fd);
-			if (d < 0 || !worker_bind(w, d, lst[k]->role, lst[k]->spec))
-				return -1;
-		}
-		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
-			return -1;
+		http_config_release(first);
 	}
 	return 0;
+}
+
+int http_workers_run(void)
+{
+	for (int i = 0; i < nworkers; i++) {
+		if (pthread_create(&workers[i]->thread, NULL, worker_main, workers[i]) != 0)
+			return -1;
+		workers[i]->running = true;
+	}
+	return 0;
+}
+
+/* Before the threads run, a bind is made here and now, so a failure stops
+ * the start; afterwards it is a message to each worker's own loop. */
+int http_workers_serve(int fd, enum http_role role, const char *spec)
+{
+	for (int i = 0; i < nworkers; i++) {
+		struct http_worker *w = workers[i];
+		int d = worker_dup_fd(fd);
+		if (d < 0)
+			return -1;
+		if (!w->running) {
+			if (!worker_bind(w, d, role, spec))
+				return -1;
+		} else {
+			worker_send(w, WMSG_ADD, d, role, spec);
+		}
+	}
+	return 0;
+}
+
+void http_workers_retire(const char *spec, enum http_role role)
+{
+	for (int i = 0; i < nworkers; i++)
+		worker_send(workers[i], WMSG_DEL, -1, role, spec);
 }
 
 void http_stop_accepting(void)
@@ -498,29 +555,18 @@ void http_stop_accepting(void)
 		worker_send(workers[i], WMSG_STOP_ACCEPT, -1, HTTP_ROLE_PUBLIC, NULL);
 }
 
-long http_in_flight(void) { return request_in_flight(); }
+long http_in_flight(void) { return handler ? handler->in_flight() : 0; }
 bool http_accepting_stopped(void) { return atomic_load(&stopped_accepting) >= nworkers; }
 long http_connections(void) { return atomic_load(&open_conns); }
-
-static void listener_close(struct listener *l)
-{
-	if (l->fd >= 0)
-		close(l->fd);
-	if (l->unix_path)
-		unlink(l->unix_path);
-	free(l->unix_path);
-	free(l->spec);
-	free(l);
-}
 
 void http_workers_stop(void)
 {
 	for (int i = 0; i < nworkers; i++)
-		if (workers[i]->thread)
+		if (workers[i]->running)
 			event_base_loopbreak(workers[i]->base);
 	for (int i = 0; i < nworkers; i++) {
-		struct worker *w = workers[i];
-		if (w->thread)
+		struct http_worker *w = workers[i];
+		if (w->running)
 			pthread_join(w->thread, NULL);
 		/* Messages queued just before the stop still own memory and fds:
 		 * run them now, on this thread, before the base goes. */
@@ -529,7 +575,7 @@ void http_workers_stop(void)
 		while (w->binds)
 			worker_bind_free(w, w->binds);
 		upstream_free(w->up);
-		wcfg_release(w->cfg);
+		http_config_release(w->cfg);
 		if (w->base)
 			event_base_free(w->base);
 		if (w->stats)
@@ -537,238 +583,5 @@ void http_workers_stop(void)
 		free(w);
 	}
 	nworkers = 0;
-	for (int k = 0; k < nlst; k++)
-		listener_close(lst[k]);
-	nlst = 0;
 }
 
-/* ---- sockets ------------------------------------------------------------ */
-
-static int listener_socket_tcp(const struct fg_addr *a, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
-	char port[16];
-	snprintf(port, sizeof port, "%d", a->port);
-	int rc = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s: cannot resolve: %s", a->spec, gai_strerror(rc));
-		return -1;
-	}
-	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (res->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	}
-	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int listener_socket_unix(const struct fg_addr *a, char *err, size_t errlen)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(a->path) >= sizeof sun.sun_path) {
-		snprintf(err, errlen, "%s: socket path too long", a->spec);
-		return -1;
-	}
-	strcpy(sun.sun_path, a->path);
-	/* A socket file left by an earlier run is ours to replace; anything
-	 * else at that path is not. */
-	struct stat st;
-	if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(a->path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, 1024) < 0) {
-		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static struct listener *listener_find(const char *spec)
-{
-	for (int k = 0; k < nlst; k++)
-		if (strcmp(lst[k]->spec, spec) == 0)
-			return lst[k];
-	return NULL;
-}
-
-static struct listener *listener_open(const struct fg_addr *a, enum http_role role, char *err, size_t errlen)
-{
-	int fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
-	if (fd < 0)
-		return NULL;
-	evutil_make_socket_nonblocking(fd);
-	struct listener *l = calloc(1, sizeof *l);
-	if (!l) {
-		close(fd);
-		return NULL;
-	}
-	l->fd = fd;
-	l->role = role;
-	l->spec = strdup(a->spec);
-	l->unix_path = a->is_unix ? strdup(a->path) : NULL;
-	return l;
-}
-
-/* The listeners a configuration asks for, with their roles. */
-struct want {
-	const struct fg_addr *a;
-	enum http_role role;
-};
-
-static int listeners_wanted(const struct fg_config *c, struct want *out, int max)
-{
-	int n = 0;
-	for (size_t i = 0; i < c->listen.n && n < max; i++)
-		out[n++] = (struct want){ &c->listen.v[i], HTTP_ROLE_PUBLIC };
-	for (size_t i = 0; i < c->admin_listen.n && n < max; i++)
-		out[n++] = (struct want){ &c->admin_listen.v[i], HTTP_ROLE_ADMIN };
-	for (size_t t = 0; t < c->ntenants; t++)
-		for (size_t i = 0; i < c->tenants[t]->listen.n && n < max; i++)
-			out[n++] = (struct want){ &c->tenants[t]->listen.v[i], HTTP_ROLE_TENANT };
-	return n;
-}
-
-int http_listeners_open(const struct fg_config *c, char *err, size_t errlen)
-{
-	struct want want[HTTP_MAX_LISTENERS];
-	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
-	for (int i = 0; i < n; i++) {
-		if (listener_find(want[i].a->spec))
-			continue;
-		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
-		if (!l)
-			return -1;
-		lst[nlst++] = l;
-	}
-	return 0;
-}
-
-/* Listeners a reload has bound but not yet handed to the workers. */
-static struct listener *pending[HTTP_MAX_LISTENERS];
-static int npending;
-
-static enum http_role listeners_role(const struct want *want, int n, const char *spec, bool *found)
-{
-	for (int i = 0; i < n; i++) {
-		if (strcmp(want[i].a->spec, spec) == 0) {
-			*found = true;
-			return want[i].role;
-		}
-	}
-	*found = false;
-	return HTTP_ROLE_PUBLIC;
-}
-
-void http_listeners_abort(void)
-{
-	while (npending > 0)
-		listener_close(pending[--npending]);
-}
-
-int http_listeners_prepare(const struct fg_config *c, char *err, size_t errlen)
-{
-	struct want want[HTTP_MAX_LISTENERS];
-	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
-	http_listeners_abort();
-	/* Bind every new one first, so a bind failure changes nothing. */
-	for (int i = 0; i < n; i++) {
-		bool dup = listener_find(want[i].a->spec) != NULL;
-		for (int k = 0; k < npending && !dup; k++)
-			dup = strcmp(pending[k]->spec, want[i].a->spec) == 0;
-		if (dup)
-			continue;
-		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
-		if (!l) {
-			http_listeners_abort();
-			return -1;
-		}
-		pending[npending++] = l;
-	}
-	return 0;
-}
-
-static void listeners_announce(struct listener *l)
-{
-	for (int i = 0; i < nworkers; i++) {
-		int d = worker_dup_fd(l->fd);
-		if (d >= 0)
-			worker_send(workers[i], WMSG_ADD, d, l->role, l->spec);
-	}
-}
-
-/* Called after C is in force, so a request accepted on a new listener is
- * always attributed under the configuration that names it. */
-void http_listeners_commit(const struct fg_config *c)
-{
-	struct want want[HTTP_MAX_LISTENERS];
-	int n = listeners_wanted(c, want, HTTP_MAX_LISTENERS);
-	/* Close the ones C no longer names; re-announce one whose role changed
-	 * (a shared listener that became a tenant's, or back). The admin
-	 * listener moves only with a restart (it is bound to the main loop). */
-	for (int k = 0; k < nlst;) {
-		struct listener *l = lst[k];
-		bool found;
-		enum http_role role = listeners_role(want, n, l->spec, &found);
-		if (l->role == HTTP_ROLE_ADMIN || (found && role == l->role)) {
-			k++;
-			continue;
-		}
-		for (int i = 0; i < nworkers; i++)
-			worker_send(workers[i], WMSG_DEL, -1, l->role, l->spec);
-		if (found && role != HTTP_ROLE_ADMIN) {
-			log_info("listener %s changes role", l->spec);
-			l->role = role;
-			listeners_announce(l);
-			k++;
-			continue;
-		}
-		log_info("closing listener %s", l->spec);
-		listener_close(l);
-		lst[k] = lst[--nlst];
-	}
-	for (int k = 0; k < npending; k++) {
-		struct listener *l = pending[k];
-		if (l->role == HTTP_ROLE_ADMIN || nlst >= HTTP_MAX_LISTENERS) {
-			log_warn("new listener %s takes effect after a restart", l->spec);
-			listener_close(l);
-			continue;
-		}
-		log_info("opening listener %s", l->spec);
-		lst[nlst++] = l;
-		listeners_announce(l);
-	}
-	npending = 0;
-}
-
-struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int client_timeout)
-{
-	struct evhttp *http = evhttp_new(base);
-	if (!http)
-		return NULL;
-	evhttp_set_gencb(http, cb, arg);
-	evhttp_set_timeout(http, client_timeout);
-	evhttp_set_max_body_size(http, 4096);
-	for (int k = 0; k < nlst; k++) {
-		if (lst[k]->role != HTTP_ROLE_ADMIN)
-			continue;
-		int d = worker_dup_fd(lst[k]->fd);
-		if (d < 0 || !evhttp_accept_socket_with_handle(http, d)) {
-			evhttp_free(http);
-			return NULL;
-		}
-	}
-	return http;
-}

@@ -1,4 +1,10 @@
-/* http.h: listeners, worker threads and the life of a tenant request. */
+/* http.h: worker threads, their client connections, and replies.
+ *
+ * http.c owns the workers; what a tenant request becomes belongs to the
+ * handler registered with http_set_handler (request.c's, set by main), in
+ * the way evhttp_set_gencb registers a callback, so http.c never calls the
+ * request code by name. The handler reaches a worker's pieces only through
+ * the accessors below. */
 #ifndef FG_HTTP_H
 #define FG_HTTP_H
 #include <stdbool.h>
@@ -7,35 +13,63 @@
 #include "config.h"
 
 struct evbuffer;
+struct upstream;
 
 enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
 
-/* Opens every listening socket C names (shared, admin and tenant ones).
- * Returns -1 with ERR when one cannot be bound (exit status 2). */
-int http_listeners_open(const struct fg_config *c, char *err, size_t errlen);
-/* Starts C->workers threads serving the public and tenant listeners. */
+struct http_worker;   /* one worker thread */
+struct http_bind;     /* one listener as one worker serves it */
+struct http_cfgref;   /* a request's hold on its worker's configuration view */
+
+/* What serves the requests of the public and tenant listeners. Every
+ * function runs on the worker's thread. */
+struct http_handler {
+	/* A request arrived on B; it must end in exactly one http_reply. */
+	void (*request)(struct evhttp_request *er, struct http_bind *b);
+	/* The client of EVCON hung up while its answer was pending. True when
+	 * the handler ended the request and freed the connection. */
+	bool (*client_gone)(struct evhttp_connection *evcon);
+	/* Requests begun and not yet answered, over all workers. */
+	long (*in_flight)(void);
+};
+/* Set once, before http_workers_run. */
+void http_set_handler(const struct http_handler *h);
+
+/* Makes C->workers workers (threads not yet running). */
 int http_workers_start(const struct fg_config *c);
-/* A reload in two steps. prepare binds the listeners that are new in C
- * and keeps them aside; -1 with ERR (nothing changed) when one cannot be
- * bound. commit, once C is in force, hands the new ones to every worker
- * and retires those C no longer names (requests in flight on them finish
- * first). abort closes what prepare bound. */
-int http_listeners_prepare(const struct fg_config *c, char *err, size_t errlen);
-void http_listeners_commit(const struct fg_config *c);
-void http_listeners_abort(void);
-/* Serves the admin listeners on BASE (the main loop) with callback CB;
- * the caller frees the returned evhttp at exit. */
-struct evhttp *http_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int client_timeout);
+/* Every worker serves the listening socket FD (each on a dup of it): at
+ * once before http_workers_run (-1 when one cannot), by a message to
+ * each worker's loop afterwards. */
+int http_workers_serve(int fd, enum http_role role, const char *spec);
+/* The listener SPEC in ROLE is gone: every worker stops accepting on it
+ * now and frees it once the requests begun there have been answered. */
+void http_workers_retire(const char *spec, enum http_role role);
+/* Starts the worker threads. */
+int http_workers_run(void);
 /* Stops accepting on every listener (SIGTERM). */
 void http_stop_accepting(void);
 /* True once every worker has processed http_stop_accepting(). */
 bool http_accepting_stopped(void);
-/* Requests that have not been answered yet, over all workers. */
+/* Requests that have not been answered yet, over all workers (the handler's count). */
 long http_in_flight(void);
-/* Stops and joins the workers, frees the listeners. */
+/* Stops and joins the workers and frees them. */
 void http_workers_stop(void);
 long http_connections(void);
+
+/* What a request may know of the worker and listener serving it. */
+struct http_worker *http_bind_worker(const struct http_bind *b);
+/* The spec of B's listener when it is a tenant's own, else NULL. */
+const char *http_bind_tenant_listener(const struct http_bind *b);
+/* A request begun on B / answered: a retired listener waits for its last one. */
+void http_bind_hold(struct http_bind *b);
+void http_bind_release(struct http_bind *b);
+struct event_base *http_worker_base(const struct http_worker *w);
+struct upstream *http_worker_upstream(const struct http_worker *w);
+/* The configuration in force as W sees it, held through *REF until
+ * http_config_release (no lock: only W's thread counts). NULL only when
+ * out of memory before W's first view. */
+struct fg_config *http_worker_config(struct http_worker *w, struct http_cfgref **ref);
+void http_config_release(struct http_cfgref *ref);
 
 /* Shared by admin.c and request.c: the JSON error shape of SPEC.md §4. */
 struct evbuffer *http_error_body(int status, const char *detail);

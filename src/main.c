@@ -9,11 +9,15 @@
 #include "admin.h"
 #include "budget.h"
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "http.h"
+#include "listen.h"
 #include "log.h"
 #include "notify.h"
 #include "redis.h"
+#include "ratelimit.h"
+#include "request.h"
 #include "stats.h"
 #include "token.h"
 #include <curl/curl.h>
@@ -52,16 +56,6 @@ static void main_print_errors(const struct fg_errors *e, FILE *out)
 		fprintf(out, "%s\n", e->lines[i]);
 }
 
-/* The budget learns vin_get_rate from the configuration in force now, not
- * only at the next single-VIN read: /stats, /metrics and the status page
- * would otherwise show the default limit until then. */
-static void main_budget_rate(const struct fg_config *c)
-{
-	struct budget *b = budget_shared();
-	if (b)
-		budget_set_rate(b, c->vin_get_rate.count, c->vin_get_rate.window_s);
-}
-
 static void main_reload(void)
 {
 	struct fg_errors errs = { 0 };
@@ -77,7 +71,7 @@ static void main_reload(void)
 		return;
 	}
 	errors_free(&errs);
-	if (http_listeners_prepare(c, err, sizeof err) < 0) {
+	if (listen_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
 		stats_reload(false);
@@ -85,10 +79,10 @@ static void main_reload(void)
 	}
 	config_ref(c);
 	config_swap(c);
-	main_budget_rate(c);
 	/* Only now, with C in force, do workers see its new listeners. */
-	http_listeners_commit(c);
+	listen_commit(c);
 	token_config_changed(c);
+	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
@@ -111,7 +105,7 @@ static void main_reopen_logs(void)
 static void main_drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	long left = http_in_flight();
-	if ((left == 0 && http_accepting_stopped()) || token_now() >= m.drain_deadline) {
+	if ((left == 0 && http_accepting_stopped()) || clock_now() >= m.drain_deadline) {
 		if (left)
 			log_warn("shutdown: %ld requests still in flight after shutdown_timeout", left);
 		event_base_loopbreak(m.base);
@@ -139,7 +133,7 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct fg_config *c = config_current();
 	log_info("%s: no longer accepting; finishing %ld requests in flight (up to %d s)",
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", http_in_flight(), c->shutdown_timeout);
-	m.drain_deadline = token_now() + c->shutdown_timeout;
+	m.drain_deadline = clock_now() + c->shutdown_timeout;
 	config_unref(c);
 	http_stop_accepting();
 	m.drain_timer = evtimer_new(m.base, main_drain_check, NULL);
@@ -194,7 +188,7 @@ static int main_run(struct fg_config *c)
 		fprintf(stderr, "fleetgate: %s\n", err);
 		return 2;
 	}
-	if (http_listeners_open(c, err, sizeof err) < 0) {
+	if (listen_open(c, err, sizeof err) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -203,13 +197,18 @@ static int main_run(struct fg_config *c)
 	if (!m.base || !shard)
 		goto out;
 	stats_thread_init(shard);
-	main_budget_rate(c);
-	if (token_start(m.base, c) < 0 || http_workers_start(c) < 0) {
+	http_set_handler(&request_handler);
+	/* The shared cache and budget exist before any worker can ask for
+	 * them, and the budget has its configured rate from the start (so
+	 * /stats shows it before the first read). */
+	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
+	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
+	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
 	redis = main_redis_start(c);
-	admin = http_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
+	admin = listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
 		goto out;
@@ -240,10 +239,12 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
+	listen_close_all();
 	token_stop();
 	cache_shutdown();
 	budget_shutdown();
 	redis_conn_free(redis);
+	ratelimit_shutdown();
 	if (admin)
 		evhttp_free(admin);
 	if (flush)

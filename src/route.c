@@ -4,6 +4,7 @@
 #include "route.h"
 #include "fleetgate.h"
 #include "vinset.h"
+#include <stdio.h>
 #include <string.h>
 
 static const char *const route_names[FG_R_COUNT] = {
@@ -29,6 +30,21 @@ unsigned route_needs(enum fg_route r)
 	case FG_R_DELETE: case FG_R_CANCEL: return FG_M_DELETE;
 	default: return 0;
 	}
+}
+
+int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
+{
+	int n;
+	switch (m->route) {
+	case FG_R_LIST:
+	case FG_R_CREATE: n = snprintf(out, len, "/v1/fleets/vehicles"); break;
+	case FG_R_GET:
+	case FG_R_DELETE: n = snprintf(out, len, "/v1/fleets/vehicles/%s", m->vin); break;
+	case FG_R_CANCEL: n = snprintf(out, len, "/v1/fleets/%s/cancel_activation", m->vin); break;
+	case FG_R_ACCESS_TOKEN: n = snprintf(out, len, "/v1/fleets/access_tokens"); break;
+	default: return -1;
+	}
+	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 bool route_is_mutation(enum fg_route r)

@@ -2,6 +2,8 @@
 #ifndef FG_ROUTE_H
 #define FG_ROUTE_H
 #include <stdbool.h>
+#include <stddef.h>
+#include "method.h"
 
 enum fg_route {
 	FG_R_NONE = 0,
@@ -13,8 +15,6 @@ enum fg_route {
 	FG_R_ACCESS_TOKEN,  /* POST   /v1/fleets/access_tokens */
 	FG_R_COUNT
 };
-
-enum fg_method { FG_GET, FG_POST, FG_DELETE, FG_OTHER };
 
 struct fg_route_match {
 	enum fg_route route;
@@ -28,4 +28,6 @@ void route_match(enum fg_method m, const char *path, struct fg_route_match *out)
 const char *route_name(enum fg_route r);   /* stable label, e.g. "vehicle_get" */
 unsigned route_needs(enum fg_route r);     /* FG_M_* bit the tenant needs */
 bool route_is_mutation(enum fg_route r);
+/* The upstream path of matched route M into OUT; -1 when it has none. */
+int route_upstream_path(const struct fg_route_match *m, char *out, size_t len);
 #endif

@@ -16,9 +16,11 @@
  * Authorization header and the token request body. Error texts carry the
  * endpoint's status and error code only. */
 #include "token.h"
+#include "clock.h"
 #include "forward.h"
 #include "jwt.h"
 #include "log.h"
+#include "waiter.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +31,10 @@
 #include <sys/queue.h>
 
 struct token_waiter {
+	struct waiter wt;        /* first: waiter.c frees the whole */
 	TAILQ_ENTRY(token_waiter) next;
-	struct event_base *base;
 	token_ready_fn cb;
 	void *arg;
-	bool queued;     /* still in the list (not yet fired) */
-	bool cancelled;  /* fired but withdrawn before it ran */
 };
 TAILQ_HEAD(token_waitq, token_waiter);
 
@@ -79,13 +79,6 @@ static struct {
 	struct token_stats st;
 } tk = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-double token_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Uniform in [lo, hi). */
 static double token_jitter(double lo, double hi)
 {
@@ -101,28 +94,31 @@ static bool token_usable_locked(double now)
 
 /* ---- waking waiters ----------------------------------------------------- */
 
-static void token_waiter_fire(evutil_socket_t fd, short what, void *arg)
+static void token_waiter_run(struct waiter *wt)
 {
-	struct token_waiter *w = arg;
-	bool cancelled;
-	pthread_mutex_lock(&tk.mu);
-	cancelled = w->cancelled;
-	pthread_mutex_unlock(&tk.mu);
-	if (!cancelled)
-		w->cb(w->arg);
-	free(w);
+	struct token_waiter *w = (struct token_waiter *)wt;
+	w->cb(w->arg);
 }
 
-static void token_wake_all_locked(void)
+/* Lock held: every waiter leaves the list, onto Q, to be woken once the
+ * lock is released. */
+static void token_take_all_locked(struct token_waitq *q)
 {
-	static const struct timeval now = { 0, 0 };
 	struct token_waiter *w;
 	while ((w = TAILQ_FIRST(&tk.waiters))) {
 		TAILQ_REMOVE(&tk.waiters, w, next);
-		w->queued = false;
-		/* The callback runs on the waiter's own thread. */
-		if (event_base_once(w->base, -1, EV_TIMEOUT, token_waiter_fire, w, &now) < 0)
-			free(w);   /* base is gone: its request went with it */
+		waiter_take_locked(&w->wt);
+		TAILQ_INSERT_TAIL(q, w, next);
+	}
+}
+
+/* Lock released: each callback runs on its waiter's own thread. */
+static void token_wake(struct token_waitq *q)
+{
+	struct token_waiter *w;
+	while ((w = TAILQ_FIRST(q))) {
+		TAILQ_REMOVE(q, w, next);
+		waiter_wake(&w->wt);
 	}
 }
 
@@ -131,11 +127,9 @@ void token_wait_cancel(struct token_waiter *w)
 	if (!w)
 		return;
 	pthread_mutex_lock(&tk.mu);
-	if (w->queued) {
+	if (waiter_cancel_locked(&w->wt)) {
 		TAILQ_REMOVE(&tk.waiters, w, next);
 		free(w);
-	} else {
-		w->cancelled = true;   /* token_waiter_fire frees it */
 	}
 	pthread_mutex_unlock(&tk.mu);
 }
@@ -148,7 +142,7 @@ static void token_schedule(double delay)
 		delay = 0;
 	if (delay > TOKEN_LIFETIME_MAX)
 		delay = TOKEN_LIFETIME_MAX;   /* the conversion below must fit */
-	struct timeval tv = { (time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6) };
+	struct timeval tv = clock_timeval(delay);
 	evtimer_add(tk.timer, &tv);
 }
 
@@ -212,7 +206,7 @@ static void token_fetch(void)
 	if (tk.fetching || !tk.cfg)
 		return;
 	evtimer_del(tk.timer);
-	double now = token_now();
+	double now = clock_now();
 	if (tk.last_fetch > 0 && now - tk.last_fetch < TOKEN_FETCH_GAP) {
 		token_schedule(tk.last_fetch + TOKEN_FETCH_GAP - now);
 		return;
@@ -386,10 +380,11 @@ static void token_fetch_done(void *arg, struct fwd *f)
 	char err[FG_ERR_LEN];
 	struct fg_secret t = { 0 };
 	double lifetime = 0;
-	double now = token_now();
+	double now = clock_now();
 	CURLcode rc = forward_result(f);
 	long status = forward_status(f);
 
+	struct token_waitq woken = TAILQ_HEAD_INITIALIZER(woken);
 	pthread_mutex_lock(&tk.mu);
 	tk.fetching = false;
 	tk.inflight = NULL;
@@ -409,9 +404,10 @@ static void token_fetch_done(void *arg, struct fwd *f)
 		token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else {
 		token_installed(&t, lifetime, now);
-		token_wake_all_locked();
+		token_take_all_locked(&woken);
 	}
 	pthread_mutex_unlock(&tk.mu);
+	token_wake(&woken);
 	forward_free(f);
 }
 
@@ -508,17 +504,15 @@ bool token_acquire(struct fg_secret *out, uint64_t *gen,
 {
 	bool ok = false;
 	pthread_mutex_lock(&tk.mu);
-	if (token_usable_locked(token_now())) {
+	if (token_usable_locked(clock_now())) {
 		secret_copy(out, &tk.tok);
 		*gen = tk.gen;
 		ok = true;
 	} else if (cb) {
-		struct token_waiter *nw = calloc(1, sizeof *nw);
+		struct token_waiter *nw = waiter_new(sizeof *nw, &tk.mu, base, token_waiter_run, NULL);
 		if (nw) {
-			nw->base = base;
 			nw->cb = cb;
 			nw->arg = arg;
-			nw->queued = true;
 			TAILQ_INSERT_TAIL(&tk.waiters, nw, next);
 		}
 		*w = nw;
@@ -546,7 +540,7 @@ void token_reject(uint64_t gen)
 bool token_ready(char *reason, size_t len)
 {
 	pthread_mutex_lock(&tk.mu);
-	bool ok = token_usable_locked(token_now());
+	bool ok = token_usable_locked(clock_now());
 	if (!ok) {
 		if (tk.last_error[0])
 			snprintf(reason, len, "no valid upstream token: %s", tk.last_error);
@@ -563,7 +557,7 @@ void token_get_stats(struct token_stats *out)
 {
 	pthread_mutex_lock(&tk.mu);
 	*out = tk.st;
-	double now = token_now();
+	double now = clock_now();
 	out->valid = token_usable_locked(now);
 	out->expires_in_s = out->valid ? tk.usable_until - now : 0;
 	out->generation = tk.gen;

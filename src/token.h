@@ -50,6 +50,4 @@ void token_reject(uint64_t gen);
 /* True when a usable token is held; otherwise REASON says why. */
 bool token_ready(char *reason, size_t len);
 void token_get_stats(struct token_stats *out);
-/* Monotonic clock in seconds. */
-double token_now(void);
 #endif

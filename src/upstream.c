@@ -9,15 +9,14 @@
  * Curl callbacks only (re)arm events: they never call curl_multi_* and never
  * return -1, which would fail every transfer at once. A finished transfer
  * is removed before its owner hears of it, so the owner may free it or
- * start another from its completion callback. */
-#define _GNU_SOURCE   /* ppoll */
+ * start another from its completion callback. curl's zero-timeout polls
+ * of sockets this loop watches are answered in zeropoll.c. */
 #include "upstream.h"
 #include "log.h"
-#include <poll.h>
+#include "zeropoll.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define UPSTREAM_POOL 64
@@ -64,48 +63,14 @@ static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
 	u->socks[fd] = NULL;
 }
 
-/* ---- curl's zero-timeout polls ----------------------------------------
- *
- * libcurl 7.88 asks poll() about a pooled connection twice per transfer:
- * is it still alive before reuse (readable would mean closed or garbage),
- * and, right after sending the request, is the answer there yet. Both are
- * poll(fd, 1, 0) on a socket whose readability this thread's event loop
- * already watches (upstream_socket_fn keeps it watched while parked), and
- * each is a system call, which on a VM costs as much as the work around it.
- * So fleetgate defines poll() itself. While this thread is inside
- * upstream_action (curl acting on its sockets), a zero-timeout, read-only
- * poll of one connected socket that our events have not seen readable is
- * answered "nothing yet" without asking the kernel. That answer is always safe:
- * the socket stays watched (level-triggered), so an answer that is
- * already there is read on the next loop turn; and a pooled connection
- * that died without our noticing yet fails on reuse, which curl retries on
- * a fresh connection. Every other poll in the process goes to the kernel
- * unchanged (ppoll, which is poll with a timespec). Measured in
- * docs/benchmarks.md: two system calls fewer per forwarded request. */
-static __thread struct upstream *upstream_current;   /* inside upstream_action */
-
-/* glibc declares poll's array write-only (for _FORTIFY_SOURCE), so GCC
- * takes our read of the events the caller asked for as uninitialised. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-int poll(struct pollfd *fds, nfds_t n, int timeout)
+/* A socket whose answer cannot be there yet as far as this loop knows:
+ * connected, watched for reading, and not seen readable since (see
+ * zeropoll.c: curl's zero-timeout polls of it need not reach the kernel). */
+static bool upstream_sock_quiet(void *ctx, int fd)
 {
-	struct upstream *u = upstream_current;
-	if (u && n == 1 && timeout == 0 && !(fds[0].events & POLLOUT)) {
-		struct upstream_sock *s = upstream_sock_get(u, fds[0].fd);
-		if (s && s->seen_in && s->kind == EV_READ) {
-			fds[0].revents = 0;
-			return 0;
-		}
-	}
-	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
-	return ppoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+	struct upstream_sock *s = upstream_sock_get(ctx, fd);
+	return s && s->seen_in && s->kind == EV_READ;
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 static void upstream_check_done(struct upstream *u)
 {
@@ -131,12 +96,12 @@ static void upstream_check_done(struct upstream *u)
 
 static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
 {
-	upstream_current = u;
+	zeropoll_enter(upstream_sock_quiet, u);
 	CURLMcode mc = curl_multi_socket_action(u->multi, fd, what, &u->running);
 	if (mc != CURLM_OK)
 		log_error("upstream: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	upstream_check_done(u);
-	upstream_current = NULL;
+	zeropoll_leave();
 }
 
 static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -176,7 +141,7 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 	 * not through a 0 ms timer, which costs an extra epoll_wait. Asked
 	 * while curl is already acting, it takes the timer: a 0 asked again
 	 * and again then still lets the loop poll in between. */
-	if (timeout_ms == 0 && upstream_current != u) {
+	if (timeout_ms == 0 && zeropoll_context() != u) {
 		evtimer_del(u->timer);
 		event_active(u->timer, EV_TIMEOUT, 0);
 		return 0;
@@ -330,7 +295,6 @@ void upstream_cancel(struct upstream *u, CURL *easy)
 	free(x);
 }
 
-int upstream_running(const struct upstream *u) { return u->running; }
 
 CURL *upstream_easy_get(struct upstream *u)
 {

@@ -24,6 +24,4 @@ void upstream_cancel(struct upstream *u, CURL *easy);
  * connection cache lives in the multi handle either way. */
 CURL *upstream_easy_get(struct upstream *u);
 void upstream_easy_put(struct upstream *u, CURL *easy);
-/* Transfers running on this handle. */
-int upstream_running(const struct upstream *u);
 #endif

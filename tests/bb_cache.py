@@ -174,6 +174,12 @@ class Hits(CacheCase):
         self.assertEqual(self.get(VIN2).header("X-Cache"), "MISS")
         self.assertEqual(self.g.admin("POST", "/cache/purge?vin=nope").status, 400)
         self.assertGreaterEqual(self.g.stats()["cache"]["invalidations"], 2)
+        # A wrong method on a known admin path is 405 naming the right one.
+        r = self.g.admin("GET", "/cache/purge")
+        self.assertEqual((r.status, r.header("Allow")), (405, "POST"), r)
+        r = self.g.admin("POST", "/stats")
+        self.assertEqual((r.status, r.header("Allow")), (405, "GET"), r)
+        self.assertEqual(self.g.admin("GET", "/nope").status, 404)
 
 
 class Disabled(CacheCase):
@@ -341,6 +347,22 @@ class Budget(CacheCase):
         self.assertEqual(st["rate_limited"], len(refused))
         self.assertEqual(st["budget"]["sends"], len(times))
         self.assertEqual(st["budget"]["limit"], n)
+
+
+class BudgetRate(CacheCase):
+    upstream = "vin_get_rate = 7/min\n"
+
+    def test_the_configured_rate_is_in_force_before_any_read_and_after_a_reload(self):
+        # No single-VIN read has been made: the rate still comes from the file.
+        b = self.g.stats()["budget"]
+        self.assertEqual((b["limit"], b["window_s"]), (7, 60))
+        with open(self.g.conf) as f:
+            text = f.read()
+        fgtest.write_atomic(self.g.conf, text.replace("vin_get_rate = 7/min", "vin_get_rate = 9/s"))
+        self.assertEqual(self.g.reload()["reloads"], 1)
+        b = self.g.stats()["budget"]
+        self.assertEqual((b["limit"], b["window_s"]), (9, 1))
+        self.assertEqual(b["sends"], 0)
 
 
 class Pause(CacheCase):

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cache.h"
+#include <event2/event.h>
 #include "config.h"
 #include "fleetgate.h"
 
@@ -208,6 +209,13 @@ START_TEST(store_after_invalidation_is_refused)
 }
 END_TEST
 
+/* Runs BASE until the waiters' events have run. */
+static void run_base(struct event_base *base)
+{
+	while (event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE) > 0)
+		event_base_loop(base, EVLOOP_ONCE);
+}
+
 static int woken;
 static int woken_status;
 static const char *woken_how;
@@ -223,16 +231,17 @@ static void wake(void *arg, struct cache_answer *a, const char *how)
 
 START_TEST(coalescing_bookkeeping)
 {
+	struct event_base *base = event_base_new();
 	struct cache *c = cache_new();
 	struct cache_answer *hit;
 	struct cache_flight *f, *g;
 	struct cache_waiter *w[5];
 	woken = 0;
-	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &f, NULL, wake, NULL, &w[0]), CACHE_LEAD);
+	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &f, base, wake, NULL, &w[0]), CACHE_LEAD);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &g, NULL, wake, NULL, &w[i]), CACHE_WAIT);
+		ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &g, base, wake, NULL, &w[i]), CACHE_WAIT);
 	/* A no-cache read does not join: it leads a flight of its own. */
-	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, true, &hit, &g, NULL, wake, NULL, &w[0]), CACHE_LEAD);
+	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, true, &hit, &g, base, wake, NULL, &w[0]), CACHE_LEAD);
 	struct cache_stats s;
 	cache_get_stats(c, &s);
 	ck_assert_uint_eq(s.flights, 2);
@@ -242,6 +251,8 @@ START_TEST(coalescing_bookkeeping)
 	struct cache_answer *nf = cache_answer_new(404, "application/json", "{}", 2, NULL, 0);
 	ck_assert_int_eq(cache_store(c, f, nf, 60, 0, 1 << 20, 0), 0);
 	cache_flight_done(c, f, nf, "MISS");
+	ck_assert_int_eq(woken, 0);   /* each waiter runs on its own base */
+	run_base(base);
 	ck_assert_int_eq(woken, 4);
 	ck_assert_int_eq(woken_status, 404);
 	ck_assert_str_eq(woken_how, "MISS");
@@ -250,31 +261,62 @@ START_TEST(coalescing_bookkeeping)
 	ck_assert_uint_eq(s.flights, 0);
 	ck_assert_uint_eq(s.waiters, 0);
 	/* A leader that leaves nothing wakes its waiters with NULL. */
-	ck_assert_int_eq(cache_lookup(c, VIN_B, 0, false, &hit, &f, NULL, wake, NULL, &w[0]), CACHE_LEAD);
-	ck_assert_int_eq(cache_lookup(c, VIN_B, 0, false, &hit, &g, NULL, wake, NULL, &w[0]), CACHE_WAIT);
+	ck_assert_int_eq(cache_lookup(c, VIN_B, 0, false, &hit, &f, base, wake, NULL, &w[0]), CACHE_LEAD);
+	ck_assert_int_eq(cache_lookup(c, VIN_B, 0, false, &hit, &g, base, wake, NULL, &w[0]), CACHE_WAIT);
 	cache_flight_done(c, f, NULL, NULL);
+	run_base(base);
 	ck_assert_int_eq(woken, 5);
 	ck_assert_int_eq(woken_status, -1);
 	/* Waiters per key are capped. */
-	ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &f, NULL, wake, NULL, &w[0]), CACHE_LEAD);
+	ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &f, base, wake, NULL, &w[0]), CACHE_LEAD);
 	for (int i = 0; i < CACHE_MAX_WAITERS; i++)
-		ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &g, NULL, wake, NULL, &w[0]), CACHE_WAIT);
-	ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &g, NULL, wake, NULL, &w[0]), CACHE_BUSY);
+		ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &g, base, wake, NULL, &w[0]), CACHE_WAIT);
+	ck_assert_int_eq(cache_lookup(c, VIN_C, 0, false, &hit, &g, base, wake, NULL, &w[0]), CACHE_BUSY);
 	woken = 0;
 	struct cache_answer *ok = answer("approved", 0);
 	ck_assert_int_eq(cache_store(c, f, ok, 60, 0, 1 << 20, 0), 1);
 	cache_flight_done(c, f, ok, "MISS");
+	run_base(base);
 	ck_assert_int_eq(woken, CACHE_MAX_WAITERS);
 	ck_assert_int_eq(woken_status, 200);
 	ck_assert(is_hit(c, VIN_C, 1));
 	cache_answer_unref(ok);
 	cache_answer_unref(nf);
 	cache_free(c);
+	event_base_free(base);
+}
+END_TEST
+
+/* A waiter withdrawn after its leader woke it (its request timed out or
+ * its client hung up in between) does not run, and gives back its
+ * reference to the answer. */
+START_TEST(waiter_withdrawn_after_wake_is_dropped)
+{
+	struct event_base *base = event_base_new();
+	struct cache *c = cache_new();
+	struct cache_answer *hit;
+	struct cache_flight *f, *g;
+	struct cache_waiter *w, *kept;
+	woken = 0;
+	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &f, base, wake, NULL, &w), CACHE_LEAD);
+	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &g, base, wake, NULL, &w), CACHE_WAIT);
+	ck_assert_int_eq(cache_lookup(c, VIN_A, 0, false, &hit, &g, base, wake, NULL, &kept), CACHE_WAIT);
+	struct cache_answer *nf = cache_answer_new(404, "application/json", "{}", 2, NULL, 0);
+	cache_flight_done(c, f, nf, "MISS");
+	ck_assert_int_eq(atomic_load(&nf->refs), 3);   /* ours and one per waiter */
+	cache_wait_cancel(w);
+	run_base(base);
+	ck_assert_int_eq(woken, 1);                    /* only the one kept */
+	ck_assert_int_eq(atomic_load(&nf->refs), 1);
+	cache_answer_unref(nf);
+	cache_free(c);
+	event_base_free(base);
 }
 END_TEST
 
 START_TEST(purge_by_vin_and_everything)
 {
+	ck_assert_int_eq(cache_start(), 0);
 	struct cache *c = cache_shared();
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(put(c, VIN_A, 60, 1 << 20, 0), 1);
@@ -305,6 +347,7 @@ int main(void)
 	tcase_add_test(tc, filter_keys_are_normalized);
 	tcase_add_test(tc, store_after_invalidation_is_refused);
 	tcase_add_test(tc, coalescing_bookkeeping);
+	tcase_add_test(tc, waiter_withdrawn_after_wake_is_dropped);
 	tcase_add_test(tc, purge_by_vin_and_everything);
 	suite_add_tcase(s, tc);
 	return check_run(s);

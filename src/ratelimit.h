@@ -1,0 +1,21 @@
+/* ratelimit.h: tenant request rates, one token bucket per tenant name
+ * (SPEC.md §7). Functions that depend on time take NOW (monotonic
+ * seconds), so unit tests drive the clock. */
+#ifndef FG_RATELIMIT_H
+#define FG_RATELIMIT_H
+#include <stdbool.h>
+
+/* One token bucket: RATE tokens a second up to BURST. */
+struct ratelimit_bucket {
+	double tokens;
+	double last;
+	bool primed;
+};
+/* Takes one token: 0 when it was there, else the seconds until one is. */
+double ratelimit_bucket_take(struct ratelimit_bucket *bk, double rate, double burst, double now);
+/* The shared bucket of tenant NAME (kept across reloads by name). True
+ * when the request may go on; otherwise *RETRY_AFTER gets the wait. */
+bool ratelimit_tenant_take(const char *name, double rate, double burst, double now, double *retry_after);
+/* Frees every bucket (exit). */
+void ratelimit_shutdown(void);
+#endif

@@ -1,0 +1,267 @@
+/* reqcache.c: the cache side of one tenant request (see reqcache.h).
+ *
+ * Owns the request's key, its flight (while it leads the upstream read of
+ * the key), the answer a leader handed to it (while it waits), and what
+ * X-Cache and Cache-Status say. The cache itself (entries, flights,
+ * waiters, generations) is cache.c's; the order of the steps and every
+ * reply are request.c's.
+ *
+ * Never: send a reply, wait, or decide what a failure becomes (request.c
+ * asks reqcache_stale from its one failure path). */
+#include "reqcache.h"
+#include "listview.h"
+#include "stats.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+static const char *const reqcache_xcache_names[] = {
+	[REQCACHE_BYPASS] = "BYPASS", [REQCACHE_HIT] = "HIT", [REQCACHE_MISS] = "MISS", [REQCACHE_STALE] = "STALE",
+};
+
+const char *reqcache_xcache_name(enum reqcache_xcache x) { return reqcache_xcache_names[x]; }
+
+static void reqcache_label(struct reqcache *rc, enum reqcache_xcache x, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* X-Cache and the matching RFC 9211 Cache-Status, set together. */
+static void reqcache_label(struct reqcache *rc, enum reqcache_xcache x, const char *fmt, ...)
+{
+	va_list ap;
+	rc->xcache = x;
+	va_start(ap, fmt);
+	vsnprintf(rc->detail, sizeof rc->detail, fmt, ap);
+	va_end(ap);
+}
+
+/* Whether a header value lists TOKEN (case-insensitive), e.g. no-cache. */
+static bool reqcache_header_has(const char *v, const char *token)
+{
+	size_t n = strlen(token);
+	for (; v && *v; v++)
+		if (strncasecmp(v, token, n) == 0)
+			return true;
+	return false;
+}
+
+bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *query,
+		  const char *cache_control, const char *pragma, bool enabled)
+{
+	rc->checked = true;
+	if (route != FG_R_GET && route != FG_R_LIST) {
+		reqcache_label(rc, REQCACHE_BYPASS, "fleetgate; fwd=method");
+		return false;
+	}
+	if (!enabled || !cache_shared()) {
+		reqcache_label(rc, REQCACHE_BYPASS, "fleetgate; fwd=bypass");
+		return false;
+	}
+	rc->key = route == FG_R_GET ? strdup(vin) : cache_list_key(query);
+	if (!rc->key) {
+		reqcache_label(rc, REQCACHE_BYPASS, "fleetgate; fwd=uri-miss");
+		return false;
+	}
+	rc->no_cache = reqcache_header_has(cache_control, "no-cache") || reqcache_header_has(pragma, "no-cache");
+	return true;
+}
+
+/* Twice per mutation: before it is forwarded, and when the answer is in
+ * (whatever it is), so a read that began in between cannot keep an answer
+ * from before the change either (the generation rule in cache.c refuses
+ * to store it). */
+void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins)
+{
+	struct cache *c = cache_shared();
+	char *one[1] = { vin };
+	if (!c)
+		return;
+	if (route == FG_R_CREATE)
+		cache_invalidate(c, vins, nvins);
+	else if (route == FG_R_DELETE || route == FG_R_CANCEL)
+		cache_invalidate(c, one, 1);
+}
+
+enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct event_base *base,
+					 cache_wake_fn cb, void *arg, struct cache_answer **a,
+					 struct cache_waiter **w)
+{
+	struct cache_flight *f = NULL;
+	enum cache_lookup_result res = cache_lookup(cache_shared(), rc->key, now, rc->no_cache, a, &f,
+						    base, cb, arg, w);
+	switch (res) {
+	case CACHE_HIT:
+		stats_inc(STAT_cache_hits);
+		reqcache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%ld", (long)floor((*a)->fresh_until - now));
+		break;
+	case CACHE_LEAD:
+		stats_inc(STAT_cache_misses);
+		rc->flight = f;
+		reqcache_label(rc, REQCACHE_MISS, "fleetgate; fwd=%s", rc->no_cache ? "request" : "miss");
+		break;
+	case CACHE_WAIT:
+		stats_inc(STAT_cache_coalesced);
+		break;
+	case CACHE_BUSY:
+		break;
+	}
+	return res;
+}
+
+void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *how)
+{
+	bool stale = strcmp(how, "STALE") == 0;
+	if (stale)
+		stats_inc(STAT_cache_stale);
+	reqcache_label(rc, stale ? REQCACHE_STALE : REQCACHE_MISS, "fleetgate; fwd=%s; collapsed",
+		       stale ? "stale" : "miss");
+	rc->handed = a;
+}
+
+/* The flight ends with A for every waiter, labelled as this request's. */
+static void reqcache_hand_over(struct reqcache *rc, struct cache_answer *a)
+{
+	cache_flight_done(cache_shared(), rc->flight, a, reqcache_xcache_name(rc->xcache));
+	rc->flight = NULL;
+}
+
+struct cache_answer *reqcache_stale(struct reqcache *rc, double now, bool forwarded, const char *why)
+{
+	struct cache *c = cache_shared();
+	if (!rc->key || !c)
+		return NULL;
+	struct cache_answer *a = cache_stale(c, rc->key, now);
+	if (!a)
+		return NULL;
+	long ttl = (long)floor(a->fresh_until - now);
+	if (ttl >= 0) {
+		/* Stored again by another request meanwhile: simply a hit. */
+		stats_inc(STAT_cache_hits);
+		reqcache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%ld", ttl);
+	} else {
+		stats_inc(STAT_cache_stale);
+		if (forwarded)
+			reqcache_label(rc, REQCACHE_STALE, "fleetgate; fwd=stale; ttl=%ld; %s", ttl, why);
+		else
+			reqcache_label(rc, REQCACHE_STALE, "fleetgate; hit; ttl=%ld; detail=%s", ttl, why);
+	}
+	if (rc->flight)
+		reqcache_hand_over(rc, a);
+	return a;
+}
+
+struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, struct fwd *f,
+				    const struct fg_config *cfg, double now, int *status)
+{
+	struct evbuffer *body = forward_body(f);
+	size_t len = evbuffer_get_length(body);
+	const char *text = len ? (const char *)evbuffer_pullup(body, -1) : "";
+	bool list = route == FG_R_LIST;
+	json_t *j = json_loadb(text, len, 0, NULL);
+	if (list && !json_is_array(j) && !json_is_array(json_object_get(j, "vehicles"))) {
+		json_decref(j);
+		*status = 502;
+		return NULL;
+	}
+	int ttl = cache_ttl(cfg, list, list ? NULL : json_string_value(json_object_get(j, "status")));
+	struct listview *view = list ? listview_new(j) : NULL;
+	json_decref(j);
+	struct cache_answer *a = (list && !view) ? NULL :
+		cache_answer_new(200, forward_content_type(f), text, len, view, now);
+	if (!a) {
+		*status = 500;
+		return NULL;
+	}
+	int stored = cache_store(cache_shared(), rc->flight, a, ttl, cfg->stale_if_error, cfg->cache_max_bytes, now);
+	reqcache_label(rc, REQCACHE_MISS, "fleetgate; fwd=%s; fwd-status=200%s", rc->no_cache ? "request" : "miss",
+		       stored ? "; stored" : "");
+	reqcache_hand_over(rc, a);
+	return a;
+}
+
+void reqcache_note_status(struct reqcache *rc, int status)
+{
+	if (!rc->key)
+		return;
+	size_t n = strlen(rc->detail);
+	snprintf(rc->detail + n, sizeof rc->detail - n, "; fwd-status=%d", status);
+}
+
+/* A leader that ends without handing over a stored answer (an error, a
+ * 404, a 429) still gives its waiters what it sends: they asked the same
+ * question at the same moment, and sending each of them upstream in turn
+ * would spend the budget the coalescing is there to save. */
+void reqcache_publish(struct reqcache *rc, int status, struct evbuffer *body, const char *ctype,
+		      const char *retry_after, double now)
+{
+	if (!rc->flight)
+		return;
+	size_t len = body ? evbuffer_get_length(body) : 0;
+	struct cache_answer *a = cache_answer_new(status, ctype, len ? evbuffer_pullup(body, -1) : NULL, len,
+						  NULL, now);
+	if (a && retry_after)
+		a->retry_after = atoi(retry_after);
+	reqcache_hand_over(rc, a);
+	cache_answer_unref(a);
+}
+
+/* A list answer is held whole and filtered for this tenant on the way
+ * out; other bodies are borrowed from the answer, not copied. */
+struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer *a, const struct fg_tenant *tenant,
+				 unsigned generation, struct evkeyvalq *h, double now)
+{
+	char v[32];
+	if (rc->xcache == REQCACHE_HIT || rc->xcache == REQCACHE_STALE) {
+		double age = now - a->stored_at;
+		snprintf(v, sizeof v, "%ld", age > 0 ? (long)age : 0L);
+		evhttp_add_header(h, "Age", v);
+	}
+	if (a->retry_after >= 0) {
+		snprintf(v, sizeof v, "%d", a->retry_after);
+		evhttp_add_header(h, "Retry-After", v);
+	}
+	struct evbuffer *out = evbuffer_new();
+	if (out && (a->list ? listview_render(a->list, tenant, generation, out) : cache_answer_add_to(a, out)) < 0) {
+		evbuffer_free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* A list answer that is not cached: filtered by the same list view a
+ * cached one is, so there is one rule for what a tenant may see. */
+struct evbuffer *reqcache_filter_list(struct evbuffer *in, const struct fg_tenant *tenant, unsigned generation)
+{
+	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
+	struct listview *v = all ? listview_new(all) : NULL;
+	json_decref(all);
+	struct evbuffer *out = v ? evbuffer_new() : NULL;
+	if (out && listview_render(v, tenant, generation, out) < 0) {
+		evbuffer_free(out);
+		out = NULL;
+	}
+	listview_free(v);   /* the rendered text holds its own reference */
+	return out;
+}
+
+void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h)
+{
+	evhttp_add_header(h, "X-Cache", reqcache_xcache_name(rc->xcache));
+	if (rc->detail[0])
+		evhttp_add_header(h, "Cache-Status", rc->detail);
+}
+
+void reqcache_free(struct reqcache *rc)
+{
+	if (rc->flight)
+		cache_flight_done(cache_shared(), rc->flight, NULL, NULL);   /* waiters ask again */
+	rc->flight = NULL;
+	cache_answer_unref(rc->handed);
+	rc->handed = NULL;
+	free(rc->key);
+	rc->key = NULL;
+}
