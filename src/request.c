@@ -170,6 +170,7 @@ static void req_audit(struct req *r, int status)
 	json_t *o = json_object();
 	json_object_set_new(o, "time", json_string(ts));
 	json_object_set_new(o, "request_id", json_string(r->rid));
+	json_object_set_new(o, "client", log_client(r->er));
 	json_object_set_new(o, "tenant", r->tenant ? json_string(r->tenant->name) : json_null());
 	json_object_set_new(o, "method", json_string(req_method_name(r)));
 	json_object_set_new(o, "route", json_string(route_name(r->rm.route)));
@@ -197,6 +198,8 @@ static void req_access_log(struct req *r, int status, size_t bytes)
 	json_object_set_new(o, "duration_ms", json_real((http_now() - r->t0) * 1000.0));
 	json_object_set_new(o, "upstream_ms", json_real(r->upstream_ms));
 	json_object_set_new(o, "cache", json_string(r->cache_status));
+	json_object_set_new(o, "client", log_client(r->er));
+	json_object_set_new(o, "upstream_status", r->upstream_status >= 0 ? json_integer(r->upstream_status) : json_null());
 	log_access(o);
 }
 
@@ -220,6 +223,7 @@ static void req_finish(struct req *r, int status, struct evbuffer *body, const c
 	req_access_log(r, status, bytes);
 	req_audit(r, status);
 	stats_request(r->tenant_slot, r->rm.route, status, http_now() - r->t0);
+	stats_request_cache(r->cache_status, http_now() - r->t0);
 	stats_add(STAT_bytes_out, bytes);
 	http_reply(r->er, status, body);
 	atomic_fetch_sub(&in_flight, 1);
@@ -264,6 +268,22 @@ bool request_client_gone(struct worker *w, struct evhttp_connection *evcon)
 	req_free(r);              /* ends every wait; a led read passes on */
 	evhttp_connection_free(evcon);
 	return true;
+}
+
+/* Shutdown reached shutdown_timeout with R still in flight: no answer
+ * will be sent, but the request is logged (status 503, as nginx logs what
+ * it cuts) and counted, and its waits and transfers end. */
+void request_cut_all(struct worker *w)
+{
+	while (w->reqs) {
+		struct req *r = w->reqs;
+		log_warn("request %s: cut at shutdown_timeout while %s", r->rid, req_state_names[r->state]);
+		req_access_log(r, 503, 0);
+		req_audit(r, 503);
+		stats_request(r->tenant_slot, r->rm.route, 503, http_now() - r->t0);
+		atomic_fetch_sub(&in_flight, 1);
+		req_free(r);
+	}
 }
 
 /* ---- request id -------------------------------------------------------- */
@@ -346,6 +366,7 @@ static void req_relay(struct req *r, struct fwd *f)
 		snprintf(v, sizeof v, "%d", ra);
 		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
 	}
+	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	req_finish(r, status, body, ctype);
 	if (filtered)
 		evbuffer_free(filtered);
@@ -368,7 +389,7 @@ static void req_upstream_done(void *arg, struct fwd *f)
 	req_invalidate(r);   /* whatever the upstream answered */
 	if (rc != CURLE_OK) {
 		int st = forward_error_status(rc);
-		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
+		log_warn("request %s: upstream %s (%s): %s", r->rid, forward_error_text(rc), forward_peer(f), curl_easy_strerror(rc));
 		forward_free(f);
 		if (!req_serve_stale(r, true, "detail=upstream-failed"))
 			req_error(r, st, forward_error_text(rc));

@@ -67,6 +67,9 @@ void request_cb(struct evhttp_request *er, void *arg);
 /* The client of EVCON is gone: drops its request if it is only waiting
  * (true: the connection has been freed too). */
 bool request_client_gone(struct worker *w, struct evhttp_connection *evcon);
+/* At shutdown, after W's loop ended: logs and frees the requests W still
+ * holds (cut at shutdown_timeout). */
+void request_cut_all(struct worker *w);
 /* Requests begun and not yet answered, over all workers. */
 long request_in_flight(void);
 #endif
