@@ -286,6 +286,7 @@ static int main_run(struct fg_config *c)
 	flush = event_new(m.base, -1, EV_PERSIST, main_flush_cb, NULL);
 	struct timeval one = { 1, 0 };
 	evtimer_add(flush, &one);
+	admin_reload_result(true);   /* the start-up load is the first */
 	log_info("fleetgate %s started: %d workers, %zu tenants, %zu VINs, upstream %s",
 		 FG_VERSION, c->workers, c->ntenants, c->nvins, c->base_url);
 	event_base_dispatch(m.base);

@@ -366,7 +366,6 @@ static void req_relay(struct req *r, struct fwd *f)
 		snprintf(v, sizeof v, "%d", ra);
 		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
 	}
-	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	req_finish(r, status, body, ctype);
 	if (filtered)
 		evbuffer_free(filtered);
@@ -678,6 +677,7 @@ static void req_store(struct req *r, struct fwd *f)
 static void req_answer(struct req *r, struct fwd *f)
 {
 	int status = (int)forward_status(f);
+	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	if (status == 429 && r->rm.route == FG_R_GET)
 		req_pause(r, f);
 	if (status >= 500 || status == 429) {

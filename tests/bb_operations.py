@@ -7,6 +7,7 @@ start-up would fail on, and the fields an operator needs in the logs."""
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -80,6 +81,50 @@ class Signals(FgTestCase):
         self.assertGreaterEqual(time.monotonic() - t0, 2 * SLOW - 0.2)
 
 
+class Stopping(FgTestCase):
+    def test_sigint_skips_the_lame_duck_and_cut_requests_are_logged(self):
+        s = self.sim()
+        s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
+        g = self.gateway(sim=s, start=False)
+        set_keys(g, "gateway", drain_delay="60", shutdown_timeout="1")
+        g.start()
+        s.faults(latency_ms=20000)
+        pending = fgtest.in_thread(lambda: g.request("GET", "/v1/fleets/vehicles/" + VIN1, timeout=30))
+        wait_for(lambda: g.stats()["requests"]["in_flight"] == 1, what="the request in flight")
+        t0 = time.monotonic()
+        g.send_signal(signal.SIGINT)
+        g.proc.wait(20 * SLOW)
+        self.assertEqual(g.proc.returncode, 0)
+        self.assertLess(time.monotonic() - t0, 10 * SLOW, "SIGINT waited for drain_delay")
+        try:
+            pending()
+        except Exception:  # noqa: BLE001 - the connection is cut; that is the point
+            pass
+        cut = [a for a in access_lines(g) if a["status"] == 503]
+        self.assertEqual(len(cut), 1, access_lines(g))
+        self.assertIn("cut at shutdown_timeout", g.logs())
+
+    def test_reload_says_workers_needs_a_restart(self):
+        s = self.sim()
+        g = self.gateway(sim=s, workers=2)
+        set_keys(g, "gateway", workers="3")
+        st = g.reload()
+        self.assertEqual(st["reload_failures"], 0)
+        self.assertTrue(st["last_reload_success"])
+        wait_for(lambda: "workers changed" in g.logs(), what="the restart warning")
+
+    def test_reload_failure_gauge(self):
+        s = self.sim()
+        g = self.gateway(sim=s)
+        set_keys(g, "upstream", base_url="http://127.0.0.1:99999")
+        st = g.reload()
+        self.assertEqual(st["reload_failures"], 1)
+        self.assertFalse(st["last_reload_success"])
+        m = g.admin("GET", "/metrics").body.decode()
+        self.assertIn("fleetgate_config_last_reload_success 0\n", m)
+        self.assertIn("base_url", g.logs())
+
+
 @unittest.skip("needs notify.c from the packaging branch")
 class Notify(FgTestCase):
     def test_sd_notify_ready_reloading_stopping(self):
@@ -136,6 +181,38 @@ class CommandLine(FgTestCase):
         self.assertIn("[tenant]", r.stdout)
         self.assertNotIn(fgtest.CLIENT_SECRET, r.stdout + r.stderr)
 
+    def test_dash_T_redacts_a_literal_secret_and_shows_defaults(self):
+        set_keys(self.g, "oauth", client_secret="literal-" + fgtest.CLIENT_SECRET)
+        r = run_fleetgate("-c", self.g.conf, "-T")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(fgtest.CLIENT_SECRET, r.stdout + r.stderr)
+        self.assertIn("client_secret = <redacted>", r.stdout)
+        self.assertIn("drain_delay = 0", r.stdout)
+        self.assertIn("ttl_list = 30", r.stdout)
+        set_keys(self.g, "gateway", workers="many")
+        r = run_fleetgate("-c", self.g.conf, "--test-print")
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"fleetgate\.conf:\d+: workers")
+
+    def test_t_reports_a_shared_vin_file_error_once(self):
+        with open(os.path.join(self.g.tenants_dir, "shared.vins"), "w") as f:
+            f.write("%s\nNOT-A-VIN\n" % VIN1)
+        for name in ("a", "b"):
+            self.g.write_tenant(name, "[tenant]\nname = %s\nkeys_sha256 = %s\nvin_file = shared.vins\n"
+                                % (name, fgtest.sha256_hex("key-" + name)))
+        r = run_fleetgate("-c", self.g.conf, "-t")
+        self.assertEqual(r.returncode, 1)
+        bad = [l for l in r.stderr.splitlines() if "NOT-A-VIN" in l]
+        self.assertEqual(len(bad), 1, r.stderr)
+        self.assertRegex(bad[0], r"shared\.vins:2: ")
+
+    def test_startup_failure_goes_through_the_log(self):
+        set_keys(self.g, "upstream", base_url="http://")
+        r = run_fleetgate("-c", self.g.conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"(?m)^\d{4}-\d\d-\d\dT[\d:.]+Z error fleetgate: .*fleetgate\.conf:\d+: "
+                                   r"base_url: URL \"http://\" has no host name$")
+
     def t_error(self, section, words, **keys):
         set_keys(self.g, section, **keys)
         r = run_fleetgate("-c", self.g.conf, "-t")
@@ -191,6 +268,59 @@ class Logs(FgTestCase):
         self.assertEqual(got.get("traceparent"), tp)
         self.assertEqual(got.get("tracestate"), "x=1")
 
+    def test_traceparent_comes_back_from_the_upstream(self):
+        s = self.sim()
+        s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
+        g = self.gateway(sim=s)
+        tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        r = g.request("GET", "/v1/fleets/vehicles/" + VIN1, headers={"traceparent": tp})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("traceparent"), tp)   # the simulator answers it as received
+
+    def test_journal_priorities_when_stderr_is_the_journal(self):
+        s = self.sim()
+        g = self.gateway(sim=s, start=False)
+        open(g.stderr_path, "a").close()
+        st = os.stat(g.stderr_path)
+        os.environ["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        try:
+            g.start()
+        finally:
+            del os.environ["JOURNAL_STREAM"]
+        wait_for(lambda: "started" in g.logs(), what="the start-up line")
+        lines = [l for l in g.logs().splitlines() if l]
+        self.assertTrue(lines)
+        for l in lines:
+            self.assertRegex(l, r"^<[3467]>", l)
+        self.assertTrue(any(l.startswith("<6>info: fleetgate") for l in lines), lines)
+
+    def test_upstream_failure_line_names_the_address(self):
+        s = self.sim()
+        s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
+        g = self.gateway(sim=s)
+        s.stop()   # the token is held; the next exchange cannot connect
+        r = g.request("GET", "/v1/fleets/vehicles/" + VIN1)
+        self.assertEqual(r.status, 502)
+        wait_for(lambda: "127.0.0.1:%d" % s.port in g.logs(), what="the address in the failure line")
+
+    def test_unix_listener_client_and_socket_mode(self):
+        s = self.sim()
+        s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
+        sock = os.path.join(self.dir, "fg.sock")
+        g = self.gateway(sim=s, start=False, tenants={"u": "[tenant]\nname = u\nkeys_sha256 = %s\n"
+                                                         "vin_prefixes = *\n" % fgtest.sha256_hex("unix-key")})
+        group = __import__("grp").getgrgid(os.getgid()).gr_name
+        set_keys(g, "gateway", listen="127.0.0.1:%d, unix:%s" % (g.port, sock), unix_mode="0660",
+                 unix_group=group)
+        g.start()
+        st = os.stat(sock)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
+        self.assertEqual(st.st_gid, os.getgid())
+        self.assertEqual(g.request("GET", "/v1/fleets/vehicles/" + VIN1, unix=sock,
+                                   headers={"X-API-Key": "unix-key"}).status, 200)
+        wait_for(lambda: access_lines(g), what="the access line")
+        self.assertEqual(access_lines(g)[-1]["client"], "unix")
+
 
 class Admin(FgTestCase):
     def test_purge_needs_admin_token_and_is_audited(self):
@@ -205,6 +335,40 @@ class Admin(FgTestCase):
         self.assertEqual(r.status, 200, r)
         wait_for(lambda: "purge" in g.all_logs(), what="an audit line for the purge")
         self.assertNotIn("admin-secret-1", g.all_logs())
+        # Other POST routes need it too; GET routes never do.
+        self.assertEqual(g.admin("POST", "/budget/resume").status, 401)
+        self.assertEqual(g.admin("GET", "/metrics").status, 200)
+        r = fgtest.request(g.admin_port, "POST", "/cache/purge",
+                           headers={"Authorization": "Bearer admin-secret-2"})
+        self.assertEqual(r.status, 401)
+        wait_for(lambda: g.all_logs().count('"status":401') >= 3, what="refused attempts audited")
+        self.assertNotIn("admin-secret-2", g.all_logs())
+
+    def test_process_metrics_reload_gauges_and_latency_by_cache(self):
+        s = self.sim()
+        s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
+        g = self.gateway(sim=s)
+        for _ in range(2):
+            self.assertEqual(g.request("GET", "/v1/fleets/vehicles/" + VIN1).status, 200)
+        m = g.admin("GET", "/metrics").body.decode()
+        vals = {}
+        for line in m.splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                vals[k] = float(v)
+        self.assertGreater(vals["process_resident_memory_bytes"], 1 << 20)
+        self.assertGreater(vals["process_open_fds"], 3)
+        self.assertGreater(vals["process_max_fds"], vals["process_open_fds"])
+        self.assertLess(abs(vals["process_start_time_seconds"] - time.time()), 3600)
+        self.assertIn("process_cpu_seconds_total", vals)
+        self.assertLess(abs(vals["fleetgate_config_last_reload_timestamp_seconds"] - time.time()), 3600)
+        self.assertEqual(vals["fleetgate_config_last_reload_success"], 1)
+        c = 'fleetgate_request_duration_by_cache_seconds_count{cache="%s"}'
+        self.assertEqual(vals[c % "miss"], 1)
+        self.assertEqual(vals[c % "hit"], 1)
+        if shutil.which("promtool"):
+            p = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
