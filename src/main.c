@@ -364,7 +364,9 @@ int main(int argc, char **argv)
 	}
 	stats_init();
 	struct fg_errors errs = { 0 };
-	struct fg_config *c = main_load(m.path, &errs);
+	/* Not main_load: a log file that cannot be opened is a start-up
+	 * failure (exit 2, from log_open), not a configuration error. */
+	struct fg_config *c = config_load(m.path, &errs);
 	main_report(&errs, false, "");
 	errors_free(&errs);
 	if (!c) {
