@@ -303,6 +303,13 @@ class Logs(FgTestCase):
         self.assertEqual(r.status, 502)
         wait_for(lambda: "127.0.0.1:%d" % s.port in g.logs(), what="the address in the failure line")
 
+    def test_token_failure_line_names_the_address(self):
+        port = fgtest.free_port()   # nothing listens there
+        g = self.gateway(base_url="http://127.0.0.1:%d" % port, wait_ready=False)
+        wait_for(lambda: "token request failed" in g.logs(), what="a token failure line")
+        line = [l for l in g.logs().splitlines() if "token request failed" in l][0]
+        self.assertIn("127.0.0.1:%d" % port, line)
+
     def test_unix_listener_client_and_socket_mode(self):
         s = self.sim()
         s.vehicles([{"vin": VIN1, "status": "approved", "brand": "bmw"}])
