@@ -352,15 +352,16 @@ struct admin_route {
 	enum evhttp_cmd_type method;
 	const char *path;
 	void (*fn)(struct evhttp_request *);
+	const char *name;   /* the audit line's route (POST routes) */
 };
 
 static const struct admin_route admin_routes[] = {
-	{ EVHTTP_REQ_GET, "/healthz", admin_healthz },
-	{ EVHTTP_REQ_GET, "/readyz", admin_readyz },
-	{ EVHTTP_REQ_GET, "/stats", admin_stats },
-	{ EVHTTP_REQ_GET, "/metrics", admin_metrics },
-	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge },
-	{ EVHTTP_REQ_POST, "/budget/resume", admin_budget_resume },
+	{ EVHTTP_REQ_GET, "/healthz", admin_healthz, NULL },
+	{ EVHTTP_REQ_GET, "/readyz", admin_readyz, NULL },
+	{ EVHTTP_REQ_GET, "/stats", admin_stats, NULL },
+	{ EVHTTP_REQ_GET, "/metrics", admin_metrics, NULL },
+	{ EVHTTP_REQ_POST, "/cache/purge", admin_purge, "cache_purge" },
+	{ EVHTTP_REQ_POST, "/budget/resume", admin_budget_resume, "budget_resume" },
 };
 
 /* With admin_token_sha256 set, a POST needs "Authorization: Bearer T"
@@ -402,7 +403,7 @@ void admin_request_cb(struct evhttp_request *req, void *arg)
 		if (evhttp_request_get_command(req) == admin_routes[i].method) {
 			if (admin_routes[i].method == EVHTTP_REQ_POST && !admin_authorized(req)) {
 				log_warn("admin: POST %s refused: missing or wrong admin token", path);
-				admin_audit(req, path + 1, NULL, 401);
+				admin_audit(req, admin_routes[i].name, NULL, 401);
 				evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 						  "Bearer realm=\"fleetgate admin\"");
 				http_send_error(req, 401, "this admin route needs the admin token as a bearer token");
