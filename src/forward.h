@@ -43,6 +43,10 @@ const char *forward_content_type(const struct fwd *f);   /* "" when absent */
 int forward_retry_after(const struct fwd *f);
 struct evbuffer *forward_body(struct fwd *f);
 double forward_ms(const struct fwd *f);                  /* whole exchange */
+/* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */
+const char *forward_peer(const struct fwd *f);
+/* Adds the upstream's traceparent / tracestate answer headers to OUT. */
+void forward_trace_headers(const struct fwd *f, struct evkeyvalq *out);
 /* Client headers that may travel upstream: a short allowlist. */
 bool forward_header_allowed(const char *name);
 /* 502 or 504 for a failed transfer (an answer over max_upstream_bytes or

@@ -209,14 +209,18 @@ static void req_woken(struct req *r)
 static void req_log_end(struct req *r, int status, size_t bytes)
 {
 	req_set_step(r, REQ_STEP_done);
+	json_t *client = log_client(r->er);
 	struct reqlog l = {
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = reqcache_xcache_name(r->cache.xcache),
+		.client = json_string_value(client),
 	};
 	reqlog_write(&l, status, bytes);
+	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
+	stats_request_cache(l.cache, l.duration_s);
 }
 
 static void req_free(struct req *r)
@@ -361,6 +365,19 @@ static bool request_client_gone(struct evhttp_connection *evcon)
 	req_free(r);              /* ends every wait; a led read passes on */
 	evhttp_connection_free(evcon);
 	return true;
+}
+
+/* Shutdown reached shutdown_timeout with requests of this worker still in
+ * flight: no answer will be sent, but each is logged (status 503, as nginx
+ * logs what it cuts) and counted, and its waits and transfers end. */
+static void request_cut_all(void)
+{
+	while (req_list) {
+		struct req *r = req_list;
+		log_warn("request %s: cut at shutdown_timeout at step %s", r->rid, req_steps[r->step].name);
+		req_log_end(r, 503, 0);
+		req_free(r);
+	}
 }
 
 /* ---- the front half ------------------------------------------------------ */
@@ -714,10 +731,12 @@ static enum req_go req_answer(struct req *r)
 	struct fwd *f = r->answer;
 	CURLcode rc = forward_result(f);
 	if (rc != CURLE_OK) {
-		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
+		log_warn("request %s: upstream %s (%s): %s", r->rid, forward_error_text(rc), forward_peer(f),
+			 curl_easy_strerror(rc));
 		return req_fail(r, "detail=upstream-failed", forward_error_status(rc), -1, forward_error_text(rc));
 	}
 	int status = (int)forward_status(f);
+	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	if (status == 401) {
 		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
 		return req_reply_error(r, 502, -1,
@@ -781,4 +800,5 @@ const struct http_handler request_handler = {
 	.request = request_begin,
 	.client_gone = request_client_gone,
 	.in_flight = request_in_flight,
+	.cut_all = request_cut_all,
 };
