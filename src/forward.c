@@ -101,18 +101,26 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 			vlen = sizeof f->content_type - 1;
 		memcpy(f->content_type, v, vlen);
 		f->content_type[vlen] = 0;
-	} else if (fwd_header_is(line, len, "Retry-After", &v, &vlen)) {
-		char tmp[16];
-		if (vlen > 0 && vlen < sizeof tmp) {
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = 0;
-			char *e;
-			long s = strtol(tmp, &e, 10);
-			if (*e == 0 && s >= 0 && s < 86400)
-				f->retry_after = (int)s;
-		}
+	} else {
+		int s = forward_parse_retry_after(line, len);
+		if (s >= 0)
+			f->retry_after = s;
 	}
 	return len;
+}
+
+int forward_parse_retry_after(const char *line, size_t len)
+{
+	const char *v;
+	size_t vlen;
+	char tmp[16];
+	if (!fwd_header_is(line, len, "Retry-After", &v, &vlen) || vlen == 0 || vlen >= sizeof tmp)
+		return -1;
+	memcpy(tmp, v, vlen);
+	tmp[vlen] = 0;
+	char *e;
+	long s = strtol(tmp, &e, 10);
+	return *e == 0 && s >= 0 && s < 86400 ? (int)s : -1;
 }
 
 static void fwd_done_cb(void *arg, CURL *easy, CURLcode rc)
