@@ -240,7 +240,8 @@ int token_parse_answer(const char *body, size_t len, struct fg_secret *out, doub
 	*lifetime = json_number_value(ei);
 	long long exp;
 	if (jwt_peek_exp(json_string_value(at), json_string_length(at), &exp) == 0) {
-		double left = (double)(exp - (long long)time(NULL));
+		/* In doubles: an exp near LLONG_MIN minus now would overflow. */
+		double left = (double)exp - (double)time(NULL);
 		if (left < *lifetime)
 			*lifetime = left;
 		if (*lifetime <= 0) {
