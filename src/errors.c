@@ -32,6 +32,7 @@ static void errors_push(char ***lines, size_t *n, size_t *cap, char *line)
 	(*lines)[(*n)++] = line;
 }
 
+__attribute__((format(printf, 3, 0)))
 static char *errors_format(const char *file, int line, const char *fmt, va_list ap)
 {
 	char *msg = NULL, *out = NULL;

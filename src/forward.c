@@ -170,21 +170,33 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 		f->content_type = fwd_clean_value(v, vlen);
 	} else if (fwd_header_is(line, len, "Content-Length", &v, &vlen)) {
 		fwd_presize(f, v, vlen);
-	} else if (fwd_header_is(line, len, "Retry-After", &v, &vlen)) {
-		/* Delay-seconds, saturated rather than ignored when huge. */
-		long s = 0;
-		size_t i = 0;
-		for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
-			if (s <= FWD_RETRY_AFTER_MAX)
-				s = s * 10 + (v[i] - '0');
-		if (i == vlen && i > 0) {
-			if (s > FWD_RETRY_AFTER_MAX)
-				log_warn("upstream: a Retry-After of more than %d s is read as %d s",
-					 FWD_RETRY_AFTER_MAX, FWD_RETRY_AFTER_MAX);
-			f->retry_after = (int)(s > FWD_RETRY_AFTER_MAX ? FWD_RETRY_AFTER_MAX : s);
-		}
+	} else {
+		int s = forward_parse_retry_after(line, len);
+		if (s == FWD_RETRY_AFTER_MAX)
+			log_warn("upstream: a Retry-After of %d s or more is read as %d s",
+				 FWD_RETRY_AFTER_MAX, FWD_RETRY_AFTER_MAX);
+		if (s >= 0)
+			f->retry_after = s;
 	}
 	return len;
+}
+
+/* Delay-seconds, saturated at FWD_RETRY_AFTER_MAX rather than ignored
+ * when huge (a pause is capped there anyway). */
+int forward_parse_retry_after(const char *line, size_t len)
+{
+	const char *v;
+	size_t vlen;
+	if (!fwd_header_is(line, len, "Retry-After", &v, &vlen) || vlen == 0)
+		return -1;
+	long s = 0;
+	size_t i = 0;
+	for (; i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
+		if (s <= FWD_RETRY_AFTER_MAX)
+			s = s * 10 + (v[i] - '0');
+	if (i != vlen)
+		return -1;
+	return (int)(s > FWD_RETRY_AFTER_MAX ? FWD_RETRY_AFTER_MAX : s);
 }
 
 /* The "host[:port]" of URL (never a user:password part). */

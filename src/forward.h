@@ -41,6 +41,9 @@ long forward_status(const struct fwd *f);
 const char *forward_content_type(const struct fwd *f);   /* "" when absent */
 /* Seconds from a Retry-After header, or -1. */
 int forward_retry_after(const struct fwd *f);
+/* Seconds from one raw header line when it is Retry-After in seconds,
+ * else -1. Exposed for tests/fuzz/fuzz_retry_after.c. */
+int forward_parse_retry_after(const char *line, size_t len);
 struct evbuffer *forward_body(struct fwd *f);
 double forward_ms(const struct fwd *f);                  /* whole exchange */
 /* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */

@@ -12,9 +12,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/rand.h>
 
 #define LV_MEMO_SLOTS 8
-#define LV_MARK "\"\\u0001fleetgate-list\\u0001\""
+/* A string standing in for the array while the frame is dumped, and its
+ * text in the dump (jansson writes \001 as \u0001). */
+#define LV_MARK_RAW "\001fleetgate-list-%016llx\001"
+#define LV_MARK_JSON "\"\\u0001fleetgate-list-%016llx\\u0001\""
 
 struct lv_item {
 	size_t off, len;
@@ -59,8 +63,31 @@ static void lv_text_cleanup(const void *data, size_t len, void *arg)
 	lv_text_unref(arg);
 }
 
+/* Splits the dump S of the answer, where the array stood as the JSON
+ * string MARK, into prefix and suffix. 1 when MARK is not there exactly
+ * once (another member holds the same text: try another marker). */
+static int lv_frame_at(struct listview *v, const char *s, const char *mark)
+{
+	char *m = strstr(s, mark);
+	size_t ml = strlen(mark);
+	if (!m || strstr(m + ml, mark))
+		return 1;
+	size_t np = (size_t)(m - s), ns = strlen(m + ml);
+	v->prefix = malloc(np + 2);
+	v->suffix = malloc(ns + 2);
+	if (!v->prefix || !v->suffix)
+		return -1;
+	memcpy(v->prefix, s, np);
+	memcpy(v->prefix + np, "[", 2);
+	v->suffix[0] = ']';
+	memcpy(v->suffix + 1, m + ml, ns + 1);
+	return 0;
+}
+
 /* Prefix and suffix: the answer's text around its array, found by dumping
- * it with a marker where the array stands. */
+ * it with a marker where the array stands. The upstream could send the
+ * marker's text in another member, so the marker must be found exactly
+ * once; the later tries are random, which no answer can foresee. */
 static int lv_frame(struct listview *v, json_t *answer)
 {
 	if (json_is_array(answer)) {
@@ -68,22 +95,21 @@ static int lv_frame(struct listview *v, json_t *answer)
 		v->suffix = strdup("]");
 	} else {
 		json_t *copy = json_copy(answer);
-		char *s = NULL;
-		if (copy && json_object_set_new(copy, "vehicles", json_string("\001fleetgate-list\001")) == 0)
-			s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(copy);
-		char *m = s ? strstr(s, LV_MARK) : NULL;
-		if (m) {
-			*m = 0;
-			size_t np = strlen(s);
-			v->prefix = malloc(np + 2);
-			if (v->prefix)
-				snprintf(v->prefix, np + 2, "%s[", s);
-			v->suffix = malloc(strlen(m + strlen(LV_MARK)) + 2);
-			if (v->suffix)
-				snprintf(v->suffix, strlen(m + strlen(LV_MARK)) + 2, "]%s", m + strlen(LV_MARK));
+		int rc = 1;
+		for (int attempt = 0; copy && rc == 1 && attempt < 8; attempt++) {
+			unsigned long long r = 0;
+			if (attempt > 0 && RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+				break;
+			char raw[64], mark[80];
+			snprintf(raw, sizeof raw, LV_MARK_RAW, r);
+			snprintf(mark, sizeof mark, LV_MARK_JSON, r);
+			char *s = NULL;
+			if (json_object_set_new(copy, "vehicles", json_string(raw)) == 0)
+				s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			rc = s ? lv_frame_at(v, s, mark) : -1;
+			free(s);
 		}
-		free(s);
+		json_decref(copy);
 	}
 	if (!v->prefix || !v->suffix)
 		return -1;

@@ -257,12 +257,11 @@ static bool token_chars_ok(const char *s, size_t len)
 
 /* Reads access_token and expires_in; the lifetime is cut to the JWT's exp
  * when the token is a JWT expiring earlier, then clamped. */
-static int token_parse(struct fwd *f, struct fg_secret *out, double *lifetime, char *err, size_t errlen)
+int token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
+		       char *err, size_t errlen)
 {
-	struct evbuffer *b = forward_body(f);
-	size_t len = evbuffer_get_length(b);
 	json_error_t je;
-	json_t *o = json_loadb((const char *)evbuffer_pullup(b, -1), len, 0, &je);
+	json_t *o = json_loadb(body, len, 0, &je);
 	int rc = -1;
 	if (!json_is_object(o)) {
 		snprintf(err, errlen, "the answer is not a JSON object");
@@ -400,7 +399,8 @@ static void token_fetch_done(void *arg, struct fwd *f)
 	} else if (status != 200) {
 		snprintf(err, sizeof err, "HTTP %ld", status);
 		token_failed(TOKEN_FAIL_TRANSIENT, err);
-	} else if (token_parse(f, &t, &lifetime, err, sizeof err) < 0) {
+	} else if (token_parse_answer((const char *)evbuffer_pullup(forward_body(f), -1),
+				      evbuffer_get_length(forward_body(f)), &t, &lifetime, err, sizeof err) < 0) {
 		token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else {
 		token_installed(&t, lifetime, now);

@@ -50,4 +50,10 @@ void token_reject(uint64_t gen);
 /* True when a usable token is held; otherwise REASON says why. */
 bool token_ready(char *reason, size_t len);
 void token_get_stats(struct token_stats *out);
+/* Parses the token endpoint's 200 answer BODY: the access_token into OUT
+ * and its LIFETIME in seconds (expires_in, cut to the JWT's exp when that
+ * is earlier). -1 with ERR filled (never with the token) when unusable.
+ * Exposed for tests/fuzz/fuzz_token.c. */
+int token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
+		       char *err, size_t errlen);
 #endif

@@ -318,19 +318,16 @@ int vinset_add_prefix(struct vinset *s, const char *prefix, char *err, size_t er
 		s->all = true;
 		return 0;
 	}
-	if (len < 1 || len > 16) {
-		snprintf(err, errlen, "VIN prefix \"%.*s\" must be 1 to 16 characters of A-Z and 0-9, or \"*\"",
-			 (int)(len > 32 ? 32 : len), p);
-		return -1;
-	}
 	char key[16] = {0};
-	for (size_t i = 0; i < len; i++) {
-		key[i] = vin_symbol(p[i]);
-		if (!key[i]) {
-			snprintf(err, errlen, "VIN prefix \"%.*s\" must be 1 to 16 characters of A-Z and 0-9, or \"*\"",
-				 (int)len, p);
-			return -1;
-		}
+	bool ok = len >= 1 && len <= 16;
+	for (size_t i = 0; i < len && ok; i++)
+		ok = (key[i] = vin_symbol(p[i])) != 0;
+	if (!ok) {
+		/* quoted: the text may hold anything a file or client sent */
+		char q[48];
+		vin_quote(p, len, q, sizeof(q));
+		snprintf(err, errlen, "VIN prefix \"%s\" must be 1 to 16 characters of A-Z and 0-9, or \"*\"", q);
+		return -1;
 	}
 	struct vinprefixes *px = &s->prefixes[len];
 	if (px->n && bsearch(key, px->v, px->n, sizeof(*px->v), vinset_prefix_cmp))

@@ -161,6 +161,30 @@ START_TEST(not_a_list_is_refused)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_listview.c: another member holding the
+ * marker's text once moved the tenant's list under that member (the
+ * marker was "\u0001fleetgate-list\u0001"; now it is checked unique). */
+START_TEST(marker_text_in_the_answer_keeps_the_frame)
+{
+	static const char *const d_vins[] = { "EXVETESTVIN000001", NULL };
+	json_t *answer = json_loads("{\"a\":\"\\u0001fleetgate-list-0000000000000000\\u0001\","
+				    "\"c\":\"\\u0001fleetgate-list\\u0001\","
+				    "\"vehicles\":[{\"vin\":\"EXVETESTVIN000001\"},{\"vin\":\"EXVETESTVIN000009\"}],"
+				    "\"b\":\"\\u0001fleetgate-list-0000000000000000\\u0001\"}", 0, NULL);
+	ck_assert_ptr_nonnull(answer);
+	struct listview *v = listview_new(answer);
+	ck_assert_ptr_nonnull(v);
+	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
+	char *got = render(v, d, 1), *want = expected(d, answer);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	listview_free(v);
+	json_decref(answer);
+	free_tenant(d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("listview");
@@ -169,6 +193,7 @@ int main(void)
 	tcase_add_test(tc, wrapped_answers_keep_their_frame);
 	tcase_add_test(tc, memo_is_per_generation_and_name);
 	tcase_add_test(tc, not_a_list_is_refused);
+	tcase_add_test(tc, marker_text_in_the_answer_keeps_the_frame);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

@@ -168,6 +168,9 @@ START_TEST(prefix_errors)
 	ck_assert_ptr_nonnull(strstr(err, "\"WB-\""));
 	ck_assert_int_eq(vinset_add_prefix(s, "WBADT43452G296403", err, sizeof(err)), -1); /* 17 */
 	ck_assert_int_eq(vinset_add_prefix(s, "**", err, sizeof(err)), -1);
+	/* the text is quoted as vin_quote does (found by tests/fuzz/fuzz_vin.c) */
+	ck_assert_int_eq(vinset_add_prefix(s, "WB\"\x1b[31m", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "\"WB??[31m\""));
 	vinset_free(s);
 }
 END_TEST

@@ -1,0 +1,58 @@
+/* fuzz_route.c: the route matcher behind libevent's URI parsing and
+ * percent-decoding, as request.c drives it (src/route.c).
+ *
+ * Input: one byte picking the method, then the request target. Asserts:
+ * the outcome is one of matched / 400 / 404 / 405; a match names a route
+ * whose method it is; 405 carries an Allow value; a VIN route holds a
+ * normalized VIN that appears (case aside) in the decoded path; the list
+ * routes match only /v1/fleets/vehicles (one trailing slash allowed). */
+#define _GNU_SOURCE   /* strcasestr */
+#include "fuzz.h"
+#include <strings.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include "route.h"
+#include "fleetgate.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1 || size > 4096)
+		return 0;
+	enum fg_method m = (enum fg_method)(data[0] % 4);
+	char *target = fuzz_strndup(data + 1, size - 1);
+	struct evhttp_uri *u = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+	const char *raw = u ? evhttp_uri_get_path(u) : NULL;
+	char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
+	const char *p = path ? path : "";
+
+	struct fg_route_match rm;
+	route_match(m, p, &rm);
+	FUZZ_ASSERT(rm.status == 0 || rm.status == 400 || rm.status == 404 || rm.status == 405);
+	if (rm.status == 0) {
+		FUZZ_ASSERT(rm.route > FG_R_NONE && rm.route < FG_R_COUNT);
+		FUZZ_ASSERT(route_needs(rm.route) != 0);
+		FUZZ_ASSERT(strcmp(route_name(rm.route), "none") != 0);
+	} else {
+		FUZZ_ASSERT(rm.route == FG_R_NONE || rm.status == 400);
+	}
+	if (rm.status == 405)
+		FUZZ_ASSERT(rm.allow && *rm.allow);
+	if (rm.status == 0 && (rm.route == FG_R_GET || rm.route == FG_R_DELETE || rm.route == FG_R_CANCEL)) {
+		FUZZ_ASSERT(fuzz_is_vin(rm.vin));
+		FUZZ_ASSERT(strcasestr(p, rm.vin) != NULL);
+	}
+	if (rm.status == 0 && (rm.route == FG_R_LIST || rm.route == FG_R_CREATE))
+		FUZZ_ASSERT(strcmp(p, "/v1/fleets/vehicles") == 0 || strcmp(p, "/v1/fleets/vehicles/") == 0);
+	if (rm.status == 0 && rm.route == FG_R_LIST)
+		FUZZ_ASSERT(m == FG_GET);
+	if (rm.status == 0 && rm.route == FG_R_CREATE)
+		FUZZ_ASSERT(m == FG_POST);
+	if (rm.status == 0 && rm.route == FG_R_DELETE)
+		FUZZ_ASSERT(m == FG_DELETE);
+
+	free(path);
+	if (u)
+		evhttp_uri_free(u);
+	free(target);
+	return 0;
+}
