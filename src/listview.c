@@ -9,6 +9,8 @@
 #include "fleetgate.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +61,52 @@ static void lv_text_cleanup(const void *data, size_t len, void *arg)
 	lv_text_unref(arg);
 }
 
-/* Prefix and suffix: the answer's text around its array, found by dumping
- * it with a marker where the array stands. */
+/* The errors of an error answer in SPEC.md §4's shape: each error's
+ * string title, detail and source, nothing else. */
+static json_t *lv_errors(json_t *errors)
+{
+	static const char *const keep[] = { "title", "detail", "source" };
+	json_t *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(errors, i, e) {
+		json_t *one = json_is_object(e) ? json_object() : NULL;
+		for (size_t k = 0; one && k < sizeof keep / sizeof *keep; k++)
+			if (json_is_string(json_object_get(e, keep[k])))
+				json_object_set(one, keep[k], json_object_get(e, keep[k]));
+		if (one)
+			json_array_append_new(out, one);
+	}
+	return out;
+}
+
+/* Prefix and suffix: the answer's text around its array. An object keeps
+ * only what fleetgate knows how to filter — `vehicles` (filtered per
+ * tenant) and `errors` (reduced to the error shape) — since any other
+ * member (a count, a page, a list under another name) could tell a tenant
+ * about vehicles it may not see. The text is found by dumping that
+ * object with a marker where the array stands; an object without
+ * `vehicles` is all prefix. */
 static int lv_frame(struct listview *v, json_t *answer)
 {
 	if (json_is_array(answer)) {
 		v->prefix = strdup("[");
 		v->suffix = strdup("]");
 	} else {
-		json_t *copy = json_copy(answer);
+		json_t *safe = json_object(), *errors = json_object_get(answer, "errors");
+		bool list = json_is_array(json_object_get(answer, "vehicles"));
 		char *s = NULL;
-		if (copy && json_object_set_new(copy, "vehicles", json_string("\001fleetgate-list\001")) == 0)
-			s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(copy);
-		char *m = s ? strstr(s, LV_MARK) : NULL;
-		if (m) {
+		if (safe && json_is_array(errors))
+			json_object_set_new(safe, "errors", lv_errors(errors));
+		if (safe && (!list || json_object_set_new(safe, "vehicles", json_string("\001fleetgate-list\001")) == 0))
+			s = json_dumps(safe, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(safe);
+		char *m = s && list ? strstr(s, LV_MARK) : NULL;
+		if (s && !list) {
+			v->prefix = s;
+			v->suffix = strdup("");
+			s = NULL;
+		} else if (m) {
 			*m = 0;
 			size_t np = strlen(s);
 			v->prefix = malloc(np + 2);
@@ -132,7 +165,7 @@ static int lv_split(struct listview *v, json_t *arr)
 struct listview *listview_new(json_t *answer)
 {
 	json_t *arr = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
-	if (!json_is_array(arr))
+	if (!json_is_object(answer) && !json_is_array(answer))
 		return NULL;
 	struct listview *v = calloc(1, sizeof *v);
 	if (!v)
