@@ -417,7 +417,7 @@ static enum req_go req_attribute(struct req *r)
 	}
 	stats_inc(STAT_unauthorized);
 	if (res == FG_ATTR_BAD_KEY)
-		return req_reply_error(r, 401, -1, "the credential presented (Authorization: Bearer KEY or X-API-Key) "
+		return req_reply_error(r, 401, -1, "the API key presented (Authorization: Bearer KEY or X-API-Key) "
 				       "matches no tenant");
 	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
 }
