@@ -648,7 +648,7 @@ static enum req_go req_forward(struct req *r)
 		.bearer = secret_data(&r->token),
 		.body = r->body,
 		.body_len = r->body_len,
-		.content_type = r->body_len ? "application/json" : NULL,   /* whatever the client's label said */
+		.content_type = r->body_len ? "application/json" : NULL,   /* never the client's label */
 		.cfg = r->cfg,
 	};
 	if (r->slot == REQ_SLOT_RESERVED)
@@ -661,8 +661,8 @@ static enum req_go req_forward(struct req *r)
 	return req_wait(r, REQ_WAIT_UPSTREAM, f, 0);
 }
 
-/* The upstream's answer as it came (not on the list route with a body:
- * req_answer filters those). */
+/* The upstream's answer as it came (on the list route only an empty one:
+ * req_answer filters the others). */
 static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 {
 	int status = (int)forward_status(f);
@@ -720,11 +720,11 @@ static enum req_go req_answer(struct req *r)
 	struct cache_answer *a = NULL;
 	if (r->cache.flight && status == 200)
 		a = reqcache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
-	else if (r->rm.route == FG_R_LIST) {
+	else {
 		reqcache_note_status(&r->cache, status);
-		a = reqcache_list_answer(&r->cache, f, clock_now(), &st);
-	} else
-		reqcache_note_status(&r->cache, status);
+		if (r->rm.route == FG_R_LIST)
+			a = reqcache_list_answer(&r->cache, f, clock_now(), &st);
+	}
 	if (a)
 		return req_reply_answer(r, a);
 	if (st == 502)
