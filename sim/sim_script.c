@@ -8,13 +8,16 @@
  * fleetgate must survive it anyway.
  *
  * A scripted answer still counts in /_sim/stats and the request log, so a
- * test sees what fleetgate sent while the script answered. */
+ * test sees what fleetgate sent while the script answered. With delay_ms
+ * it is sent that much later (a timer; a client that hangs up meanwhile
+ * gets nothing), so a test can have several requests wait for one. */
 #include "sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 
 #define SIM_SCRIPT_PAD_MAX (1L << 30)
@@ -27,6 +30,16 @@ struct sim_script {
 	long pad_bytes;		/* spaces after the body */
 	long count;		/* answers left; -1 = until cleared */
 	int chunked;		/* no Content-Length: the length is learnt by reading */
+	long delay_ms;		/* sent this much later */
+};
+
+/* A scripted answer waiting for its delay. */
+struct sim_script_late {
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	struct evbuffer *out;
+	struct event *timer;
+	int status, chunked;
 };
 
 static struct sim_script *sim_scripts[SIM_R_COUNT];
@@ -91,6 +104,8 @@ static const char *sim_script_parse(json_t *j, struct sim_script *s, int *route)
 		return "\"count\" must be a positive integer, or -1 for until cleared";
 	if (sim_script_long(json_object_get(j, "pad_bytes"), 0, SIM_SCRIPT_PAD_MAX, &s->pad_bytes))
 		return "\"pad_bytes\" must be an integer from 0 to 1 GiB";
+	if (sim_script_long(json_object_get(j, "delay_ms"), 0, 60000, &s->delay_ms))
+		return "\"delay_ms\" must be an integer from 0 to 60000";
 	v = json_object_get(j, "chunked");
 	if (v && !json_is_boolean(v))
 		return "\"chunked\" must be true or false";
@@ -148,6 +163,63 @@ void sim_script_control(struct evhttp_request *req, enum evhttp_cmd_type m)
 	json_decref(j);
 }
 
+static void sim_script_send(struct evhttp_request *req, int status, struct evbuffer *out, int chunked)
+{
+	if (chunked) {
+		evhttp_send_reply_start(req, status, sim_reason(status));
+		evhttp_send_reply_chunk(req, out);
+		evhttp_send_reply_end(req);
+	} else {
+		evhttp_send_reply(req, status, sim_reason(status), out);
+	}
+}
+
+static void sim_script_late_free(struct sim_script_late *l)
+{
+	event_free(l->timer);
+	evbuffer_free(l->out);
+	free(l);
+}
+
+/* The client hung up before the delay was over: its request is gone. */
+static void sim_script_late_gone(struct evhttp_connection *evcon, void *arg)
+{
+	struct sim_script_late *l = arg;
+	(void)evcon;
+	sim_script_late_free(l);
+}
+
+static void sim_script_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_script_late *l = arg;
+	(void)fd;
+	(void)what;
+	evhttp_connection_set_closecb(l->evcon, NULL, NULL);
+	sim_script_send(l->req, l->status, l->out, l->chunked);
+	sim_script_late_free(l);
+}
+
+/* Sends OUT after DELAY_MS; 0 when it could not be set up. */
+static int sim_script_later(struct evhttp_request *req, int status, struct evbuffer *out, int chunked,
+			    long delay_ms)
+{
+	struct sim_script_late *l = calloc(1, sizeof(*l));
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+
+	if (!l || !(l->timer = evtimer_new(sim_g.base, sim_script_late_cb, l))) {
+		free(l);
+		return 0;
+	}
+	l->req = req;
+	l->evcon = evhttp_request_get_connection(req);
+	l->out = out;
+	l->status = status;
+	l->chunked = chunked;
+	evhttp_connection_set_closecb(l->evcon, sim_script_late_gone, l);
+	evtimer_add(l->timer, &tv);
+	return 1;
+}
+
 /* Sends the scripted answer for ROUTE when there is one; returns its
  * status, or 0 when the route has no script. */
 int sim_script_answer(struct evhttp_request *req, enum sim_route route)
@@ -176,14 +248,10 @@ int sim_script_answer(struct evhttp_request *req, enum sim_route route)
 	memset(chunk, ' ', sizeof(chunk));
 	for (left = s->pad_bytes; left > 0; left -= (long)sizeof(chunk))
 		evbuffer_add(out, chunk, left < (long)sizeof(chunk) ? (size_t)left : sizeof(chunk));
-	if (s->chunked) {
-		evhttp_send_reply_start(req, status, sim_reason(status));
-		evhttp_send_reply_chunk(req, out);
-		evhttp_send_reply_end(req);
-	} else {
-		evhttp_send_reply(req, status, sim_reason(status), out);
+	if (!s->delay_ms || !sim_script_later(req, status, out, s->chunked, s->delay_ms)) {
+		sim_script_send(req, status, out, s->chunked);
+		evbuffer_free(out);
 	}
-	evbuffer_free(out);
 	if (s->count > 0 && --s->count == 0) {
 		sim_script_free(s);
 		sim_scripts[route] = NULL;

@@ -165,43 +165,12 @@ bool cache_key_is_list(const char *key)
 	return strncmp(key, CACHE_LIST_PREFIX, sizeof CACHE_LIST_PREFIX - 1) == 0;
 }
 
-static char *cache_key_from_filter(const char *filter)
+char *cache_list_key(const char *filter)
 {
-	json_t *j = json_loads(filter, JSON_DECODE_ANY, NULL);
-	if (!j)
-		return NULL;
-	char *norm = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	json_decref(j);
-	if (!norm)
-		return NULL;
-	size_t n = sizeof CACHE_LIST_PREFIX + strlen(norm);
+	size_t n = sizeof CACHE_LIST_PREFIX + (filter ? strlen(filter) : 0);
 	char *key = malloc(n);
 	if (key)
-		snprintf(key, n, "%s%s", CACHE_LIST_PREFIX, norm);
-	free(norm);
-	return key;
-}
-
-char *cache_list_key(const char *query)
-{
-	if (!query || !*query)
-		return strdup(CACHE_LIST_PREFIX);
-	struct evkeyvalq q;
-	TAILQ_INIT(&q);
-	char *key = NULL;
-	if (evhttp_parse_query_str(query, &q) < 0)
-		goto done;
-	struct evkeyval *kv, *filter = NULL;
-	TAILQ_FOREACH(kv, &q, next) {
-		/* Only the filter decides the answer we know how to key;
-		 * anything else (paging, a second filter) is not cached. */
-		if (strcmp(kv->key, "filter") != 0 || filter)
-			goto done;
-		filter = kv;
-	}
-	key = filter ? cache_key_from_filter(filter->value) : strdup(CACHE_LIST_PREFIX);
-done:
-	evhttp_clear_headers(&q);
+		snprintf(key, n, "%s%s", CACHE_LIST_PREFIX, filter ? filter : "");
 	return key;
 }
 

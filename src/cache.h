@@ -62,11 +62,11 @@ int cache_start(void);
 struct cache *cache_shared(void);
 void cache_shutdown(void);
 
-/* Keys. A VIN read is keyed by its VIN. A list read by "list:" + the
- * filter JSON dumped compact with sorted keys ("list:" alone without a
- * filter). Returns a new string, or NULL when QUERY makes the read not
- * cacheable (another parameter, or a filter that is not JSON). */
-char *cache_list_key(const char *query);
+/* Keys. A VIN read is keyed by its VIN. A list read by "list:" + FILTER,
+ * the filter as query.c parsed it (compact, keys sorted, no duplicate
+ * keys: the same text goes upstream), "list:" alone without a filter.
+ * Returns a new string, or NULL when out of memory. */
+char *cache_list_key(const char *filter);
 bool cache_key_is_list(const char *key);
 
 /* Freshness of a 200 answer in seconds: ttl_list for lists; otherwise

@@ -1,7 +1,8 @@
 /* forward.c: request -> easy handle -> response relay.
  *
  * Headers going up are an allowlist (forward_header_allowed): whatever a
- * client sends beyond Content-Type and Accept — its own credentials,
+ * client sends beyond Accept — its own credentials, its Content-Type (a
+ * body goes up as the application/json it was checked as),
  * cookies, hop-by-hop headers, X-Forwarded-For and the like — never
  * reaches the upstream, so nothing can leak a caller's secrets or our
  * internal addresses by accident. This file sets the Authorization header
@@ -42,9 +43,9 @@ struct fwd {
 };
 
 /* traceparent and tracestate (W3C Trace Context) carry no secret and let
- * a trace span the gateway. */
-static const char *const fwd_allowed[] = { "Content-Type", "Accept", "Accept-Language",
-					   "traceparent", "tracestate" };
+ * a trace span the gateway. Content-Type is not relayed: a body goes up
+ * as application/json, whatever the client called it. */
+static const char *const fwd_allowed[] = { "Accept", "Accept-Language", "traceparent", "tracestate" };
 
 bool forward_header_allowed(const char *name)
 {
@@ -272,10 +273,12 @@ static int fwd_build_headers(struct fwd *f, const struct fwd_params *p)
 			if (fwd_add_header_kv(f, kv->key, kv->value) < 0)
 				return -1;
 		}
-	} else if (p->content_type) {
-		if (fwd_add_header_kv(f, "Content-Type", p->content_type) < 0)
-			return -1;
 	}
+	/* Without one, curl labels a POST body as a form; "Content-Type:"
+	 * tells it to send none. */
+	if (p->content_type ? fwd_add_header_kv(f, "Content-Type", p->content_type) < 0
+			    : fwd_add_header(f, "Content-Type:") < 0)
+		return -1;
 	if (p->request_id && fwd_add_header_kv(f, "X-Request-Id", p->request_id) < 0)
 		return -1;
 	/* No "Expect: 100-continue" round trip for POST bodies. */

@@ -22,7 +22,7 @@ struct fwd_params {
 	const struct evkeyvalq *client_headers; /* filtered by forward_header_allowed; may be NULL */
 	const char *request_id;      /* X-Request-Id, may be NULL */
 	const char *bearer;          /* token for Authorization, may be NULL */
-	const char *content_type;    /* when client_headers is NULL */
+	const char *content_type;    /* of the body; NULL: none is sent */
 	const void *body;
 	size_t body_len;
 	const struct fg_config *cfg; /* timeouts, ca_file, max_upstream_bytes */

@@ -9,6 +9,8 @@
 #include "fleetgate.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,32 +86,63 @@ static int lv_frame_at(struct listview *v, const char *s, const char *mark)
 	return 0;
 }
 
-/* Prefix and suffix: the answer's text around its array, found by dumping
- * it with a marker where the array stands. The upstream could send the
- * marker's text in another member, so the marker must be found exactly
- * once; the later tries are random, which no answer can foresee. */
+/* The errors of an error answer in SPEC.md §4's shape: each error's
+ * string title, detail and source, nothing else. */
+static json_t *lv_errors(json_t *errors)
+{
+	static const char *const keep[] = { "title", "detail", "source" };
+	json_t *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(errors, i, e) {
+		json_t *one = json_is_object(e) ? json_object() : NULL;
+		for (size_t k = 0; one && k < sizeof keep / sizeof *keep; k++)
+			if (json_is_string(json_object_get(e, keep[k])))
+				json_object_set(one, keep[k], json_object_get(e, keep[k]));
+		if (one)
+			json_array_append_new(out, one);
+	}
+	return out;
+}
+
+/* Prefix and suffix: the answer's text around its array. An object keeps
+ * only what fleetgate knows how to filter — `vehicles` (filtered per
+ * tenant) and `errors` (reduced to the error shape) — since any other
+ * member (a count, a page, a list under another name) could tell a tenant
+ * about vehicles it may not see; an object without `vehicles` is all
+ * prefix. The text is found by dumping that object with a marker where
+ * the array stands. An error's text could hold the marker's text, so the
+ * marker must be found exactly once; the later tries are random, which no
+ * answer can foresee. */
 static int lv_frame(struct listview *v, json_t *answer)
 {
 	if (json_is_array(answer)) {
 		v->prefix = strdup("[");
 		v->suffix = strdup("]");
 	} else {
-		json_t *copy = json_copy(answer);
+		json_t *safe = json_object(), *errors = json_object_get(answer, "errors");
+		bool list = json_is_array(json_object_get(answer, "vehicles"));
+		if (safe && json_is_array(errors))
+			json_object_set_new(safe, "errors", lv_errors(errors));
+		if (safe && !list) {
+			v->prefix = json_dumps(safe, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			v->suffix = strdup("");
+		}
 		int rc = 1;
-		for (int attempt = 0; copy && rc == 1 && attempt < 8; attempt++) {
+		for (int attempt = 0; safe && list && rc == 1 && attempt < 8; attempt++) {
 			unsigned long long r = 0;
 			if (attempt > 0 && RAND_bytes((unsigned char *)&r, sizeof r) != 1)
 				break;
 			char raw[64], mark[80];
 			snprintf(raw, sizeof raw, LV_MARK_RAW, r);
 			snprintf(mark, sizeof mark, LV_MARK_JSON, r);
-			char *s = NULL;
-			if (json_object_set_new(copy, "vehicles", json_string(raw)) == 0)
-				s = json_dumps(copy, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			rc = s ? lv_frame_at(v, s, mark) : -1;
-			free(s);
+			char *text = NULL;
+			if (json_object_set_new(safe, "vehicles", json_string(raw)) == 0)
+				text = json_dumps(safe, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			rc = text ? lv_frame_at(v, text, mark) : -1;
+			free(text);
 		}
-		json_decref(copy);
+		json_decref(safe);
 	}
 	if (!v->prefix || !v->suffix)
 		return -1;
@@ -158,7 +191,7 @@ static int lv_split(struct listview *v, json_t *arr)
 struct listview *listview_new(json_t *answer)
 {
 	json_t *arr = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
-	if (!json_is_array(arr))
+	if (!json_is_object(answer) && !json_is_array(answer))
 		return NULL;
 	struct listview *v = calloc(1, sizeof *v);
 	if (!v)

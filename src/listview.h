@@ -15,8 +15,11 @@
 struct fg_tenant;
 struct listview;
 
-/* ANSWER is the upstream's list: a JSON array, or an object whose
- * "vehicles" member is one. NULL when it is neither. */
+/* ANSWER is an answer on the list route: a JSON array of vehicles, or an
+ * object, of which only "vehicles" (an array, filtered per tenant) and
+ * "errors" (each error's string title, detail and source) are kept —
+ * nothing else in it has been filtered. NULL when ANSWER is neither an
+ * array nor an object. */
 struct listview *listview_new(json_t *answer);
 void listview_free(struct listview *v);
 /* Bytes the view holds, memo included at its bound. */

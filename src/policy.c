@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "fleetgate.h"
@@ -105,14 +106,64 @@ static const struct fg_tenant *policy_by_source(const struct fg_config *c, const
 	return best;
 }
 
+/* S (N bytes) without leading and trailing spaces and tabs. */
+static const char *policy_trim(const char *s, size_t *n)
+{
+	*n = strlen(s);
+	while (*n && (*s == ' ' || *s == '\t')) {
+		s++;
+		(*n)--;
+	}
+	while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+		(*n)--;
+	return s;
+}
+
+enum fg_credential policy_credential(const char *authorization, const char *x_api_key,
+				     const char **key, size_t *keylen)
+{
+	const char *a = NULL, *x = NULL;
+	size_t an = 0, xn = 0;
+	*key = NULL;
+	*keylen = 0;
+	if (authorization) {
+		a = policy_trim(authorization, &an);
+		/* "Bearer" and at least one space or tab, then the key. */
+		if (an < 7 || strncasecmp(a, "Bearer", 6) != 0 || (a[6] != ' ' && a[6] != '\t'))
+			return FG_CRED_BAD;
+		a += 7;
+		an -= 7;
+		while (an && (*a == ' ' || *a == '\t')) {
+			a++;
+			an--;
+		}
+		if (!an)
+			return FG_CRED_BAD;
+	}
+	if (x_api_key) {
+		x = policy_trim(x_api_key, &xn);
+		if (!xn)
+			return FG_CRED_BAD;
+	}
+	if (a && x && (an != xn || memcmp(a, x, an) != 0))
+		return FG_CRED_BAD;   /* which one would be meant? */
+	if (!a && !x)
+		return FG_CRED_NONE;
+	*key = a ? a : x;
+	*keylen = a ? an : xn;
+	return FG_CRED_KEY;
+}
+
 /* Linear scans: deployments have tens of tenants, and a scan of tens of
  * entries costs less than the hash of the key it follows. */
 const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
-					 const char *key, size_t keylen,
+					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res)
 {
 	enum fg_attr_result dummy;
 	const struct fg_tenant *t = NULL;
+	const char *key;
+	size_t keylen;
 	if (!res)
 		res = &dummy;
 	*res = FG_ATTR_NONE;
@@ -127,13 +178,12 @@ const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *
 		*res = FG_ATTR_LISTENER_GONE;
 		return NULL;
 	}
-	if (key) {
-		t = policy_by_key(c, key, keylen);
-		if (!t) {
-			*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
-			return NULL;
-		}
+	enum fg_credential cred = policy_credential(authorization, x_api_key, &key, &keylen);
+	if (cred == FG_CRED_KEY && (t = policy_by_key(c, key, keylen)))
 		goto found;
+	if (cred != FG_CRED_NONE) {
+		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
+		return NULL;
 	}
 	if (peer && (t = policy_by_source(c, peer)))
 		goto found;
@@ -375,4 +425,52 @@ done:
 	policy_vinlist_free(&l);
 	policy_vinlist_free(&denied);
 	return status;
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+bool policy_json_media_type(const char *ct)
+{
+	if (!ct)
+		return true;
+	size_t n;
+	ct = policy_trim(ct, &n);
+	const char *semi = memchr(ct, ';', n);
+	if (semi)
+		n = (size_t)(semi - ct);
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	static const char app[] = "application/";
+	if (n < sizeof app - 1 || strncasecmp(ct, app, sizeof app - 1) != 0)
+		return false;
+	const char *sub = ct + sizeof app - 1;
+	size_t sn = n - (sizeof app - 1);
+	if (sn == 4 && strncasecmp(sub, "json", 4) == 0)
+		return true;
+	/* application/vnd.api+json and the like: a name, then "+json". */
+	return sn > 5 && strncasecmp(sub + sn - 5, "+json", 5) == 0 && !memchr(sub, '/', sn) &&
+	       !memchr(sub, ' ', sn) && !memchr(sub, '\t', sn);
+}
+
+int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
+		      json_t **json, char *detail, size_t detaillen)
+{
+	*json = NULL;
+	if (route != FG_R_CREATE && route != FG_R_ACCESS_TOKEN)
+		return 0;
+	/* A body labelled as a form may be read as one upstream, with
+	 * other VINs than the JSON checked here. */
+	if (!policy_json_media_type(content_type)) {
+		snprintf(detail, detaillen, "the request body must be JSON: Content-Type application/json "
+			 "(or application/<x>+json, or none)");
+		return 415;
+	}
+	json_error_t je;
+	/* Duplicate keys: parsers differ on which one wins, so the VIN
+	 * checked here might not be the one the upstream reads. */
+	*json = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je);
+	if (*json)
+		return 0;
+	snprintf(detail, detaillen, "the request body is not valid JSON: %s (line %d)", je.text, je.line);
+	return 400;
 }

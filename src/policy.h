@@ -22,11 +22,38 @@ enum fg_attr_result {
 };
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
  * in on, NULL for the shared listeners; keys and sources are not looked at
- * there), then KEY (may be NULL), then the most specific `sources` range
- * holding PEER (may be NULL, e.g. unix). */
+ * there), then the credential of the AUTHORIZATION and X_API_KEY header
+ * values (either may be NULL; see policy_credential), then the most
+ * specific `sources` range holding PEER (may be NULL, e.g. unix). A
+ * credential presented in any form that matches no tenant is BAD_KEY,
+ * never a fall back to the source. */
 const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
-					 const char *key, size_t keylen,
+					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
+
+enum fg_credential {
+	FG_CRED_NONE,    /* no Authorization, no X-API-Key */
+	FG_CRED_KEY,     /* *KEY (*KEYLEN bytes, within a header value) */
+	FG_CRED_BAD      /* presented, but no key can be read from it: Bearer
+			  * alone, another scheme, an empty value, two
+			  * different keys */
+};
+/* The credential of a request, the one place it is read from headers:
+ * `Authorization: Bearer KEY` (scheme in any case, then spaces or tabs) or
+ * `X-API-Key: KEY`, each trimmed of spaces and tabs the same way. When
+ * both are present they must hold the same key. */
+enum fg_credential policy_credential(const char *authorization, const char *x_api_key,
+				     const char **key, size_t *keylen);
+
+/* The body step of SPEC.md §12 "Hardening" for ROUTE: on the routes that
+ * take a body (create, access token) CONTENT_TYPE must be a JSON media
+ * type (application/json or application/<x>+json, any parameters) or
+ * absent, else 415; BODY (LEN bytes) must be JSON with no duplicate key
+ * anywhere, else 400. *JSON receives the parsed body (caller decrefs);
+ * NULL on the other routes, which take no body. DETAIL says why. */
+int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
+		      json_t **json, char *detail, size_t detaillen);
+bool policy_json_media_type(const char *content_type);
 
 bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 

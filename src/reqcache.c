@@ -49,7 +49,7 @@ static bool reqcache_header_has(const char *v, const char *token)
 	return false;
 }
 
-bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *query,
+bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *filter,
 		  const char *cache_control, const char *pragma, bool enabled)
 {
 	rc->checked = true;
@@ -61,7 +61,7 @@ bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, con
 		reqcache_label(rc, REQCACHE_BYPASS, "fleetgate; fwd=bypass");
 		return false;
 	}
-	rc->key = route == FG_R_GET ? strdup(vin) : cache_list_key(query);
+	rc->key = route == FG_R_GET ? strdup(vin) : cache_list_key(filter);
 	if (!rc->key) {
 		reqcache_label(rc, REQCACHE_BYPASS, "fleetgate; fwd=uri-miss");
 		return false;
@@ -154,6 +154,25 @@ struct cache_answer *reqcache_stale(struct reqcache *rc, double now, bool forwar
 	return a;
 }
 
+/* The list route's answer F split for per-tenant filtering (listview.c
+ * says what survives of it). NULL with *STATUS 502 when its body is not a
+ * JSON array or object, or holds no list although NEED_LIST; 500 when out
+ * of memory. */
+static struct listview *reqcache_view(struct fwd *f, bool need_list, int *status)
+{
+	struct evbuffer *body = forward_body(f);
+	size_t len = evbuffer_get_length(body);
+	json_t *j = json_loadb(len ? (const char *)evbuffer_pullup(body, -1) : "", len, 0, NULL);
+	struct listview *view = NULL;
+	*status = 502;
+	if (json_is_array(j) || (json_is_object(j) && (!need_list || json_is_array(json_object_get(j, "vehicles"))))) {
+		view = listview_new(j);
+		*status = view ? 0 : 500;
+	}
+	json_decref(j);
+	return view;
+}
+
 struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, struct fwd *f,
 				    const struct fg_config *cfg, double now, int *status)
 {
@@ -161,17 +180,13 @@ struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, st
 	size_t len = evbuffer_get_length(body);
 	const char *text = len ? (const char *)evbuffer_pullup(body, -1) : "";
 	bool list = route == FG_R_LIST;
-	json_t *j = json_loadb(text, len, 0, NULL);
-	if (list && !json_is_array(j) && !json_is_array(json_object_get(j, "vehicles"))) {
-		json_decref(j);
-		*status = 502;
+	struct listview *view = list ? reqcache_view(f, true, status) : NULL;
+	if (list && !view)
 		return NULL;
-	}
+	json_t *j = list ? NULL : json_loadb(text, len, 0, NULL);
 	int ttl = cache_ttl(cfg, list, list ? NULL : json_string_value(json_object_get(j, "status")));
-	struct listview *view = list ? listview_new(j) : NULL;
 	json_decref(j);
-	struct cache_answer *a = (list && !view) ? NULL :
-		cache_answer_new(200, forward_content_type(f), text, len, view, now);
+	struct cache_answer *a = cache_answer_new(200, forward_content_type(f), text, len, view, now);
 	if (!a) {
 		*status = 500;
 		return NULL;
@@ -180,6 +195,28 @@ struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, st
 	reqcache_label(rc, REQCACHE_MISS, "fleetgate; fwd=%s; fwd-status=200%s", rc->no_cache ? "request" : "miss",
 		       stored ? "; stored" : "");
 	reqcache_hand_over(rc, a);
+	return a;
+}
+
+struct cache_answer *reqcache_list_answer(struct reqcache *rc, struct fwd *f, double now, int *status)
+{
+	int st = (int)forward_status(f);
+	*status = 0;
+	if (!evbuffer_get_length(forward_body(f)))
+		return NULL;
+	struct listview *view = reqcache_view(f, st >= 200 && st < 300, status);
+	if (!view)
+		return NULL;
+	struct cache_answer *a = cache_answer_new(st, forward_content_type(f), NULL, 0, view, now);
+	if (!a) {
+		*status = 500;
+		return NULL;
+	}
+	if (st == 429 || st == 503)
+		a->retry_after = forward_retry_after(f);
+	/* Waiters get the view, not this tenant's rendering of it. */
+	if (rc->flight)
+		reqcache_hand_over(rc, a);
 	return a;
 }
 
@@ -229,22 +266,6 @@ struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer 
 		evbuffer_free(out);
 		out = NULL;
 	}
-	return out;
-}
-
-/* A list answer that is not cached: filtered by the same list view a
- * cached one is, so there is one rule for what a tenant may see. */
-struct evbuffer *reqcache_filter_list(struct evbuffer *in, const struct fg_tenant *tenant, unsigned generation)
-{
-	json_t *all = json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
-	struct listview *v = all ? listview_new(all) : NULL;
-	json_decref(all);
-	struct evbuffer *out = v ? evbuffer_new() : NULL;
-	if (out && listview_render(v, tenant, generation, out) < 0) {
-		evbuffer_free(out);
-		out = NULL;
-	}
-	listview_free(v);   /* the rendered text holds its own reference */
 	return out;
 }
 

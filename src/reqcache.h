@@ -33,8 +33,9 @@ const char *reqcache_xcache_name(enum reqcache_xcache x);
 
 /* Sets RC's key for a cacheable read (GET of a VIN or of the list, cache
  * ENABLED); otherwise says why not in Cache-Status and returns false.
- * QUERY is the URI's query; CACHE_CONTROL and PRAGMA the client's headers. */
-bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *query,
+ * FILTER is the list's filter as query.c normalized it (NULL: none);
+ * CACHE_CONTROL and PRAGMA the client's headers. */
+bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *filter,
 		  const char *cache_control, const char *pragma, bool enabled);
 /* Mutations drop their VINs' entries and every list entry. */
 void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins);
@@ -53,7 +54,7 @@ void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *ho
 struct cache_answer *reqcache_stale(struct reqcache *rc, double now, bool forwarded, const char *why);
 /* A 200 answer F of a read RC leads: stored when its freshness allows,
  * handed to the waiters; a reference for the caller. NULL with *STATUS
- * 502 (a list answer that is not a JSON array) or 500 (out of memory);
+ * 502 (a list answer without a list) or 500 (out of memory);
  * the flight stays for the error to be published. */
 struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, struct fwd *f,
 				    const struct fg_config *cfg, double now, int *status);
@@ -66,9 +67,13 @@ void reqcache_publish(struct reqcache *rc, int status, struct evbuffer *body, co
  * Retry-After headers in H. NULL when out of memory. */
 struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer *a, const struct fg_tenant *tenant,
 				 unsigned generation, struct evkeyvalq *h, double now);
-/* An uncached list answer IN filtered for TENANT; NULL when it is not a
- * JSON array (or out of memory). */
-struct evbuffer *reqcache_filter_list(struct evbuffer *in, const struct fg_tenant *tenant, unsigned generation);
+/* Any other answer F on the list route (any status, stored or not) as an
+ * answer rendered per tenant through a list view, handed to RC's waiters
+ * when RC leads; a reference for the caller. NULL with *STATUS 0 when F's
+ * body is empty (nothing to filter: relay it), 502 when it cannot be
+ * filtered (not a JSON array or object, or a 2xx without a list), 500
+ * when out of memory. */
+struct cache_answer *reqcache_list_answer(struct reqcache *rc, struct fwd *f, double now, int *status);
 /* X-Cache and Cache-Status into H. */
 void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h);
 /* The request is gone: a read it led passes on (its waiters ask again). */

@@ -6,6 +6,7 @@
 #include "reqlog.h"
 #include "log.h"
 #include <stdint.h>
+#include <stdio.h>
 #include <openssl/rand.h>
 #include <jansson.h>
 
@@ -50,6 +51,13 @@ void reqlog_write(const struct reqlog *l, int status, size_t bytes)
 		json_t *o = reqlog_line(l);
 		json_object_set_new(o, "path", json_string(l->uri ? l->uri : ""));
 		json_object_set_new(o, "route", json_string(route_name(l->route)));
+		/* What was routed: the decoded, normalized path the upstream
+		 * is (or would be) sent; null when the path routed nowhere. */
+		struct fg_route_match m = { .route = l->route };
+		char routed[128];
+		snprintf(m.vin, sizeof m.vin, "%s", l->path_vin);
+		json_object_set_new(o, "routed_path", route_upstream_path(&m, routed, sizeof routed) == 0
+				    ? json_string(routed) : json_null());
 		json_object_set_new(o, "status", json_integer(status));
 		json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
 		json_object_set_new(o, "duration_ms", json_real(l->duration_s * 1000.0));

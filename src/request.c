@@ -33,6 +33,7 @@
 #include "route.h"
 #include "stats.h"
 #include "policy.h"
+#include "query.h"
 #include "tenant.h"
 #include "token.h"
 #include <math.h>
@@ -52,9 +53,9 @@
  *      step        what it does (its refusals)                 may wait for
  */
 #define REQ_STEPS(X) \
-	X(route,       /* path + method -> a route (404, 405, 400)       -          */) \
+	X(route,       /* path, query, method -> a route (404, 405, 400) -          */) \
 	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
-	X(body,        /* size (413), JSON of POST routes (400)          -          */) \
+	X(body,        /* size (413), JSON of POST routes (415, 400)     -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
 	X(cache,       /* fresh entry: reply; lead or join the read      the leader */) \
@@ -118,6 +119,7 @@ struct req {
 	struct fg_route_match rm;
 	char rid[REQLOG_ID_LEN + 1];
 	char *uri;                  /* as received, for the log */
+	char *filter;               /* the list's filter as parsed (query.c) */
 	char *url;                  /* upstream URL */
 	const unsigned char *body;  /* in the evhttp input buffer */
 	size_t body_len;
@@ -244,6 +246,7 @@ static void req_free(struct req *r)
 	secret_wipe(&r->token);
 	policy_vins_free(r->vins, r->nvins);
 	free(r->uri);
+	free(r->filter);
 	free(r->url);
 	http_config_release(r->cfgref);
 	http_bind_release(r->b);
@@ -382,41 +385,32 @@ static void request_cut_all(void)
 
 /* ---- the front half ------------------------------------------------------ */
 
+/* The path is matched as decoded by route.c and the query read by
+ * query.c, both before anything else: neither may reach the upstream in a
+ * form other than the one checked. */
 static enum req_go req_route(struct req *r)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
-	const char *rawpath = u ? evhttp_uri_get_path(u) : NULL;
-	char *path = rawpath ? evhttp_uridecode(rawpath, 0, NULL) : NULL;
-	route_match(r->method, path ? path : "", &r->rm);
-	free(path);
-	if (!r->rm.status)
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	char d[256];
+	route_match_raw(r->method, path ? path : "", &r->rm);
+	int st = r->rm.status ? r->rm.status : query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
+							     &r->filter, d, sizeof d);
+	if (!st)
 		return REQ_GO;
 	stats_inc(STAT_bad_requests);
-	if (r->rm.status == 405) {
+	if (st == 405) {
 		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Allow", r->rm.allow);
 		return req_reply_error(r, 405, -1, "this method is not allowed on this path");
 	}
-	if (r->rm.status == 400)
-		return req_reply_error(r, 400, -1, "the VIN in the path is malformed: 17 characters of A-Z and 0-9 expected");
-	return req_reply_error(r, 404, -1, "no such route");
-}
-
-/* The API key a client presented, if any: Bearer or X-API-Key. */
-static const char *req_api_key(struct evkeyvalq *h)
-{
-	const char *a = evhttp_find_header(h, "Authorization");
-	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
-		a += 7;
-		while (*a == ' ')
-			a++;
-		return a;
-	}
-	return evhttp_find_header(h, "X-API-Key");
+	if (st == 404)
+		return req_reply_error(r, 404, -1, "no such route");
+	return req_reply_error(r, st, -1, r->rm.status ? r->rm.detail : d);
 }
 
 static enum req_go req_attribute(struct req *r)
 {
-	const char *key = req_api_key(evhttp_request_get_input_headers(r->er));
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
 	const struct sockaddr *peer = NULL;
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->er);
 	if (conn) {
@@ -425,7 +419,8 @@ static enum req_go req_attribute(struct req *r)
 			peer = NULL;
 	}
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), key, key ? strlen(key) : 0, peer, &res);
+	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), evhttp_find_header(h, "Authorization"),
+				     evhttp_find_header(h, "X-API-Key"), peer, &res);
 	if (r->tenant) {
 		r->tenant_slot = r->tenant->stats_slot;
 		return REQ_GO;
@@ -439,31 +434,30 @@ static enum req_go req_attribute(struct req *r)
 	}
 	stats_inc(STAT_unauthorized);
 	if (res == FG_ATTR_BAD_KEY)
-		return req_reply_error(r, 401, -1, "the API key presented matches no tenant");
+		return req_reply_error(r, 401, -1, "the API key presented (Authorization: Bearer KEY or X-API-Key) "
+				       "matches no tenant");
 	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
 }
 
+/* Only the routes that take a body send one upstream, and only as the
+ * JSON policy.c parsed (any other body is not forwarded). */
 static enum req_go req_body(struct req *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->er);
 	size_t len = evbuffer_get_length(in);
 	char d[256];
-	if (len > r->cfg->max_body_bytes) {
-		stats_inc(STAT_bad_requests);
+	int st = 413;
+	if (len > r->cfg->max_body_bytes)
 		snprintf(d, sizeof d, "the request body is larger than %zu bytes", r->cfg->max_body_bytes);
-		return req_reply_error(r, 413, -1, d);
+	else if (!(st = policy_parse_body(r->rm.route,
+					  evhttp_find_header(evhttp_request_get_input_headers(r->er), "Content-Type"),
+					  len ? evbuffer_pullup(in, -1) : NULL, len, &r->json, d, sizeof d))) {
+		r->body = r->json ? evbuffer_pullup(in, -1) : NULL;
+		r->body_len = r->json ? len : 0;
+		return REQ_GO;
 	}
-	r->body = len ? evbuffer_pullup(in, -1) : NULL;
-	r->body_len = len;
-	if (r->rm.route != FG_R_CREATE && r->rm.route != FG_R_ACCESS_TOKEN)
-		return REQ_GO;
-	json_error_t je;
-	r->json = json_loadb((const char *)r->body, len, 0, &je);
-	if (r->json)
-		return REQ_GO;
 	stats_inc(STAT_bad_requests);
-	snprintf(d, sizeof d, "the request body is not valid JSON: %s (line %d)", je.text, je.line);
-	return req_reply_error(r, 400, -1, d);
+	return req_reply_error(r, st, -1, d);
 }
 
 static enum req_go req_policy(struct req *r)
@@ -518,9 +512,8 @@ static enum req_go req_cache(struct req *r)
 	}
 	if (!rc->checked) {
 		reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins);
-		const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
 		struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-		if (!reqcache_key(rc, r->rm.route, r->rm.vin, u ? evhttp_uri_get_query(u) : NULL,
+		if (!reqcache_key(rc, r->rm.route, r->rm.vin, r->filter,
 				  evhttp_find_header(h, "Cache-Control"), evhttp_find_header(h, "Pragma"),
 				  r->cfg->cache_enabled))
 			return REQ_GO;
@@ -609,18 +602,18 @@ static enum req_go req_token(struct req *r)
 
 /* ---- the upstream leg ----------------------------------------------------- */
 
+/* The upstream's path and, on the list route, the filter as parsed. */
 static int req_build_url(struct req *r)
 {
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
-	const char *q = u ? evhttp_uri_get_query(u) : NULL;
 	char path[128];
-	if (route_upstream_path(&r->rm, path, sizeof path) < 0)
+	char *q = r->filter ? query_upstream(r->filter) : NULL;
+	size_t n = strlen(r->cfg->base_url) + sizeof path + (q ? strlen(q) + 1 : 0) + 1;
+	if (route_upstream_path(&r->rm, path, sizeof path) < 0 || (r->filter && !q) || !(r->url = malloc(n))) {
+		free(q);
 		return -1;
-	size_t n = strlen(r->cfg->base_url) + strlen(path) + (q ? strlen(q) + 1 : 0) + 1;
-	r->url = malloc(n);
-	if (!r->url)
-		return -1;
+	}
 	snprintf(r->url, n, "%s%s%s%s", r->cfg->base_url, path, q ? "?" : "", q ? q : "");
+	free(q);
 	return 0;
 }
 
@@ -672,6 +665,7 @@ static enum req_go req_forward(struct req *r)
 		.bearer = secret_data(&r->token),
 		.body = r->body,
 		.body_len = r->body_len,
+		.content_type = r->body_len ? "application/json" : NULL,   /* never the client's label */
 		.cfg = r->cfg,
 	};
 	if (r->slot == REQ_SLOT_RESERVED)
@@ -684,29 +678,18 @@ static enum req_go req_forward(struct req *r)
 	return req_wait(r, REQ_WAIT_UPSTREAM, f, 0);
 }
 
-/* The upstream's answer as it came (a list filtered for the tenant). */
+/* The upstream's answer as it came (on the list route only an empty one:
+ * req_answer filters the others). */
 static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 {
 	int status = (int)forward_status(f);
-	struct evbuffer *body = forward_body(f), *filtered = NULL;
-	if (r->rm.route == FG_R_LIST && status == 200) {
-		filtered = reqcache_filter_list(body, r->tenant, r->cfg->generation);
-		if (!filtered) {
-			log_warn("request %s: the upstream's list answer is not a JSON array", r->rid);
-			return req_reply_error(r, 502, -1, "the upstream's answer could not be read");
-		}
-		body = filtered;
-	}
 	int ra = forward_retry_after(f);
 	if (ra >= 0 && (status == 429 || status == 503)) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", ra);
 		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
 	}
-	req_reply(r, status, body, forward_content_type(f));
-	if (filtered)
-		evbuffer_free(filtered);
-	return REQ_DONE;
+	return req_reply(r, status, forward_body(f), forward_content_type(f));
 }
 
 /* The upstream answered 429 on the single-VIN route: nothing more goes
@@ -750,16 +733,23 @@ static enum req_go req_answer(struct req *r)
 		if (req_fail(r, why, 0, 0, NULL) == REQ_DONE)
 			return REQ_DONE;
 	}
-	if (r->cache.flight && status == 200) {
-		int st = 0;
-		struct cache_answer *a = reqcache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
-		if (a)
-			return req_reply_answer(r, a);
-		if (st == 502)
-			log_warn("request %s: the upstream's list answer is not a JSON array", r->rid);
-		return req_reply_error(r, st, -1, st == 502 ? "the upstream's answer could not be read" : "out of memory");
+	/* Every answer on the list route, whatever its status, is filtered
+	 * for the tenant (or refused when it cannot be). */
+	int st = 0;
+	struct cache_answer *a = NULL;
+	if (r->cache.flight && status == 200)
+		a = reqcache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
+	else {
+		reqcache_note_status(&r->cache, status);
+		if (r->rm.route == FG_R_LIST)
+			a = reqcache_list_answer(&r->cache, f, clock_now(), &st);
 	}
-	reqcache_note_status(&r->cache, status);
+	if (a)
+		return req_reply_answer(r, a);
+	if (st == 502)
+		log_warn("request %s: the upstream's list answer (status %d) cannot be filtered", r->rid, status);
+	if (st)
+		return req_reply_error(r, st, -1, st == 502 ? "the upstream's answer could not be read" : "out of memory");
 	return req_reply_upstream(r, f);
 }
 

@@ -1,10 +1,15 @@
-/* route.c: the routing table of SPEC.md §4. Matching is by path shape
- * first (so a known path with the wrong method is 405, not 404), then by
- * method. Pure functions, no allocation. */
+/* route.c: the routing table of SPEC.md §4 and the decoding of the path
+ * it is matched on. Matching is by path shape first (so a known path with
+ * the wrong method is 405, not 404), then by method. Decoding is by
+ * length and refuses %00 and %2F: a path whose decoding could end early
+ * or grow a separator would be checked as one resource and acted on by
+ * the upstream as another. Pure functions; the only allocation is the
+ * decoded copy in route_match_raw. */
 #include "route.h"
 #include "fleetgate.h"
 #include "vinset.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const route_names[FG_R_COUNT] = {
@@ -35,6 +40,8 @@ unsigned route_needs(enum fg_route r)
 int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 {
 	int n;
+	if ((m->route == FG_R_GET || m->route == FG_R_DELETE || m->route == FG_R_CANCEL) && !m->vin[0])
+		return -1;   /* the path's VIN was refused */
 	switch (m->route) {
 	case FG_R_LIST:
 	case FG_R_CREATE: n = snprintf(out, len, "/v1/fleets/vehicles"); break;
@@ -57,6 +64,7 @@ static bool route_take_vin(const char *seg, size_t len, struct fg_route_match *o
 {
 	if (!vin_normalize(seg, len, out->vin)) {
 		out->status = 400;
+		out->detail = "the VIN in the path is malformed: 17 characters of A-Z and 0-9 expected";
 		return false;
 	}
 	return true;
@@ -76,14 +84,64 @@ static void route_method(struct fg_route_match *out, enum fg_method m,
 	}
 }
 
-void route_match(enum fg_method m, const char *path, struct fg_route_match *out)
+static int route_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long route_decode_path(const char *raw, char *out, const char **why)
+{
+	size_t n = 0;
+	for (const char *p = raw; *p; p++) {
+		if (*p != '%') {
+			out[n++] = *p;
+			continue;
+		}
+		int hi = route_hex(p[1]), lo = hi < 0 ? -1 : route_hex(p[2]);
+		if (hi < 0 || lo < 0) {
+			*why = "the path has a malformed percent-encoding";
+			return -1;
+		}
+		char c = (char)(hi * 16 + lo);
+		if (c == '\0' || c == '/') {
+			*why = c ? "the path holds an encoded slash (%2F)" : "the path holds an encoded NUL (%00)";
+			return -1;
+		}
+		out[n++] = c;
+		p += 2;
+	}
+	out[n] = '\0';
+	return (long)n;
+}
+
+void route_match_raw(enum fg_method m, const char *rawpath, struct fg_route_match *out)
+{
+	const char *why = "the path cannot be decoded";
+	char *path = malloc(strlen(rawpath) + 1);
+	long n = path ? route_decode_path(rawpath, path, &why) : -1;
+	if (n >= 0)
+		route_match(m, path, (size_t)n, out);
+	else {
+		memset(out, 0, sizeof *out);
+		out->status = path ? 400 : 500;
+		out->detail = path ? why : "out of memory";
+	}
+	free(path);
+}
+
+void route_match(enum fg_method m, const char *path, size_t plen, struct fg_route_match *out)
 {
 	static const char vehicles[] = "/v1/fleets/vehicles";
 	static const char fleets[] = "/v1/fleets/";
 	memset(out, 0, sizeof *out);
 	out->status = 404;
 
-	size_t plen = strlen(path);
 	/* A trailing slash names the same resource. */
 	if (plen > 1 && path[plen - 1] == '/')
 		plen--;

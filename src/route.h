@@ -18,13 +18,25 @@ enum fg_route {
 
 struct fg_route_match {
 	enum fg_route route;
-	int status;          /* 0 matched; 404 unknown path; 405 wrong method; 400 bad VIN */
+	int status;          /* 0 matched; 404 unknown path; 405 wrong method;
+			      * 400 bad VIN or a path that cannot be decoded;
+			      * 500 out of memory */
 	const char *allow;   /* for 405: value of the Allow header */
+	const char *detail;  /* for 400: what is wrong */
 	char vin[18];        /* normalized path VIN for GET/DELETE/CANCEL */
 };
 
-/* PATH is the decoded path without query string. */
-void route_match(enum fg_method m, const char *path, struct fg_route_match *out);
+/* PATH (LEN bytes) is the decoded path without query string. */
+void route_match(enum fg_method m, const char *path, size_t len, struct fg_route_match *out);
+/* RAWPATH as received (percent-encoded, no query) decoded and matched:
+ * malformed percent-encoding, an encoded NUL (%00) or an encoded slash
+ * (%2F) is status 400, so no decoding can make one path stand for
+ * another. */
+void route_match_raw(enum fg_method m, const char *rawpath, struct fg_route_match *out);
+/* Decodes RAW's percent-escapes into OUT (room for strlen(RAW) + 1).
+ * Returns the decoded length, or -1 with *WHY set when an escape is
+ * malformed or decodes to NUL or '/'. '+' stays '+' (paths, not forms). */
+long route_decode_path(const char *raw, char *out, const char **why);
 const char *route_name(enum fg_route r);   /* stable label, e.g. "vehicle_get" */
 unsigned route_needs(enum fg_route r);     /* FG_M_* bit the tenant needs */
 bool route_is_mutation(enum fg_route r);

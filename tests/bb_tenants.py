@@ -147,7 +147,8 @@ class Policy(TenantCase):
                 self.assertEqual(r.status, 200, r)
                 self.assertEqual({v["vin"] for v in r.json()}, want)
                 self.assertEqual(fleet_requests(self.s)["list"], before + 1)
-        # The client's filter goes upstream as given; the answer is still filtered.
+        # The client's filter goes upstream as parsed (this one is already
+        # compact with sorted keys, so byte for byte); the answer is still filtered.
         flt = "%7B%22status%22%3A%7B%22operator%22%3A%22eq%22%2C%22value%22%3A%22approved%22%7D%7D"
         r = self.g.request("GET", "/v1/fleets/vehicles?filter=" + flt, headers={**keyed(OTHER_KEY), **NOCACHE})
         self.assertEqual(r.status, 200, r)

@@ -72,8 +72,15 @@ static void teardown_attr(void)
 
 static const char *who(const char *listener, const char *key, const char *addr, enum fg_attr_result *r)
 {
-	const struct fg_tenant *t = policy_attribute(&attc, listener, key, key ? strlen(key) : 0,
-						     addr ? peer(addr) : NULL, r);
+	const struct fg_tenant *t = policy_attribute(&attc, listener, NULL, key, addr ? peer(addr) : NULL, r);
+	return t ? t->name : "-";
+}
+
+/* With the Authorization header AUTH (and X-API-Key XKEY), from 10.1.2.200
+ * (the source of "keyed"). */
+static const char *who_auth(const char *auth, const char *xkey, enum fg_attr_result *r)
+{
+	const struct fg_tenant *t = policy_attribute(&attc, NULL, auth, xkey, peer("10.1.2.200"), r);
 	return t ? t->name : "-";
 }
 
@@ -104,7 +111,7 @@ START_TEST(attr_order)
 	ck_assert_int_eq(r, FG_ATTR_NONE);
 	ck_assert_str_eq(who(NULL, NULL, NULL, &r), "-");
 	ck_assert_int_eq(r, FG_ATTR_NONE);
-	ck_assert_ptr_null(policy_attribute(NULL, NULL, NULL, 0, NULL, &r));
+	ck_assert_ptr_null(policy_attribute(NULL, NULL, NULL, NULL, NULL, &r));
 }
 END_TEST
 
@@ -132,8 +139,90 @@ START_TEST(attr_ipv6_and_mapped)
 	ck_assert_int_eq(r, FG_ATTR_OK);
 	/* a unix-socket peer has no address */
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	ck_assert_ptr_null(policy_attribute(&attc, NULL, NULL, 0, (struct sockaddr *)&un, &r));
+	ck_assert_ptr_null(policy_attribute(&attc, NULL, NULL, NULL, (struct sockaddr *)&un, &r));
 	ck_assert_int_eq(r, FG_ATTR_NONE);
+}
+END_TEST
+
+/* Every Authorization form: Bearer with spaces or tabs is the key, both
+ * headers trimmed alike; anything else presented is BAD_KEY, never the
+ * source's tenant. */
+START_TEST(attr_authorization_forms)
+{
+	enum fg_attr_result r;
+	const char *good[] = { "Bearer k1", "bearer k1", "BEARER\tk1", "Bearer \t k1 \t", " Bearer k1" };
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		ck_assert_msg(strcmp(who_auth(good[i], NULL, &r), "keyed") == 0, "%s", good[i]);
+		ck_assert_int_eq(r, FG_ATTR_OK);
+	}
+	ck_assert_str_eq(who_auth(NULL, "\tk1 ", &r), "keyed");
+	ck_assert_str_eq(who_auth("Bearer k1", "k1", &r), "keyed");
+	const char *bad[] = { "Bearer", "Bearer ", "Bearer\t", "Bearerk1", "Basic dXNlcjpwYXNz", "Token k1", "",
+			      "Bearer k2", "k1" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		ck_assert_msg(strcmp(who_auth(bad[i], NULL, &r), "-") == 0, "'%s'", bad[i]);
+		ck_assert_int_eq(r, FG_ATTR_BAD_KEY);
+	}
+	ck_assert_str_eq(who_auth(NULL, "", &r), "-");
+	ck_assert_int_eq(r, FG_ATTR_BAD_KEY);
+	ck_assert_str_eq(who_auth(NULL, " \t", &r), "-");
+	ck_assert_int_eq(r, FG_ATTR_BAD_KEY);
+	/* two different keys: which one was meant is not guessed */
+	ck_assert_str_eq(who_auth("Bearer k1", "k2", &r), "-");
+	ck_assert_int_eq(r, FG_ATTR_BAD_KEY);
+	ck_assert_str_eq(who_auth("Basic x", "k1", &r), "-");
+	/* no credential at all: the source decides */
+	ck_assert_str_eq(who_auth(NULL, NULL, &r), "keyed");
+	const char *k;
+	size_t kl;
+	ck_assert_int_eq(policy_credential("Bearer\t\tabc\t", NULL, &k, &kl), FG_CRED_KEY);
+	ck_assert_uint_eq(kl, 3);
+	ck_assert_int_eq(memcmp(k, "abc", 3), 0);
+}
+END_TEST
+
+/* ---- the body ---- */
+
+START_TEST(body_media_types)
+{
+	const char *json[] = { NULL, "application/json", "Application/JSON", "application/json; charset=utf-8",
+			       "application/json;charset=UTF-8", " application/json ", "application/vnd.api+json",
+			       "application/problem+json; x=y" };
+	for (size_t i = 0; i < sizeof json / sizeof *json; i++)
+		ck_assert_msg(policy_json_media_type(json[i]), "%s", json[i] ? json[i] : "(none)");
+	const char *other[] = { "application/x-www-form-urlencoded", "text/plain", "text/json", "multipart/form-data",
+				"", "application/", "application/+json", "application/jsonx", "application/json+x",
+				"application/a/b+json", "json" };
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+		ck_assert_msg(!policy_json_media_type(other[i]), "%s", other[i]);
+}
+END_TEST
+
+static int body(enum fg_route r, const char *ct, const char *text, json_t **j)
+{
+	char d[256] = "";
+	int st = policy_parse_body(r, ct, (const unsigned char *)text, strlen(text), j, d, sizeof d);
+	if (st)
+		ck_assert_msg(d[0], "no detail");
+	return st;
+}
+
+START_TEST(body_duplicates_and_labels)
+{
+	json_t *j;
+	ck_assert_int_eq(body(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"EXVETESTVIN000001\"}", &j), 0);
+	ck_assert_ptr_nonnull(j);
+	json_decref(j);
+	/* duplicates anywhere: top level, nested in an array */
+	ck_assert_int_eq(body(FG_R_ACCESS_TOKEN, "application/json", "{\"vin\":\"A\",\"vin\":\"B\"}", &j), 400);
+	ck_assert_ptr_null(j);
+	ck_assert_int_eq(body(FG_R_CREATE, NULL, "{\"vehicles\":[{\"vin\":\"A\",\"x\":{\"k\":1,\"k\":2}}]}", &j), 400);
+	ck_assert_int_eq(body(FG_R_CREATE, NULL, "{\"vehicles\":[]} x", &j), 400);
+	ck_assert_int_eq(body(FG_R_ACCESS_TOKEN, "application/x-www-form-urlencoded", "{\"vin\":\"A\"}", &j), 415);
+	ck_assert_ptr_null(j);
+	/* routes without a body: nothing is parsed (nothing is forwarded) */
+	ck_assert_int_eq(body(FG_R_DELETE, "text/plain", "vin=B", &j), 0);
+	ck_assert_ptr_null(j);
 }
 END_TEST
 
@@ -332,21 +421,36 @@ START_TEST(filter_list)
 	ck_assert_uint_eq(json_array_size(in), 5);   /* input untouched: it may be cached */
 	json_decref(out);
 
-	/* an object wrapping the array is filtered the same way */
-	json_t *wrapped = json_pack("{s:O,s:i}", "vehicles", in, "total", 5);
+	/* an object wrapping the array is filtered the same way; a member
+	 * beside it (a count of every vehicle) does not pass, errors keep
+	 * only their title, detail and source */
+	json_t *wrapped = json_pack("{s:O,s:i,s:[{s:s,s:s,s:[s]}, i]}", "vehicles", in, "total", 5, "errors",
+				    "title", "Partial", "detail", "some", "vins", "EXVETESTVIN000005", 3);
 	out = tenant_view(pol, wrapped);
 	ck_assert_ptr_nonnull(out);
 	ck_assert_uint_eq(json_array_size(json_object_get(out, "vehicles")), 2);
-	ck_assert_int_eq(json_integer_value(json_object_get(out, "total")), 5);
+	ck_assert_ptr_null(json_object_get(out, "total"));
+	ck_assert_uint_eq(json_object_size(out), 2);
+	json_t *jerrs = json_object_get(out, "errors");
+	ck_assert_uint_eq(json_array_size(jerrs), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jerrs, 0), "title")), "Partial");
+	ck_assert_ptr_null(json_object_get(json_array_get(jerrs, 0), "vins"));
 	ck_assert_uint_eq(json_array_size(json_object_get(wrapped, "vehicles")), 5);
 	json_decref(out);
 	json_decref(wrapped);
 
-	/* not a list */
-	json_t *obj = json_pack("{s:s}", "vin", "EXVETESTVIN000001");
-	ck_assert_ptr_null(tenant_view(pol, obj));
-	ck_assert_ptr_null(tenant_view(pol, NULL));
+	/* an object without a list: nothing fleetgate cannot filter survives */
+	json_t *obj = json_pack("{s:s}", "vin", "EXVETESTVIN000005");
+	out = tenant_view(pol, obj);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(json_object_size(out), 0);
+	json_decref(out);
 	json_decref(obj);
+	/* not JSON's array or object: no view */
+	json_t *num = json_integer(7);
+	ck_assert_ptr_null(tenant_view(pol, num));
+	ck_assert_ptr_null(tenant_view(pol, NULL));
+	json_decref(num);
 
 	/* "*" returns the same answer */
 	char err[FG_ERR_LEN];
@@ -366,6 +470,9 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, attr_order);
 	tcase_add_test(tc, attr_most_specific_source);
 	tcase_add_test(tc, attr_ipv6_and_mapped);
+	tcase_add_test(tc, attr_authorization_forms);
+	tcase_add_test(tc, body_media_types);
+	tcase_add_test(tc, body_duplicates_and_labels);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("policy");

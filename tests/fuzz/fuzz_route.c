@@ -1,11 +1,13 @@
-/* fuzz_route.c: the route matcher behind libevent's URI parsing and
- * percent-decoding, as request.c drives it (src/route.c).
+/* fuzz_route.c: the route matcher behind libevent's URI parsing, with
+ * fleetgate's own percent-decoding, as request.c drives it (src/route.c:
+ * route_match_raw).
  *
  * Input: one byte picking the method, then the request target. Asserts:
- * the outcome is one of matched / 400 / 404 / 405; a match names a route
- * whose method it is; 405 carries an Allow value; a VIN route holds a
- * normalized VIN that appears (case aside) in the decoded path; the list
- * routes match only /v1/fleets/vehicles (one trailing slash allowed). */
+ * the outcome is one of matched / 400 / 404 / 405; an encoded NUL or
+ * slash is never matched; a match names a route whose method it is; 405
+ * carries an Allow value; a VIN route holds a normalized VIN that appears
+ * (case aside) in the decoded path; the list routes match only
+ * /v1/fleets/vehicles (one trailing slash allowed). */
 #define _GNU_SOURCE   /* strcasestr */
 #include "fuzz.h"
 #include <strings.h>
@@ -22,12 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *target = fuzz_strndup(data + 1, size - 1);
 	struct evhttp_uri *u = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
 	const char *raw = u ? evhttp_uri_get_path(u) : NULL;
-	char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
-	const char *p = path ? path : "";
+	const char *why = NULL;
+	char *path = raw ? malloc(strlen(raw) + 1) : NULL;
+	long plen = path ? route_decode_path(raw, path, &why) : -1;
+	const char *p = plen >= 0 ? path : "";
 
 	struct fg_route_match rm;
-	route_match(m, p, &rm);
+	route_match_raw(m, raw ? raw : "", &rm);
 	FUZZ_ASSERT(rm.status == 0 || rm.status == 400 || rm.status == 404 || rm.status == 405);
+	if (raw && (strcasestr(raw, "%00") || strcasestr(raw, "%2f")))
+		FUZZ_ASSERT(rm.status == 400);
+	if (rm.status == 0)
+		FUZZ_ASSERT(plen >= 0 && (size_t)plen == strlen(p));
 	if (rm.status == 0) {
 		FUZZ_ASSERT(rm.route > FG_R_NONE && rm.route < FG_R_COUNT);
 		FUZZ_ASSERT(route_needs(rm.route) != 0);
