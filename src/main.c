@@ -16,6 +16,7 @@
 #include "log.h"
 #include "notify.h"
 #include "redis.h"
+#include "budgetshare.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "stats.h"
@@ -140,8 +141,8 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	main_drain_check(-1, 0, NULL);
 }
 
-/* The main base's Redis connection (budget and control traffic, later);
- * started here so /stats shows whether Redis is reachable from the start.
+/* The main base's Redis connection (the shared budget and control
+ * traffic); started with the budget, before any worker can ask for a slot.
  * [redis] is not reloadable: the connection keeps its start-up settings. */
 static struct redis_conn *main_redis_start(const struct fg_config *c)
 {
@@ -152,6 +153,17 @@ static struct redis_conn *main_redis_start(const struct fg_config *c)
 		.connect_timeout_ms = c->redis_connect_timeout_ms, .timeout_ms = c->redis_timeout_ms,
 	};
 	return redis_conn_new(m.base, &o, "main");
+}
+
+/* With [redis]: the connection and the budget's gate (-1: out of memory). */
+static int main_share_start(const struct fg_config *c, struct redis_conn **redis)
+{
+	if (!config_redis_on(c))
+		return 0;
+	*redis = main_redis_start(c);
+	if (!*redis)
+		return -1;
+	return budgetshare_start(m.base, *redis, budget_shared(), c);
 }
 
 static void main_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -202,12 +214,12 @@ static int main_run(struct fg_config *c)
 	 * them, and the budget has its configured rate from the start (so
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
+	    main_share_start(c, &redis) < 0 ||
 	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
-	redis = main_redis_start(c);
 	admin = listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
@@ -242,6 +254,7 @@ out:
 	listen_close_all();
 	token_stop();
 	cache_shutdown();
+	budgetshare_stop();   /* before the budget and the connection it uses */
 	budget_shutdown();
 	redis_conn_free(redis);
 	ratelimit_shutdown();

@@ -545,10 +545,10 @@ static enum req_go req_budget(struct req *r)
 	struct budget_waiter *w = NULL;
 	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
 	/* No room right now: a stale answer beats making the client wait. */
-	if (res != BUDGET_GRANTED &&
+	if (res != BUDGET_GRANTED && res != BUDGET_ASK &&
 	    req_fail(r, res == BUDGET_PAUSED ? "upstream-paused" : "budget-exhausted", 0, 0, NULL) == REQ_DONE)
 		return REQ_DONE;
-	if (res == BUDGET_FULL)
+	if (res == BUDGET_FULL || res == BUDGET_ASK)   /* ASK: only Redis knows: queue */
 		res = budget_acquire(b, r->tenant->name, now, http_worker_base(r->w), req_budget_ready, r, &w, &ra);
 	switch (res) {
 	case BUDGET_GRANTED:
@@ -560,6 +560,7 @@ static enum req_go req_budget(struct req *r)
 		return req_reply_error(r, 429, (int)ceil(ra),
 				       "the upstream asked for a pause of single-VIN reads (429); retry after it");
 	case BUDGET_FULL:
+	case BUDGET_ASK:
 		break;
 	}
 	return req_reply_error(r, 429, (int)ceil(ra), "the upstream read budget (vin_get_rate) has no room; retry later");
