@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "redis_stats.h"
+#include "sharedcache.h"
 #include "method.h"
 #include "metric.h"
 #include "stats.h"
@@ -121,6 +122,8 @@ static json_t *admin_stats_snapshot(void)
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));
+	if (sharedcache_on())
+		sharedcache_stats_json(admin_sub(root, "cache"));
 	config_unref(c);
 	return root;
 }
@@ -188,6 +191,8 @@ static void admin_metrics(struct evhttp_request *req)
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_metrics(b);
+	if (sharedcache_on())
+		sharedcache_metrics(b);
 	config_unref(c);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");

@@ -17,6 +17,7 @@
 #include "notify.h"
 #include "redis.h"
 #include "budgetshare.h"
+#include "sharedcache.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "stats.h"
@@ -156,14 +157,25 @@ static struct redis_conn *main_redis_start(const struct fg_config *c)
 }
 
 /* With [redis]: the connection and the budget's gate (-1: out of memory). */
-static int main_share_start(const struct fg_config *c, struct redis_conn **redis)
+static int main_share_start(struct fg_config *c, struct redis_conn **redis)
 {
 	if (!config_redis_on(c))
 		return 0;
 	*redis = main_redis_start(c);
 	if (!*redis)
 		return -1;
-	return budgetshare_start(m.base, *redis, budget_shared(), c);
+	if (budgetshare_start(m.base, *redis, budget_shared(), c) < 0)
+		return -1;
+	return sharedcache_start(m.base, c);
+}
+
+/* Each worker's base gets its second-level cache connection now, so the
+ * first reads find it connected. */
+static int main_workers_redis(void)
+{
+	if (sharedcache_on())
+		http_workers_each_base(sharedcache_base_add);
+	return 0;
 }
 
 static void main_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -215,7 +227,8 @@ static int main_run(struct fg_config *c)
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
 	    main_share_start(c, &redis) < 0 ||
-	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
+	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
+	    listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
@@ -255,6 +268,7 @@ out:
 	token_stop();
 	cache_shutdown();
 	budgetshare_stop();   /* before the budget and the connection it uses */
+	sharedcache_stop();
 	budget_shutdown();
 	redis_conn_free(redis);
 	ratelimit_shutdown();

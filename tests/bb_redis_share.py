@@ -9,6 +9,11 @@ pauses the other; Redis killed: down, cached answers still served, the
 fallback share respected; Redis restarted empty: re-seeded, no overflow;
 Redis stopped (SIGSTOP): commands time out and nothing hangs.
 
+The cache's second level: a miss through A is a HIT through B (with its
+age from Redis), a DELETE through A is seen by B at once, misses of one
+VIN on both instances at once go upstream once (the fill lock), and with
+cache = no nothing is shared.
+
 The simulator enforces --vin-rate 10 single reads a minute and fleetgate
 runs with vin_get_rate = 10/min with a short queue_timeout, so the reads
 beyond the limit are refused by fleetgate within a second instead of
@@ -147,6 +152,61 @@ class SharedBudget(Shared):
             self.r.kill(signal.SIGCONT)
         wait_for(lambda: a.stats()["budget"]["scope"] == "shared", timeout=8, what="shared again")
         self.assertEqual(a.request("GET", GET + vin(3)).status, 200)
+
+
+class SharedCache(Shared):
+    sim_rate = "0"
+    rate = "60/s"
+
+    def setUp(self):
+        super().setUp()
+        self.r = self.redis()
+
+    def test_miss_through_a_is_hit_through_b(self):
+        a, b = self.two()
+        r1 = a.request("GET", GET + vin(1))
+        self.assertEqual((r1.status, r1.header("X-Cache")), (200, "MISS"))
+        wait_for(lambda: a.stats()["cache"]["second_level"]["stores"] == 1, timeout=3, what="stored in Redis")
+        time.sleep(1.1)   # so Age, from Redis's remaining TTL, is at least 1
+        r2 = b.request("GET", GET + vin(1))
+        self.assertEqual((r2.status, r2.header("X-Cache")), (200, "HIT"), r2)
+        self.assertIn("detail=shared", r2.header("Cache-Status"))
+        self.assertGreaterEqual(int(r2.header("Age")), 1)
+        self.assertEqual(r2.json(), r1.json())
+        self.assertEqual(self.s.stats()["requests"]["get"], 1)
+        self.assertEqual(b.stats()["cache"]["second_level"]["hits"], 1)
+        # B keeps it in front now: a first-level hit, no Redis round trip
+        self.assertEqual(b.request("GET", GET + vin(1)).header("X-Cache"), "HIT")
+        self.assertEqual(b.stats()["cache"]["second_level"]["hits"], 1)
+        ttl = self.r.cmd("PTTL", "%s:cache:{%s}:v" % (PREFIX, vin(1)))
+        self.assertGreater(ttl, 0)
+
+    def test_delete_through_a_is_seen_by_b_at_once(self):
+        a, b = self.two()
+        self.assertEqual(a.request("GET", GET + vin(2)).json()["status"], "approved")
+        self.assertEqual(b.request("GET", GET + vin(2)).header("X-Cache"), "HIT")   # B holds a copy
+        self.assertEqual(a.request("DELETE", GET + vin(2)).status, 200)
+        wait_for(lambda: b.stats()["cache"]["second_level"]["remote_invalidations"] >= 1, timeout=1,
+                 what="B told of the DELETE")
+        r = b.request("GET", GET + vin(2))
+        self.assertEqual(r.header("X-Cache"), "MISS", r)
+        self.assertNotEqual(r.json()["status"], "approved")
+
+    def test_misses_on_both_instances_go_upstream_once(self):
+        a, b = self.two()
+        self.s.faults(latency_ms=500, routes=["get"])
+        res = self.burst([(a, vin(3)), (b, vin(3)), (a, vin(3)), (b, vin(3))])
+        self.assertEqual(res, [200] * 4)
+        self.assertEqual(self.s.stats()["requests"]["get"], 1)
+        waits = sum(g.stats()["cache"]["second_level"]["lock_waits"] for g in (a, b))
+        self.assertGreaterEqual(waits, 1)
+
+    def test_cache_no_shares_nothing(self):
+        a, b = self.two(extra_redis="cache = no\n")
+        self.assertEqual(a.request("GET", GET + vin(4)).status, 200)
+        self.assertEqual(b.request("GET", GET + vin(4)).header("X-Cache"), "MISS")
+        self.assertNotIn("second_level", a.stats()["cache"])
+        self.assertEqual(self.s.stats()["requests"]["get"], 2)
 
 
 class Control(Shared):
