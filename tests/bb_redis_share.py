@@ -201,6 +201,29 @@ class SharedCache(Shared):
         waits = sum(g.stats()["cache"]["second_level"]["lock_waits"] for g in (a, b))
         self.assertGreaterEqual(waits, 1)
 
+    def test_store_that_raced_a_delete_is_refused(self):
+        a, b = self.two()
+        self.s.faults(latency_ms=700, routes=["get"])
+        got = fgtest.in_thread(a.request, "GET", GET + vin(5))
+        wait_for(lambda: self.s.stats()["in_flight"] == 1, timeout=3, what="A's read upstream")
+        self.s.faults()
+        self.assertEqual(b.request("DELETE", GET + vin(5)).status, 200)
+        self.assertEqual(got().json()["status"], "approved")   # A's answer, from before the DELETE
+        wait_for(lambda: a.stats()["cache"]["second_level"]["stores_refused"] == 1, timeout=3,
+                 what="the racing store refused")
+        self.assertEqual(self.r.cmd("EXISTS", "%s:cache:{%s}:v" % (PREFIX, vin(5))), 0)
+        r = b.request("GET", GET + vin(5))
+        self.assertNotEqual(r.json()["status"], "approved", r)
+
+    def test_lost_subscription_flushes_the_local_cache(self):
+        a, b = self.two()
+        self.assertEqual(a.request("GET", GET + vin(6)).status, 200)
+        self.assertEqual(a.stats()["cache"]["entries"], 1)
+        self.r.cmd("CLIENT", "KILL", "TYPE", "pubsub")
+        wait_for(lambda: a.stats()["cache"]["second_level"]["flushes"] == 1, timeout=5,
+                 what="flushed after resubscribing")
+        self.assertEqual(a.stats()["cache"]["entries"], 0)
+
     def test_cache_no_shares_nothing(self):
         a, b = self.two(extra_redis="cache = no\n")
         self.assertEqual(a.request("GET", GET + vin(4)).status, 200)
