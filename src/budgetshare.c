@@ -1,8 +1,10 @@
 /* budgetshare.c: the gate between this instance's fair budget queue
  * (budget.c) and the budget all instances share in Redis (sharedbudget.c).
  *
- * Owns: on the main event base, asking Redis for one slot at a time for
- * the head of the local queue (GRANTED: the lease goes to the head; WAIT
+ * Owns: on the main event base, asking Redis for slots for the reads of
+ * the local queue, up to BSHARE_ASKS at a time and never more than are
+ * queued (GRANTED: the lease goes to the head of the queue, whichever
+ * ask it answers, so the queue's order holds; WAIT
  * or PAUSED: ask again when Redis says, at most a second later, since a
  * slot another instance gives back frees earlier); sending the commits and
  * the 429 pauses budget.c collected; the scope: SHARED while Redis answers,
@@ -28,6 +30,7 @@
 #define BSHARE_RETRY_UNKNOWN_MS 100
 #define BSHARE_WAIT_MAX_MS 1000
 #define BSHARE_RESEED_S 5.0
+#define BSHARE_ASKS 16   /* acquires in flight at once */
 
 struct bshare {
 	struct event_base *base;
@@ -35,12 +38,20 @@ struct bshare {
 	struct budget *b;
 	struct sharedbudget *sb;
 	struct event *kick, *tick, *retry;
-	struct sharedbudget_op *op;     /* the acquire in flight */
+	struct bshare_ask *asks;        /* acquires in flight */
+	size_t nasks;
 	bool retry_armed, seeding;
 	uint64_t seeded_connects;       /* the connection's handshakes at the last seed */
 	double last_seed;
 	unsigned share;
 	bool closed;                    /* on_failure = closed */
+};
+
+/* One acquire in flight (its answer's argument). */
+struct bshare_ask {
+	struct bshare *s;
+	struct sharedbudget_op *op;
+	struct bshare_ask *next;
 };
 
 static struct bshare *bshare;
@@ -85,12 +96,21 @@ static void bshare_lease_id(void *arg, char out[BUDGET_LEASE_LEN])
 
 static void bshare_answer(const struct sharedbudget_result *r, void *arg)
 {
-	struct bshare *s = arg;
+	struct bshare_ask *ask = arg, **pp;
+	struct bshare *s = ask->s;
 	double now = clock_now();
-	s->op = NULL;
+	for (pp = &s->asks; *pp != ask; pp = &(*pp)->next)
+		;
+	*pp = ask->next;
+	s->nasks--;
+	free(ask);
 	switch (r->status) {
 	case SHAREDBUDGET_GRANTED:
 		budget_gate_credit(s->b, r->lease, now);
+		if (s->retry_armed) {   /* a slot freed sooner than an earlier answer said */
+			evtimer_del(s->retry);
+			s->retry_armed = false;
+		}
 		event_active(s->kick, EV_TIMEOUT, 0);   /* more may be queued */
 		return;
 	case SHAREDBUDGET_WAIT:
@@ -176,10 +196,20 @@ static void bshare_run(struct bshare *s)
 	if (!s->seeding && (scope != BUDGET_SHARED || redis_conn_connects(s->rc) != s->seeded_connects ||
 			    now - s->last_seed >= BSHARE_RESEED_S))
 		bshare_seed(s, now);
-	if (scope == BUDGET_SHARED && w.queued && !s->op && !s->retry_armed) {
-		s->op = sharedbudget_acquire(s->sb, s->rc, bshare_answer, s);
-		if (!s->op)
+	while (scope == BUDGET_SHARED && !s->retry_armed && s->nasks < w.queued && s->nasks < BSHARE_ASKS) {
+		struct bshare_ask *ask = calloc(1, sizeof *ask);
+		if (ask) {
+			ask->s = s;
+			ask->op = sharedbudget_acquire(s->sb, s->rc, bshare_answer, ask);
+		}
+		if (!ask || !ask->op) {
+			free(ask);
 			bshare_retry_in(s, BSHARE_RETRY_UNKNOWN_MS);
+			break;
+		}
+		ask->next = s->asks;
+		s->asks = ask;
+		s->nasks++;
 	}
 }
 
@@ -224,7 +254,12 @@ void budgetshare_stop(void)
 	bshare = NULL;
 	if (s->b)
 		budget_gate_remove(s->b);
-	sharedbudget_cancel(s->op);
+	while (s->asks) {   /* their answers will not run: a granted slot is given back */
+		struct bshare_ask *ask = s->asks;
+		s->asks = ask->next;
+		sharedbudget_cancel(ask->op);
+		free(ask);
+	}
 	if (s->kick)
 		event_free(s->kick);
 	if (s->retry)

@@ -266,9 +266,9 @@ out:
 	http_workers_stop();
 	listen_close_all();
 	token_stop();
+	sharedcache_stop();   /* its subscriber touches the cache */
 	cache_shutdown();
 	budgetshare_stop();   /* before the budget and the connection it uses */
-	sharedcache_stop();
 	budget_shutdown();
 	redis_conn_free(redis);
 	ratelimit_shutdown();
