@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "redis_stats.h"
+#include "sharedcache.h"
 #include "method.h"
 #include "metric.h"
 #include "stats.h"
@@ -161,6 +162,8 @@ static json_t *admin_stats_snapshot(void)
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));
+	if (sharedcache_on())
+		sharedcache_stats_json(admin_sub(root, "cache"));
 	config_unref(c);
 	return root;
 }
@@ -320,6 +323,8 @@ static void admin_metrics(struct evhttp_request *req)
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_metrics(b);
+	if (sharedcache_on())
+		sharedcache_metrics(b);
 	config_unref(c);
 	admin_metrics_process(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

@@ -17,11 +17,16 @@
  * base runs budget_pump then. One mutex guards everything; callbacks run
  * after it is released.
  *
+ * With a gate (budgetshare.c, issue 16) the queue stays here but slots
+ * come from the gate: leases Redis granted (SHARED), a local share of the
+ * limit (LOCAL_SHARE), or none (CLOSED). The gate is told there is work
+ * through its kick, always after the lock is released; leases are
+ * fungible (any reserved slot may commit any lease this instance holds).
+ *
  * Never: send anything itself, decide about the cache, or sleep. */
 #include "budget.h"
 #include "log.h"
 #include "clock.h"
-#include "metric.h"
 #include "waiter.h"
 #include <ctype.h>
 #include <math.h>
@@ -52,12 +57,24 @@ struct budget_tq {
 };
 TAILQ_HEAD(budget_ring, budget_tq);
 
+/* One send in the log: when its exchange ended, and its lease id (gate
+ * modes) for a re-seed. */
+struct budget_send {
+	double t;
+	char lease[BUDGET_LEASE_LEN];
+};
+/* A stack of lease ids (they are fungible). */
+struct budget_leases {
+	char (*v)[BUDGET_LEASE_LEN];
+	size_t n, cap;
+};
+
 struct budget {
 	pthread_mutex_t mu;
 	unsigned count;
 	double window;           /* as configured */
 	double margin;           /* added to it for the network */
-	double *log;             /* ring of send times, oldest first */
+	struct budget_send *log; /* ring of sends, oldest first */
 	size_t cap, head, len;
 	unsigned reserved;
 	double paused_until;
@@ -65,6 +82,17 @@ struct budget {
 	size_t queued;
 	double pump_at;          /* earliest pump scheduled; 0: none */
 	unsigned long long sends, waits, granted_from_queue, pauses;
+	/* gate modes */
+	enum budget_scope scope;
+	struct budget_gate gate;
+	unsigned share;          /* LOCAL_SHARE: slots a window */
+	double hold_until;       /* LOCAL_SHARE: nothing before (one window) */
+	double full_until;       /* SHARED: Redis said full until */
+	struct budget_leases credits, held;   /* granted by Redis: not given / reserved */
+	struct budget_commit *commits;
+	size_t ncommits, capcommits;
+	double pending_pause;
+	bool kick;               /* tell the gate once the lock is released */
 };
 
 /* ---- the window log (lock held) ------------------------------------------ */
@@ -76,7 +104,75 @@ double budget_window(const struct budget *b)
 
 static double budget_log_at(const struct budget *b, size_t i)
 {
-	return b->log[(b->head + i) % b->cap];
+	return b->log[(b->head + i) % b->cap].t;
+}
+
+static bool budget_leases_push(struct budget_leases *l, const char *id)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		void *nv = realloc(l->v, ncap * sizeof *l->v);
+		if (!nv)
+			return false;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	snprintf(l->v[l->n++], BUDGET_LEASE_LEN, "%s", id);
+	return true;
+}
+
+static bool budget_leases_pop(struct budget_leases *l, char out[BUDGET_LEASE_LEN])
+{
+	if (!l->n)
+		return false;
+	memcpy(out, l->v[--l->n], BUDGET_LEASE_LEN);
+	return true;
+}
+
+static void budget_commit_push(struct budget *b, const char *lease, bool used)
+{
+	if (b->ncommits == b->capcommits) {
+		size_t ncap = b->capcommits ? b->capcommits * 2 : 16;
+		void *nc = realloc(b->commits, ncap * sizeof *b->commits);
+		if (!nc)
+			return;   /* the lease ages out in Redis after a window */
+		b->commits = nc;
+		b->capcommits = ncap;
+	}
+	snprintf(b->commits[b->ncommits].lease, BUDGET_LEASE_LEN, "%s", lease);
+	b->commits[b->ncommits++].used = used;
+	b->kick = true;
+}
+
+/* A slot was just reserved: in a gate mode it carries a lease. */
+static void budget_take_lease(struct budget *b)
+{
+	char id[BUDGET_LEASE_LEN];
+	if (b->scope == BUDGET_SHARED && budget_leases_pop(&b->credits, id))
+		budget_leases_push(&b->held, id);
+	else if (b->scope == BUDGET_LOCAL_SHARE && b->gate.lease_id) {
+		b->gate.lease_id(b->gate.arg, id);
+		budget_leases_push(&b->held, id);
+	}
+}
+
+/* Leases Redis granted that nobody here wants any more go back. */
+static void budget_return_credits(struct budget *b)
+{
+	char id[BUDGET_LEASE_LEN];
+	while (budget_leases_pop(&b->credits, id))
+		budget_commit_push(b, id, false);
+}
+
+/* Releases the lock, then tells the gate when there is work for it. */
+static void budget_unlock(struct budget *b)
+{
+	bool kick = b->kick && b->gate.kick;
+	struct budget_gate g = b->gate;
+	b->kick = false;
+	pthread_mutex_unlock(&b->mu);
+	if (kick)
+		g.kick(g.arg);
 }
 
 static void budget_expire(struct budget *b, double now)
@@ -88,15 +184,15 @@ static void budget_expire(struct budget *b, double now)
 	}
 }
 
-static int budget_log_push(struct budget *b, double t)
+static int budget_log_push(struct budget *b, double t, const char *lease)
 {
 	if (b->len == b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 64;
-		double *nl = malloc(ncap * sizeof *nl);
+		struct budget_send *nl = malloc(ncap * sizeof *nl);
 		if (!nl)
 			return -1;
 		for (size_t i = 0; i < b->len; i++)
-			nl[i] = budget_log_at(b, i);
+			nl[i] = b->log[(b->head + i) % b->cap];
 		free(b->log);
 		b->log = nl;
 		b->cap = ncap;
@@ -106,14 +202,32 @@ static int budget_log_push(struct budget *b, double t)
 	 * by never logging earlier than the last send (later is safe). */
 	if (b->len && t < budget_log_at(b, b->len - 1))
 		t = budget_log_at(b, b->len - 1);
-	b->log[(b->head + b->len++) % b->cap] = t;
+	struct budget_send *e = &b->log[(b->head + b->len++) % b->cap];
+	e->t = t;
+	snprintf(e->lease, sizeof e->lease, "%s", lease ? lease : "");
 	return 0;
+}
+
+/* The limit the local log is held to. */
+static unsigned budget_count(const struct budget *b)
+{
+	return b->scope == BUDGET_LOCAL_SHARE ? b->share : b->count;
 }
 
 static unsigned budget_free_slots(const struct budget *b)
 {
+	if (b->scope == BUDGET_SHARED)
+		return (unsigned)b->credits.n;
+	if (b->scope == BUDGET_CLOSED)
+		return 0;
 	size_t used = b->len + b->reserved;
-	return used >= b->count ? 0 : (unsigned)(b->count - used);
+	return used >= budget_count(b) ? 0 : (unsigned)(budget_count(b) - used);
+}
+
+/* Nothing is granted before this (a pause, or the fallback's hold). */
+static double budget_blocked_until(const struct budget *b)
+{
+	return b->paused_until > b->hold_until ? b->paused_until : b->hold_until;
 }
 
 /* When the next slot frees: HUGE_VAL when only reserved slots are busy
@@ -121,9 +235,11 @@ static unsigned budget_free_slots(const struct budget *b)
 static double budget_next_free(const struct budget *b, double now)
 {
 	double t = now;
+	if (b->scope == BUDGET_SHARED || b->scope == BUDGET_CLOSED)
+		return HUGE_VAL;   /* the gate grants (and kicks) */
 	if (!budget_free_slots(b))
 		t = b->len ? budget_log_at(b, 0) + budget_window(b) : HUGE_VAL;
-	return t > b->paused_until ? t : b->paused_until;
+	return t > budget_blocked_until(b) ? t : budget_blocked_until(b);
 }
 
 static double budget_estimate_locked(struct budget *b, double now)
@@ -132,17 +248,22 @@ static double budget_estimate_locked(struct budget *b, double now)
 	size_t ahead = b->queued;              /* waiters served before a newcomer */
 	unsigned freec = budget_free_slots(b);
 	double t;
-	if (ahead < freec)
+	unsigned count = budget_count(b);
+	if (b->scope == BUDGET_SHARED)   /* Redis knows; its last word, a window a round */
+		t = (b->full_until > now ? b->full_until : now) + w * (double)(ahead / (b->count ? b->count : 1));
+	else if (b->scope == BUDGET_CLOSED || !count)
+		t = now + w;
+	else if (ahead < freec)
 		t = now;
 	else {
 		size_t j = ahead - freec;          /* frees needed before ours, minus one */
 		if (j < b->len)
 			t = budget_log_at(b, j) + w;
 		else   /* later frees come from sends not made yet: a window each round */
-			t = now + w * (double)(1 + (j - b->len) / (b->count ? b->count : 1));
+			t = now + w * (double)(1 + (j - b->len) / count);
 	}
-	if (t < b->paused_until)
-		t = b->paused_until;
+	if (t < budget_blocked_until(b))
+		t = budget_blocked_until(b);
 	return t - now;
 }
 
@@ -183,7 +304,7 @@ static void budget_tq_remove_waiter(struct budget *b, struct budget_waiter *w)
 static void budget_grant(struct budget *b, double now, struct budget_waitq *out)
 {
 	budget_expire(b, now);
-	if (b->paused_until > now)
+	if (budget_blocked_until(b) > now)
 		return;
 	while (budget_free_slots(b) && !TAILQ_EMPTY(&b->ring)) {
 		struct budget_tq *tq = TAILQ_FIRST(&b->ring);
@@ -195,6 +316,7 @@ static void budget_grant(struct budget *b, double now, struct budget_waitq *out)
 			TAILQ_INSERT_TAIL(&b->ring, tq, link);
 		}
 		b->reserved++;
+		budget_take_lease(b);
 		b->granted_from_queue++;
 		TAILQ_INSERT_TAIL(out, w, link);
 	}
@@ -277,6 +399,9 @@ void budget_free(struct budget *b)
 		free(tq);
 	}
 	free(b->log);
+	free(b->credits.v);
+	free(b->held.v);
+	free(b->commits);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }
@@ -326,12 +451,14 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 	if (b->paused_until > now) {
 		*retry_after = b->paused_until - now;
 		res = BUDGET_PAUSED;
-	} else if (!b->queued && budget_free_slots(b)) {
+	} else if (!b->queued && budget_free_slots(b) && b->hold_until <= now) {
 		b->reserved++;
+		budget_take_lease(b);
 		res = BUDGET_GRANTED;
 	} else if (!cb) {
 		*retry_after = budget_estimate_locked(b, now);
-		res = BUDGET_FULL;
+		/* Shared: only Redis knows whether there is room. */
+		res = b->scope == BUDGET_SHARED && !b->queued && b->full_until <= now ? BUDGET_ASK : BUDGET_FULL;
 	} else {
 		struct budget_tq *tq = budget_tq_get(b, tenant ? tenant : "");
 		struct budget_waiter *nw = tq ? waiter_new(sizeof *nw, &b->mu, base, budget_waiter_run,
@@ -356,36 +483,46 @@ enum budget_result budget_acquire(struct budget *b, const char *tenant, double n
 		b->waits++;
 		*w = nw;
 		res = BUDGET_QUEUED;
+		b->kick = b->scope == BUDGET_SHARED;
 		budget_grant(b, now, &granted);
 		budget_schedule(b, now);
 	}
 out:
-	pthread_mutex_unlock(&b->mu);
+	budget_unlock(b);
 	budget_dispatch(&granted);
 	return res;
 }
 
 void budget_used(struct budget *b, double now)
 {
+	char lease[BUDGET_LEASE_LEN] = "";
 	pthread_mutex_lock(&b->mu);
 	if (b->reserved)
 		b->reserved--;
-	budget_log_push(b, now);
+	if (b->scope != BUDGET_LOCAL && !budget_leases_pop(&b->held, lease) && b->gate.lease_id)
+		b->gate.lease_id(b->gate.arg, lease);
+	budget_log_push(b, now, lease);
+	if (b->scope == BUDGET_SHARED)
+		budget_commit_push(b, lease, true);   /* re-stamped at Redis's now */
 	b->sends++;
 	budget_schedule(b, now);   /* now we know when this slot frees */
-	pthread_mutex_unlock(&b->mu);
+	budget_unlock(b);
 }
 
 void budget_release(struct budget *b, double now)
 {
 	struct budget_waitq granted;
 	TAILQ_INIT(&granted);
+	char lease[BUDGET_LEASE_LEN];
 	pthread_mutex_lock(&b->mu);
 	if (b->reserved)
 		b->reserved--;
+	if (budget_leases_pop(&b->held, lease) && b->scope == BUDGET_SHARED)
+		budget_leases_push(&b->credits, lease);   /* the next waiter may use it */
 	budget_grant(b, now, &granted);
+	budget_return_credits(b);
 	budget_schedule(b, now);
-	pthread_mutex_unlock(&b->mu);
+	budget_unlock(b);
 	budget_dispatch(&granted);
 }
 
@@ -432,7 +569,11 @@ void budget_pause(struct budget *b, double now, double secs)
 		b->pump_at = 0;   /* the queue waits for the end of the pause */
 		budget_schedule(b, now);
 	}
-	pthread_mutex_unlock(&b->mu);
+	if (b->gate.kick && secs > b->pending_pause) {
+		b->pending_pause = secs;   /* every instance must honour it */
+		b->kick = true;
+	}
+	budget_unlock(b);
 }
 
 double budget_resume(struct budget *b, double now)
@@ -499,6 +640,9 @@ void budget_get_stats(struct budget *b, double now, struct budget_stats *out)
 	out->waits = b->waits;
 	out->granted_from_queue = b->granted_from_queue;
 	out->pauses = b->pauses;
+	out->scope = b->scope;
+	out->share = b->share;
+	out->leases = (unsigned)(b->credits.n + b->held.n);
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -508,32 +652,114 @@ void budget_shutdown(void)
 	budget_the = NULL;
 }
 
-/* ---- admin surface --------------------------------------------------------------- */
+/* ---- the gate's side (budgetshare.c) ---------------------------------------- */
 
-void budget_stats_json(json_t *o)
+const char *budget_scope_name(enum budget_scope s)
 {
-	struct budget_stats s;
-	budget_get_stats(budget_shared(), clock_now(), &s);
-	json_object_set_new(o, "limit", json_integer(s.limit));
-	json_object_set_new(o, "window_s", json_real(s.window_s));
-	json_object_set_new(o, "in_window", json_integer(s.in_window));
-	json_object_set_new(o, "queued", json_integer((json_int_t)s.queued));
-	json_object_set_new(o, "paused_for_s", json_real(s.paused_for_s));
-	json_object_set_new(o, "sends", json_integer((json_int_t)s.sends));
-	json_object_set_new(o, "waits", json_integer((json_int_t)s.waits));
-	json_object_set_new(o, "pauses", json_integer((json_int_t)s.pauses));
+	static const char *const names[] = { "local", "shared", "local-share", "closed" };
+	return s <= BUDGET_CLOSED ? names[s] : "?";
 }
 
-void budget_metrics(struct evbuffer *b)
+void budget_gate_install(struct budget *b, const struct budget_gate *g)
 {
-	struct budget_stats s;
-	budget_get_stats(budget_shared(), clock_now(), &s);
-	metric_gauge(b, "budget_limit", "Single-VIN reads allowed per window", s.limit);
-	metric_gauge(b, "budget_window_seconds", "Length of the budget window", s.window_s);
-	metric_gauge(b, "budget_in_window", "Single-VIN reads sent or reserved in the current window", s.in_window);
-	metric_gauge(b, "budget_queued", "Reads waiting for budget", (double)s.queued);
-	metric_gauge(b, "budget_paused_seconds", "Seconds left of an upstream 429 pause", s.paused_for_s);
-	metric_counter(b, "budget_sends_total", "Single-VIN reads sent upstream", (double)s.sends);
-	metric_counter(b, "budget_waits_total", "Reads that had to queue for budget", (double)s.waits);
-	metric_counter(b, "budget_pauses_total", "Pauses after an upstream 429", (double)s.pauses);
+	pthread_mutex_lock(&b->mu);
+	b->gate = *g;
+	b->scope = BUDGET_SHARED;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void budget_gate_remove(struct budget *b)
+{
+	pthread_mutex_lock(&b->mu);
+	memset(&b->gate, 0, sizeof b->gate);
+	b->scope = BUDGET_LOCAL;
+	pthread_mutex_unlock(&b->mu);
+}
+
+enum budget_scope budget_scope(struct budget *b)
+{
+	pthread_mutex_lock(&b->mu);
+	enum budget_scope s = b->scope;
+	pthread_mutex_unlock(&b->mu);
+	return s;
+}
+
+void budget_set_scope(struct budget *b, enum budget_scope s, unsigned share, double hold_until,
+		      double now)
+{
+	struct budget_waitq granted;
+	TAILQ_INIT(&granted);
+	pthread_mutex_lock(&b->mu);
+	if (s != BUDGET_SHARED)
+		b->credits.n = 0;   /* Redis is gone; they age out there */
+	b->scope = s;
+	b->share = share;
+	b->hold_until = s == BUDGET_LOCAL_SHARE ? hold_until : 0;
+	b->full_until = 0;
+	b->pump_at = 0;
+	b->kick = s == BUDGET_SHARED && b->queued;
+	budget_grant(b, now, &granted);
+	budget_schedule(b, now);
+	budget_unlock(b);
+	budget_dispatch(&granted);
+}
+
+void budget_gate_take(struct budget *b, struct budget_gate_work *w)
+{
+	pthread_mutex_lock(&b->mu);
+	w->commits = b->commits;
+	w->ncommits = b->ncommits;
+	b->commits = NULL;
+	b->ncommits = b->capcommits = 0;
+	w->pause_s = b->pending_pause;
+	b->pending_pause = 0;
+	w->queued = b->queued;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void budget_gate_credit(struct budget *b, const char *lease, double now)
+{
+	struct budget_waitq granted;
+	TAILQ_INIT(&granted);
+	pthread_mutex_lock(&b->mu);
+	b->full_until = 0;
+	if (b->scope != BUDGET_SHARED || !budget_leases_push(&b->credits, lease))
+		budget_commit_push(b, lease, false);
+	budget_grant(b, now, &granted);
+	budget_return_credits(b);
+	budget_unlock(b);
+	budget_dispatch(&granted);
+}
+
+void budget_gate_full_until(struct budget *b, double until)
+{
+	pthread_mutex_lock(&b->mu);
+	b->full_until = until;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void budget_gate_paused(struct budget *b, double now, double secs)
+{
+	pthread_mutex_lock(&b->mu);
+	if (now + secs > b->paused_until)
+		b->paused_until = now + secs;   /* another instance's 429 */
+	pthread_mutex_unlock(&b->mu);
+}
+
+size_t budget_gate_sends(struct budget *b, double now, char (**leases)[BUDGET_LEASE_LEN], double **ages)
+{
+	pthread_mutex_lock(&b->mu);
+	budget_expire(b, now);
+	size_t n = 0;
+	*leases = malloc((b->len + 1) * sizeof **leases);
+	*ages = malloc((b->len + 1) * sizeof **ages);
+	for (size_t i = 0; *leases && *ages && i < b->len; i++) {
+		const struct budget_send *e = &b->log[(b->head + i) % b->cap];
+		if (!e->lease[0])
+			continue;
+		memcpy((*leases)[n], e->lease, BUDGET_LEASE_LEN);
+		(*ages)[n++] = now > e->t ? now - e->t : 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return n;
 }

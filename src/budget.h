@@ -23,7 +23,9 @@ enum budget_result {
 	BUDGET_GRANTED,   /* a slot is reserved: budget_used() or budget_release() it */
 	BUDGET_QUEUED,    /* *W: CB runs with a slot reserved for the caller */
 	BUDGET_FULL,      /* no room now and not queued (no CB given) */
-	BUDGET_PAUSED     /* the upstream asked for a pause (429) */
+	BUDGET_PAUSED,    /* the upstream asked for a pause (429) */
+	BUDGET_ASK        /* shared: no slot in hand, but the shared budget
+			   * may have room: ask again with CB (no stale first) */
 };
 
 struct budget *budget_new(void);
@@ -75,6 +77,51 @@ double budget_paused_for(struct budget *b, double now);
 /* Seconds until a read arriving now would get a slot (queue included). */
 double budget_estimate(struct budget *b, double now);
 
+/* ---- shared mode (issue 16): budgetshare.c is the gate ------------------
+ * With a gate the fair queue stays here, but slots come from elsewhere:
+ * SHARED, each slot is a lease the gate got from Redis (budget_gate_credit);
+ * LOCAL_SHARE (Redis down, on_failure = share), the local log with SHARE
+ * slots a window, nothing before HOLD_UNTIL; CLOSED, no slot at all (only
+ * cached and stale answers). Every send is logged with its lease id, so the
+ * gate can re-seed Redis with them. */
+enum budget_scope { BUDGET_LOCAL, BUDGET_SHARED, BUDGET_LOCAL_SHARE, BUDGET_CLOSED };
+const char *budget_scope_name(enum budget_scope s);
+#define BUDGET_LEASE_LEN 48
+struct budget_gate {
+	void (*kick)(void *arg);   /* any thread, no lock held: the gate has work */
+	void (*lease_id)(void *arg, char out[BUDGET_LEASE_LEN]);   /* for a local send */
+	void *arg;
+};
+/* Installs G (copied) and enters SHARED. */
+void budget_gate_install(struct budget *b, const struct budget_gate *g);
+void budget_gate_remove(struct budget *b);
+void budget_set_scope(struct budget *b, enum budget_scope s, unsigned share, double hold_until,
+		      double now);
+enum budget_scope budget_scope(struct budget *b);
+/* What the gate is to do, taken out under the lock: commits of leases
+ * (USED re-stamps, else removes), a pause to spread (seconds, 0 none),
+ * and whether reads are queued here (ask for the head's slot). */
+struct budget_commit {
+	char lease[BUDGET_LEASE_LEN];
+	bool used;
+};
+struct budget_gate_work {
+	struct budget_commit *commits;   /* the caller frees */
+	size_t ncommits;
+	double pause_s;
+	size_t queued;
+};
+void budget_gate_take(struct budget *b, struct budget_gate_work *w);
+/* A lease granted by Redis: the head of the queue gets it (or it goes
+ * back as a commit of an unused lease when nobody waits any more). */
+void budget_gate_credit(struct budget *b, const char *lease, double now);
+/* Redis said: full until UNTIL (monotonic), or paused for SECS. */
+void budget_gate_full_until(struct budget *b, double until);
+void budget_gate_paused(struct budget *b, double now, double secs);
+/* This instance's sends still in the window: lease ids and ages (s), for
+ * a re-seed; the caller frees both arrays. */
+size_t budget_gate_sends(struct budget *b, double now, char (**leases)[BUDGET_LEASE_LEN], double **ages);
+
 /* "retry after Ns" anywhere in an upstream error body: N, or -1. */
 int budget_parse_retry_after(const char *body, size_t len);
 
@@ -86,6 +133,9 @@ struct budget_stats {
 	size_t queued;
 	double paused_for_s;
 	unsigned long long sends, waits, granted_from_queue, pauses;
+	enum budget_scope scope;
+	unsigned share;            /* LOCAL_SHARE: slots a window */
+	unsigned leases;           /* SHARED: leases held (credits + reserved) */
 };
 void budget_get_stats(struct budget *b, double now, struct budget_stats *out);
 

@@ -12,6 +12,7 @@
  * Never: bind sockets (listen.c), decide anything about a request. */
 #include "http.h"
 #include "log.h"
+#include "sharedcache.h"
 #include "stats.h"
 #include "upstream.h"
 #include <errno.h>
@@ -515,6 +516,12 @@ int http_workers_start(const struct fg_config *c)
 	return 0;
 }
 
+void http_workers_each_base(void (*fn)(struct event_base *base))
+{
+	for (int i = 0; i < nworkers; i++)
+		fn(workers[i]->base);
+}
+
 int http_workers_run(void)
 {
 	for (int i = 0; i < nworkers; i++) {
@@ -575,6 +582,7 @@ void http_workers_stop(void)
 			event_base_loop(w->base, EVLOOP_NONBLOCK);
 		while (w->binds)
 			worker_bind_free(w, w->binds);
+		sharedcache_base_gone(w->base);   /* its Redis connection lives on the base */
 		upstream_free(w->up);
 		http_config_release(w->cfg);
 		if (w->base)

@@ -40,6 +40,8 @@ void http_set_handler(const struct http_handler *h);
 
 /* Makes C->workers workers (threads not yet running). */
 int http_workers_start(const struct fg_config *c);
+/* FN(base) for each worker's event base (main thread, before they run). */
+void http_workers_each_base(void (*fn)(struct event_base *base));
 /* Every worker serves the listening socket FD (each on a dup of it): at
  * once before http_workers_run (-1 when one cannot), by a message to
  * each worker's loop afterwards. */

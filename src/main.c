@@ -20,6 +20,8 @@
 #include "log.h"
 #include "notify.h"
 #include "redis.h"
+#include "budgetshare.h"
+#include "sharedcache.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "stats.h"
@@ -174,8 +176,8 @@ static void main_drain_begin(evutil_socket_t fd, short what, void *arg)
 	main_drain_check(-1, 0, NULL);
 }
 
-/* The main base's Redis connection (budget and control traffic, later);
- * started here so /stats shows whether Redis is reachable from the start.
+/* The main base's Redis connection (the shared budget and control
+ * traffic); started with the budget, before any worker can ask for a slot.
  * [redis] is not reloadable: the connection keeps its start-up settings. */
 static struct redis_conn *main_redis_start(const struct fg_config *c)
 {
@@ -247,6 +249,28 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	main_stop((int)sig);
 }
 
+/* With [redis]: the connection and the budget's gate (-1: out of memory). */
+static int main_share_start(struct fg_config *c, struct redis_conn **redis)
+{
+	if (!config_redis_on(c))
+		return 0;
+	*redis = main_redis_start(c);
+	if (!*redis)
+		return -1;
+	if (budgetshare_start(m.base, *redis, budget_shared(), c) < 0)
+		return -1;
+	return sharedcache_start(m.base, c);
+}
+
+/* Each worker's base gets its second-level cache connection now, so the
+ * first reads find it connected. */
+static int main_workers_redis(void)
+{
+	if (sharedcache_on())
+		http_workers_each_base(sharedcache_base_add);
+	return 0;
+}
+
 static void main_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	log_flush();
@@ -299,12 +323,13 @@ static int main_run(struct fg_config *c)
 	 * them, and the budget has its configured rate from the start (so
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
-	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
+	    main_share_start(c, &redis) < 0 ||
+	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
+	    listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
-	redis = main_redis_start(c);
 	admin = listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
@@ -339,7 +364,9 @@ out:
 	http_workers_stop();
 	listen_close_all();
 	token_stop();
+	sharedcache_stop();   /* its subscriber touches the cache */
 	cache_shutdown();
+	budgetshare_stop();   /* before the budget and the connection it uses */
 	budget_shutdown();
 	redis_conn_free(redis);
 	ratelimit_shutdown();

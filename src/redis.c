@@ -686,6 +686,11 @@ enum redis_state redis_conn_state(const struct redis_conn *c)
 	return c ? (enum redis_state)atomic_load(&c->state) : REDIS_DOWN;
 }
 
+uint64_t redis_conn_connects(const struct redis_conn *c)
+{
+	return c ? atomic_load(&c->connects) : 0;
+}
+
 /* ---- stats ----------------------------------------------------------------- */
 
 static double redis_quantile(const uint64_t *b, uint64_t n, double q)

@@ -58,6 +58,9 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct redis_op
  * C's base. */
 void redis_conn_free(struct redis_conn *c);
 enum redis_state redis_conn_state(const struct redis_conn *c);
+/* Handshakes C completed: a change means C reconnected (maybe to a Redis
+ * restarted empty). */
+uint64_t redis_conn_connects(const struct redis_conn *c);
 
 /* Sends one command. 0: CB will run exactly once. -1: not sent (not up),
  * CB will not run: the caller treats it as unknown at once. */

@@ -9,6 +9,7 @@
  * Never: send a reply, wait, or decide what a failure becomes (request.c
  * asks reqcache_stale from its one failure path). */
 #include "reqcache.h"
+#include "clock.h"
 #include "listview.h"
 #include "stats.h"
 #include <math.h>
@@ -74,16 +75,19 @@ bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, con
  * (whatever it is), so a read that began in between cannot keep an answer
  * from before the change either (the generation rule in cache.c refuses
  * to store it). */
-void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins)
+void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins,
+			 struct event_base *base)
 {
 	struct cache *c = cache_shared();
 	char *one[1] = { vin };
-	if (!c)
+	if (!c || (route != FG_R_CREATE && route != FG_R_DELETE && route != FG_R_CANCEL))
 		return;
-	if (route == FG_R_CREATE)
-		cache_invalidate(c, vins, nvins);
-	else if (route == FG_R_DELETE || route == FG_R_CANCEL)
-		cache_invalidate(c, one, 1);
+	if (route != FG_R_CREATE) {
+		vins = one;
+		nvins = 1;
+	}
+	cache_invalidate(c, vins, nvins);
+	sharedcache_invalidate(base, vins, nvins);
 }
 
 enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct event_base *base,
@@ -127,6 +131,50 @@ static void reqcache_hand_over(struct reqcache *rc, struct cache_answer *a)
 {
 	cache_flight_done(cache_shared(), rc->flight, a, reqcache_xcache_name(rc->xcache));
 	rc->flight = NULL;
+}
+
+/* The second level answered: a hit is stored here with its age (Redis's,
+ * from the remaining TTL) and handed to this instance's waiters. */
+static void reqcache_l2_done(enum sharedcache_status st, const struct sharedcache_hit *hit, void *arg)
+{
+	struct reqcache *rc = arg;
+	rc->l2 = NULL;
+	if (st == SHAREDCACHE_HIT && rc->flight) {
+		double now = clock_now();
+		struct cache_answer *a = cache_answer_new(hit->status, hit->ctype, hit->body, hit->len, NULL,
+							  now - (double)hit->age_ms / 1000.0);
+		if (a) {
+			int fresh = (int)((hit->fresh_ms - hit->age_ms) / 1000);
+			cache_store(cache_shared(), rc->flight, a, fresh, (int)(hit->stale_ms / 1000),
+				    rc->cfg->cache_max_bytes, now);
+			reqcache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%d; detail=shared", fresh);
+			reqcache_hand_over(rc, a);
+			rc->handed = a;
+		}
+	}
+	rc->l2_cb(rc->l2_arg, NULL, NULL);
+}
+
+bool reqcache_l2_lookup(struct reqcache *rc, const struct fg_config *cfg, struct event_base *base,
+			cache_wake_fn cb, void *arg)
+{
+	if (rc->l2_asked || !rc->flight || rc->no_cache || cache_key_is_list(rc->key) || !sharedcache_on())
+		return false;
+	rc->l2_asked = true;
+	rc->base = base;
+	rc->cfg = cfg;
+	rc->l2_cb = cb;
+	rc->l2_arg = arg;
+	/* Another instance's fill is waited for as long as a leader here could take. */
+	long long lock_ms = (long long)((cfg->queue_timeout + cfg->timeout) * 1000.0);
+	rc->l2 = sharedcache_get(base, rc->key, lock_ms, &rc->l2t, reqcache_l2_done, rc);
+	return rc->l2 != NULL;
+}
+
+void reqcache_l2_cancel(struct reqcache *rc)
+{
+	sharedcache_cancel(rc->l2);
+	rc->l2 = NULL;
 }
 
 struct cache_answer *reqcache_stale(struct reqcache *rc, double now, bool forwarded, const char *why)
@@ -194,6 +242,8 @@ struct cache_answer *reqcache_store(struct reqcache *rc, enum fg_route route, st
 	int stored = cache_store(cache_shared(), rc->flight, a, ttl, cfg->stale_if_error, cfg->cache_max_bytes, now);
 	reqcache_label(rc, REQCACHE_MISS, "fleetgate; fwd=%s; fwd-status=200%s", rc->no_cache ? "request" : "miss",
 		       stored ? "; stored" : "");
+	if (rc->l2t.asked)   /* and for the other instances (it releases the fill lock) */
+		sharedcache_put(rc->base, rc->key, &rc->l2t, a->ctype, text, len, ttl, cfg->stale_if_error);
 	reqcache_hand_over(rc, a);
 	return a;
 }
@@ -278,6 +328,9 @@ void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h)
 
 void reqcache_free(struct reqcache *rc)
 {
+	reqcache_l2_cancel(rc);
+	if (rc->key)
+		sharedcache_release(rc->base, rc->key, &rc->l2t);   /* a fill lock nobody used */
 	if (rc->flight)
 		cache_flight_done(cache_shared(), rc->flight, NULL, NULL);   /* waiters ask again */
 	rc->flight = NULL;

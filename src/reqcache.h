@@ -14,6 +14,7 @@
 #include "config.h"
 #include "forward.h"
 #include "route.h"
+#include "sharedcache.h"
 struct fg_tenant;
 
 /* X-Cache: what the cache did for the request. */
@@ -27,6 +28,14 @@ struct reqcache {
 	bool no_cache;               /* the client sent Cache-Control: no-cache */
 	struct cache_flight *flight; /* leading the upstream read of key */
 	struct cache_answer *handed; /* a leader's answer, handed over to this waiter */
+	/* the second level (sharedcache.c), asked by a leader of a VIN read */
+	struct sharedcache_op *l2;   /* its lookup in flight */
+	struct sharedcache_ticket l2t;
+	bool l2_asked;
+	struct event_base *base;     /* the worker's: second-level commands go there */
+	const struct fg_config *cfg;
+	cache_wake_fn l2_cb;
+	void *l2_arg;
 };
 
 const char *reqcache_xcache_name(enum reqcache_xcache x);
@@ -37,14 +46,23 @@ const char *reqcache_xcache_name(enum reqcache_xcache x);
  * CACHE_CONTROL and PRAGMA the client's headers. */
 bool reqcache_key(struct reqcache *rc, enum fg_route route, const char *vin, const char *filter,
 		  const char *cache_control, const char *pragma, bool enabled);
-/* Mutations drop their VINs' entries and every list entry. */
-void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins);
+/* Mutations drop their VINs' entries and every list entry, here and (with
+ * the second level, through BASE's connection) in every instance. */
+void reqcache_invalidate(enum fg_route route, char *vin, char *const *vins, size_t nvins,
+			 struct event_base *base);
 /* Looks RC's key up: HIT (*A, a reference for the caller), LEAD (RC leads
  * the read), WAIT (*W; CB(ARG, answer, how) runs on BASE when the leader
  * is done), BUSY. Counts and labels each. */
 enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct event_base *base,
 					 cache_wake_fn cb, void *arg, struct cache_answer **a,
 					 struct cache_waiter **w);
+/* RC leads the read of a VIN: asks the second level once. True: CB(ARG,
+ * NULL, NULL) runs on BASE when it answered (rc->handed then holds a hit,
+ * already stored here and handed to this instance's waiters); false: go
+ * upstream. */
+bool reqcache_l2_lookup(struct reqcache *rc, const struct fg_config *cfg, struct event_base *base,
+			cache_wake_fn cb, void *arg);
+void reqcache_l2_cancel(struct reqcache *rc);
 /* A waiter was handed A (a reference it now holds in rc->handed) labelled HOW. */
 void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *how);
 /* Stale-if-error: an entry within stale_if_error seconds past its expiry

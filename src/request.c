@@ -58,7 +58,7 @@
 	X(body,        /* size (413), JSON of POST routes (415, 400)     -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
-	X(cache,       /* fresh entry: reply; lead or join the read      the leader */) \
+	X(cache,       /* fresh entry (here, then Redis); lead or join   the leader, Redis */) \
 	X(budget,      /* a slot of the single-VIN window (429)          a slot     */) \
 	X(token,       /* the current access token (503)                 a token    */) \
 	X(forward,     /* start the upstream exchange                    the answer */) \
@@ -92,7 +92,7 @@ static const struct {
 
 /* What a request waits for: at most one thing at a time, with one
  * deadline timer (none for the upstream: curl has its own time-out). */
-enum req_wait_kind { REQ_WAIT_NONE, REQ_WAIT_CACHE, REQ_WAIT_BUDGET, REQ_WAIT_TOKEN, REQ_WAIT_UPSTREAM };
+enum req_wait_kind { REQ_WAIT_NONE, REQ_WAIT_CACHE, REQ_WAIT_L2, REQ_WAIT_BUDGET, REQ_WAIT_TOKEN, REQ_WAIT_UPSTREAM };
 
 /* The single-VIN read's slot of the upstream budget. */
 enum req_slot {
@@ -188,6 +188,7 @@ static void req_unwait(struct req *r)
 	switch (r->wait) {
 	case REQ_WAIT_NONE: break;
 	case REQ_WAIT_CACHE: cache_wait_cancel(r->waiter); break;
+	case REQ_WAIT_L2: reqcache_l2_cancel(&r->cache); break;
 	case REQ_WAIT_BUDGET: budget_wait_cancel(r->waiter); break;
 	case REQ_WAIT_TOKEN: token_wait_cancel(r->waiter); break;
 	case REQ_WAIT_UPSTREAM: forward_cancel(r->waiter); break;
@@ -345,6 +346,7 @@ static void req_wait_expired(evutil_socket_t fd, short what, void *arg)
 		req_reply_error(r, 503, 5, "no valid upstream access token is available yet; retry shortly");
 		return;
 	case REQ_WAIT_NONE:
+	case REQ_WAIT_L2:         /* redis.c's own time-out answers it */
 	case REQ_WAIT_UPSTREAM:
 		return;
 	}
@@ -510,8 +512,10 @@ static enum req_go req_cache(struct req *r)
 		rc->handed = NULL;
 		return req_reply_answer(r, a);
 	}
+	if (rc->flight)
+		return REQ_GO;   /* leading, and the second level had nothing */
 	if (!rc->checked) {
-		reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins);
+		reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));
 		struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
 		if (!reqcache_key(rc, r->rm.route, r->rm.vin, r->filter,
 				  evhttp_find_header(h, "Cache-Control"), evhttp_find_header(h, "Pragma"),
@@ -524,7 +528,9 @@ static enum req_go req_cache(struct req *r)
 	switch (reqcache_lookup(rc, now, http_worker_base(r->w), req_cache_woken, r, &a, &w)) {
 	case CACHE_HIT:
 		return req_reply_answer(r, a);
-	case CACHE_LEAD:
+	case CACHE_LEAD:   /* the second level (Redis) first, when there is one */
+		if (reqcache_l2_lookup(rc, r->cfg, http_worker_base(r->w), req_cache_woken, r))
+			return req_wait(r, REQ_WAIT_L2, rc, 0);
 		return REQ_GO;
 	case CACHE_WAIT:
 		/* A waiter gives up no sooner than its leader could: a budget
@@ -555,10 +561,10 @@ static enum req_go req_budget(struct req *r)
 	struct budget_waiter *w = NULL;
 	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
 	/* No room right now: a stale answer beats making the client wait. */
-	if (res != BUDGET_GRANTED &&
+	if (res != BUDGET_GRANTED && res != BUDGET_ASK &&
 	    req_fail(r, res == BUDGET_PAUSED ? "upstream-paused" : "budget-exhausted", 0, 0, NULL) == REQ_DONE)
 		return REQ_DONE;
-	if (res == BUDGET_FULL)
+	if (res == BUDGET_FULL || res == BUDGET_ASK)   /* ASK: only Redis knows: queue */
 		res = budget_acquire(b, r->tenant->name, now, http_worker_base(r->w), req_budget_ready, r, &w, &ra);
 	switch (res) {
 	case BUDGET_GRANTED:
@@ -570,6 +576,7 @@ static enum req_go req_budget(struct req *r)
 		return req_reply_error(r, 429, (int)ceil(ra),
 				       "the upstream asked for a pause of single-VIN reads (429); retry after it");
 	case BUDGET_FULL:
+	case BUDGET_ASK:
 		break;
 	}
 	return req_reply_error(r, 429, (int)ceil(ra), "the upstream read budget (vin_get_rate) has no room; retry later");
@@ -632,7 +639,7 @@ static void req_upstream_done(void *arg, struct fwd *f)
 		budget_used(budget_shared(), clock_now());
 		r->slot = REQ_SLOT_LOGGED;
 	}
-	reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins);   /* whatever the upstream answered */
+	reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));   /* whatever the answer */
 	if (rc == CURLE_OK && status == 429)
 		stats_inc(STAT_upstream_throttled);
 	if (rc == CURLE_OK && status == 401) {
