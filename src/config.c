@@ -95,6 +95,8 @@ enum config_type {
 	  "audit log of mutations: path, \"-\" for stderr, or \"off\"") \
 	X(gateway, log_level, CT_LEVEL, log_level, "info", true, 0, 0, \
 	  "error | warn | info | debug") \
+	X(gateway, local_token_ttl, CT_SECONDS, local_token_ttl, "3600", true, 1, 86400, \
+	  "seconds a local token from POST /v1/access_tokens is valid") \
 	X(upstream, base_url, CT_URL, base_url, "https://sandbox.api.high-mobility.com", true, 0, 0, \
 	  "upstream API root (http:// or https://)") \
 	X(upstream, ca_file, CT_PATH, ca_file, "", true, 0, 0, \

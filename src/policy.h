@@ -22,8 +22,8 @@ enum fg_attr_result {
 };
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
  * in on, NULL for the shared listeners; keys and sources are not looked at
- * there), then KEY (may be NULL), then the most specific `sources` range
- * holding PEER (may be NULL, e.g. unix). */
+ * there), then KEY (may be NULL; an API key or a live local token), then
+ * the most specific `sources` range holding PEER (may be NULL, e.g. unix). */
 const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *key, size_t keylen,
 					 const struct sockaddr *peer, enum fg_attr_result *res);

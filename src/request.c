@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "forward.h"
 #include "http.h"
+#include "localtoken.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "reqcache.h"
@@ -53,6 +54,7 @@
  */
 #define REQ_STEPS(X) \
 	X(route,       /* path + method -> a route (404, 405, 400)       -          */) \
+	X(local_token, /* POST /v1/access_tokens answered here (401)     -          */) \
 	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
 	X(body,        /* size (413), JSON of POST routes (400)          -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
@@ -397,18 +399,29 @@ static const char *req_api_key(struct evkeyvalq *h)
 	return evhttp_find_header(h, "X-API-Key");
 }
 
+/* POST /v1/access_tokens: answered here, never forwarded; localtoken.c
+ * decides, told whom the listener or source address attributes. */
+static enum req_go req_local_token(struct req *r)
+{
+	if (!route_is_local(r->rm.route))
+		return REQ_GO;
+	const char *own = http_bind_tenant_listener(r->b);
+	const struct sockaddr *peer = http_request_peer(r->er);
+	struct evbuffer *out = evbuffer_new();
+	int st = localtoken_answer(r->er, r->cfg, policy_attribute(r->cfg, own, NULL, 0, peer, NULL), own != NULL,
+				   clock_now(), r->uri, &r->tenant, out);
+	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	req_reply(r, st, out, "application/json");
+	if (out)
+		evbuffer_free(out);
+	return REQ_DONE;
+}
+
 static enum req_go req_attribute(struct req *r)
 {
 	const char *key = req_api_key(evhttp_request_get_input_headers(r->er));
-	const struct sockaddr *peer = NULL;
-	struct evhttp_connection *conn = evhttp_request_get_connection(r->er);
-	if (conn) {
-		peer = evhttp_connection_get_addr(conn);
-		if (peer && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
-			peer = NULL;
-	}
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), key, key ? strlen(key) : 0, peer, &res);
+	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), key, key ? strlen(key) : 0, http_request_peer(r->er), &res);
 	if (r->tenant) {
 		r->tenant_slot = r->tenant->stats_slot;
 		return REQ_GO;
@@ -421,8 +434,10 @@ static enum req_go req_attribute(struct req *r)
 		return req_reply_error(r, 503, 1, "this listener was removed by a configuration reload; reconnect");
 	}
 	stats_inc(STAT_unauthorized);
-	if (res == FG_ATTR_BAD_KEY)
-		return req_reply_error(r, 401, -1, "the API key presented matches no tenant");
+	if (res == FG_ATTR_BAD_KEY) {   /* RFC 6750: so clients that refresh on 401 do */
+		evhttp_add_header(evhttp_request_get_output_headers(r->er), "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		return req_reply_error(r, 401, -1, "the API key or bearer token presented matches no tenant or has expired");
+	}
 	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
 }
 

@@ -1,4 +1,5 @@
-/* route.c: the routing table of SPEC.md §4. Matching is by path shape
+/* route.c: the routing table of SPEC.md §4, plus the local token route
+ * (POST /v1/access_tokens, which has no upstream path). Matching is by path shape
  * first (so a known path with the wrong method is 405, not 404), then by
  * method. Pure functions, no allocation. */
 #include "route.h"
@@ -15,6 +16,7 @@ static const char *const route_names[FG_R_COUNT] = {
 	[FG_R_DELETE] = "vehicle_delete",
 	[FG_R_CANCEL] = "cancel_activation",
 	[FG_R_ACCESS_TOKEN] = "access_token",
+	[FG_R_LOCAL_TOKEN] = "local_token",
 };
 
 const char *route_name(enum fg_route r)
@@ -50,6 +52,11 @@ int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 bool route_is_mutation(enum fg_route r)
 {
 	return r == FG_R_CREATE || r == FG_R_DELETE || r == FG_R_CANCEL || r == FG_R_ACCESS_TOKEN;
+}
+
+bool route_is_local(enum fg_route r)
+{
+	return r == FG_R_LOCAL_TOKEN;
 }
 
 /* A path segment with the VIN, up to the next '/' or the end. */
@@ -103,6 +110,11 @@ void route_match(enum fg_method m, const char *path, struct fg_route_match *out)
 		route_method(out, m, FG_GET, FG_R_GET, FG_DELETE, FG_R_DELETE, "GET, DELETE");
 		if (out->status == 0)
 			route_take_vin(seg, slen, out);
+		return;
+	}
+	if (plen == strlen("/v1/access_tokens") && memcmp(path, "/v1/access_tokens", plen) == 0) {
+		out->status = 0;
+		route_method(out, m, FG_POST, FG_R_LOCAL_TOKEN, FG_OTHER, FG_R_NONE, "POST");
 		return;
 	}
 	if (plen == strlen("/v1/fleets/access_tokens") &&
