@@ -146,6 +146,128 @@ class LocalToken(FgTestCase):
                            headers={"Authorization": "Bearer " + KEY_OPS})
         self.assertEqual(r.status, 200, r)
 
+    def test_client_habits(self):
+        """What hand-written clients send: a filter printed with spaces and
+        quoted with %22 (spaces as %20 or +), their own Content-Type on a
+        create with empty tags, and the deprecated routes, all with a local
+        bearer token."""
+        c = HMClient(self.g.port, "ops", KEY_OPS)
+        self.assertEqual(c.fetch_token().status, 200)
+        printed = '{"vin": {"operator": "eq", "value": "%s"}}' % V1
+        for query in (urllib.parse.quote(printed, safe=""), urllib.parse.quote(printed, safe="{}:,"),
+                      urllib.parse.quote_plus(printed, safe="{}:,")):
+            with self.subTest(query=query):
+                r = c.call("GET", "/v1/fleets/vehicles?filter=" + query)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual([v["vin"] for v in r.json()], [V1])
+        h = {"Authorization": "Bearer " + c.token, "Content-Type": "application/json; charset=utf-8"}
+        r = fgtest.request(self.g.port, "POST", "/v1/fleets/vehicles", headers=h,
+                           body=json.dumps({"vehicles": [{"vin": V2, "brand": "bmw", "tags": {}}]}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["vehicles"][0]["vin"], V2)
+        r = c.call("POST", "/v1/fleets/access_tokens", {"vin": V1})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["token_type"], "bearer")   # the upstream's vehicle token, relayed
+        r = c.call("POST", "/v1/fleets/%s/cancel_activation" % V1)
+        self.assertIn(r.status, (200, 204), r)
+        seen = [q["route"] for q in self.s.requests()]
+        self.assertIn("access_token", seen)
+        self.assertIn("cancel", seen)
+
+    def test_source_attributed_tenant_needs_no_secret(self):
+        """A tenant attributed by its source address has no key: its client
+        gets a token with any secret, from that address only, and the token
+        then speaks for that tenant from anywhere."""
+        self.g.write_tenant("src", "[tenant]\nname = src\nsources = 127.0.0.2/32\nvins = %s\n" % V1)
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "src",
+                                       "client_secret": "whatever-the-client-had"})
+        r = fgtest.request(self.g.port, "POST", "/v1/access_tokens", body=body, headers=FORM, source="127.0.0.1")
+        self.assertEqual(r.status, 401, r)
+        r = fgtest.request(self.g.port, "POST", "/v1/access_tokens", body=body, headers=FORM, source="127.0.0.2")
+        self.assertEqual(r.status, 200, r)
+        tok = r.json()["access_token"]
+        r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + V1, headers={"Authorization": "Bearer " + tok})
+        self.assertEqual(r.status, 200, r)
+        r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + FOREIGN,
+                           headers={"Authorization": "Bearer " + tok})
+        self.assertEqual(r.status, 403, r)
+        # Another tenant's name from that address still needs its key.
+        r = fgtest.request(self.g.port, "POST", "/v1/access_tokens", source="127.0.0.2", headers=FORM,
+                           body=urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "ops"}))
+        self.assertEqual(r.status, 401, r)
+
+    def test_tokens_survive_reloads_while_tenant_and_key_do(self):
+        c = HMClient(self.g.port, "ops", KEY_OPS)
+        self.assertEqual(c.fetch_token().status, 200)
+        bearer = {"Authorization": "Bearer " + c.token}
+        ops = "[tenant]\nname = ops\nkeys_sha256 = %s\nmethods = GET, POST, DELETE\nvins = %s, %s\n"
+        # A reload that keeps ops and its key (and changes its VINs): alive.
+        self.g.write_tenant("ops", ops % (sha256_hex(KEY_OPS), V1, FOREIGN))
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + FOREIGN, headers=bearer)
+        self.assertEqual(r.status, 200, r)   # the new policy applies to the old token
+        # The key that asked for the token is replaced: the token is dead.
+        self.g.write_tenant("ops", ops % (sha256_hex("a-new-key"), V1, V2))
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + V1, headers=bearer)
+        self.assertEqual(r.status, 401, r)
+        self.assertIn('error="invalid_token"', r.header("WWW-Authenticate") or "")
+        # A token from the new key dies with its tenant.
+        c = HMClient(self.g.port, "ops", "a-new-key")
+        self.assertEqual(c.fetch_token().status, 200)
+        self.g.remove_tenant("ops")
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + FOREIGN,
+                           headers={"Authorization": "Bearer " + c.token})
+        self.assertEqual(r.status, 401, r)
+
+    def test_counted_and_never_logged(self):
+        ok = HMClient(self.g.port, "ops", KEY_OPS)
+        self.assertEqual(ok.fetch_token().status, 200)
+        self.assertEqual(HMClient(self.g.port, "ops", KEY_OTHER).fetch_token().status, 401)
+        self.assertEqual(HMClient(self.g.port, "nobody", "x").fetch_token().status, 401)
+        r = fgtest.request(self.g.port, "POST", "/v1/access_tokens", headers=FORM, body="grant_type=password")
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"], "unsupported_grant_type")
+        # A secret put in the query (clients should not, some do) is not logged either.
+        r = fgtest.request(self.g.port, "POST", "/v1/access_tokens?client_secret=" + KEY_OPS, headers=FORM,
+                           body="grant_type=client_credentials&client_id=ops&client_secret=" + KEY_OPS)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+        r = fgtest.request(self.g.port, "GET", "/v1/access_tokens")
+        self.assertEqual((r.status, r.header("Allow")), (405, "POST"))
+        self.assertEqual(ok.call("GET", "/v1/fleets/vehicles/" + V1).status, 200)
+        st = self.g.stats()
+        self.assertEqual(st["local_tokens"], {"issued": 2, "refused": 3})
+        self.assertEqual(st["requests"]["by_tenant"]["ops"], 3)   # two tokens issued, one read
+        m = self.g.admin("GET", "/metrics").body.decode()
+        self.assertIn("fleetgate_local_tokens_issued_total 2\n", m)
+        self.assertIn("fleetgate_local_tokens_refused_total 3\n", m)
+        self.assertIn('route="local_token",code="200"} 2', m)
+        wait_for(lambda: '"path":"/v1/access_tokens"' in self.g.all_logs().replace(" ", ""),
+                 what="the token requests' access lines")
+        logs = self.g.all_logs()
+        self.assertNotIn(ok.token, logs)
+        self.assertNotIn(KEY_OPS, logs)
+        self.assertNotIn(KEY_OTHER, logs)
+
+    def test_refusal_takes_as_long_for_a_known_tenant_as_for_an_unknown_one(self):
+        """The same work either way (every key hashed against): no timing
+        tells a tenant name that exists from one that does not. Loose bound:
+        loopback noise is larger than the difference."""
+        def median(cid):
+            ts = []
+            for _ in range(40):
+                t0 = time.perf_counter()
+                r = HMClient(self.g.port, cid, "wrong-secret").fetch_token()
+                ts.append(time.perf_counter() - t0)
+                self.assertEqual(r.status, 401)
+            return sorted(ts)[len(ts) // 2]
+        median("ops")   # warm-up
+        known, unknown = median("ops"), median("no-such-tenant")
+        self.assertLess(abs(known - unknown), 0.005 * SLOW + 0.5 * min(known, unknown), (known, unknown))
+
 
 if __name__ == "__main__":
     main()
