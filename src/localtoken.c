@@ -90,22 +90,40 @@ static void lt_sweep(double now)
 	lt.next_sweep = now + LT_SWEEP_EVERY;
 }
 
-/* Full of live tokens: the one closest to expiry goes; lock held. Rare
- * (a sweep came first), so a scan is enough. */
-static void lt_evict_one(void)
+/* Full of live tokens: those closest to expiry go, a sixteenth of the
+ * store at most, in two scans; lock held. Tokens of one lifetime expire
+ * in the order they were issued, so this drops the oldest, and a store
+ * kept full by a client that fetches a token per call pays the scans once
+ * per LOCALTOKEN_MAX / 16 tokens, not once per token. */
+static void lt_evict(void)
 {
-	struct lt_entry **victim = NULL;
+	double lo = 0, hi = 0;
+	bool any = false;
 	for (size_t i = 0; i < LT_BUCKETS; i++)
-		for (struct lt_entry **pp = &lt.b[i]; *pp; pp = &(*pp)->next)
-			if (!victim || (*pp)->expires < (*victim)->expires)
-				victim = pp;
-	if (!victim)
-		return;
-	struct lt_entry *e = *victim;
-	*victim = e->next;
-	OPENSSL_cleanse(e, sizeof *e);
-	free(e);
-	lt.n--;
+		for (struct lt_entry *e = lt.b[i]; e; e = e->next) {
+			if (!any || e->expires < lo)
+				lo = e->expires;
+			if (!any || e->expires > hi)
+				hi = e->expires;
+			any = true;
+		}
+	double below = lo + (hi - lo) / 16;
+	size_t dropped = 0;
+	for (size_t i = 0; i < LT_BUCKETS && dropped < LOCALTOKEN_MAX / 16; i++) {
+		struct lt_entry **pp = &lt.b[i];
+		while (*pp && dropped < LOCALTOKEN_MAX / 16) {
+			struct lt_entry *e = *pp;
+			if (e->expires <= below) {
+				*pp = e->next;
+				OPENSSL_cleanse(e, sizeof *e);
+				free(e);
+				lt.n--;
+				dropped++;
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
 }
 
 static void lt_base64url(const unsigned char *in, size_t n, char *out)
@@ -150,8 +168,8 @@ int localtoken_issue(const char *tenant_name, const unsigned char *keyhash, doub
 	pthread_mutex_lock(&lt.lock);
 	if (now >= lt.next_sweep || lt.n >= LOCALTOKEN_MAX)
 		lt_sweep(now);
-	while (lt.n >= LOCALTOKEN_MAX)
-		lt_evict_one();
+	if (lt.n >= LOCALTOKEN_MAX)
+		lt_evict();
 	size_t i = lt_bucket(e->hash);
 	e->next = lt.b[i];
 	lt.b[i] = e;

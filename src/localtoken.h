@@ -13,8 +13,9 @@ struct evkeyvalq;
 struct fg_config;
 struct fg_tenant;
 
-/* Live tokens at most: when full, the tokens closest to expiry go first
- * (their clients get 401 invalid_token and fetch another). */
+/* Live tokens at most: when full, the tokens closest to expiry go first,
+ * up to a sixteenth of them at once (their clients get 401 invalid_token
+ * and fetch another). */
 #define LOCALTOKEN_MAX 100000
 /* Characters of a token: 32 random bytes, base64url without padding. */
 #define LOCALTOKEN_LEN 43

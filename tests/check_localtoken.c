@@ -137,10 +137,25 @@ START_TEST(test_bounded)
 	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, first, strlen(first), 1), k.t[0]);
 	ck_assert_int_eq(localtoken_issue("src", NULL, 1, 1000, last), 0);
-	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);
+	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
 	ck_assert_ptr_null(localtoken_lookup(&k.c, first, strlen(first), 1));
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[0]);
+
+	/* Tokens of one lifetime issued over time (a client fetching one per
+	 * call): the oldest sixteenth goes at once, the newest stay. */
+	localtoken_clear();
+	char oldest[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, oldest), 0);
+	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
+		ck_assert_int_eq(localtoken_issue("src", NULL, (double)i / 1000, 3600, tok), 0);
+	ck_assert_int_eq(localtoken_issue("src", NULL, 100, 3600, last), 0);
+	size_t n = localtoken_count();
+	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
+	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 100));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 100), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 100), k.t[0]);
 	free_cfg(&k);
 }
 END_TEST
