@@ -161,6 +161,14 @@ static void sim_finish(struct evhttp_request *req, struct sim_reply *r, json_t *
 		evhttp_add_header(h, "Allow", r->allow);
 	if (r->www_auth)
 		evhttp_add_header(h, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+	/* W3C trace context answered as received, so tests can see fleetgate
+	 * relay an upstream's trace headers back to its client. */
+	static const char *const trace[] = { "traceparent", "tracestate" };
+	for (int i = 0; i < 2; i++) {
+		const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), trace[i]);
+		if (v)
+			evhttp_add_header(h, trace[i], v);
+	}
 	sim_send_json(req, r->status, r->body);
 	sim_count_status(r->status);
 	sim_g.stats.in_flight--;

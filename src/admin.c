@@ -1,7 +1,13 @@
 /* admin.c: health, readiness, stats, metrics, cache purge and ending an
  * upstream 429 pause, in a dispatch table. Runs on the main thread, so a
  * busy worker never delays a health check. Only counts and names leave here: the token section says
- * whether a token is valid and for how long, never what it is. */
+ * whether a token is valid and for how long, never what it is.
+ *
+ * POST routes change what the gateway does: each leaves an audit line
+ * (with the client), and when [gateway] admin_token_sha256 is set they
+ * need that token as a bearer (compared as a hash in constant time, never
+ * logged). The process_* families follow the Prometheus client libraries'
+ * standard names, read from /proc/self. */
 #include "admin.h"
 #include "budget.h"
 #include "clock.h"
@@ -15,8 +21,18 @@
 #include "stats.h"
 #include "status.h"
 #include "token.h"
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <event2/buffer.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
@@ -41,13 +57,31 @@ static void admin_healthz(struct evhttp_request *req)
 	admin_send_json(req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+static atomic_bool admin_draining;
+static _Atomic double admin_reload_time;   /* wall clock of the last good load */
+static atomic_bool admin_reload_ok = true;
+
+void admin_set_draining(void) { atomic_store(&admin_draining, true); }
+
+void admin_reload_result(bool ok)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	atomic_store(&admin_reload_ok, ok);
+	if (ok)
+		atomic_store(&admin_reload_time, (double)tv.tv_sec + tv.tv_usec / 1e6);
+}
+
 static void admin_readyz(struct evhttp_request *req)
 {
 	char reason[512], detail[256];
 	struct fg_config *c = config_current();
 	bool redis_on = config_redis_on(c);
 	config_unref(c);
-	if (token_ready(reason, sizeof reason) && redis_on && redis_stats_ready_detail(detail, sizeof detail))
+	if (atomic_load(&admin_draining))
+		admin_send_json(req, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason",
+						    "draining: the gateway is stopping"));
+	else if (token_ready(reason, sizeof reason) && redis_on && redis_stats_ready_detail(detail, sizeof detail))
 		admin_send_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "detail", detail));
 	else if (token_ready(reason, sizeof reason))
 		admin_send_json(req, 200, json_pack("{s:s}", "status", "ready"));
@@ -87,6 +121,10 @@ static void admin_stats_ready(json_t *root)
 {
 	char reason[512];
 	bool ok = token_ready(reason, sizeof reason);
+	if (atomic_load(&admin_draining)) {
+		ok = false;   /* what /readyz answers while the gateway stops */
+		snprintf(reason, sizeof reason, "draining: the gateway is stopping");
+	}
 	json_t *r = admin_sub(root, "readiness");
 	json_object_set_new(r, "ready", json_boolean(ok));
 	if (!ok)
@@ -102,6 +140,8 @@ static void admin_stats_config(json_t *root)
 	json_object_set_new(cf, "vins", json_integer(c ? (json_int_t)c->nvins : 0));
 	json_object_set_new(admin_sub(root, "cache"), "max_bytes",
 			    json_integer(c ? (json_int_t)c->cache_max_bytes : 0));
+	json_object_set_new(cf, "last_reload_time", json_real(atomic_load(&admin_reload_time)));
+	json_object_set_new(cf, "last_reload_success", json_boolean(atomic_load(&admin_reload_ok)));
 	if (c)
 		config_unref(c);
 }
@@ -163,8 +203,100 @@ static void admin_metrics_gauges(struct evbuffer *b)
 	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
 	metric_gauge(b, "requests_in_flight", "Requests not answered yet", (double)http_in_flight());
 	metric_gauge(b, "connections_open", "Client connections open on tenant listeners", (double)http_connections());
+	metric_gauge(b, "config_last_reload_timestamp_seconds",
+		     "Unix time the configuration in force was loaded (start-up or SIGHUP)",
+		     atomic_load(&admin_reload_time));
+	metric_gauge(b, "config_last_reload_success", "Whether the last load or reload succeeded (1) or was refused (0)",
+		     atomic_load(&admin_reload_ok) ? 1 : 0);
 	if (c)
 		config_unref(c);
+}
+
+/* Start time as Unix seconds: /proc/self/stat field 22 (clock ticks after
+ * boot) plus the boot time in /proc/stat. 0 when either is unreadable. */
+static double admin_proc_start_time(void)
+{
+	static double cached;
+	if (cached > 0)
+		return cached;
+	char buf[1024];
+	unsigned long long ticks = 0, btime = 0;
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	/* The command name may hold spaces and parentheses: count from the
+	 * last ')', after which field 3 begins. */
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &ticks) != 1)
+		return 0;
+	f = fopen("/proc/stat", "r");
+	while (f && fgets(buf, sizeof buf, f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	if (f)
+		fclose(f);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (!btime || hz <= 0)
+		return 0;
+	cached = (double)btime + (double)ticks / (double)hz;
+	return cached;
+}
+
+static long admin_proc_open_fds(void)
+{
+	long n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;   /* the descriptor opendir itself holds */
+}
+
+static void admin_metrics_process(struct evbuffer *b)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	unsigned long long vsz = 0, rss = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &vsz, &rss) != 2)
+			vsz = rss = 0;
+		fclose(f);
+	}
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	double maxfds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : -1;
+	evbuffer_add_printf(b,
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		"# TYPE process_cpu_seconds_total counter\n"
+		"process_cpu_seconds_total %.2f\n"
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		"# TYPE process_resident_memory_bytes gauge\n"
+		"process_resident_memory_bytes %llu\n"
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		"# TYPE process_virtual_memory_bytes gauge\n"
+		"process_virtual_memory_bytes %llu\n"
+		"# HELP process_open_fds Number of open file descriptors.\n"
+		"# TYPE process_open_fds gauge\n"
+		"process_open_fds %ld\n"
+		"# HELP process_max_fds Maximum number of open file descriptors.\n"
+		"# TYPE process_max_fds gauge\n"
+		"process_max_fds %.0f\n"
+		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+		"# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds %.2f\n",
+		cpu, rss * (unsigned long long)page, vsz * (unsigned long long)page,
+		admin_proc_open_fds(), maxfds, admin_proc_start_time());
 }
 
 static void admin_metrics(struct evhttp_request *req)
@@ -189,10 +321,30 @@ static void admin_metrics(struct evhttp_request *req)
 	if (config_redis_on(c))
 		redis_stats_metrics(b);
 	config_unref(c);
+	admin_metrics_process(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
 	http_reply(req, 200, b);
 	evbuffer_free(b);
+}
+
+/* One audit line per admin POST, refused ones included. */
+static void admin_audit(struct evhttp_request *req, const char *route, const char *vin, int status)
+{
+	char ts[40];
+	log_time_iso(ts, sizeof ts);
+	json_t *vins = json_array();
+	if (vin)
+		json_array_append_new(vins, json_string(vin));
+	json_t *o = json_object();
+	json_object_set_new(o, "time", json_string(ts));
+	json_object_set_new(o, "client", log_client(req));
+	json_object_set_new(o, "tenant", json_string("admin"));
+	json_object_set_new(o, "method", json_string("POST"));
+	json_object_set_new(o, "route", json_string(route));
+	json_object_set_new(o, "vins", vins);
+	json_object_set_new(o, "status", json_integer(status));
+	log_audit(o);
 }
 
 static void admin_purge(struct evhttp_request *req)
@@ -207,6 +359,8 @@ static void admin_purge(struct evhttp_request *req)
 	}
 	const char *vin = evhttp_find_header(&q, "vin");
 	int rc = cache_purge(vin);
+	/* A VIN that is not one is not echoed into the audit log. */
+	admin_audit(req, "cache_purge", rc < 0 ? NULL : vin, rc < 0 ? 400 : 200);
 	evhttp_clear_headers(&q);
 	if (rc < 0) {
 		http_send_error(req, 400, "the vin parameter is not a VIN");
@@ -222,6 +376,7 @@ static void admin_budget_resume(struct evhttp_request *req)
 	double left = budget_resume(budget_shared(), clock_now());
 	if (left > 0)
 		log_info("admin: upstream pause of single-VIN reads ended by POST /budget/resume (%.0f s were left)", left);
+	admin_audit(req, "budget_resume", NULL, 200);
 	admin_send_json(req, 200, json_pack("{s:s,s:f}", "status", "resumed", "paused_for_s", left));
 }
 
@@ -229,17 +384,45 @@ struct admin_route {
 	enum fg_method method;
 	const char *path;
 	void (*fn)(struct evhttp_request *);
+	const char *name;   /* the audit line's route (POST routes) */
 };
 
 static const struct admin_route admin_routes[] = {
-	{ FG_GET, "/", admin_status },
-	{ FG_GET, "/healthz", admin_healthz },
-	{ FG_GET, "/readyz", admin_readyz },
-	{ FG_GET, "/stats", admin_stats },
-	{ FG_GET, "/metrics", admin_metrics },
-	{ FG_POST, "/cache/purge", admin_purge },
-	{ FG_POST, "/budget/resume", admin_budget_resume },
+	{ FG_GET, "/", admin_status, NULL },
+	{ FG_GET, "/healthz", admin_healthz, NULL },
+	{ FG_GET, "/readyz", admin_readyz, NULL },
+	{ FG_GET, "/stats", admin_stats, NULL },
+	{ FG_GET, "/metrics", admin_metrics, NULL },
+	{ FG_POST, "/cache/purge", admin_purge, "cache_purge" },
+	{ FG_POST, "/budget/resume", admin_budget_resume, "budget_resume" },
 };
+
+/* With admin_token_sha256 set, a POST needs "Authorization: Bearer T"
+ * where SHA-256(T) is that hash. Hashing first makes the comparison
+ * constant-time over a fixed length whatever was sent. */
+static bool admin_authorized(struct evhttp_request *req)
+{
+	struct fg_config *c = config_current();
+	bool ok = !c || !c->admin_token_sha256;
+	if (!ok) {
+		const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+		if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+			unsigned char h[SHA256_DIGEST_LENGTH];
+			char hex[2 * SHA256_DIGEST_LENGTH + 1];
+			const char *tok = auth + 7;
+			while (*tok == ' ')
+				tok++;
+			SHA256((const unsigned char *)tok, strlen(tok), h);
+			for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+				snprintf(hex + 2 * i, 3, "%02x", h[i]);
+			ok = CRYPTO_memcmp(hex, c->admin_token_sha256, 2 * SHA256_DIGEST_LENGTH) == 0;
+			OPENSSL_cleanse(hex, sizeof hex);
+		}
+	}
+	if (c)
+		config_unref(c);
+	return ok;
+}
 
 void admin_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -252,6 +435,14 @@ void admin_request_cb(struct evhttp_request *req, void *arg)
 			continue;
 		allow = method_name(admin_routes[i].method);
 		if (m == admin_routes[i].method) {
+			if (admin_routes[i].method == FG_POST && !admin_authorized(req)) {
+				log_warn("admin: POST %s refused: missing or wrong admin token", path);
+				admin_audit(req, admin_routes[i].name, NULL, 401);
+				evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+						  "Bearer realm=\"fleetgate admin\"");
+				http_send_error(req, 401, "this admin route needs the admin token as a bearer token");
+				return;
+			}
 			admin_routes[i].fn(req);
 			return;
 		}

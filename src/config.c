@@ -14,6 +14,7 @@
  * never put a secret's value into an error: secrets are resolved by
  * secret_resolve(), whose errors name only the variable or the path. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,8 @@
 #include "tenant.h"
 #include "vinset.h"
 #include "jwt.h"
+#include "url.h"
+#include <grp.h>
 
 /* ---- statuses ----------------------------------------------------------- */
 
@@ -51,24 +54,6 @@ int fg_status_index(const char *name)
 
 /* ---- the key table ------------------------------------------------------ */
 
-enum config_type {
-	CT_ADDRS,       /* comma list of addresses; "off" = none (admin only) */
-	CT_INT,         /* plain integer in [min, max] */
-	CT_SECONDS,     /* non-negative whole seconds in [min, max] */
-	CT_SECONDS_OPT, /* like CT_SECONDS; -1 when unset */
-	CT_SIZE,        /* bytes with optional K/M/G suffix, in [min, max] */
-	CT_RATE,        /* N/s, N/min, N/h */
-	CT_BOOL,
-	CT_STRING,
-	CT_PATH,        /* relative to the main file's folder */
-	CT_LOG,         /* "-", "off" or a path */
-	CT_LEVEL,       /* error | warn | info | debug */
-	CT_URL,         /* http:// or https:// */
-	CT_SECRET,      /* env:NAME, file:PATH or literal */
-	CT_MILLIS,      /* seconds with a fraction, or Nms; stored in ms */
-	CT_REDIS_URL,   /* redis://IP:PORT/DB or unix:/path; empty = no Redis */
-	CT_ONFAIL,      /* share | closed */
-};
 
 /* X(section, name, type, field, default, reloadable, min, max, help)
  * An empty default means "unset"; derived defaults are filled in by
@@ -89,6 +74,14 @@ enum config_type {
 	  "seconds a client connection may idle") \
 	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
 	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
+	X(gateway, drain_delay, CT_SECONDS, drain_delay, "5", true, 0, 3600, \
+	  "lame duck on SIGTERM/SIGQUIT: seconds /readyz answers 503 while tenants are still served") \
+	X(gateway, admin_token_sha256, CT_SHA256, admin_token_sha256, "", true, 0, 0, \
+	  "SHA-256 hex of the bearer token admin POST routes require; empty = none required") \
+	X(gateway, unix_mode, CT_MODE, unix_mode, "", true, 0, 0, \
+	  "octal mode of unix: listener sockets (e.g. 0660); empty = the umask's") \
+	X(gateway, unix_group, CT_STRING, unix_group, "", true, 0, 0, \
+	  "group of unix: listener sockets; empty = the process's") \
 	X(gateway, access_log, CT_LOG, access_log, "-", true, 0, 0, \
 	  "access log: path, \"-\" for stderr, or \"off\"") \
 	X(gateway, audit_log, CT_LOG, audit_log, "-", true, 0, 0, \
@@ -304,6 +297,26 @@ static int config_check_range(const struct config_spec *sp, long long v, const c
 	return 0;
 }
 
+/* A secret or key file that the group or others may read is worth a
+ * warning (not an error: it works, and -t still exits 0). */
+static void config_warn_mode(struct config_load *L, int line, const char *key, const char *path)
+{
+	struct stat st;
+	if (path && stat(path, &st) == 0 && (st.st_mode & 044))
+		errors_warn(L->errs, L->c->path, line, "%s: \"%s\" is readable by %s (mode %04o); chmod 600 or 640",
+			    key, path, (st.st_mode & 04) ? "every user" : "its group",
+			    (unsigned)(st.st_mode & 07777));
+}
+
+static void config_check_secret_file(struct config_load *L, size_t i, const char *text)
+{
+	if (strncmp(text, "file:", 5) != 0)
+		return;
+	char *path = parse_path_join(L->c->dir, text + 5);
+	config_warn_mode(L, L->seen[i].line, config_keys[i].name, path);
+	free(path);
+}
+
 /* Parses TEXT for key I into the config. Returns 0 or -1 with ERR. */
 static int config_apply(struct config_load *L, size_t i, const char *text, char *err, size_t errlen)
 {
@@ -346,8 +359,11 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 	case CT_LEVEL:
 		return config_parse_level(text, field, err, errlen);
 	case CT_URL:
+		if (url_check(text, err, errlen) < 0)
+			return -1;
 		return parse_url(text, field, err, errlen);
 	case CT_SECRET:
+		config_check_secret_file(L, i, text);
 		return secret_resolve(field, text, L->c->dir, err, errlen);
 	case CT_MILLIS:
 		if (parse_millis(text, &iv, err, errlen) < 0 ||
@@ -364,6 +380,17 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		}
 		snprintf(err, errlen, "\"%s\" is neither share nor closed", text);
 		return -1;
+	case CT_MODE:
+		return parse_mode(text, field, err, errlen);
+	case CT_SHA256: {
+		unsigned char h[32];
+		if (parse_sha256_hex(text, h, err, errlen) < 0)
+			return -1;
+		*(char **)field = strdup(text);
+		for (char *p = *(char **)field; p && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		break;
+	}
 	case CT_LOG:
 		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
 			*(char **)field = strdup(text);
@@ -392,7 +419,7 @@ static void config_apply_all(struct config_load *L)
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_seen *s = &L->seen[i];
 		const char *text = s->value && *s->value ? s->value : config_keys[i].defval;
-		if (config_specs[i].type == CT_SECONDS_OPT)
+		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE)
 			*(int *)((char *)L->c + config_specs[i].off) = -1;
 		if (!*text)
 			continue;
@@ -462,6 +489,8 @@ static void config_check_files(struct config_load *L)
 		errors_add(L->errs, c->path, config_line(L, "upstream", "ca_file"),
 			   "ca_file: cannot read \"%s\": %s", c->ca_file, strerror(errno));
 	if (c->private_key_file) {
+		config_warn_mode(L, config_line(L, "oauth", "private_key_file"), "private_key_file",
+				 c->private_key_file);
 		err[0] = '\0';
 		c->private_key = jwt_load_key(c->private_key_file, err, sizeof(err));
 		if (!c->private_key)
@@ -472,10 +501,34 @@ static void config_check_files(struct config_load *L)
 
 /* A listener belongs to one place only: the shared list, the admin list
  * or one tenant. */
+static void config_unix_perms(struct fg_config *c, struct fg_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->v[i].is_unix)
+			continue;
+		l->v[i].mode = c->unix_mode;
+		l->v[i].gid = c->unix_gid;
+	}
+}
+
 static void config_check_listeners(struct config_load *L)
 {
 	struct fg_config *c = L->c;
 	int aline = config_line(L, "gateway", "admin_listen");
+
+	c->unix_gid = -1;
+	if (c->unix_group) {
+		struct group *g = getgrnam(c->unix_group);
+		if (g)
+			c->unix_gid = (long)g->gr_gid;
+		else
+			errors_add(L->errs, c->path, config_line(L, "gateway", "unix_group"),
+				   "unix_group: no group \"%s\"", c->unix_group);
+	}
+	config_unix_perms(c, &c->listen);
+	config_unix_perms(c, &c->admin_listen);
+	for (size_t t = 0; t < c->ntenants; t++)
+		config_unix_perms(c, &c->tenants[t]->listen);
 
 	for (size_t i = 0; i < c->admin_listen.n; i++)
 		for (size_t j = 0; j < c->listen.n; j++)
@@ -617,7 +670,7 @@ static void config_free(struct fg_config *c)
 		case CT_REDIS_URL:
 			parse_redis_url_free(field);
 			break;
-		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL:
+		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL: case CT_SHA256:
 			free(*(char **)field);
 			break;
 		default:
@@ -630,6 +683,7 @@ static void config_free(struct fg_config *c)
 	for (size_t i = 0; i < c->ntenants; i++)
 		tenant_free(c->tenants[i]);
 	free(c->tenants);
+	free(c->key_lines);
 	free(c->path);
 	free(c->dir);
 	free(c);
@@ -670,6 +724,11 @@ struct fg_config *config_load(const char *path, struct fg_errors *errs)
 	config_check_listeners(L);
 	if (errs->n != nerr0)
 		goto fail;
+	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));
+	if (!c->key_lines)
+		goto oom;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		c->key_lines[i] = L->seen[i].line;
 	config_seen_free(L);
 	free(L);
 	return c;
@@ -682,6 +741,18 @@ fail:
 	if (c)
 		config_free(c);
 	return NULL;
+}
+
+const void *config_key_field(const struct fg_config *c, size_t i, enum config_type *type)
+{
+	*type = config_specs[i].type;
+	return (const char *)c + config_specs[i].off;
+}
+
+int config_key_line(const struct fg_config *c, const char *section, const char *name)
+{
+	int i = config_key_index(section, name);
+	return i < 0 || !c->key_lines ? 0 : c->key_lines[i];
 }
 
 /* ---- references and the configuration in force ------------------------ */

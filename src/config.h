@@ -24,6 +24,28 @@ typedef struct evp_pkey_st EVP_PKEY;
 enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
 enum fg_redis_onfail { FG_REDIS_SHARE, FG_REDIS_CLOSED };
 
+/* How a key's value is written and stored (config.c's key table). */
+enum config_type {
+	CT_ADDRS,       /* comma list of addresses; "off" = none (admin only) */
+	CT_INT,         /* plain integer in [min, max] */
+	CT_SECONDS,     /* non-negative whole seconds in [min, max] */
+	CT_SECONDS_OPT, /* like CT_SECONDS; -1 when unset */
+	CT_SIZE,        /* bytes with optional K/M/G suffix, in [min, max] */
+	CT_RATE,        /* N/s, N/min, N/h */
+	CT_BOOL,
+	CT_STRING,
+	CT_PATH,        /* relative to the main file's folder */
+	CT_LOG,         /* "-", "off" or a path */
+	CT_LEVEL,       /* error | warn | info | debug */
+	CT_URL,         /* http:// or https:// */
+	CT_SECRET,      /* env:NAME, file:PATH or literal */
+	CT_MILLIS,      /* seconds with a fraction, or Nms; stored in ms */
+	CT_REDIS_URL,   /* redis://IP:PORT/DB or unix:/path; empty = no Redis */
+	CT_ONFAIL,      /* share | closed */
+	CT_MODE,        /* octal file mode; -1 when unset */
+	CT_SHA256,      /* 64 hex digits, kept lower-case; NULL when unset */
+};
+
 struct fg_config {
 	atomic_int refs;
 	unsigned generation;     /* set by config_swap */
@@ -38,6 +60,11 @@ struct fg_config {
 	size_t max_body_bytes;
 	int client_timeout;
 	int shutdown_timeout;
+	int drain_delay;         /* lame-duck seconds before draining */
+	char *admin_token_sha256;/* lower-case hex, or NULL: no admin token */
+	int unix_mode;           /* -1 = umask */
+	char *unix_group;
+	long unix_gid;           /* resolved unix_group; -1 = none */
 	char *access_log;        /* "-", "off" or an absolute path */
 	char *audit_log;
 	enum fg_log_level log_level;
@@ -86,6 +113,7 @@ struct fg_config {
 	struct fg_tenant **tenants;
 	size_t ntenants;
 	size_t nvins;            /* VINs over all tenants */
+	int *key_lines;          /* line of each config_keys[] row; 0 = default */
 };
 
 /* Loads and validates everything. Returns a config holding one reference,
@@ -119,4 +147,8 @@ struct fg_config_key {
 };
 extern const struct fg_config_key config_keys[];
 extern const size_t config_nkeys;
+/* Row I's field in C and its type, for -T and reload's restart check. */
+const void *config_key_field(const struct fg_config *c, size_t i, enum config_type *type);
+/* The line SECTION.NAME was set on in C's main file; 0 when defaulted. */
+int config_key_line(const struct fg_config *c, const char *section, const char *name);
 #endif

@@ -11,32 +11,33 @@
 
 /* Keeps the list usable when memory runs out: the line is dropped, but the
  * caller still sees n > 0 if any earlier line made it. */
-static void errors_push(struct fg_errors *e, char *line)
+static void errors_push(char ***lines, size_t *n, size_t *cap, char *line)
 {
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 8;
-		char **v = realloc(e->lines, cap * sizeof(*v));
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*lines)[i], line) == 0) {
+			free(line);
+			return;
+		}
+	}
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		char **v = realloc(*lines, ncap * sizeof(*v));
 		if (!v) {
 			free(line);
 			return;
 		}
-		e->lines = v;
-		e->cap = cap;
+		*lines = v;
+		*cap = ncap;
 	}
-	e->lines[e->n++] = line;
+	(*lines)[(*n)++] = line;
 }
 
-void errors_add(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
+static char *errors_format(const char *file, int line, const char *fmt, va_list ap)
 {
 	char *msg = NULL, *out = NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&msg, fmt, ap);
-	va_end(ap);
+	int r = vasprintf(&msg, fmt, ap);
 	if (r < 0)
-		return;
+		return NULL;
 	if (!file)
 		r = asprintf(&out, "%s", msg);
 	else if (line > 0)
@@ -44,9 +45,27 @@ void errors_add(struct fg_errors *e, const char *file, int line, const char *fmt
 	else
 		r = asprintf(&out, "%s: %s", file, msg);
 	free(msg);
-	if (r < 0)
-		return;
-	errors_push(e, out);
+	return r < 0 ? NULL : out;
+}
+
+void errors_add(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *out = errors_format(file, line, fmt, ap);
+	va_end(ap);
+	if (out)
+		errors_push(&e->lines, &e->n, &e->cap, out);
+}
+
+void errors_warn(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *out = errors_format(file, line, fmt, ap);
+	va_end(ap);
+	if (out)
+		errors_push(&e->warnings, &e->nwarn, &e->capwarn, out);
 }
 
 void errors_free(struct fg_errors *e)
@@ -54,6 +73,9 @@ void errors_free(struct fg_errors *e)
 	for (size_t i = 0; i < e->n; i++)
 		free(e->lines[i]);
 	free(e->lines);
-	e->lines = NULL;
-	e->n = e->cap = 0;
+	for (size_t i = 0; i < e->nwarn; i++)
+		free(e->warnings[i]);
+	free(e->warnings);
+	e->lines = e->warnings = NULL;
+	e->n = e->cap = e->nwarn = e->capwarn = 0;
 }

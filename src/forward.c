@@ -13,12 +13,14 @@
  * every header value relayed either way. */
 #define _GNU_SOURCE   /* asprintf */
 #include "forward.h"
+#include "budget.h"
 #include "log.h"
 #include "stats.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <openssl/crypto.h>
+#include <event2/http.h>
 
 struct fwd {
 	CURL *easy;
@@ -30,6 +32,8 @@ struct fwd {
 	size_t got;                  /* body bytes so far */
 	bool too_big;
 	char *content_type;          /* NULL when absent */
+	char *traceparent, *tracestate; /* W3C trace context the upstream answered */
+	char peer[80];               /* "IP:PORT" tried, for failure lines */
 	int retry_after;
 	long status;
 	CURLcode rc;
@@ -38,7 +42,10 @@ struct fwd {
 	void *arg;
 };
 
-static const char *const fwd_allowed[] = { "Content-Type", "Accept", "Accept-Language" };
+/* traceparent and tracestate (W3C Trace Context) carry no secret and let
+ * a trace span the gateway. */
+static const char *const fwd_allowed[] = { "Content-Type", "Accept", "Accept-Language",
+					   "traceparent", "tracestate" };
 
 bool forward_header_allowed(const char *name)
 {
@@ -149,8 +156,16 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 	/* A new status line (after a 100 Continue, or a redirect) resets. */
 	if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
 		free(f->content_type);
-		f->content_type = NULL;
+		free(f->traceparent);
+		free(f->tracestate);
+		f->content_type = f->traceparent = f->tracestate = NULL;
 		f->retry_after = -1;
+	} else if (fwd_header_is(line, len, "traceparent", &v, &vlen)) {
+		free(f->traceparent);
+		f->traceparent = fwd_clean_value(v, vlen);
+	} else if (fwd_header_is(line, len, "tracestate", &v, &vlen)) {
+		free(f->tracestate);
+		f->tracestate = fwd_clean_value(v, vlen);
 	} else if (fwd_header_is(line, len, "Content-Type", &v, &vlen)) {
 		free(f->content_type);
 		f->content_type = fwd_clean_value(v, vlen);
@@ -173,6 +188,17 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The "host[:port]" of URL (never a user:password part). */
+static void fwd_url_host(const char *url, char *out, size_t len)
+{
+	const char *h = strstr(url, "://");
+	h = h ? h + 3 : url;
+	const char *at = strchr(h, '@'), *end = h + strcspn(h, "/?#");
+	if (at && at < end)
+		h = at + 1;
+	snprintf(out, len, "%.*s", (int)(end - h), h);
+}
+
 static void fwd_done_cb(void *arg, CURL *easy, CURLcode rc)
 {
 	struct fwd *f = arg;
@@ -182,6 +208,15 @@ static void fwd_done_cb(void *arg, CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &secs);
 	f->ms = secs * 1000.0;
 	f->u = NULL;
+	/* Where the exchange went (or tried to): the address curl connected
+	 * to, else the URL's host, so a failure line says where it failed. */
+	char *ip = NULL, *url = NULL;
+	long port = 0;
+	if (curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && *ip &&
+	    curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK && port > 0)
+		snprintf(f->peer, sizeof f->peer, strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
+	else if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+		fwd_url_host(url, f->peer, sizeof f->peer);
 	if (f->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		f->rc = CURLE_FILESIZE_EXCEEDED;
 		evbuffer_drain(f->body, evbuffer_get_length(f->body));   /* give it back now */
@@ -334,6 +369,8 @@ void forward_free(struct fwd *f)
 	if (f->body)
 		evbuffer_free(f->body);
 	free(f->content_type);
+	free(f->traceparent);
+	free(f->tracestate);
 	free(f);
 }
 
@@ -341,5 +378,21 @@ CURLcode forward_result(const struct fwd *f) { return f->rc; }
 long forward_status(const struct fwd *f) { return f->status; }
 const char *forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
 int forward_retry_after(const struct fwd *f) { return f->retry_after; }
+
+int forward_pause_hint(struct fwd *f)
+{
+	struct evbuffer *body = forward_body(f);
+	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
+	return in_body > f->retry_after ? in_body : f->retry_after;
+}
 struct evbuffer *forward_body(struct fwd *f) { return f->body; }
 double forward_ms(const struct fwd *f) { return f->ms; }
+const char *forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }
+
+void forward_trace_headers(const struct fwd *f, struct evkeyvalq *out)
+{
+	if (f->traceparent)
+		evhttp_add_header(out, "traceparent", f->traceparent);
+	if (f->tracestate)
+		evhttp_add_header(out, "tracestate", f->tracestate);
+}

@@ -41,8 +41,15 @@ long forward_status(const struct fwd *f);
 const char *forward_content_type(const struct fwd *f);   /* "" when absent */
 /* Seconds from a Retry-After header, or -1. */
 int forward_retry_after(const struct fwd *f);
+/* The pause an upstream 429 asks for: the longer of its Retry-After and a
+ * "retry after Ns" in its body; -1 when it names neither. */
+int forward_pause_hint(struct fwd *f);
 struct evbuffer *forward_body(struct fwd *f);
 double forward_ms(const struct fwd *f);                  /* whole exchange */
+/* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */
+const char *forward_peer(const struct fwd *f);
+/* Adds the upstream's traceparent / tracestate answer headers to OUT. */
+void forward_trace_headers(const struct fwd *f, struct evkeyvalq *out);
 /* Client headers that may travel upstream: a short allowlist. */
 bool forward_header_allowed(const char *name);
 /* 502 or 504 for a failed transfer (an answer over max_upstream_bytes or

@@ -471,6 +471,7 @@ static void *worker_main(void *arg)
 	struct http_worker *w = arg;
 	stats_thread_init(w->stats);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	handler->cut_all();   /* still on this thread: the requests are its own */
 	return NULL;
 }
 

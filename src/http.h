@@ -31,6 +31,9 @@ struct http_handler {
 	bool (*client_gone)(struct evhttp_connection *evcon);
 	/* Requests begun and not yet answered, over all workers. */
 	long (*in_flight)(void);
+	/* The worker's loop has ended for good (shutdown): log and drop the
+	 * requests it still holds. */
+	void (*cut_all)(void);
 };
 /* Set once, before http_workers_run. */
 void http_set_handler(const struct http_handler *h);

@@ -88,7 +88,14 @@ static int listener_socket_unix(const struct fg_addr *a, char *err, size_t errle
 	if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(a->path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, 1024) < 0) {
+	bool bound = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+	/* unix_mode / unix_group hold before listen(): no client gets in first. */
+	if (bound && parse_addr_apply_perms(a, err, errlen) < 0) {
+		close(fd);
+		unlink(a->path);
+		return -1;
+	}
+	if (!bound || listen(fd, 1024) < 0) {
 		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
 		if (fd >= 0)
 			close(fd);

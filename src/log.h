@@ -26,6 +26,15 @@ void log_audit(json_t *obj);
 bool log_access_on(void);
 void log_flush(void);
 void log_close(void);
+/* True when stderr is the systemd journal (JOURNAL_STREAM matches):
+ * diagnostics then carry "<N>" priorities. */
+bool log_to_journal(void);
+/* -t: 0 when TARGET ("-", "off" or a path) could be opened for append at
+ * start-up; -1 with ERR otherwise. Creates nothing. */
+int log_check_path(const char *target, char *err, size_t errlen);
+struct evhttp_request;
+/* The client of ER for access and audit lines: "ADDR:PORT" or "unix". */
+json_t *log_client(struct evhttp_request *er);
 /* "2026-11-27T12:00:00.123Z" */
 void log_time_iso(char *buf, size_t len);
 #endif

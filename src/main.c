@@ -1,9 +1,12 @@
 /* main.c: flags, start-up, signals as libevent events, the main loop.
  *
  * The main thread owns the admin listener, the token manager and reloads;
- * workers (http.c) own tenant traffic. SIGHUP, SIGTERM and SIGINT arrive
- * as libevent signal events, so a reload runs in loop context, never in a
- * signal handler. This is the only file that decides the exit status:
+ * workers (http.c) own tenant traffic. Signals arrive as libevent signal
+ * events, so a reload runs in loop context, never in a signal handler.
+ * As nginx: SIGHUP reloads (and reopens the logs), SIGUSR1 only reopens
+ * the logs, SIGTERM and SIGQUIT stop gracefully (a lame-duck phase of
+ * drain_delay seconds with /readyz 503, then a drain of up to
+ * shutdown_timeout), SIGINT stops fast (no lame duck, the same drain). This is the only file that decides the exit status:
  * 0 normal, 1 configuration error, 2 start-up failure. */
 #include "fleetgate.h"
 #include "admin.h"
@@ -11,6 +14,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "config.h"
+#include "confcheck.h"
 #include "http.h"
 #include "listen.h"
 #include "log.h"
@@ -36,6 +40,7 @@ static struct {
 	const char *path;
 	struct event_base *base;
 	struct event *drain_timer;
+	struct event *lame_timer;   /* pending while in the lame-duck phase */
 	double drain_deadline;
 	bool stopping;
 } m;
@@ -43,17 +48,46 @@ static struct {
 static void main_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: fleetgate [-c FILE] [-t] [-V] [-h]\n"
-		"  -c FILE  main configuration file (default %s)\n"
-		"  -t       check the whole configuration and exit\n"
-		"  -V       print the version and exit\n"
-		"  -h       this help\n", MAIN_DEFAULT_CONFIG);
+		"usage: fleetgate [-c FILE] [-t|-T] [-q] [-V] [-h]\n"
+		"  -c, --config FILE  main configuration file (default %s)\n"
+		"  -t, --test         check the whole configuration and exit\n"
+		"  -T, --test-print   check it, print the effective configuration and exit\n"
+		"  -q, --quiet        with -t: print errors only, no \"configuration OK\"\n"
+		"  -V, --version      print the version and exit\n"
+		"  -h, --help         this help\n", MAIN_DEFAULT_CONFIG);
 }
 
-static void main_print_errors(const struct fg_errors *e, FILE *out)
+/* Loads PATH with every check -t makes; NULL with ERRS filled otherwise. */
+static struct fg_config *main_load(const char *path, struct fg_errors *errs)
 {
-	for (size_t i = 0; i < e->n; i++)
-		fprintf(out, "%s\n", e->lines[i]);
+	struct fg_config *c = config_load(path, errs);
+	if (c) {
+		confcheck_files(c, errs);
+		if (errs->n) {
+			config_unref(c);
+			c = NULL;
+		}
+	}
+	return c;
+}
+
+/* Under -t the lines go to stderr as they are (FILE:LINE: message); a
+ * running daemon sends them through the log functions, with time stamp
+ * (or journal priority) and level. */
+static void main_report(const struct fg_errors *e, bool plain, const char *what)
+{
+	for (size_t i = 0; i < e->nwarn; i++) {
+		if (plain)
+			fprintf(stderr, "warning: %s\n", e->warnings[i]);
+		else
+			log_warn("%s", e->warnings[i]);
+	}
+	for (size_t i = 0; i < e->n; i++) {
+		if (plain)
+			fprintf(stderr, "%s\n", e->lines[i]);
+		else
+			log_error("%s%s", what, e->lines[i]);
+	}
 }
 
 static void main_reload(void)
@@ -61,21 +95,26 @@ static void main_reload(void)
 	struct fg_errors errs = { 0 };
 	char err[FG_ERR_LEN];
 	log_info("SIGHUP: reloading %s", m.path);
-	struct fg_config *c = config_load(m.path, &errs);
+	struct fg_config *c = main_load(m.path, &errs);
+	main_report(&errs, false, "reload refused: ");
+	errors_free(&errs);
 	if (!c) {
-		for (size_t i = 0; i < errs.n; i++)
-			log_error("reload refused: %s", errs.lines[i]);
 		log_error("reload refused: the old configuration stays in force");
-		errors_free(&errs);
 		stats_reload(false);
+		admin_reload_result(false);
 		return;
 	}
-	errors_free(&errs);
 	if (listen_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
 		stats_reload(false);
+		admin_reload_result(false);
 		return;
+	}
+	struct fg_config *old = config_current();
+	if (old) {
+		confcheck_restart_keys(old, c);
+		config_unref(old);
 	}
 	config_ref(c);
 	config_swap(c);
@@ -84,20 +123,24 @@ static void main_reload(void)
 	token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	stats_reload(true);
+	admin_reload_result(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
 	config_unref(c);
 }
 
-/* SIGHUP reopens the access and audit logs even when the reload was
- * refused: logrotate has moved the files either way, and a broken config
- * must not leave the logs going into the rotated copy. */
-static void main_reopen_logs(void)
+/* SIGUSR1 (what logrotate sends nginx) reopens the access and audit logs
+ * and does nothing else: a rotation must not apply a half-edited tenant
+ * file. SIGHUP reopens them too, even when the reload was refused:
+ * logrotate may have moved the files either way. */
+static void main_reopen_logs(const char *why)
 {
 	char err[FG_ERR_LEN];
 	struct fg_config *c = config_current();
 	if (c && log_open(c, err, sizeof err) < 0)
-		log_error("SIGHUP: %s", err);
+		log_error("%s: %s", why, err);
+	else if (c)
+		log_info("%s: logs reopened", why);
 	if (c)
 		config_unref(c);
 }
@@ -115,24 +158,15 @@ static void main_drain_check(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(m.drain_timer, &tv);
 }
 
-static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
+/* The end of the lame-duck phase (or a fast stop): stop accepting, then
+ * wait for the requests in flight up to shutdown_timeout. */
+static void main_drain_begin(evutil_socket_t fd, short what, void *arg)
 {
-	if (sig == SIGHUP) {
-		if (!m.stopping) {
-			notify_reloading();
-			main_reload();
-			main_reopen_logs();
-			notify_ready();
-		}
+	if (m.drain_timer)
 		return;
-	}
-	if (m.stopping)
-		return;
-	m.stopping = true;
-	notify_stopping();
 	struct fg_config *c = config_current();
-	log_info("%s: no longer accepting; finishing %ld requests in flight (up to %d s)",
-		 sig == SIGTERM ? "SIGTERM" : "SIGINT", http_in_flight(), c->shutdown_timeout);
+	log_info("no longer accepting; finishing %ld requests in flight (up to %d s)",
+		 http_in_flight(), c->shutdown_timeout);
 	m.drain_deadline = clock_now() + c->shutdown_timeout;
 	config_unref(c);
 	http_stop_accepting();
@@ -154,23 +188,85 @@ static struct redis_conn *main_redis_start(const struct fg_config *c)
 	return redis_conn_new(m.base, &o, "main");
 }
 
+static const char *main_signame(int sig)
+{
+	switch (sig) {
+	case SIGTERM: return "SIGTERM";
+	case SIGQUIT: return "SIGQUIT";
+	case SIGINT: return "SIGINT";
+	default: return "signal";
+	}
+}
+
+/* SIGTERM and SIGQUIT: a load balancer polling /readyz sees 503 and takes
+ * the instance out while it still serves, for drain_delay seconds. SIGINT
+ * (or a SIGINT during that phase) skips to the drain at once. */
+static void main_stop(int sig)
+{
+	if (m.stopping) {
+		if (sig == SIGINT && m.lame_timer && !m.drain_timer) {
+			log_info("SIGINT: lame-duck phase cut short");
+			main_drain_begin(-1, 0, NULL);
+		}
+		return;
+	}
+	m.stopping = true;
+	notify_stopping();
+	admin_set_draining();
+	struct fg_config *c = config_current();
+	int delay = sig == SIGINT ? 0 : c->drain_delay;
+	config_unref(c);
+	if (delay <= 0) {
+		log_info("%s: stopping", main_signame(sig));
+		main_drain_begin(-1, 0, NULL);
+		return;
+	}
+	log_info("%s: lame duck for %d s (/readyz answers 503, requests are still served), then drain",
+		 main_signame(sig), delay);
+	struct timeval tv = { delay, 0 };
+	m.lame_timer = evtimer_new(m.base, main_drain_begin, NULL);
+	if (!m.lame_timer || evtimer_add(m.lame_timer, &tv) < 0)
+		main_drain_begin(-1, 0, NULL);
+}
+
+static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (sig == SIGUSR1) {
+		main_reopen_logs("SIGUSR1");
+		return;
+	}
+	if (sig == SIGHUP) {
+		if (!m.stopping) {
+			notify_reloading();
+			main_reload();
+			main_reopen_logs("SIGHUP");
+			notify_ready();
+		}
+		return;
+	}
+	main_stop((int)sig);
+}
+
 static void main_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	log_flush();
 }
 
-static int main_check(const char *path)
+/* -t and -T: exit 0 when the configuration is valid (warnings do not
+ * change that), 1 with every error otherwise. */
+static int main_check(const char *path, bool print, bool quiet)
 {
 	struct fg_errors errs = { 0 };
-	struct fg_config *c = config_load(path, &errs);
-	if (!c) {
-		main_print_errors(&errs, stderr);
-		errors_free(&errs);
-		return 1;
-	}
+	struct fg_config *c = main_load(path, &errs);
+	main_report(&errs, true, "");
 	errors_free(&errs);
+	if (!c)
+		return 1;
+	if (print)
+		confcheck_print(c, stdout);
 	config_unref(c);
-	printf("configuration OK\n");
+	if (!quiet)
+		fprintf(print ? stderr : stdout, "configuration OK\n");
 	return 0;
 }
 
@@ -178,14 +274,15 @@ static int main_run(struct fg_config *c)
 {
 	char err[FG_ERR_LEN];
 	int rc = 2;
-	static const int signums[3] = { SIGHUP, SIGTERM, SIGINT };
-	struct event *sigs[3] = { 0 }, *flush = NULL;
+	static const int signums[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1 };
+	enum { NSIGS = sizeof signums / sizeof signums[0] };
+	struct event *sigs[NSIGS] = { 0 }, *flush = NULL;
 	struct evhttp *admin = NULL;
 	struct stats_shard *shard = NULL;
 	struct redis_conn *redis = NULL;
 
 	if (log_open(c, err, sizeof err) < 0) {
-		fprintf(stderr, "fleetgate: %s\n", err);
+		log_error("%s", err);
 		return 2;
 	}
 	if (listen_open(c, err, sizeof err) < 0) {
@@ -213,7 +310,7 @@ static int main_run(struct fg_config *c)
 		log_error("cannot serve the admin listener");
 		goto out;
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NSIGS; i++) {
 		sigs[i] = evsignal_new(m.base, signums[i], main_signal_cb, NULL);
 		if (sigs[i])
 			evsignal_add(sigs[i], NULL);
@@ -221,6 +318,7 @@ static int main_run(struct fg_config *c)
 	flush = event_new(m.base, -1, EV_PERSIST, main_flush_cb, NULL);
 	struct timeval one = { 1, 0 };
 	evtimer_add(flush, &one);
+	admin_reload_result(true);   /* the start-up load is the first */
 	log_info("fleetgate %s started: %d workers, %zu tenants, %zu VINs, upstream %s",
 		 FG_VERSION, c->workers, c->ntenants, c->nvins, c->base_url);
 	notify_ready();
@@ -232,7 +330,7 @@ out:
 	 * must not turn exit status 0 into death by signal. Freeing a signal
 	 * event gives the signal back its old (default) action, so it goes
 	 * first, and the signals are ignored from then on. */
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NSIGS; i++) {
 		if (sigs[i])
 			event_free(sigs[i]);
 		sigs[i] = NULL;
@@ -251,6 +349,8 @@ out:
 		event_free(flush);
 	if (m.drain_timer)
 		event_free(m.drain_timer);
+	if (m.lame_timer)
+		event_free(m.lame_timer);
 	if (m.base)
 		event_base_free(m.base);
 	if (shard)
@@ -262,13 +362,24 @@ out:
 
 int main(int argc, char **argv)
 {
-	bool check = false;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "test-print", no_argument, NULL, 'T' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool check = false, print = false, quiet = false;
 	int opt;
 	m.path = MAIN_DEFAULT_CONFIG;
-	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tTqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': m.path = optarg; break;
 		case 't': check = true; break;
+		case 'T': check = print = true; break;
+		case 'q': quiet = true; break;
 		case 'V': printf("fleetgate %s\n", FG_VERSION); return 0;
 		case 'h': main_usage(stdout); return 0;
 		default: main_usage(stderr); return 1;
@@ -279,7 +390,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check)
-		return main_check(m.path);
+		return main_check(m.path, print, quiet);
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
@@ -289,14 +400,16 @@ int main(int argc, char **argv)
 	}
 	stats_init();
 	struct fg_errors errs = { 0 };
+	/* Not main_load: a log file that cannot be opened is a start-up
+	 * failure (exit 2, from log_open), not a configuration error. */
 	struct fg_config *c = config_load(m.path, &errs);
+	main_report(&errs, false, "");
+	errors_free(&errs);
 	if (!c) {
-		main_print_errors(&errs, stderr);
-		errors_free(&errs);
+		log_error("cannot start: the configuration %s is not valid", m.path);
 		curl_global_cleanup();
 		return 1;
 	}
-	errors_free(&errs);
 	config_ref(c);
 	config_swap(c);
 	int rc = main_run(c);

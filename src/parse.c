@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include "parse.h"
 
 
@@ -313,6 +315,8 @@ int parse_addr(const char *text, const char *basedir, struct fg_addr *out,
 {
 	int rc;
 	memset(out, 0, sizeof(*out));
+	out->mode = -1;
+	out->gid = -1;
 	if (strncmp(text, "unix:", 5) == 0)
 		rc = parse_unix(text, basedir, out, err, errlen);
 	else
@@ -472,5 +476,58 @@ int parse_millis(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 bad:
 	snprintf(err, errlen, "\"%s\" is not a duration (seconds such as 0.25 or 2, or 250ms)", text);
+	return -1;
+}
+
+int parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen)
+{
+	if (!a->is_unix)
+		return 0;
+	if (a->gid >= 0 && chown(a->path, (uid_t)-1, (gid_t)a->gid) < 0) {
+		snprintf(err, errlen, "%s: cannot set group %ld: %s", a->spec, a->gid, strerror(errno));
+		return -1;
+	}
+	if (a->mode >= 0 && chmod(a->path, (mode_t)a->mode) < 0) {
+		snprintf(err, errlen, "%s: cannot set mode %04o: %s", a->spec, a->mode, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int parse_mode(const char *text, int *out, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 8);
+	if (!*text || *end || errno || v < 0 || v > 0777) {
+		snprintf(err, errlen, "bad mode \"%s\" (octal, e.g. 0660)", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen)
+{
+	if (strlen(text) == 64) {
+		int i = 0;
+		for (; i < 32; i++) {
+			int a = parse_hexdigit(text[2 * i]), b = parse_hexdigit(text[2 * i + 1]);
+			if (a < 0 || b < 0)
+				break;
+			out[i] = (unsigned char)(a << 4 | b);
+		}
+		if (i == 32)
+			return 0;
+	}
+	snprintf(err, errlen, "not 64 hex digits (a SHA-256 hash: printf %%s TOKEN | sha256sum)");
 	return -1;
 }

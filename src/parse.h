@@ -18,6 +18,8 @@ struct fg_addr {
 	char *spec;
 	bool is_unix;
 	char *path;       /* unix: absolute path */
+	int mode;         /* unix: chmod after bind; -1 = leave to the umask */
+	long gid;         /* unix: chown group after bind; -1 = leave */
 	char host[64];    /* tcp: numeric or name, without brackets */
 	int port;
 };
@@ -36,6 +38,10 @@ struct fg_rate {
 /* A relative unix: path is relative to BASEDIR. */
 int parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
 void parse_addr_free(struct fg_addr *a);
+/* A unix listener's socket file gets A's mode and group (set from
+ * [gateway] unix_mode / unix_group by config.c); called after bind and
+ * before listen, so no client connects before they hold. */
+int parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen);
 /* Parses TEXT and appends it to L, refusing an address L already holds.
  * L->v must have room for one more. */
 int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
@@ -51,6 +57,10 @@ int parse_bool(const char *text, bool *out, char *err, size_t errlen);
 int parse_seconds(const char *text, int *out, char *err, size_t errlen);
 /* A non-negative integer up to INT_MAX. */
 int parse_int(const char *text, int *out, char *err, size_t errlen);
+/* A file mode in octal ("0660", "660"), at most 0777. */
+int parse_mode(const char *text, int *out, char *err, size_t errlen);
+/* 64 hex digits (a SHA-256 hash, as sha256sum prints it) into 32 bytes. */
+int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen);
 /* An http:// or https:// URL; *OUT is a copy without trailing '/'. */
 int parse_url(const char *text, char **out, char *err, size_t errlen);
 

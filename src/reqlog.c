@@ -19,6 +19,7 @@ static json_t *reqlog_line(const struct reqlog *l)
 	json_object_set_new(o, "request_id", json_string(l->rid));
 	json_object_set_new(o, "tenant", l->tenant ? json_string(l->tenant) : json_null());
 	json_object_set_new(o, "method", json_string(method_name(l->method)));
+	json_object_set_new(o, "client", json_string(l->client ? l->client : "unix"));
 	return o;
 }
 
@@ -54,6 +55,8 @@ void reqlog_write(const struct reqlog *l, int status, size_t bytes)
 		json_object_set_new(o, "duration_ms", json_real(l->duration_s * 1000.0));
 		json_object_set_new(o, "upstream_ms", json_real(l->upstream_ms));
 		json_object_set_new(o, "cache", json_string(l->cache));
+		json_object_set_new(o, "upstream_status",
+				    l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
 		log_access(o);
 	}
 	reqlog_audit(l, status);

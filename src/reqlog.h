@@ -22,6 +22,7 @@ struct reqlog {
 	double duration_s;
 	double upstream_ms;
 	const char *cache;          /* X-Cache */
+	const char *client;         /* ADDR:PORT, [V6]:PORT or "unix" */
 };
 
 /* The access line (when the access log is on) and, for a mutating route,

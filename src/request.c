@@ -54,8 +54,8 @@
  */
 #define REQ_STEPS(X) \
 	X(route,       /* path + method -> a route (404, 405, 400)       -          */) \
-	X(local_token, /* POST /v1/access_tokens answered here (401)     -          */) \
 	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
+	X(local_token, /* POST /v1/access_tokens answered here (401)     -          */) \
 	X(body,        /* size (413), JSON of POST routes (400)          -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
@@ -211,14 +211,18 @@ static void req_woken(struct req *r)
 static void req_log_end(struct req *r, int status, size_t bytes)
 {
 	req_set_step(r, REQ_STEP_done);
+	json_t *client = log_client(r->er);
 	struct reqlog l = {
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = reqcache_xcache_name(r->cache.xcache),
+		.client = json_string_value(client),
 	};
 	reqlog_write(&l, status, bytes);
+	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
+	stats_request_cache(l.cache, l.duration_s);
 }
 
 static void req_free(struct req *r)
@@ -365,6 +369,19 @@ static bool request_client_gone(struct evhttp_connection *evcon)
 	return true;
 }
 
+/* Shutdown reached shutdown_timeout with requests of this worker still in
+ * flight: no answer will be sent, but each is logged (status 503, as nginx
+ * logs what it cuts) and counted, and its waits and transfers end. */
+static void request_cut_all(void)
+{
+	while (req_list) {
+		struct req *r = req_list;
+		log_warn("request %s: cut at shutdown_timeout at step %s", r->rid, req_steps[r->step].name);
+		req_log_end(r, 503, 0);
+		req_free(r);
+	}
+}
+
 /* ---- the front half ------------------------------------------------------ */
 
 static enum req_go req_route(struct req *r)
@@ -399,31 +416,13 @@ static const char *req_api_key(struct evkeyvalq *h)
 	return evhttp_find_header(h, "X-API-Key");
 }
 
-/* POST /v1/access_tokens: answered here, never forwarded; localtoken.c
- * decides, told whom the listener or source address attributes. */
-static enum req_go req_local_token(struct req *r)
-{
-	if (!route_is_local(r->rm.route))
-		return REQ_GO;
-	const char *own = http_bind_tenant_listener(r->b);
-	const struct sockaddr *peer = http_request_peer(r->er);
-	struct evbuffer *out = evbuffer_new();
-	int st = localtoken_answer(r->er, r->cfg, policy_attribute(r->cfg, own, NULL, 0, peer, NULL), own != NULL,
-				   clock_now(), r->uri, &r->tenant, out);
-	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
-	req_reply(r, st, out, "application/json");
-	if (out)
-		evbuffer_free(out);
-	return REQ_DONE;
-}
-
 static enum req_go req_attribute(struct req *r)
 {
-	const char *key = req_api_key(evhttp_request_get_input_headers(r->er));
+	const char *key = route_is_local(r->rm.route) ? NULL : req_api_key(evhttp_request_get_input_headers(r->er));
 	enum fg_attr_result res = FG_ATTR_NONE;
 	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), key, key ? strlen(key) : 0, http_request_peer(r->er), &res);
-	if (r->tenant) {
-		r->tenant_slot = r->tenant->stats_slot;
+	if (r->tenant || route_is_local(r->rm.route)) {   /* the token route decides for itself */
+		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
 	}
 	if (res == FG_ATTR_LISTENER_GONE) {
@@ -439,6 +438,22 @@ static enum req_go req_attribute(struct req *r)
 		return req_reply_error(r, 401, -1, "the API key or bearer token presented matches no tenant or has expired");
 	}
 	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
+}
+
+/* POST /v1/access_tokens: answered here, never forwarded; localtoken.c
+ * decides, told whom the listener or source address attributed. */
+static enum req_go req_local_token(struct req *r)
+{
+	if (!route_is_local(r->rm.route))
+		return REQ_GO;
+	struct evbuffer *out = evbuffer_new();
+	int st = localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
+				   r->uri, &r->tenant, out);
+	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	req_reply(r, st, out, "application/json");
+	if (out)
+		evbuffer_free(out);
+	return REQ_DONE;
 }
 
 static enum req_go req_body(struct req *r)
@@ -607,21 +622,6 @@ static enum req_go req_token(struct req *r)
 
 /* ---- the upstream leg ----------------------------------------------------- */
 
-static int req_build_url(struct req *r)
-{
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
-	const char *q = u ? evhttp_uri_get_query(u) : NULL;
-	char path[128];
-	if (route_upstream_path(&r->rm, path, sizeof path) < 0)
-		return -1;
-	size_t n = strlen(r->cfg->base_url) + strlen(path) + (q ? strlen(q) + 1 : 0) + 1;
-	r->url = malloc(n);
-	if (!r->url)
-		return -1;
-	snprintf(r->url, n, "%s%s%s%s", r->cfg->base_url, path, q ? "?" : "", q ? q : "");
-	return 0;
-}
-
 static void req_upstream_done(void *arg, struct fwd *f)
 {
 	struct req *r = arg;
@@ -659,7 +659,8 @@ static void req_upstream_done(void *arg, struct fwd *f)
 
 static enum req_go req_forward(struct req *r)
 {
-	if (!r->url && req_build_url(r) < 0)
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
+	if (!r->url && !(r->url = route_upstream_url(&r->rm, r->cfg->base_url, u ? evhttp_uri_get_query(u) : NULL)))
 		return req_reply_error(r, 500, -1, "out of memory");
 	r->attempts++;
 	struct fwd_params p = {
@@ -712,11 +713,7 @@ static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
  * the longer of the two) has passed. */
 static void req_pause(struct req *r, struct fwd *f)
 {
-	struct evbuffer *body = forward_body(f);
-	int secs = forward_retry_after(f);
-	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
-	if (in_body > secs)
-		secs = in_body;
+	int secs = forward_pause_hint(f);
 	if (secs < 0)
 		secs = (int)r->cfg->vin_get_rate.window_s;   /* no hint: a whole window */
 	log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
@@ -729,10 +726,12 @@ static enum req_go req_answer(struct req *r)
 	struct fwd *f = r->answer;
 	CURLcode rc = forward_result(f);
 	if (rc != CURLE_OK) {
-		log_warn("request %s: upstream %s: %s", r->rid, forward_error_text(rc), curl_easy_strerror(rc));
+		log_warn("request %s: upstream %s (%s): %s", r->rid, forward_error_text(rc), forward_peer(f),
+			 curl_easy_strerror(rc));
 		return req_fail(r, "detail=upstream-failed", forward_error_status(rc), -1, forward_error_text(rc));
 	}
 	int status = (int)forward_status(f);
+	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	if (status == 401) {
 		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
 		return req_reply_error(r, 502, -1,
@@ -796,4 +795,5 @@ const struct http_handler request_handler = {
 	.request = request_begin,
 	.client_gone = request_client_gone,
 	.in_flight = request_in_flight,
+	.cut_all = request_cut_all,
 };

@@ -1,11 +1,12 @@
 /* route.c: the routing table of SPEC.md §4, plus the local token route
  * (POST /v1/access_tokens, which has no upstream path). Matching is by path shape
  * first (so a known path with the wrong method is 405, not 404), then by
- * method. Pure functions, no allocation. */
+ * method. Pure functions; only route_upstream_url allocates. */
 #include "route.h"
 #include "fleetgate.h"
 #include "vinset.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const route_names[FG_R_COUNT] = {
@@ -47,6 +48,18 @@ int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 	default: return -1;
 	}
 	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+char *route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query)
+{
+	char path[128];
+	if (route_upstream_path(m, path, sizeof path) < 0)
+		return NULL;
+	size_t n = strlen(base_url) + strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
+	char *url = malloc(n);
+	if (url)
+		snprintf(url, n, "%s%s%s%s", base_url, path, query ? "?" : "", query ? query : "");
+	return url;
 }
 
 bool route_is_mutation(enum fg_route r)

@@ -34,4 +34,7 @@ bool route_is_mutation(enum fg_route r);
 bool route_is_local(enum fg_route r);
 /* The upstream path of matched route M into OUT; -1 when it has none. */
 int route_upstream_path(const struct fg_route_match *m, char *out, size_t len);
+/* BASE_URL + the upstream path of M + "?" QUERY (when not NULL), malloc'd;
+ * NULL when M has no upstream path or memory ran out. */
+char *route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query);
 #endif

@@ -67,6 +67,9 @@ void stats_add(enum stats_id id, uint64_t n);
 /* One answered request: its tenant slot (-1 = none), route, status and
  * duration in seconds. */
 void stats_request(int tenant_slot, enum fg_route route, int status, double secs);
+/* The same request's duration by its X-Cache value (HIT, MISS, STALE,
+ * BYPASS; NULL = not a cacheable read), for a histogram per result. */
+void stats_request_cache(const char *x_cache, double secs);
 /* One upstream exchange: status (0 = transport failure) and duration. */
 void stats_upstream(int status, double secs);
 /* A reload's outcome: counts it (config.reloads or .reload_failures) and

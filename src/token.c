@@ -390,7 +390,7 @@ static void token_fetch_done(void *arg, struct fwd *f)
 	tk.inflight = NULL;
 	token_body_wipe();
 	if (rc != CURLE_OK) {
-		snprintf(err, sizeof err, "%s: %s", forward_error_text(rc), curl_easy_strerror(rc));
+		snprintf(err, sizeof err, "%s (%s): %s", forward_error_text(rc), forward_peer(f), curl_easy_strerror(rc));
 		token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else if (status == 400 || status == 401 || status == 403) {
 		char code[64], what[128];

@@ -99,7 +99,7 @@ class InstallLayout(unittest.TestCase):
         conf = os.path.join(self.dirs["sysconfdir"], "fleetgate", "fleetgate.conf")
         daemon = os.path.join(self.dirs["sbindir"], "fleetgate")
         self.assertIn("\nExecStart=%s -c %s\n" % (daemon, conf), unit)
-        self.assertIn("\nExecStartPre=%s -t -c %s\n" % (daemon, conf), unit)
+        self.assertIn("\nExecStartPre=%s -t -q -c %s\n" % (daemon, conf), unit)
         self.assertIn("\nExecReload=/bin/kill -HUP $MAINPID\n", unit)
         self.assertIn("\nUser=fleetgate\n", unit)
         self.assertIn("\nType=%s\n" % ("notify" if built_with_libsystemd() else "simple"), unit)
@@ -138,7 +138,7 @@ class InstallLayout(unittest.TestCase):
         # logrotate rotates exactly those files and signals the service.
         rot = read(self.p("sysconfdir", "logrotate.d", "fleetgate"))
         self.assertIn("%s/access.log %s/audit.log {" % (logdir, logdir), rot)
-        self.assertIn("systemctl kill -s HUP --kill-who=main fleetgate.service", rot)
+        self.assertIn("systemctl kill -s USR1 --kill-who=main fleetgate.service", rot)
         self.assertIn("create 0640 fleetgate adm", rot)
         if os.geteuid() != 0 or not shutil.which("systemd-sysusers") or not shutil.which("systemd-tmpfiles"):
             return skip_note("running systemd-sysusers/systemd-tmpfiles --root needs root and both tools")
@@ -206,10 +206,18 @@ class InstallLayout(unittest.TestCase):
         # With credentials added it is valid, with no tenant at all.
         with tempfile.TemporaryDirectory() as d:
             shutil.copytree(etc, os.path.join(d, "fleetgate"))
-            with open(os.path.join(d, "fleetgate", "fleetgate.conf"), "a") as f:
-                f.write("\n[oauth]\nclient_id = test-client\nclient_secret = file:client_secret\n")
-            with open(os.path.join(d, "fleetgate", "client_secret"), "w") as f:
+            conf = os.path.join(d, "fleetgate", "fleetgate.conf")
+            with open(conf) as f:
+                text = f.read()
+            # -t checks that the log folders exist and are writable: the
+            # packaged ones (/var/log/fleetgate) are made by tmpfiles.d.
+            text = re.sub(r"(?m)^(access_log|audit_log) = .*/(\w+\.log)$", r"\1 = %s/\2" % d, text)
+            with open(conf, "w") as f:
+                f.write(text + "\n[oauth]\nclient_id = test-client\nclient_secret = file:client_secret\n")
+            secret = os.path.join(d, "fleetgate", "client_secret")
+            with open(secret, "w") as f:
                 f.write("x\n")
+            os.chmod(secret, 0o600)   # -t warns about a secret others can read
             r = subprocess.run([daemon, "-t", "-c", os.path.join(d, "fleetgate", "fleetgate.conf")],
                                capture_output=True, text=True)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "configuration OK\n", ""))

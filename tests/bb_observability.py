@@ -489,7 +489,8 @@ class Mix(FgTestCase):
             for _, got, _ in fams[name]["samples"]:
                 self.assertEqual(set(got) - {"le"}, labels, name)
         for name in fams:
-            self.assertTrue(name.startswith("fleetgate_"), name)
+            # process_* are the client libraries' standard process families.
+            self.assertTrue(name.startswith("fleetgate_") or name.startswith("process_"), name)
         req = "fleetgate_requests_total"
         self.assertEqual(total(fams, req), st["requests"]["total"])
         for code, n in st["requests"]["by_status"].items():

@@ -195,6 +195,10 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "max_body_bytes", "2K" },
 	{ "gateway", "client_timeout", "31" },
 	{ "gateway", "shutdown_timeout", "0" },
+	{ "gateway", "drain_delay", "3" },
+	{ "gateway", "admin_token_sha256", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08" },
+	{ "gateway", "unix_mode", "0660" },
+	{ "gateway", "unix_group", "root" },   /* gid 0 exists everywhere */
 	{ "gateway", "access_log", "logs/access.log" },
 	{ "gateway", "audit_log", "off" },
 	{ "gateway", "log_level", "debug" },
@@ -289,6 +293,13 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(c->max_body_bytes, 2048);
 	ck_assert_int_eq(c->client_timeout, 31);
 	ck_assert_int_eq(c->shutdown_timeout, 0);
+	ck_assert_int_eq(c->drain_delay, 3);
+	ck_assert_str_eq(c->admin_token_sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+	ck_assert_int_eq(c->unix_mode, 0660);
+	ck_assert_int_eq(c->unix_gid, 0);
+	ck_assert_int_eq(c->listen.v[2].mode, 0660);   /* handed to the unix listener */
+	ck_assert_int_eq(c->listen.v[2].gid, 0);
+	ck_assert_int_eq(c->listen.v[0].mode, -1);     /* TCP listeners have no mode */
 	snprintf(want, sizeof(want), "%s/logs/access.log", tmpdir);
 	ck_assert_str_eq(c->access_log, want);
 	ck_assert_str_eq(c->audit_log, "off");
@@ -386,7 +397,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 31 + 9 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -582,6 +593,30 @@ START_TEST(test_bad_values)
 	ck_assert(has_error("%s:17: workers: \"many\" is not a non-negative integer", conf));
 	ck_assert(has_error("%s:18: max_body_bytes: size \"0\" is out of range (1 to 1073741824 bytes)", conf));
 	ck_assert_uint_eq(errs.n, 12); /* every error, not just the first */
+}
+END_TEST
+
+/* curl_url reads the URL: what it would refuse, or connect() would,
+ * is an error at -t, with the reason in plain words. */
+START_TEST(test_bad_urls)
+{
+	ck_assert_ptr_null(load(MIN_OAUTH
+				"[upstream]\n"                        /* 4 */
+				"base_url = http://127.0.0.1:99999\n" /* 5 */
+				"[oauth]\n"                           /* 6 */
+				"token_url = http://\n"               /* 7 */
+				"[gateway]\n"                         /* 8 */
+				"admin_token_sha256 = abc\n"          /* 9 */
+				"unix_mode = 0999\n"                  /* 10 */
+				"unix_group = no-such-group-fg\n"));  /* 11 */
+	ck_assert(has_error("%s:5: base_url: URL \"http://127.0.0.1:99999\" has a bad port (1 to 65535)", conf));
+	ck_assert(has_error("%s:7: token_url: URL \"http://\" has no host name", conf));
+	ck_assert(any_error_contains(":9: admin_token_sha256: not 64 hex digits"));
+	ck_assert(has_error("%s:10: unix_mode: bad mode \"0999\" (octal, e.g. 0660)", conf));
+	ck_assert(has_error("%s:11: unix_group: no group \"no-such-group-fg\"", conf));
+	ck_assert_uint_eq(errs.n, 5);
+	ck_assert_ptr_null(load(MIN_OAUTH "[upstream]\nbase_url = http://exa mple.com\n"));
+	ck_assert(any_error_contains(":5: base_url: URL \"http://exa mple.com\" cannot be parsed"));
 }
 END_TEST
 
@@ -840,6 +875,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_redis_absent_and_defaults);
 	tcase_add_test(tc, test_redis_refusals);
+	tcase_add_test(tc, test_bad_urls);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -299,7 +299,7 @@ class Gateway:
         sections = [
             ("gateway", "listen = 127.0.0.1:%d\nadmin_listen = 127.0.0.1:%d\nworkers = %d\n"
                         "tenants_dir = tenants.d\naccess_log = %s\naudit_log = %s\nlog_level = debug\n"
-                        "shutdown_timeout = 10\n" % (self.port, self.admin_port, workers, self.access_log,
+                        "shutdown_timeout = 10\ndrain_delay = 0\n" % (self.port, self.admin_port, workers, self.access_log,
                                                      self.audit_log), gateway),
             ("upstream", "base_url = %s\ntimeout = 5\nconnect_timeout = 2\nqueue_timeout = 3\n" % base, upstream),
             ("oauth", "", oauth),
