@@ -1,7 +1,8 @@
 /* tenant.c: tenant files (SPEC.md §3) and the rules across them: which
  * files of the tenant folder are tenants, one [tenant] section per file,
  * every key parsed and checked with FILE:LINE errors, then names, keys,
- * listeners and source ranges unique across tenants. Attribution and per-request policy are policy.c's.
+ * listeners and source ranges unique across tenants. Attribution and
+ * per-request policy are policy.c's.
  *
  * tenant_load builds a tenant while a configuration loads; nothing here
  * changes a tenant afterwards. This file must never put an API key (or
