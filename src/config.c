@@ -15,7 +15,6 @@
  * secret_resolve(), whose errors name only the variable or the path. */
 #define _GNU_SOURCE
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -88,6 +87,8 @@ int fg_status_index(const char *name)
 	  "audit log of mutations: path, \"-\" for stderr, or \"off\"") \
 	X(gateway, log_level, CT_LEVEL, log_level, "info", true, 0, 0, \
 	  "error | warn | info | debug") \
+	X(gateway, local_token_ttl, CT_SECONDS, local_token_ttl, "3600", true, 1, 86400, \
+	  "seconds a local token from POST /v1/access_tokens is valid") \
 	X(upstream, base_url, CT_URL, base_url, "https://sandbox.api.high-mobility.com", true, 0, 0, \
 	  "upstream API root (http:// or https://)") \
 	X(upstream, ca_file, CT_PATH, ca_file, "", true, 0, 0, \
@@ -549,52 +550,11 @@ static void config_check_listeners(struct config_load *L)
 	}
 }
 
-static int config_cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int config_cmp_tenant(const void *a, const void *b)
 {
 	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
 	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
 	return strcmp(x->name, y->name);
-}
-
-static bool config_is_tenant_file(const char *name)
-{
-	size_t n = strlen(name);
-	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
-}
-
-/* Lists the *.conf names of DIR, sorted, so load order and error order do
- * not depend on the file system. */
-static int config_tenant_files(const char *dir, char ***names, size_t *n)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **v = NULL;
-	size_t cnt = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		if (!config_is_tenant_file(de->d_name))
-			continue;
-		char **nv = realloc(v, (cnt + 1) * sizeof(*v));
-		if (!nv)
-			break;
-		v = nv;
-		v[cnt] = parse_path_join(dir, de->d_name);
-		if (v[cnt])
-			cnt++;
-	}
-	closedir(d);
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), config_cmp_str);
-	*names = v;
-	*n = cnt;
-	return 0;
 }
 
 static void config_load_tenants(struct config_load *L)
@@ -612,7 +572,7 @@ static void config_load_tenants(struct config_load *L)
 			   c->tenants_dir);
 		return;
 	}
-	if (config_tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
+	if (tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
 		errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
 			   c->tenants_dir, strerror(errno));
 		return;

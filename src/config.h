@@ -68,6 +68,7 @@ struct fg_config {
 	char *access_log;        /* "-", "off" or an absolute path */
 	char *audit_log;
 	enum fg_log_level log_level;
+	int local_token_ttl;     /* seconds a local bearer token lives (localtoken.c) */
 
 	/* [upstream] */
 	char *base_url;          /* without trailing '/' */

@@ -14,6 +14,7 @@
  * every header value relayed either way. */
 #define _GNU_SOURCE   /* asprintf */
 #include "forward.h"
+#include "budget.h"
 #include "log.h"
 #include "stats.h"
 #include <stdlib.h>
@@ -392,6 +393,13 @@ CURLcode forward_result(const struct fwd *f) { return f->rc; }
 long forward_status(const struct fwd *f) { return f->status; }
 const char *forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
 int forward_retry_after(const struct fwd *f) { return f->retry_after; }
+
+int forward_pause_hint(struct fwd *f)
+{
+	struct evbuffer *body = forward_body(f);
+	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
+	return in_body > f->retry_after ? in_body : f->retry_after;
+}
 struct evbuffer *forward_body(struct fwd *f) { return f->body; }
 double forward_ms(const struct fwd *f) { return f->ms; }
 const char *forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }

@@ -186,6 +186,14 @@ const char *http_bind_tenant_listener(const struct http_bind *b)
 	return b->role == HTTP_ROLE_TENANT ? b->spec : NULL;
 }
 
+/* AF_INET or AF_INET6 only: a unix socket's address matches no range. */
+const struct sockaddr *http_request_peer(struct evhttp_request *er)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(er);
+	const struct sockaddr *peer = conn ? evhttp_connection_get_addr(conn) : NULL;
+	return peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6) ? peer : NULL;
+}
+
 void http_bind_hold(struct http_bind *b) { b->active++; }
 void http_bind_release(struct http_bind *b) { b->active--; }   /* a retired bind's reaper frees it at 0 */
 

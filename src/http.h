@@ -65,6 +65,9 @@ long http_connections(void);
 struct http_worker *http_bind_worker(const struct http_bind *b);
 /* The spec of B's listener when it is a tenant's own, else NULL. */
 const char *http_bind_tenant_listener(const struct http_bind *b);
+/* The client's IP address, for source ranges; NULL on a unix socket. */
+struct sockaddr;
+const struct sockaddr *http_request_peer(struct evhttp_request *er);
 /* A request begun on B / answered: a retired listener waits for its last one. */
 void http_bind_hold(struct http_bind *b);
 void http_bind_release(struct http_bind *b);

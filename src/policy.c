@@ -5,7 +5,8 @@
  * the same VIN test by listview.c.
  *
  * Every function here is a pure read of an immutable configuration, so
- * none takes a lock. Tenant files are tenant.c's; this file never loads
+ * none takes a lock (local bearer tokens are looked up in localtoken.c's
+ * store, whose lock is inside). Tenant files are tenant.c's; this file never loads
  * anything. It must never put an API key (or anything derived from one
  * beyond "a key") into a detail text, and never logs: answers go to the
  * caller's DETAIL buffer.
@@ -19,7 +20,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "fleetgate.h"
+#include "clock.h"
 #include "config.h"
+#include "localtoken.h"
 #include "policy.h"
 #include "route.h"
 #include "tenant.h"
@@ -179,7 +182,9 @@ const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *
 		return NULL;
 	}
 	enum fg_credential cred = policy_credential(authorization, x_api_key, &key, &keylen);
-	if (cred == FG_CRED_KEY && (t = policy_by_key(c, key, keylen)))
+	/* An API key, or a local bearer token from POST /v1/access_tokens. */
+	if (cred == FG_CRED_KEY && ((t = policy_by_key(c, key, keylen)) ||
+				    (t = localtoken_lookup(c, key, keylen, clock_now()))))
 		goto found;
 	if (cred != FG_CRED_NONE) {
 		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */

@@ -23,10 +23,10 @@ enum fg_attr_result {
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
  * in on, NULL for the shared listeners; keys and sources are not looked at
  * there), then the credential of the AUTHORIZATION and X_API_KEY header
- * values (either may be NULL; see policy_credential), then the most
- * specific `sources` range holding PEER (may be NULL, e.g. unix). A
- * credential presented in any form that matches no tenant is BAD_KEY,
- * never a fall back to the source. */
+ * values (either may be NULL; see policy_credential: an API key or a live
+ * local token), then the most specific `sources` range holding PEER (may
+ * be NULL, e.g. unix). A credential presented in any form that matches no
+ * tenant is BAD_KEY, never a fall back to the source. */
 const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res);

@@ -80,7 +80,9 @@ int query_parse(enum fg_route route, const char *query, char **filter, char *det
 	*filter = NULL;
 	if (detaillen)
 		detail[0] = '\0';
-	if (!query || !*query)
+	/* The local token endpoint reads its parameters from the body only
+	 * (RFC 6749); a query there is ignored, never forwarded anywhere. */
+	if (!query || !*query || route == FG_R_LOCAL_TOKEN)
 		return 0;
 	size_t qlen = strlen(query);
 	char *buf = malloc(qlen + 1);

@@ -12,7 +12,8 @@
  * keys sorted; caller frees), or NULL when there is none. Returns 0, 400
  * with DETAIL saying what is wrong (a parameter the route does not take,
  * malformed percent-encoding, a filter that is not such an object), or
- * 500 when out of memory. */
+ * 500 when out of memory. The local token route's query is not read at
+ * all (0). */
 int query_parse(enum fg_route route, const char *query, char **filter, char *detail, size_t detaillen);
 /* The upstream query string for a normalized FILTER: "filter=" and the
  * filter percent-encoded; caller frees. NULL when out of memory. */

@@ -22,10 +22,10 @@
  * Never: block, or reply other than through req_reply(). */
 #include "request.h"
 #include "budget.h"
-#include "cache.h"
 #include "clock.h"
 #include "forward.h"
 #include "http.h"
+#include "localtoken.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "reqcache.h"
@@ -38,14 +38,10 @@
 #include "token.h"
 #include <math.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 /* ---- the steps ------------------------------------------------------------
@@ -55,6 +51,7 @@
 #define REQ_STEPS(X) \
 	X(route,       /* path, query, method -> a route (404, 405, 400) -          */) \
 	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
+	X(local_token, /* POST /v1/access_tokens answered here (401)     -          */) \
 	X(body,        /* size (413), JSON of POST routes (415, 400)     -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
@@ -396,6 +393,8 @@ static enum req_go req_route(struct req *r)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	char d[256];
 	route_match_raw(r->method, path ? path : "", &r->rm);
+	if (route_is_local(r->rm.route) && r->uri)   /* its query is not read, and may hold a secret */
+		r->uri[strcspn(r->uri, "?")] = '\0';
 	int st = r->rm.status ? r->rm.status : query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
 							     &r->filter, d, sizeof d);
 	if (!st)
@@ -413,18 +412,13 @@ static enum req_go req_route(struct req *r)
 static enum req_go req_attribute(struct req *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-	const struct sockaddr *peer = NULL;
-	struct evhttp_connection *conn = evhttp_request_get_connection(r->er);
-	if (conn) {
-		peer = evhttp_connection_get_addr(conn);
-		if (peer && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
-			peer = NULL;
-	}
+	bool local = route_is_local(r->rm.route);   /* the token route reads its own credentials */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b), evhttp_find_header(h, "Authorization"),
-				     evhttp_find_header(h, "X-API-Key"), peer, &res);
-	if (r->tenant) {
-		r->tenant_slot = r->tenant->stats_slot;
+	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b),
+				     local ? NULL : evhttp_find_header(h, "Authorization"),
+				     local ? NULL : evhttp_find_header(h, "X-API-Key"), http_request_peer(r->er), &res);
+	if (r->tenant || local) {   /* the token route decides for itself */
+		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
 	}
 	if (res == FG_ATTR_LISTENER_GONE) {
@@ -435,10 +429,27 @@ static enum req_go req_attribute(struct req *r)
 		return req_reply_error(r, 503, 1, "this listener was removed by a configuration reload; reconnect");
 	}
 	stats_inc(STAT_unauthorized);
-	if (res == FG_ATTR_BAD_KEY)
-		return req_reply_error(r, 401, -1, "the API key presented (Authorization: Bearer KEY or X-API-Key) "
-				       "matches no tenant");
+	if (res == FG_ATTR_BAD_KEY) {   /* RFC 6750: so clients that refresh on 401 do */
+		evhttp_add_header(evhttp_request_get_output_headers(r->er), "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		return req_reply_error(r, 401, -1, "the API key or bearer token presented matches no tenant or has expired");
+	}
 	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
+}
+
+/* POST /v1/access_tokens: answered here, never forwarded; localtoken.c
+ * decides, told whom the listener or source address attributed. */
+static enum req_go req_local_token(struct req *r)
+{
+	if (!route_is_local(r->rm.route))
+		return REQ_GO;
+	struct evbuffer *out = evbuffer_new();
+	int st = localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
+				   r->uri, &r->tenant, out);
+	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	req_reply(r, st, out, "application/json");
+	if (out)
+		evbuffer_free(out);
+	return REQ_DONE;
 }
 
 /* Only the routes that take a body send one upstream, and only as the
@@ -609,21 +620,6 @@ static enum req_go req_token(struct req *r)
 
 /* ---- the upstream leg ----------------------------------------------------- */
 
-/* The upstream's path and, on the list route, the filter as parsed. */
-static int req_build_url(struct req *r)
-{
-	char path[128];
-	char *q = r->filter ? query_upstream(r->filter) : NULL;
-	size_t n = strlen(r->cfg->base_url) + sizeof path + (q ? strlen(q) + 1 : 0) + 1;
-	if (route_upstream_path(&r->rm, path, sizeof path) < 0 || (r->filter && !q) || !(r->url = malloc(n))) {
-		free(q);
-		return -1;
-	}
-	snprintf(r->url, n, "%s%s%s%s", r->cfg->base_url, path, q ? "?" : "", q ? q : "");
-	free(q);
-	return 0;
-}
-
 static void req_upstream_done(void *arg, struct fwd *f)
 {
 	struct req *r = arg;
@@ -661,8 +657,14 @@ static void req_upstream_done(void *arg, struct fwd *f)
 
 static enum req_go req_forward(struct req *r)
 {
-	if (!r->url && req_build_url(r) < 0)
-		return req_reply_error(r, 500, -1, "out of memory");
+	if (!r->url) {   /* the list's filter as parsed, and no other query */
+		char *q = r->filter ? query_upstream(r->filter) : NULL;
+		if (q || !r->filter)
+			r->url = route_upstream_url(&r->rm, r->cfg->base_url, q);
+		free(q);
+		if (!r->url)
+			return req_reply_error(r, 500, -1, "out of memory");
+	}
 	r->attempts++;
 	struct fwd_params p = {
 		.method = method_name(r->method),
@@ -704,11 +706,7 @@ static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
  * the longer of the two) has passed. */
 static void req_pause(struct req *r, struct fwd *f)
 {
-	struct evbuffer *body = forward_body(f);
-	int secs = forward_retry_after(f);
-	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
-	if (in_body > secs)
-		secs = in_body;
+	int secs = forward_pause_hint(f);
 	if (secs < 0)
 		secs = (int)r->cfg->vin_get_rate.window_s;   /* no hint: a whole window */
 	log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);

@@ -1,10 +1,12 @@
-/* route.c: the routing table of SPEC.md §4 and the decoding of the path
- * it is matched on. Matching is by path shape first (so a known path with
- * the wrong method is 405, not 404), then by method. Decoding is by
- * length and refuses %00 and %2F: a path whose decoding could end early
- * or grow a separator would be checked as one resource and acted on by
- * the upstream as another. Pure functions; the only allocation is the
- * decoded copy in route_match_raw. */
+/* route.c: the routing table of SPEC.md §4, plus the local token route
+ * (POST /v1/access_tokens, which has no upstream path), and the decoding
+ * of the path it is matched on. Matching is by path shape first (so a
+ * known path with the wrong method is 405, not 404), then by method.
+ * Decoding is by length and refuses %00 and %2F: a path whose decoding
+ * could end early or grow a separator would be checked as one resource
+ * and acted on by the upstream as another. Pure functions; the only
+ * allocations are the decoded copy in route_match_raw and
+ * route_upstream_url's answer. */
 #include "route.h"
 #include "fleetgate.h"
 #include "vinset.h"
@@ -20,6 +22,7 @@ static const char *const route_names[FG_R_COUNT] = {
 	[FG_R_DELETE] = "vehicle_delete",
 	[FG_R_CANCEL] = "cancel_activation",
 	[FG_R_ACCESS_TOKEN] = "access_token",
+	[FG_R_LOCAL_TOKEN] = "local_token",
 };
 
 const char *route_name(enum fg_route r)
@@ -54,9 +57,26 @@ int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+char *route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query)
+{
+	char path[128];
+	if (route_upstream_path(m, path, sizeof path) < 0)
+		return NULL;
+	size_t n = strlen(base_url) + strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
+	char *url = malloc(n);
+	if (url)
+		snprintf(url, n, "%s%s%s%s", base_url, path, query ? "?" : "", query ? query : "");
+	return url;
+}
+
 bool route_is_mutation(enum fg_route r)
 {
 	return r == FG_R_CREATE || r == FG_R_DELETE || r == FG_R_CANCEL || r == FG_R_ACCESS_TOKEN;
+}
+
+bool route_is_local(enum fg_route r)
+{
+	return r == FG_R_LOCAL_TOKEN;
 }
 
 /* A path segment with the VIN, up to the next '/' or the end. */
@@ -161,6 +181,11 @@ void route_match(enum fg_method m, const char *path, size_t plen, struct fg_rout
 		route_method(out, m, FG_GET, FG_R_GET, FG_DELETE, FG_R_DELETE, "GET, DELETE");
 		if (out->status == 0)
 			route_take_vin(seg, slen, out);
+		return;
+	}
+	if (plen == strlen("/v1/access_tokens") && memcmp(path, "/v1/access_tokens", plen) == 0) {
+		out->status = 0;
+		route_method(out, m, FG_POST, FG_R_LOCAL_TOKEN, FG_OTHER, FG_R_NONE, "POST");
 		return;
 	}
 	if (plen == strlen("/v1/fleets/access_tokens") &&

@@ -1,4 +1,5 @@
-/* route.h: the six upstream routes of SPEC.md §4 and the matcher. */
+/* route.h: the six upstream routes of SPEC.md §4, the one local route
+ * (POST /v1/access_tokens, answered by localtoken.c) and the matcher. */
 #ifndef FG_ROUTE_H
 #define FG_ROUTE_H
 #include <stdbool.h>
@@ -13,6 +14,7 @@ enum fg_route {
 	FG_R_DELETE,        /* DELETE /v1/fleets/vehicles/{vin} */
 	FG_R_CANCEL,        /* POST   /v1/fleets/{vin}/cancel_activation */
 	FG_R_ACCESS_TOKEN,  /* POST   /v1/fleets/access_tokens */
+	FG_R_LOCAL_TOKEN,   /* POST   /v1/access_tokens: answered locally, never forwarded */
 	FG_R_COUNT
 };
 
@@ -40,6 +42,11 @@ long route_decode_path(const char *raw, char *out, const char **why);
 const char *route_name(enum fg_route r);   /* stable label, e.g. "vehicle_get" */
 unsigned route_needs(enum fg_route r);     /* FG_M_* bit the tenant needs */
 bool route_is_mutation(enum fg_route r);
+/* Whether R is answered by fleetgate itself (no tenant policy, no upstream). */
+bool route_is_local(enum fg_route r);
 /* The upstream path of matched route M into OUT; -1 when it has none. */
 int route_upstream_path(const struct fg_route_match *m, char *out, size_t len);
+/* BASE_URL + the upstream path of M + "?" QUERY (when not NULL), malloc'd;
+ * NULL when M has no upstream path or memory ran out. */
+char *route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query);
 #endif

@@ -35,6 +35,8 @@
 	X(upstream_retries,  "upstream", "retries_after_401", "upstream_retries_total",      "Requests retried with a fresh token after an upstream 401") \
 	X(token_waits,       "token",    "waits",          "token_waits_total",              "Requests that had to wait for a token") \
 	X(token_timeouts,    "token",    "wait_timeouts",  "token_wait_timeouts_total",      "Requests answered 503 because no token arrived in time") \
+	X(local_tokens_issued, "local_tokens", "issued",   "local_tokens_issued_total",      "Local bearer tokens issued by POST /v1/access_tokens") \
+	X(local_tokens_refused, "local_tokens", "refused", "local_tokens_refused_total",     "Local token requests refused (400, 401, 413)") \
 	X(rate_limited,      "",         "rate_limited",   "rate_limited_total",             "Requests answered 429 by fleetgate itself (tenant rate, upstream budget)") \
 	X(cache_hits,        "cache",    "hits",           "cache_hits_total",               "Answers served from the cache while fresh") \
 	X(cache_misses,      "cache",    "misses",         "cache_misses_total",             "Cacheable reads that went upstream") \

@@ -1,7 +1,8 @@
-/* tenant.c: tenant files (SPEC.md §3) and the rules across them: one
- * [tenant] section per file, every key parsed and checked with FILE:LINE
- * errors, then names, keys, listeners and source ranges unique across
- * tenants. Attribution and per-request policy are policy.c's.
+/* tenant.c: tenant files (SPEC.md §3) and the rules across them: which
+ * files of the tenant folder are tenants, one [tenant] section per file,
+ * every key parsed and checked with FILE:LINE errors, then names, keys,
+ * listeners and source ranges unique across tenants. Attribution and
+ * per-request policy are policy.c's.
  *
  * tenant_load builds a tenant while a configuration loads; nothing here
  * changes a tenant afterwards. This file must never put an API key (or
@@ -17,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -467,6 +469,45 @@ static void tenant_finish(struct tenant_parse *P)
 	if (P->seen_tenant && P->errs->n == P->errs_before && !t->listen.n && !t->nkeys && !t->nsources)
 		tenant_err(P, 0, "tenant %s has no listen, keys_sha256 or sources: no request can reach it",
 			   t->name ? t->name : "?");
+}
+
+static int tenant_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool tenant_is_file(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+int tenant_files(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!tenant_is_file(de->d_name))
+			continue;
+		char **nv = realloc(v, (cnt + 1) * sizeof(*v));
+		if (!nv)
+			break;
+		v = nv;
+		v[cnt] = parse_path_join(dir, de->d_name);
+		if (v[cnt])
+			cnt++;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), tenant_cmp_str);
+	*names = v;
+	*n = cnt;
+	return 0;
 }
 
 struct fg_tenant *tenant_load(const char *path, struct fg_errors *errs)

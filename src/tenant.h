@@ -37,6 +37,11 @@ struct fg_tenant {
 				     * so only a configuration in force takes one; -1 before */
 };
 
+/* The paths of the *.conf files of DIR (not starting with '.'), sorted,
+ * so load order and error order do not depend on the file system. -1
+ * when DIR cannot be opened; free with parse_list_free. */
+int tenant_files(const char *dir, char ***names, size_t *n);
+
 /* Parses one tenant file (relative vin_file paths are relative to its
  * folder). NULL with ERRS filled on any error. */
 struct fg_tenant *tenant_load(const char *path, struct fg_errors *errs);

@@ -149,6 +149,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->access_log, "-");
 	ck_assert_str_eq(c->audit_log, "-");
 	ck_assert_int_eq(c->log_level, FG_LOG_INFO);
+	ck_assert_int_eq(c->local_token_ttl, 3600);
 
 	ck_assert_str_eq(c->base_url, "https://sandbox.api.high-mobility.com");
 	ck_assert_ptr_null(c->ca_file);
@@ -201,6 +202,7 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "access_log", "logs/access.log" },
 	{ "gateway", "audit_log", "off" },
 	{ "gateway", "log_level", "debug" },
+	{ "gateway", "local_token_ttl", "90" },
 	{ "upstream", "base_url", "http://127.0.0.1:7000/" },
 	{ "upstream", "ca_file", "ca.pem" },
 	{ "upstream", "connect_timeout", "2" },
@@ -302,6 +304,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c->access_log, want);
 	ck_assert_str_eq(c->audit_log, "off");
 	ck_assert_int_eq(c->log_level, FG_LOG_DEBUG);
+	ck_assert_int_eq(c->local_token_ttl, 90);
 	ck_assert_str_eq(c->base_url, "http://127.0.0.1:7000");
 	snprintf(want, sizeof(want), "%s/ca.pem", tmpdir);
 	ck_assert_str_eq(c->ca_file, want);
@@ -394,7 +397,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 30 + 9 + 4 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
