@@ -7,6 +7,7 @@
  * 0 normal, 1 configuration error, 2 start-up failure. */
 #include "fleetgate.h"
 #include "admin.h"
+#include "batch.h"
 #include "budget.h"
 #include "cache.h"
 #include "clock.h"
@@ -83,6 +84,7 @@ static void main_reload(void)
 	listen_commit(c);
 	token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
+	batch_config_changed(c);
 	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
@@ -202,7 +204,7 @@ static int main_run(struct fg_config *c)
 	 * them, and the budget has its configured rate from the start (so
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
-	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
+	    token_start(m.base, c) < 0 || batch_start(m.base, c) < 0 || http_workers_start(c) < 0 || listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
@@ -239,6 +241,7 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
+	batch_stop();   /* after the workers: nothing joins a batch any more */
 	listen_close_all();
 	token_stop();
 	cache_shutdown();

@@ -58,7 +58,7 @@
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
 	X(cache,       /* fresh entry: reply; lead or join the read      the leader */) \
-	X(budget,      /* a slot of the single-VIN window (429)          a slot     */) \
+	X(budget,      /* a budget slot, or a list read (vin_reads; 429)  a slot     */) \
 	X(token,       /* the current access token (503)                 a token    */) \
 	X(forward,     /* start the upstream exchange                    the answer */) \
 	X(answer,      /* 429 pause, stale-if-error, store, reply (502)  -          */)
@@ -484,8 +484,7 @@ static void req_cache_woken(void *arg, struct cache_answer *a, const char *how)
 {
 	struct req *r = arg;
 	req_woken(r);
-	if (a)
-		reqcache_handed(&r->cache, a, how);
+	reqcache_handed(&r->cache, a, how);
 	req_run(r, REQ_STEP_cache);   /* no answer left by the leader: ask again */
 }
 
@@ -542,6 +541,12 @@ static enum req_go req_budget(struct req *r)
 	if (r->rm.route != FG_R_GET || !b || r->slot == REQ_SLOT_RESERVED)
 		return REQ_GO;
 	double now = clock_now(), ra = 0;
+	struct cache_waiter *cw = NULL;   /* vin_reads: a list read may answer instead */
+	switch (reqcache_vin_read(&r->cache, r->cfg, r->tenant->name, now, http_worker_base(r->w), req_cache_woken, r, &cw)) {
+	case REQCACHE_LISTED: return req_wait(r, REQ_WAIT_CACHE, cw, now + r->cfg->queue_timeout + r->cfg->timeout);
+	case REQCACHE_SLOT: r->slot = REQ_SLOT_RESERVED; return REQ_GO;
+	case REQCACHE_BUDGET: break;
+	}
 	struct budget_waiter *w = NULL;
 	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
 	/* No room right now: a stale answer beats making the client wait. */
