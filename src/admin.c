@@ -119,7 +119,7 @@ static json_t *admin_stats_snapshot(void)
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
-	batch_stats_json(admin_sub(root, "list_budget"));
+	batch_stats_json(root);
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));

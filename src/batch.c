@@ -601,11 +601,15 @@ void batch_stop(void)
 
 /* ---- admin surface ------------------------------------------------------------- */
 
-void batch_stats_json(json_t *o)
+void batch_stats_json(json_t *root)
 {
 	struct budget_stats s;
-	if (!bt.budget)
+	json_t *o = json_object_get(root, "list_reads"), *budget = json_object_get(root, "budget");
+	if (!bt.budget || !o || !budget)
 		return;
+	json_incref(o);
+	json_object_del(root, "list_reads");
+	json_object_set_new(budget, "list", o);
 	budget_get_stats(bt.budget, clock_now(), &s);
 	json_object_set_new(o, "limit", json_integer(s.limit));
 	json_object_set_new(o, "window_s", json_real(s.window_s));

@@ -106,7 +106,8 @@ bool batch_join(const char *vin, struct cache_flight **f, struct event_base *bas
  * is refreshed ahead of expiry when refresh_ahead is on. */
 void batch_note_read(const char *vin, double stored_at, double fresh_until, double now);
 
-/* Admin surface: the list budget's state in /stats and /metrics. */
-void batch_stats_json(json_t *o);
+/* Admin surface. /stats: ROOT's list_reads counters move into
+ * budget.list, with the list budget's state (what the status page shows). */
+void batch_stats_json(json_t *root);
 void batch_metrics(struct evbuffer *b);
 #endif

@@ -63,7 +63,7 @@ class ListCase(FgTestCase):
         return [g(120) for g in getters]
 
     def list_stats(self):
-        return self.g.stats()["list_reads"]
+        return self.g.stats()["budget"]["list"]
 
 
 class HundredVins(ListCase):
@@ -180,7 +180,7 @@ class ListPacing(ListCase):
         self.assertEqual(sim["requests"]["get"], 3, sim)
         st = self.list_stats()
         self.assertEqual(st["throttled"], 1, st)
-        self.assertGreater(self.g.stats()["list_budget"]["paused_for_s"], 0)
+        self.assertGreater(self.g.stats()["budget"]["list"]["paused_for_s"], 0)
 
 
 class ListBudget(ListCase):
