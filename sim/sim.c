@@ -32,7 +32,7 @@ static const char sim_usage_text[] =
 	"         [--tls-cert PEM --tls-key PEM] [--token-lifetime SECONDS] [--jwt-tokens]\n"
 	"         [--jwt-lifetime SECONDS]  (exp of JWT tokens, shorter than expires_in)\n"
 	"         [--seed FILE.json] [--seed-count N [--seed-prefix P]]\n"
-	"         [--pending-delay SECONDS] [--vin-rate N] [--port-file FILE] [-v] [-h]\n";
+	"         [--pending-delay SECONDS] [--vin-rate N] [--list-rate N] [--port-file FILE] [-v] [-h]\n";
 
 int64_t sim_now_ms(void)
 {
@@ -127,6 +127,7 @@ static void sim_parse_args(int argc, char **argv)
 		{ "seed-prefix", required_argument, NULL, 'p' },
 		{ "pending-delay", required_argument, NULL, 'D' },
 		{ "vin-rate", required_argument, NULL, 'R' },
+		{ "list-rate", required_argument, NULL, 'r' },
 		{ "port-file", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -157,6 +158,7 @@ static void sim_parse_args(int argc, char **argv)
 		case 'p': c->seed_prefix = optarg; break;
 		case 'D': c->pending_delay = sim_parse_long(optarg, 0, 86400 * 365, "--pending-delay"); break;
 		case 'R': c->vin_rate = sim_parse_long(optarg, 0, 100000000, "--vin-rate"); break;
+		case 'r': c->list_rate = sim_parse_long(optarg, 0, 100000000, "--list-rate"); break;
 		case 'F': c->port_file = optarg; break;
 		case 'v': c->verbose = 1; break;
 		case 'h': fputs(sim_usage_text, stdout); exit(0);

@@ -48,6 +48,7 @@ struct sim_config {
 	const char *seed_prefix;
 	long pending_delay;		/* seconds; 0 = never */
 	long vin_rate;			/* per window; 0 = unlimited */
+	long list_rate;			/* list reads per window; 0 = unlimited */
 	const char *port_file;
 	int verbose;
 };
@@ -58,6 +59,7 @@ struct sim_stats {
 	uint64_t tokens_issued;
 	uint64_t unauthorized;
 	uint64_t rate_limited;
+	uint64_t list_rate_limited;	/* 429s of list reads (--list-rate) */
 	uint64_t in_flight;		/* gauge: received, not yet answered */
 };
 
@@ -123,6 +125,7 @@ struct sim {
 	struct sim_stats stats;
 	struct sim_faults faults;
 	struct sim_window window;
+	struct sim_window list_window;	/* accepted list reads (--list-rate) */
 	struct sim_fleet fleet;
 	json_t *tokens;			/* token -> integer expiry (mono ms) */
 	json_t *log[SIM_LOG_MAX];	/* ring of request log entries */

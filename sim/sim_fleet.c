@@ -240,12 +240,15 @@ void sim_window_clear(void)
 {
 	sim_g.window.head = sim_g.window.len = 0;
 	sim_g.window.forced_until_ms = 0;
+	sim_g.list_window.head = sim_g.list_window.len = 0;
 }
 
 void sim_window_free(void)
 {
 	free(sim_g.window.t);
 	memset(&sim_g.window, 0, sizeof(sim_g.window));
+	free(sim_g.list_window.t);
+	memset(&sim_g.list_window, 0, sizeof(sim_g.list_window));
 }
 
 static int sim_window_push(struct sim_window *w, int64_t now)
@@ -276,22 +279,23 @@ static long sim_ceil_s(int64_t ms)
 	return s < 1 ? 1 : s;
 }
 
-/* 0 when a single-VIN GET may go ahead now (and counts it); otherwise the
- * seconds until a slot frees. */
-static long sim_window_take(void)
+/* 0 when a read may go ahead now under LIMIT per window (and counts it
+ * in W); otherwise the seconds until a slot frees. Single-VIN GETs use
+ * --vin-rate, list reads --list-rate (the real upstream enforces no list
+ * limit today; the option lets fleetgate's pacing of them be tested). */
+static long sim_window_take(struct sim_window *w, long limit)
 {
-	struct sim_window *w = &sim_g.window;
 	int64_t now = sim_now_ms();
 
 	if (w->forced_until_ms > now)
 		return sim_ceil_s(w->forced_until_ms - now);
-	if (sim_g.cfg.vin_rate <= 0)
+	if (limit <= 0)
 		return 0;
 	while (w->len && w->t[w->head] <= now - SIM_WINDOW_MS) {
 		w->head = (w->head + 1) % w->cap;
 		w->len--;
 	}
-	if ((long)w->len >= sim_g.cfg.vin_rate)
+	if ((long)w->len >= limit)
 		return sim_ceil_s(w->t[w->head] + SIM_WINDOW_MS - now);
 	sim_window_push(w, now);
 	return 0;
@@ -365,7 +369,17 @@ static void sim_route_list(struct sim_ctx *c, struct sim_reply *r)
 	json_t *filter = NULL, *vins = NULL, *statuses = NULL, *out;
 	struct sim_vehicle *v;
 	size_t i;
+	long retry = sim_window_take(&sim_g.list_window, sim_g.cfg.list_rate);
+	char detail[96];
 
+	if (retry > 0) {
+		free(text);
+		sim_g.stats.list_rate_limited++;
+		snprintf(detail, sizeof(detail), "Please moderate the request rate and avoid bursts; retry after %lds", retry);
+		sim_reply_error(r, 429, "Too many requests", detail, "fleet-manager-api:fleetgate-sim");
+		r->retry_after = retry;
+		return;
+	}
 	if (text) {
 		filter = json_loads(text, 0, NULL);
 		free(text);
@@ -444,7 +458,7 @@ static void sim_route_create(struct sim_ctx *c, struct sim_reply *r)
 
 static void sim_route_get(struct sim_ctx *c, struct sim_reply *r)
 {
-	long retry = sim_window_take();
+	long retry = sim_window_take(&sim_g.window, sim_g.cfg.vin_rate);
 	struct sim_vehicle *v;
 	char detail[64];
 

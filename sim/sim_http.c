@@ -314,12 +314,13 @@ json_t *sim_stats_dump(void)
 	for (i = 0; i < SIM_R_COUNT; i++)
 		json_object_set_new(req, sim_route_names[i],
 			json_integer((json_int_t)s->requests[i]));
-	return json_pack("{s:o,s:O,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:o,s:O,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 		"requests", req,
 		"by_status", s->by_status,
 		"tokens_issued", (json_int_t)s->tokens_issued,
 		"unauthorized", (json_int_t)s->unauthorized,
 		"rate_limited", (json_int_t)s->rate_limited,
+		"list_rate_limited", (json_int_t)s->list_rate_limited,
 		"in_flight", (json_int_t)s->in_flight,
 		"vehicles", (json_int_t)sim_g.fleet.n,
 		"tokens_live", (json_int_t)json_object_size(sim_g.tokens));

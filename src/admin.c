@@ -9,6 +9,7 @@
  * logged). The process_* families follow the Prometheus client libraries'
  * standard names, read from /proc/self. */
 #include "admin.h"
+#include "batch.h"
 #include "budget.h"
 #include "clock.h"
 #include "cache.h"
@@ -159,6 +160,7 @@ static json_t *admin_stats_snapshot(void)
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
+	batch_stats_json(root);
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));
@@ -320,6 +322,7 @@ static void admin_metrics(struct evhttp_request *req)
 	admin_metrics_gauges(b);
 	cache_metrics(b);
 	budget_metrics(b);
+	batch_metrics(b);
 	struct fg_config *c = config_current();
 	if (config_redis_on(c))
 		redis_stats_metrics(b);

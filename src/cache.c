@@ -93,6 +93,7 @@ struct cache_answer *cache_answer_new(int status, const char *ctype, const void 
 	a->ctype = strdup(ctype ? ctype : "");
 	a->text_len = len;
 	a->stored_at = now;
+	atomic_init(&a->read_once, false);
 	a->list = list;
 	list = NULL;
 	if (!a->ctype)
@@ -441,6 +442,31 @@ enum cache_lookup_result cache_lookup(struct cache *c, const char *key, double n
 out:
 	pthread_mutex_unlock(&c->mu);
 	return res;
+}
+
+enum cache_lookup_result cache_flight_join(struct cache *c, struct cache_flight *f, struct event_base *base,
+					   cache_wake_fn cb, void *arg, struct cache_waiter **w)
+{
+	pthread_mutex_lock(&c->mu);
+	enum cache_lookup_result res = cache_join(c, f, base, cb, arg, w);
+	pthread_mutex_unlock(&c->mu);
+	return res;
+}
+
+struct cache_flight *cache_refresh_open(struct cache *c, const char *key, double stored_at, double now)
+{
+	struct cache_flight *f = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct cache_entry *e = *cache_slot(c, key);
+	if (e && e->a->stored_at == stored_at && now < e->a->stale_until && !cache_flight_find(c, key))
+		f = cache_flight_new(c, key, true);
+	pthread_mutex_unlock(&c->mu);
+	return f;
+}
+
+bool cache_answer_first_read(struct cache_answer *a)
+{
+	return !atomic_exchange(&a->read_once, true);
 }
 
 struct cache_answer *cache_stale(struct cache *c, const char *key, double now)

@@ -31,6 +31,7 @@ struct cache_answer {
 	double stored_at;       /* when it came from the upstream (Age) */
 	double fresh_until;     /* set by cache_store */
 	double stale_until;
+	atomic_bool read_once;  /* a hit has read it (refresh-ahead, batch.c) */
 };
 
 /* A new answer holding one reference. DATA is copied; LIST (may be NULL) is
@@ -97,6 +98,19 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
 /* Ends the flight: every waiter gets A (may be NULL: they look up again)
  * labelled HOW. Frees F. */
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how);
+/* The caller, leader of F, hands the read to another owner (the list-read
+ * batcher, batch.c) and waits for it like any other request: *W, and CB
+ * runs when the new owner ends F. CACHE_WAIT, or CACHE_BUSY when out of
+ * memory (the caller still leads). */
+enum cache_lookup_result cache_flight_join(struct cache *c, struct cache_flight *f, struct event_base *base,
+					   cache_wake_fn cb, void *arg, struct cache_waiter **w);
+/* A flight of KEY for a refresh ahead of expiry: opened only while the
+ * entry stored at STORED_AT is still there, still usable at NOW, and no
+ * flight of KEY runs. Requests arriving meanwhile still hit the entry, and
+ * join the flight once it has expired. NULL otherwise. */
+struct cache_flight *cache_refresh_open(struct cache *c, const char *key, double stored_at, double now);
+/* True the first time it is called for A: the first hit of an entry's life. */
+bool cache_answer_first_read(struct cache_answer *a);
 /* Withdraws a waiter that has not run (same thread that made it). */
 void cache_wait_cancel(struct cache_waiter *w);
 /* Drops the entries of VINS and every list entry; flights of those keys

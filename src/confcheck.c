@@ -81,6 +81,9 @@ static void confcheck_value(const struct fg_config *c, size_t i, char *buf, size
 			buf[0] = 0;
 		return;
 	}
+	case CT_VINREADS:
+		snprintf(buf, len, "%s", (const char *[]){ "auto", "list", "single" }[*(const enum fg_vin_reads *)f]);
+		return;
 	case CT_ONFAIL:
 		snprintf(buf, len, "%s", *(const enum fg_redis_onfail *)f == FG_REDIS_SHARE ? "share" : "closed");
 		return;

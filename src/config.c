@@ -103,6 +103,14 @@ int fg_status_index(const char *name)
 	  "seconds a request may wait for budget or a token") \
 	X(upstream, max_upstream_bytes, CT_SIZE, max_upstream_bytes, "8M", true, 1024, 1073741824, \
 	  "longer upstream answers are refused with 502; K/M/G suffixes") \
+	X(upstream, vin_reads, CT_VINREADS, vin_reads, "auto", true, 0, 0, \
+	  "single-VIN misses: auto (a free budget slot, else a list read), list, or single") \
+	X(upstream, list_batch_window, CT_MILLIS, list_batch_window_ms, "0.05", true, 0, 10000, \
+	  "seconds (fraction allowed, or Nms) a list read waits to gather VINs") \
+	X(upstream, list_batch_max, CT_INT, list_batch_max, "100", true, 1, 300, \
+	  "VINs per list read (at most 300: the URL stays under 8 KB)") \
+	X(upstream, list_get_rate, CT_RATE, list_get_rate, "30/min", true, 0, 0, \
+	  "pacing of GET /v1/fleets/vehicles reads made for single-VIN reads") \
 	X(oauth, token_url, CT_URL, token_url, "", true, 0, 0, \
 	  "token endpoint; default base_url + /v1/access_tokens") \
 	X(oauth, client_id, CT_STRING, client_id, "", true, 0, 0, \
@@ -129,6 +137,8 @@ int fg_status_index(const char *name)
 	  "seconds a GET /v1/fleets/vehicles answer is fresh") \
 	X(cache, stale_if_error, CT_SECONDS, stale_if_error, "600", true, 0, 31536000, \
 	  "seconds past expiry a stale entry may be served when the upstream fails") \
+	X(cache, refresh_ahead, CT_BOOL, refresh_ahead, "yes", true, 0, 0, \
+	  "refresh an entry that was read through a list read in the last fifth of its ttl") \
 	X(redis, url, CT_REDIS_URL, redis_url, "", false, 0, 0, \
 	  "shared state: redis://IP:PORT/DB or unix:/path; empty = this process alone") \
 	X(redis, username, CT_STRING, redis_username, "", false, 0, 0, \
@@ -390,6 +400,14 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 			*p = (char)tolower((unsigned char)*p);
 		break;
 	}
+	case CT_VINREADS:
+		for (int v = FG_VIN_READS_AUTO; v <= FG_VIN_READS_SINGLE; v++)
+			if (strcmp(text, (const char *[]){ "auto", "list", "single" }[v]) == 0) {
+				*(enum fg_vin_reads *)field = (enum fg_vin_reads)v;
+				return 0;
+			}
+		snprintf(err, errlen, "\"%s\" is none of auto, list, single", text);
+		return -1;
 	case CT_LOG:
 		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
 			*(char **)field = strdup(text);

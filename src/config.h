@@ -23,6 +23,8 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
 enum fg_redis_onfail { FG_REDIS_SHARE, FG_REDIS_CLOSED };
+/* [upstream] vin_reads: how a single-VIN miss goes upstream (docs/cache.md). */
+enum fg_vin_reads { FG_VIN_READS_AUTO, FG_VIN_READS_LIST, FG_VIN_READS_SINGLE };
 
 /* How a key's value is written and stored (config.c's key table). */
 enum config_type {
@@ -42,6 +44,7 @@ enum config_type {
 	CT_MILLIS,      /* seconds with a fraction, or Nms; stored in ms */
 	CT_REDIS_URL,   /* redis://IP:PORT/DB or unix:/path; empty = no Redis */
 	CT_ONFAIL,      /* share | closed */
+	CT_VINREADS,    /* auto | list | single */
 	CT_MODE,        /* octal file mode; -1 when unset */
 	CT_SHA256,      /* 64 hex digits, kept lower-case; NULL when unset */
 };
@@ -78,6 +81,10 @@ struct fg_config {
 	struct fg_rate vin_get_rate;
 	int queue_timeout;
 	size_t max_upstream_bytes; /* longer answers are refused (502) */
+	enum fg_vin_reads vin_reads;
+	int list_batch_window_ms;  /* a batch gathers VINs this long */
+	int list_batch_max;        /* VINs per list read */
+	struct fg_rate list_get_rate;
 
 	/* [oauth] */
 	char *token_url;         /* resolved: default base_url + /v1/access_tokens */
@@ -97,6 +104,7 @@ struct fg_config {
 	int ttl_status[FG_STATUS_COUNT];  /* -1 = use ttl */
 	int ttl_list;
 	int stale_if_error;
+	bool refresh_ahead;      /* read entries are refreshed by list reads before expiry */
 
 	/* [redis]: redis_url.addr.spec NULL = not configured (config_redis_on) */
 	struct fg_redis_url redis_url;

@@ -10,6 +10,7 @@
  * 0 normal, 1 configuration error, 2 start-up failure. */
 #include "fleetgate.h"
 #include "admin.h"
+#include "batch.h"
 #include "budget.h"
 #include "cache.h"
 #include "clock.h"
@@ -124,6 +125,7 @@ static void main_reload(void)
 	listen_commit(c);
 	token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
+	batch_config_changed(c);
 	stats_reload(true);
 	admin_reload_result(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
@@ -324,7 +326,7 @@ static int main_run(struct fg_config *c)
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
 	    main_share_start(c, &redis) < 0 ||
-	    token_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
+	    token_start(m.base, c) < 0 || batch_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
 	    listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
@@ -362,6 +364,7 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
+	batch_stop();   /* after the workers: nothing joins a batch any more */
 	listen_close_all();
 	token_stop();
 	sharedcache_stop();   /* its subscriber touches the cache */

@@ -10,6 +10,8 @@
  * asks reqcache_stale from its one failure path). */
 #include "reqcache.h"
 #include "clock.h"
+#include "batch.h"
+#include "budget.h"
 #include "listview.h"
 #include "stats.h"
 #include <math.h>
@@ -23,6 +25,7 @@
 
 static const char *const reqcache_xcache_names[] = {
 	[REQCACHE_BYPASS] = "BYPASS", [REQCACHE_HIT] = "HIT", [REQCACHE_MISS] = "MISS", [REQCACHE_STALE] = "STALE",
+	[REQCACHE_LIST] = "MISS-LIST",
 };
 
 const char *reqcache_xcache_name(enum reqcache_xcache x) { return reqcache_xcache_names[x]; }
@@ -101,6 +104,8 @@ enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct
 	case CACHE_HIT:
 		stats_inc(STAT_cache_hits);
 		reqcache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%ld", (long)floor((*a)->fresh_until - now));
+		if (!cache_key_is_list(rc->key) && cache_answer_first_read(*a))
+			batch_note_read(rc->key, (*a)->stored_at, (*a)->fresh_until, now);
 		break;
 	case CACHE_LEAD:
 		stats_inc(STAT_cache_misses);
@@ -116,8 +121,39 @@ enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct
 	return res;
 }
 
+enum reqcache_way reqcache_vin_read(struct reqcache *rc, const struct fg_config *cfg, const char *tenant,
+				    double now, struct event_base *base, cache_wake_fn cb, void *arg,
+				    struct cache_waiter **w)
+{
+	bool can_list = rc->flight && !rc->no_cache && !rc->list_fallback;
+	double ra;
+	struct budget_waiter *bw = NULL;
+	switch (batch_choose(cfg->vin_reads, can_list)) {
+	case BATCH_SINGLE:
+		return REQCACHE_BUDGET;
+	case BATCH_TRY_SLOT:
+		if (budget_acquire(budget_shared(), tenant, now, NULL, NULL, NULL, &bw, &ra) == BUDGET_GRANTED)
+			return REQCACHE_SLOT;
+		break;
+	case BATCH_LIST:
+		break;
+	}
+	return batch_join(rc->key, &rc->flight, base, cb, arg, w) ? REQCACHE_LISTED : REQCACHE_BUDGET;
+}
+
 void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *how)
 {
+	if (!a) {
+		/* A list read without this VIN: the next lead is a single read. */
+		rc->list_fallback = rc->list_fallback || (how && strncmp(how, "LIST-", 5) == 0);
+		return;
+	}
+	if (strcmp(how, "LIST") == 0) {
+		stats_inc(STAT_list_served);
+		reqcache_label(rc, REQCACHE_LIST, "fleetgate; fwd=miss; fwd-status=200; detail=list-read");
+		rc->handed = a;
+		return;
+	}
 	bool stale = strcmp(how, "STALE") == 0;
 	if (stale)
 		stats_inc(STAT_cache_stale);
@@ -321,7 +357,7 @@ struct evbuffer *reqcache_render(const struct reqcache *rc, struct cache_answer 
 
 void reqcache_headers(const struct reqcache *rc, struct evkeyvalq *h)
 {
-	evhttp_add_header(h, "X-Cache", reqcache_xcache_name(rc->xcache));
+	evhttp_add_header(h, "X-Cache", reqcache_xcache_name(rc->xcache == REQCACHE_LIST ? REQCACHE_MISS : rc->xcache));
 	if (rc->detail[0])
 		evhttp_add_header(h, "Cache-Status", rc->detail);
 }

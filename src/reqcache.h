@@ -18,7 +18,8 @@
 struct fg_tenant;
 
 /* X-Cache: what the cache did for the request. */
-enum reqcache_xcache { REQCACHE_BYPASS, REQCACHE_HIT, REQCACHE_MISS, REQCACHE_STALE };
+/* REQCACHE_LIST is a miss answered by a list read: X-Cache MISS, access log MISS-LIST. */
+enum reqcache_xcache { REQCACHE_BYPASS, REQCACHE_HIT, REQCACHE_MISS, REQCACHE_STALE, REQCACHE_LIST };
 
 struct reqcache {
 	enum reqcache_xcache xcache;
@@ -36,6 +37,14 @@ struct reqcache {
 	const struct fg_config *cfg;
 	cache_wake_fn l2_cb;
 	void *l2_arg;
+	bool list_fallback;          /* a list read left this VIN without an answer: single read */
+};
+
+/* How a single-VIN read RC leads goes upstream (vin_reads). */
+enum reqcache_way {
+	REQCACHE_BUDGET,   /* through the single-VIN budget (its queue, its 429) */
+	REQCACHE_SLOT,     /* a budget slot was free at once and is reserved */
+	REQCACHE_LISTED,   /* handed to the next list read: *W waits for it */
 };
 
 const char *reqcache_xcache_name(enum reqcache_xcache x);
@@ -63,7 +72,14 @@ enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct
 bool reqcache_l2_lookup(struct reqcache *rc, const struct fg_config *cfg, struct event_base *base,
 			cache_wake_fn cb, void *arg);
 void reqcache_l2_cancel(struct reqcache *rc);
-/* A waiter was handed A (a reference it now holds in rc->handed) labelled HOW. */
+/* vin_reads decides for a read RC leads of VIN by TENANT at NOW: the
+ * budget, a slot free at once (auto), or the next list read; then CB(ARG,
+ * answer, how) runs on BASE as for any wait on a leader. */
+enum reqcache_way reqcache_vin_read(struct reqcache *rc, const struct fg_config *cfg, const char *tenant,
+				    double now, struct event_base *base, cache_wake_fn cb, void *arg,
+				    struct cache_waiter **w);
+/* A waiter was handed A (a reference it now holds in rc->handed; NULL: no
+ * answer, ask again) labelled HOW. */
 void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *how);
 /* Stale-if-error: an entry within stale_if_error seconds past its expiry
  * (a reference for the caller), or NULL. FORWARDED: the upstream was asked

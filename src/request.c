@@ -56,7 +56,7 @@
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
 	X(cache,       /* fresh entry (here, then Redis); lead or join   the leader, Redis */) \
-	X(budget,      /* a slot of the single-VIN window (429)          a slot     */) \
+	X(budget,      /* a budget slot, or a list read (vin_reads; 429)  a slot     */) \
 	X(token,       /* the current access token (503)                 a token    */) \
 	X(forward,     /* start the upstream exchange                    the answer */) \
 	X(answer,      /* 429 pause, stale-if-error, store, reply (502)  -          */)
@@ -508,8 +508,7 @@ static void req_cache_woken(void *arg, struct cache_answer *a, const char *how)
 {
 	struct req *r = arg;
 	req_woken(r);
-	if (a)
-		reqcache_handed(&r->cache, a, how);
+	reqcache_handed(&r->cache, a, how);
 	req_run(r, REQ_STEP_cache);   /* no answer left by the leader: ask again */
 }
 
@@ -569,6 +568,12 @@ static enum req_go req_budget(struct req *r)
 	if (r->rm.route != FG_R_GET || !b || r->slot == REQ_SLOT_RESERVED)
 		return REQ_GO;
 	double now = clock_now(), ra = 0;
+	struct cache_waiter *cw = NULL;   /* vin_reads: a list read may answer instead */
+	switch (reqcache_vin_read(&r->cache, r->cfg, r->tenant->name, now, http_worker_base(r->w), req_cache_woken, r, &cw)) {
+	case REQCACHE_LISTED: return req_wait(r, REQ_WAIT_CACHE, cw, now + r->cfg->queue_timeout + r->cfg->timeout);
+	case REQCACHE_SLOT: r->slot = REQ_SLOT_RESERVED; return REQ_GO;
+	case REQCACHE_BUDGET: break;
+	}
 	struct budget_waiter *w = NULL;
 	enum budget_result res = budget_acquire(b, r->tenant->name, now, NULL, NULL, NULL, &w, &ra);
 	/* No room right now: a stale answer beats making the client wait. */
@@ -701,18 +706,6 @@ static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 	return req_reply(r, status, forward_body(f), forward_content_type(f));
 }
 
-/* The upstream answered 429 on the single-VIN route: nothing more goes
- * there until its Retry-After (header or "retry after Ns" in the body,
- * the longer of the two) has passed. */
-static void req_pause(struct req *r, struct fwd *f)
-{
-	int secs = forward_pause_hint(f);
-	if (secs < 0)
-		secs = (int)r->cfg->vin_get_rate.window_s;   /* no hint: a whole window */
-	log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
-	budget_pause(budget_shared(), clock_now(), secs);
-}
-
 /* The exchange is over (and not a 401 being retried). */
 static enum req_go req_answer(struct req *r)
 {
@@ -730,8 +723,12 @@ static enum req_go req_answer(struct req *r)
 		return req_reply_error(r, 502, -1,
 				       "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 	}
-	if (status == 429 && r->rm.route == FG_R_GET)
-		req_pause(r, f);
+	if (status == 429 && r->rm.route == FG_R_GET) {   /* nothing more goes there until its hint */
+		int secs = forward_pause_hint(f);               /* has passed; none: a whole window */
+		secs = secs >= 0 ? secs : (int)r->cfg->vin_get_rate.window_s;
+		log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
+		budget_pause(budget_shared(), clock_now(), secs);
+	}
 	if (status >= 500 || status == 429) {
 		char why[32];
 		snprintf(why, sizeof why, "fwd-status=%d", status);

@@ -42,6 +42,14 @@
 	X(cache_misses,      "cache",    "misses",         "cache_misses_total",             "Cacheable reads that went upstream") \
 	X(cache_stale,       "cache",    "stale",          "cache_stale_total",              "Stale answers served instead of an error") \
 	X(cache_coalesced,   "cache",    "coalesced",      "cache_coalesced_total",          "Reads that waited for another read of the same key") \
+	X(list_reads,        "list_reads", "sent",         "list_reads_total",               "Filtered list reads sent upstream to answer or refresh single-VIN reads") \
+	X(list_batches,      "list_reads", "batches",      "list_read_batches_total",        "Batches of VINs gathered for list reads (a batch larger than list_batch_max takes several reads)") \
+	X(list_vins,         "list_reads", "vins",         "list_read_vins_total",           "VINs carried by list reads (VINs per read: vins / sent)") \
+	X(list_served,       "list_reads", "served",       "list_read_served_total",         "Single-VIN reads answered from a list read (X-Cache MISS, access log MISS-LIST)") \
+	X(list_throttled,    "list_reads", "throttled",    "list_reads_throttled_total",     "List reads the upstream answered 429") \
+	X(list_failed,       "list_reads", "failed",       "list_reads_failed_total",        "List reads without a usable answer (error, 429, no token, paused)") \
+	X(list_fallbacks,    "list_reads", "fallbacks",    "list_read_fallbacks_total",      "VINs sent back to single reads: absent from a list answer, or the list read failed") \
+	X(refreshes_ahead,   "list_reads", "refreshes_ahead", "refreshes_ahead_total",       "Entries refreshed by a list read before they expired (refresh_ahead)") \
 	X(config_reloads,    "config",   "reloads",        "",                               "Successful configuration reloads") \
 	X(config_reload_failures, "config", "reload_failures", "",                           "Reloads refused because the new configuration was invalid")
 

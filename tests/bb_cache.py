@@ -275,7 +275,8 @@ class Invalidation(CacheCase):
 
 
 class Stale(CacheCase):
-    cache = "ttl = 1\nttl_list = 1\nstale_if_error = 3\n"
+    # Refresh-ahead would keep a polled entry fresh through list reads.
+    cache = "ttl = 1\nttl_list = 1\nstale_if_error = 3\nrefresh_ahead = no\n"
 
     def poll_until(self, want, path_vin=VIN, timeout=10):
         return wait_for(lambda: (lambda r: r if r.header("X-Cache") == want or
@@ -308,7 +309,8 @@ class Stale(CacheCase):
 
 
 class Budget(CacheCase):
-    upstream = "vin_get_rate = 10/s\n"
+    # The single-VIN budget alone: with auto, misses beyond it would join list reads.
+    upstream = "vin_get_rate = 10/s\nvin_reads = single\n"
     sim_extra = ("--vin-rate", "40", "--seed-count", "200", "--seed-prefix", "EXVEBURST")
     tenants = {"alpha": keyed_tenant("alpha", "alpha-key"), "beta": keyed_tenant("beta", "beta-key")}
 
@@ -370,6 +372,7 @@ class BudgetRate(CacheCase):
 
 class Pause(CacheCase):
     cache = "ttl = 1\nstale_if_error = 600\n"
+    upstream = "vin_reads = single\n"
 
     def test_after_an_upstream_429_nothing_reaches_that_route_until_retry_after(self):
         pause = 20

@@ -357,7 +357,7 @@ class Connections(FgTestCase):
 
     def test_leader_gone_while_queued_passes_the_read_to_its_waiter(self):
         self.g.stop()
-        self.g = self.gateway(sim=self.s, workers=1, upstream="vin_get_rate = 1/s\nqueue_timeout = 30\n")
+        self.g = self.gateway(sim=self.s, workers=1, upstream="vin_get_rate = 1/s\nqueue_timeout = 30\nvin_reads = single\n")
         self.s.faults(latency_ms=1500, routes=["get"])
         first = in_thread(fgtest.request, self.g.port, "GET", "/v1/fleets/vehicles/" + SEED_VIN)
         wait_for(lambda: self.s.stats()["in_flight"] >= 1, what="the first read holding the budget")

@@ -61,7 +61,11 @@ class Shared(FgTestCase):
                 conf = ("url = %s\nprefix = %s\ntimeout = 0.2\nconnect_timeout = 0.5\ninstances = %d\n%s"
                         % (self.r.url, PREFIX, self.instances, extra_redis))
             g = fgtest.Gateway(d, sim=self.s, redis=conf,
-                               upstream="vin_get_rate = %s\nqueue_timeout = %s\n" % (self.rate, queue_timeout))
+                               # The shared single-VIN budget and cache are what is
+                               # tested here: no list-backed reads in between.
+                               upstream="vin_get_rate = %s\nqueue_timeout = %s\nvin_reads = single\n"
+                                        % (self.rate, queue_timeout),
+                               cache="refresh_ahead = no\n")
             self._stops.append(lambda g=g: self.assertIn(g.stop(), (0, None)))
             out.append(g)
         if redis:

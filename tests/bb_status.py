@@ -136,7 +136,11 @@ class StatusPage(FgTestCase):
         # No mark is left unfilled, and no [redis] means no Redis section.
         self.assertNotIn("{{", page)
         self.assertRegex(page, r'<section id="redis" data-if="redis" hidden>')
-        self.assertRegex(page, r'<div id="list-reads" data-if="budget.list" hidden>')
+        # List-backed reads: the list budget's section is shown.
+        self.assertRegex(page, r'<div id="list-reads" data-if="budget.list" >')
+        lr = re.search(r'<dl data-kv="budget.list">(.*?)</dl>', page, re.S).group(1)
+        for k in ("sent", "vins", "fallbacks", "refreshes_ahead", "limit", "paused_for_s"):
+            self.assertIn("<dt>%s</dt>" % k, lr)
 
     def test_page_is_self_contained_and_holds_no_secret(self):
         self.traffic()

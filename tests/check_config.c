@@ -210,6 +210,10 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "upstream", "vin_get_rate", "5/s" },
 	{ "upstream", "queue_timeout", "0" },
 	{ "upstream", "max_upstream_bytes", "2M" },
+	{ "upstream", "vin_reads", "list" },
+	{ "upstream", "list_batch_window", "20ms" },
+	{ "upstream", "list_batch_max", "250" },
+	{ "upstream", "list_get_rate", "12/min" },
 	{ "oauth", "token_url", "http://127.0.0.1:7000/tok" },
 	{ "oauth", "client_id", "09ce38c6-5cd7-47b0-b271-235414e938c6" },
 	{ "oauth", "private_key_file", "sa.pem" },
@@ -222,6 +226,7 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "cache", "ttl", "61" },
 	{ "cache", "ttl_list", "0" },
 	{ "cache", "stale_if_error", "7" },
+	{ "cache", "refresh_ahead", "no" },
 	{ "redis", "url", "redis://127.0.0.1:6380/4" },
 	{ "redis", "username", "fg" },
 	{ "redis", "password", "literal-redis-pw" },
@@ -312,6 +317,12 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(c->timeout, 9);
 	ck_assert_uint_eq(c->vin_get_rate.count, 5);
 	ck_assert_uint_eq(c->vin_get_rate.window_s, 1);
+	ck_assert_int_eq(c->vin_reads, FG_VIN_READS_LIST);
+	ck_assert_int_eq(c->list_batch_window_ms, 20);
+	ck_assert_int_eq(c->list_batch_max, 250);
+	ck_assert_uint_eq(c->list_get_rate.count, 12);
+	ck_assert_uint_eq(c->list_get_rate.window_s, 60);
+	ck_assert(!c->refresh_ahead);
 	ck_assert_int_eq(c->queue_timeout, 0);
 	ck_assert_uint_eq(c->max_upstream_bytes, 2u << 20);
 	ck_assert_str_eq(c->token_url, "http://127.0.0.1:7000/tok");
@@ -394,10 +405,29 @@ START_TEST(test_redis_refusals)
 }
 END_TEST
 
+/* List-backed reads: the defaults, and bad values as FILE:LINE. */
+START_TEST(test_list_read_keys)
+{
+	struct fg_config *c = load_ok(MIN_OAUTH);
+	ck_assert_int_eq(c->vin_reads, FG_VIN_READS_AUTO);
+	ck_assert_int_eq(c->list_batch_window_ms, 50);
+	ck_assert_int_eq(c->list_batch_max, 100);
+	ck_assert_uint_eq(c->list_get_rate.count, 30);
+	ck_assert(c->refresh_ahead);
+	config_unref(c);
+	c = load(MIN_OAUTH "[upstream]\nvin_reads = sometimes\nlist_batch_max = 301\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(errs.n, 2);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], ":5: vin_reads: \"sometimes\" is none of auto, list, single"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], ":6: list_batch_max: 301 is out of range"));
+	errors_free(&errs);
+}
+END_TEST
+
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + 5 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -876,6 +906,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_redis_absent_and_defaults);
 	tcase_add_test(tc, test_redis_refusals);
 	tcase_add_test(tc, test_bad_urls);
+	tcase_add_test(tc, test_list_read_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
