@@ -507,7 +507,7 @@ int parse_mode(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int parse_hexdigit(char c)
+int parse_hexdigit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';

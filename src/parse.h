@@ -60,6 +60,8 @@ int parse_int(const char *text, int *out, char *err, size_t errlen);
 /* A file mode in octal ("0660", "660"), at most 0777. */
 int parse_mode(const char *text, int *out, char *err, size_t errlen);
 /* 64 hex digits (a SHA-256 hash, as sha256sum prints it) into 32 bytes. */
+/* The value of one hex digit C, or -1. */
+int parse_hexdigit(char c);
 int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen);
 /* An http:// or https:// URL; *OUT is a copy without trailing '/'. */
 int parse_url(const char *text, char **out, char *err, size_t errlen);

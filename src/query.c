@@ -12,21 +12,11 @@
  * Pure functions of their arguments (jansson for the filter); never logs. */
 #include "query.h"
 #include <stdbool.h>
+#include "parse.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-
-static int query_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Form decoding of IN (LEN bytes) into OUT (room for LEN + 1): %XX and
  * '+' for space. Returns the decoded length, or -1 on a malformed or NUL
@@ -39,8 +29,8 @@ static long query_decode(const char *in, size_t len, char *out)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%') {
-			int hi = i + 1 < len ? query_hex(in[i + 1]) : -1;
-			int lo = hi >= 0 && i + 2 < len ? query_hex(in[i + 2]) : -1;
+			int hi = i + 1 < len ? parse_hexdigit(in[i + 1]) : -1;
+			int lo = hi >= 0 && i + 2 < len ? parse_hexdigit(in[i + 2]) : -1;
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);

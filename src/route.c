@@ -9,6 +9,7 @@
  * route_upstream_url's answer. */
 #include "route.h"
 #include "fleetgate.h"
+#include "parse.h"
 #include "vinset.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,17 +105,6 @@ static void route_method(struct fg_route_match *out, enum fg_method m,
 	}
 }
 
-static int route_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long route_decode_path(const char *raw, char *out, const char **why)
 {
 	size_t n = 0;
@@ -123,7 +113,7 @@ long route_decode_path(const char *raw, char *out, const char **why)
 			out[n++] = *p;
 			continue;
 		}
-		int hi = route_hex(p[1]), lo = hi < 0 ? -1 : route_hex(p[2]);
+		int hi = parse_hexdigit(p[1]), lo = hi < 0 ? -1 : parse_hexdigit(p[2]);
 		if (hi < 0 || lo < 0) {
 			*why = "the path has a malformed percent-encoding";
 			return -1;

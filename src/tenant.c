@@ -107,30 +107,6 @@ done:
 	parse_list_free(items, n);
 }
 
-static int tenant_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static bool tenant_parse_sha256(const char *s, unsigned char out[32])
-{
-	if (strlen(s) != 64)
-		return false;
-	for (int i = 0; i < 32; i++) {
-		int a = tenant_hex(s[2 * i]), b = tenant_hex(s[2 * i + 1]);
-		if (a < 0 || b < 0)
-			return false;
-		out[i] = (unsigned char)(a << 4 | b);
-	}
-	return true;
-}
-
 static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
@@ -145,7 +121,8 @@ static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 	for (size_t i = 0; i < n; i++) {
 		/* The text is never echoed: someone may have pasted the key
 		 * itself here instead of its hash. */
-		if (tenant_parse_sha256(items[i], t->keys[t->nkeys]))
+		char ignored[8];
+		if (parse_sha256_hex(items[i], t->keys[t->nkeys], ignored, sizeof ignored) == 0)
 			t->nkeys++;
 		else
 			tenant_err(P, line, "keys_sha256: item %zu is not 64 hex digits "
