@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -87,6 +88,12 @@ enum config_type {
 	  "larger request bodies get 413; K/M/G suffixes") \
 	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", false, 1, 86400, \
 	  "seconds a client connection may idle") \
+	X(gateway, client_header_timeout, CT_SECONDS, client_header_timeout, "10", true, 1, 86400, \
+	  "seconds a client may take to send a request's headers (408 and close beyond)") \
+	X(gateway, client_body_timeout, CT_SECONDS, client_body_timeout, "60", true, 1, 86400, \
+	  "seconds a client may take to send a request's body (408 and close beyond)") \
+	X(gateway, max_connections, CT_INT, max_connections, "0", true, 0, 1048576, \
+	  "client connections over all tenant-facing listeners; 0 = sized from the descriptor limit") \
 	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
 	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
 	X(gateway, access_log, CT_LOG, access_log, "-", true, 0, 0, \
@@ -411,6 +418,20 @@ static char *config_concat(const char *a, const char *b)
 	return asprintf(&out, "%s%s", a, b) < 0 ? NULL : out;
 }
 
+/* max_connections = 0: what the descriptor limit leaves once every
+ * worker's upstream pool, its epoll and listener descriptors, the token
+ * manager, Redis, the logs and the admin listener have theirs (never
+ * fewer than 16, so a tiny limit still serves). Beyond it accept() would
+ * fail with EMFILE, which sheds nobody and starves the admin listener. */
+static int config_auto_connections(int workers)
+{
+	struct rlimit rl;
+	long have = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1048576;
+	long reserve = 64 + (long)workers * (FG_UPSTREAM_CONNS + 8);
+	long n = have - reserve;
+	return (int)(n < 16 ? 16 : n > 1048576 ? 1048576 : n);
+}
+
 /* Defaults that depend on other keys, and the rules that span keys. */
 static void config_derive(struct config_load *L)
 {
@@ -421,6 +442,8 @@ static void config_derive(struct config_load *L)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
 	}
+	if (c->max_connections == 0)
+		c->max_connections = config_auto_connections(c->workers);
 	if (c->base_url) {
 		if (!c->token_url)
 			c->token_url = config_concat(c->base_url, "/v1/access_tokens");

@@ -37,6 +37,9 @@ struct fg_config {
 	char *tenants_dir;       /* resolved to an absolute path */
 	size_t max_body_bytes;
 	int client_timeout;
+	int client_header_timeout;
+	int client_body_timeout;
+	int max_connections;     /* resolved: 0 in the file means from RLIMIT_NOFILE */
 	int shutdown_timeout;
 	char *access_log;        /* "-", "off" or an absolute path */
 	char *audit_log;

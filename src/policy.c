@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "fleetgate.h"
@@ -375,4 +378,40 @@ done:
 	policy_vinlist_free(&l);
 	policy_vinlist_free(&denied);
 	return status;
+}
+
+const char *policy_api_key(struct evkeyvalq *h)
+{
+	const char *a = evhttp_find_header(h, "Authorization");
+	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
+		a += 7;
+		while (*a == ' ')
+			a++;
+		return a;
+	}
+	return evhttp_find_header(h, "X-API-Key");
+}
+
+int policy_head(const struct fg_config *c, const char *listener_spec, struct evkeyvalq *h,
+		const struct sockaddr *peer, char *detail, size_t len)
+{
+	const char *key = policy_api_key(h);
+	enum fg_attr_result res = FG_ATTR_NONE;
+	if (!policy_attribute(c, listener_spec, key, key ? strlen(key) : 0, peer, &res)) {
+		if (res == FG_ATTR_LISTENER_GONE) {
+			snprintf(detail, len, "this listener was removed by a configuration reload; reconnect");
+			return 503;
+		}
+		snprintf(detail, len, "%s", res == FG_ATTR_BAD_KEY ? "the API key presented matches no tenant"
+			 : "no tenant matches this request (listener, API key or source address)");
+		return 401;
+	}
+	const char *cl = evhttp_find_header(h, "Content-Length");
+	char *end = NULL;
+	unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+	if (cl && end != cl && *end == '\0' && n > c->max_body_bytes) {
+		snprintf(detail, len, "the request body is larger than %zu bytes", c->max_body_bytes);
+		return 413;
+	}
+	return 0;
 }

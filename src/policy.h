@@ -28,6 +28,17 @@ const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *
 					 const char *key, size_t keylen,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
+/* The API key a client presented in headers H, if any: Bearer or X-API-Key. */
+struct evkeyvalq;
+const char *policy_api_key(struct evkeyvalq *h);
+/* The head check of a request with a body, on its headers H alone, before
+ * the body is read: attribution as policy_attribute (401, 503 for a
+ * listener a reload removed) and a declared Content-Length over
+ * max_body_bytes (413). 0 when the request may go on; else the status,
+ * with DETAIL. */
+int policy_head(const struct fg_config *c, const char *listener_spec, struct evkeyvalq *h,
+		const struct sockaddr *peer, char *detail, size_t len);
+
 bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 
 /* Policy for one request, before anything else happens to it. BODY is the

@@ -384,22 +384,9 @@ static enum req_go req_route(struct req *r)
 	return req_reply_error(r, 404, -1, "no such route");
 }
 
-/* The API key a client presented, if any: Bearer or X-API-Key. */
-static const char *req_api_key(struct evkeyvalq *h)
-{
-	const char *a = evhttp_find_header(h, "Authorization");
-	if (a && strncasecmp(a, "Bearer ", 7) == 0) {
-		a += 7;
-		while (*a == ' ')
-			a++;
-		return a;
-	}
-	return evhttp_find_header(h, "X-API-Key");
-}
-
 static enum req_go req_attribute(struct req *r)
 {
-	const char *key = req_api_key(evhttp_request_get_input_headers(r->er));
+	const char *key = policy_api_key(evhttp_request_get_input_headers(r->er));
 	const struct sockaddr *peer = NULL;
 	struct evhttp_connection *conn = evhttp_request_get_connection(r->er);
 	if (conn) {
@@ -777,7 +764,25 @@ static void request_begin(struct evhttp_request *er, struct http_bind *b)
 	req_run(r, REQ_STEP_route);
 }
 
+/* A request with a body, on its headers: attribution and size before the
+ * body is read (policy_head); counted as the steps would count it. */
+static int request_head(struct http_bind *b, struct evhttp_connection *evcon, struct evkeyvalq *h,
+			char *detail, size_t len)
+{
+	struct http_cfgref *ref;
+	struct fg_config *cfg = http_worker_config(http_bind_worker(b), &ref);
+	const struct sockaddr *peer = evhttp_connection_get_addr(evcon);
+	if (peer && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
+		peer = NULL;
+	int st = cfg ? policy_head(cfg, http_bind_tenant_listener(b), h, peer, detail, len) : 0;
+	http_config_release(ref);
+	if (st)
+		stats_inc(st == 401 ? STAT_unauthorized : STAT_bad_requests);
+	return st;
+}
+
 const struct http_handler request_handler = {
+	.head = request_head,
 	.request = request_begin,
 	.client_gone = request_client_gone,
 	.in_flight = request_in_flight,
