@@ -40,6 +40,8 @@ struct http_conns {
 	int nbyfd;
 	struct bufferevent **graves;   /* sockets to close after the next epoll_wait */
 	int ngraves, capgraves;
+	struct bufferevent **ripe;     /* graves that have seen an epoll_wait since */
+	int nripe, capripe;
 	struct event *grave_ev;
 };
 
@@ -94,7 +96,11 @@ struct http_conns {
  * by accept (a race ThreadSanitizer reports). A connection keeps a
  * reference on its bufferevent (made with BEV_OPT_CLOSE_ON_FREE): on close
  * its events are deleted, and the reference is dropped, closing the
- * socket, only by a timer that runs after the next epoll_wait. */
+ * socket, only by a timer that runs after the next epoll_wait. In two
+ * steps: a grave may be dug in the very loop turn the timer fires (before
+ * its callback), so each run closes only the graves the previous run
+ * found (they have seen an epoll_wait since) and keeps the new ones for
+ * the next. */
 enum conn_phase {
 	CONN_HEAD,     /* reading a request's headers (held back from evhttp) */
 	CONN_BODY,     /* headers accepted; evhttp reads the body */
@@ -127,13 +133,29 @@ static void conn_log_limited(const char *msg)
 		log_warn("%s", msg);
 }
 
+static void conn_graves_release(struct http_conns *w)
+{
+	for (int i = 0; i < w->nripe; i++)
+		bufferevent_decref(w->ripe[i]);   /* the last reference: closes the socket */
+	w->nripe = 0;
+}
+
 static void conn_graves_cb(evutil_socket_t unused, short what, void *arg)
 {
+	static const struct timeval after_poll = { 0, 1 };
 	struct http_conns *w = arg;
-	int n = w->ngraves;
+	conn_graves_release(w);
+	/* The new graves ripen: swap the arrays (ripe is empty now). */
+	struct bufferevent **t = w->ripe;
+	int cap = w->capripe;
+	w->ripe = w->graves;
+	w->capripe = w->capgraves;
+	w->nripe = w->ngraves;
+	w->graves = t;
+	w->capgraves = cap;
 	w->ngraves = 0;
-	for (int i = 0; i < n; i++)
-		bufferevent_decref(w->graves[i]);   /* the last reference: closes the socket */
+	if (w->nripe > 0)
+		evtimer_add(w->grave_ev, &after_poll);
 }
 
 static void conn_bury(struct http_conns *w, struct bufferevent *bev)
@@ -468,9 +490,12 @@ void http_conns_free(struct http_conns *cs)
 {
 	if (!cs)
 		return;
+	conn_graves_release(cs);
 	conn_graves_cb(-1, 0, cs);
+	conn_graves_release(cs);
 	event_free(cs->grave_ev);
 	free(cs->graves);
+	free(cs->ripe);
 	free(cs->byfd);
 	free(cs);
 }

@@ -32,6 +32,8 @@ struct upstream {
 	int nsocks;
 	int *closing;        /* descriptors curl closed: closed after the next epoll_wait */
 	int nclosing, capclosing;
+	int *ripe;           /* closing ones that have seen an epoll_wait since */
+	int nripe, capripe;
 	struct event *closer;
 };
 
@@ -224,12 +226,23 @@ static int upstream_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg,
 	return 0;
 }
 
+/* In two steps, as http_conn.c's graves: a descriptor handed over in the
+ * loop turn the timer fires waits for the next run. */
 static void upstream_closer_cb(evutil_socket_t unused, short what, void *arg)
 {
+	static const struct timeval after_poll = { 0, 1 };
 	struct upstream *u = arg;
-	for (int i = 0; i < u->nclosing; i++)
-		close(u->closing[i]);
+	for (int i = 0; i < u->nripe; i++)
+		close(u->ripe[i]);
+	int *t = u->ripe, cap = u->capripe;
+	u->ripe = u->closing;
+	u->capripe = u->capclosing;
+	u->nripe = u->nclosing;
+	u->closing = t;
+	u->capclosing = cap;
 	u->nclosing = 0;
+	if (u->nripe > 0 && u->closer)
+		evtimer_add(u->closer, &after_poll);
 }
 
 /* Every socket curl closes after it has been connected comes through here
@@ -292,7 +305,9 @@ void upstream_free(struct upstream *u)
 		upstream_sock_free(u, fd);
 	free(u->socks);
 	upstream_closer_cb(-1, 0, u);
+	upstream_closer_cb(-1, 0, u);
 	free(u->closing);
+	free(u->ripe);
 	if (u->closer)
 		event_free(u->closer);
 	if (u->timer)
