@@ -281,6 +281,15 @@ static void worker_unbind(struct http_bind *b)
 	}
 }
 
+/* A timer added now runs after the next epoll_wait: the listening socket
+ * closes as soon as it safely can, so a reload that binds the same port
+ * again soon after finds it free. (The reaper's first tick does it
+ * otherwise.) */
+static void worker_unbind_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_unbind(arg);
+}
+
 static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 {
 	for (struct http_bind **pp = &w->binds; *pp; pp = &(*pp)->next) {
@@ -316,7 +325,7 @@ static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
  * has done this), let requests in flight finish, then free. */
 static void worker_retire(struct http_worker *w, const char *spec, enum http_role role)
 {
-	static const struct timeval tick = { 0, 100000 };
+	static const struct timeval tick = { 0, 100000 }, after_poll = { 0, 1 };
 	for (struct http_bind *b = w->binds; b; b = b->next) {
 		if (b->retired || b->role != role || strcmp(b->spec, spec) != 0)
 			continue;
@@ -328,6 +337,7 @@ static void worker_retire(struct http_worker *w, const char *spec, enum http_rol
 			return;
 		}
 		evtimer_add(b->reaper, &tick);
+		event_base_once(w->base, -1, EV_TIMEOUT, worker_unbind_cb, b, &after_poll);
 		return;
 	}
 }

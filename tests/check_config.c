@@ -145,6 +145,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->tenants_dir, want);
 	ck_assert_uint_eq(c->max_body_bytes, 1048576);
 	ck_assert_int_eq(c->client_timeout, 30);
+	ck_assert_int_eq(c->client_header_timeout, 10);
+	ck_assert_int_eq(c->client_body_timeout, 60);
+	ck_assert_int_gt(c->max_connections, 0);   /* 0 = sized from RLIMIT_NOFILE */
 	ck_assert_int_eq(c->shutdown_timeout, 10);
 	ck_assert_str_eq(c->access_log, "-");
 	ck_assert_str_eq(c->audit_log, "-");
@@ -193,6 +196,9 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "tenants_dir", "tn" },
 	{ "gateway", "max_body_bytes", "2K" },
 	{ "gateway", "client_timeout", "31" },
+	{ "gateway", "client_header_timeout", "7" },
+	{ "gateway", "client_body_timeout", "45" },
+	{ "gateway", "max_connections", "500" },
 	{ "gateway", "shutdown_timeout", "0" },
 	{ "gateway", "access_log", "logs/access.log" },
 	{ "gateway", "audit_log", "off" },
@@ -286,6 +292,9 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c->tenants_dir, want);
 	ck_assert_uint_eq(c->max_body_bytes, 2048);
 	ck_assert_int_eq(c->client_timeout, 31);
+	ck_assert_int_eq(c->client_header_timeout, 7);
+	ck_assert_int_eq(c->client_body_timeout, 45);
+	ck_assert_int_eq(c->max_connections, 500);
 	ck_assert_int_eq(c->shutdown_timeout, 0);
 	snprintf(want, sizeof(want), "%s/logs/access.log", tmpdir);
 	ck_assert_str_eq(c->access_log, want);
