@@ -361,8 +361,12 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		stats_inc(STAT_client_timeouts);
 		conn_log_limited(head ? "closing a client connection: request headers not received in time (408)"
 				 : "closing a client connection: request body not received in time (408)");
-		conn_write_error(c, 408, head ? "the request's headers did not arrive within client_header_timeout"
-						: "the request's body did not arrive within client_body_timeout");
+		/* A connection that never sent a byte is closed without an
+		 * answer (as nginx does): one sent just as the client starts a
+		 * request would be read as that request's answer. */
+		if (!head || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			conn_write_error(c, 408, head ? "the request's headers did not arrive within client_header_timeout"
+							: "the request's body did not arrive within client_body_timeout");
 	}
 	evhttp_connection_free(c->evcon);   /* conn_closed frees C */
 }

@@ -185,6 +185,17 @@ class Deadlines(Limits):
         # Other clients were served meanwhile and after.
         self.assertEqual(g.request("GET", "/v1/fleets/vehicles").status, 200)
 
+    def test_a_silent_connection_is_closed_at_the_header_deadline_without_an_answer(self):
+        g = self.start(gateway="client_header_timeout = 2\n")
+        s = connect(g.port)
+        t0 = time.monotonic()
+        answer = read_answer(s, timeout=6)
+        secs = time.monotonic() - t0
+        s.close()
+        self.assertEqual(answer, b"")
+        self.assertGreater(secs, 1.5)
+        self.assertLess(secs, 4)
+
     def test_a_body_a_byte_at_a_time_gets_408_at_the_body_deadline(self):
         g = self.start(gateway="client_body_timeout = 2\n")
         s = connect(g.port)
