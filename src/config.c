@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -71,6 +72,12 @@ int fg_status_index(const char *name)
 	  "larger request bodies get 413; K/M/G suffixes") \
 	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", false, 1, 86400, \
 	  "seconds a client connection may idle") \
+	X(gateway, client_header_timeout, CT_SECONDS, client_header_timeout, "10", true, 1, 86400, \
+	  "seconds a client may take to send a request's headers (408 and close beyond)") \
+	X(gateway, client_body_timeout, CT_SECONDS, client_body_timeout, "60", true, 1, 86400, \
+	  "seconds a client may take to send a request's body (408 and close beyond)") \
+	X(gateway, max_connections, CT_INT, max_connections, "0", true, 0, 1048576, \
+	  "client connections over all tenant-facing listeners; 0 = sized from the descriptor limit") \
 	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
 	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
 	X(gateway, drain_delay, CT_SECONDS, drain_delay, "5", true, 0, 3600, \
@@ -283,19 +290,6 @@ static int config_parse_addrs(struct config_load *L, const char *text, struct fg
 	return rc;
 }
 
-static int config_parse_level(const char *text, enum fg_log_level *out, char *err, size_t errlen)
-{
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(text, names[i]) == 0) {
-			*out = (enum fg_log_level)i;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "bad log level \"%s\" (expected error, warn, info or debug)", text);
-	return -1;
-}
-
 static int config_check_range(const struct config_spec *sp, long long v, const char *text,
 			      char *err, size_t errlen)
 {
@@ -366,7 +360,10 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 	case CT_BOOL:
 		return parse_bool(text, field, err, errlen);
 	case CT_LEVEL:
-		return config_parse_level(text, field, err, errlen);
+		if (parse_word(text, (const char *const[]){ "error", "warn", "info", "debug", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_log_level *)field = (enum fg_log_level)iv;
+		return 0;
 	case CT_URL:
 		if (url_check(text, err, errlen) < 0)
 			return -1;
@@ -383,12 +380,10 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 	case CT_REDIS_URL:
 		return parse_redis_url(text, L->c->dir, field, err, errlen);
 	case CT_ONFAIL:
-		if (strcmp(text, "share") == 0 || strcmp(text, "closed") == 0) {
-			*(enum fg_redis_onfail *)field = text[0] == 's' ? FG_REDIS_SHARE : FG_REDIS_CLOSED;
-			return 0;
-		}
-		snprintf(err, errlen, "\"%s\" is neither share nor closed", text);
-		return -1;
+		if (parse_word(text, (const char *const[]){ "share", "closed", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_redis_onfail *)field = iv ? FG_REDIS_CLOSED : FG_REDIS_SHARE;
+		return 0;
 	case CT_MODE:
 		return parse_mode(text, field, err, errlen);
 	case CT_SHA256: {
@@ -401,13 +396,10 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		break;
 	}
 	case CT_VINREADS:
-		for (int v = FG_VIN_READS_AUTO; v <= FG_VIN_READS_SINGLE; v++)
-			if (strcmp(text, (const char *[]){ "auto", "list", "single" }[v]) == 0) {
-				*(enum fg_vin_reads *)field = (enum fg_vin_reads)v;
-				return 0;
-			}
-		snprintf(err, errlen, "\"%s\" is none of auto, list, single", text);
-		return -1;
+		if (parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_vin_reads *)field = (enum fg_vin_reads)iv;
+		return 0;
 	case CT_LOG:
 		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
 			*(char **)field = strdup(text);
@@ -457,6 +449,20 @@ static char *config_concat(const char *a, const char *b)
 	return asprintf(&out, "%s%s", a, b) < 0 ? NULL : out;
 }
 
+/* max_connections = 0: what the descriptor limit leaves once every
+ * worker's upstream pool, its epoll and listener descriptors, the token
+ * manager, Redis, the logs and the admin listener have theirs (never
+ * fewer than 16, so a tiny limit still serves). Beyond it accept() would
+ * fail with EMFILE, which sheds nobody and starves the admin listener. */
+static int config_auto_connections(int workers)
+{
+	struct rlimit rl;
+	long have = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1048576;
+	long reserve = 64 + (long)workers * (FG_UPSTREAM_CONNS + 8);
+	long n = have - reserve;
+	return (int)(n < 16 ? 16 : n > 1048576 ? 1048576 : n);
+}
+
 /* Defaults that depend on other keys, and the rules that span keys. */
 static void config_derive(struct config_load *L)
 {
@@ -467,6 +473,8 @@ static void config_derive(struct config_load *L)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
 	}
+	if (c->max_connections == 0)
+		c->max_connections = config_auto_connections(c->workers);
 	if (c->base_url) {
 		if (!c->token_url)
 			c->token_url = config_concat(c->base_url, "/v1/access_tokens");

@@ -62,6 +62,9 @@ struct fg_config {
 	char *tenants_dir;       /* resolved to an absolute path */
 	size_t max_body_bytes;
 	int client_timeout;
+	int client_header_timeout;
+	int client_body_timeout;
+	int max_connections;     /* resolved: 0 in the file means from RLIMIT_NOFILE */
 	int shutdown_timeout;
 	int drain_delay;         /* lame-duck seconds before draining */
 	char *admin_token_sha256;/* lower-case hex, or NULL: no admin token */

@@ -11,6 +11,8 @@
 #define FG_VIN_LEN 17
 /* Event-loop threads at most; a larger [gateway] workers is an error. */
 #define FG_MAX_WORKERS 64
+/* Upstream connections a worker keeps warm (CURLMOPT_MAXCONNECTS). */
+#define FG_UPSTREAM_CONNS 32
 
 /* Clearance statuses of the upstream API, in the order of the ttl_<status>
  * table in struct fg_config. */

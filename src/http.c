@@ -1,8 +1,9 @@
-/* http.c: worker threads and their client connections.
+/* http.c: worker threads and their listeners.
  *
  * Each worker has its own event base (epoll changelist on), its own evhttp
  * per listener (accepting on a dup of the socket listen.c bound), its own
- * upstream (curl multi) handle and stats shard. What a tenant request
+ * upstream (curl multi) handle, client connections (http_conn.c) and stats
+ * shard. What a tenant request
  * becomes is the handler's business (request.c, registered by main as
  * evhttp_set_gencb registers a callback): this file never calls it by
  * name, and the handler reaches a worker only through the accessors in
@@ -11,6 +12,7 @@
  *
  * Never: bind sockets (listen.c), decide anything about a request. */
 #include "http.h"
+#include "acceptguard.h"
 #include "log.h"
 #include "sharedcache.h"
 #include "stats.h"
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,7 +34,7 @@
 #include <jansson.h>
 
 #define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* config.c refuses more */
-#define HTTP_UPSTREAM_CONNS 32
+#define HTTP_UPSTREAM_CONNS FG_UPSTREAM_CONNS
 
 /* ---- workers ----------------------------------------------------------- */
 
@@ -44,6 +47,7 @@ struct http_bind {
 	struct http_worker *w;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct acceptguard *guard;   /* accept() failures pause, not spin */
 	enum http_role role;
 	char *spec;
 	bool retired;           /* the listener is gone; free once idle */
@@ -73,13 +77,12 @@ struct http_worker {
 	struct http_bind *binds;
 	int client_timeout;
 	size_t hard_body_limit;
-	int just_read_fd;   /* socket whose read event is delivering a request */
+	struct http_conns *conns;   /* its client connections (http_conn.c) */
 	bool running;       /* its thread has been started */
 };
 
 static struct http_worker *workers[HTTP_MAX_WORKERS];
 static int nworkers;
-static atomic_long open_conns;         /* client connections on tenant listeners */
 static atomic_int stopped_accepting;   /* workers that have let go of their sockets */
 
 /* Messages from the main thread to a worker, run on the worker's base. */
@@ -103,9 +106,11 @@ const char *http_reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 422: return "Unprocessable Entity";
+	case 431: return "Request Header Fields Too Large";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";
@@ -140,6 +145,7 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 static const struct http_handler *handler;
 
 void http_set_handler(const struct http_handler *h) { handler = h; }
+const struct http_handler *http_handler(void) { return handler; }
 
 void http_config_release(struct http_cfgref *c)
 {
@@ -197,117 +203,6 @@ const struct sockaddr *http_request_peer(struct evhttp_request *er)
 void http_bind_hold(struct http_bind *b) { b->active++; }
 void http_bind_release(struct http_bind *b) { b->active--; }   /* a retired bind's reaper frees it at 0 */
 
-/* ---- client connections ---------------------------------------------- */
-
-/* Counting open connections. evhttp 2.1 has no hook for a new connection
- * besides bevcb, which runs before the connection object exists. So bevcb
- * makes the bufferevent and queues conn_adopt to run at once (event_base_once
- * with no delay is activated immediately, in order): by then evhttp has made
- * the connection and set it as the bufferevent's callback argument, and no
- * read event of the new socket can have run yet (that needs another trip
- * through epoll), so the connection is alive. conn_adopt counts it and sets
- * the close callback, which evhttp calls once when the connection goes,
- * before it closes the socket. Cost: one small allocation per connection,
- * nothing per request. The close callback is the connection's only one: a
- * later need to hear about hang-ups must hook in here, not replace it.
- *
- * The keeper. evhttp stops reading a connection while its request is being
- * answered and reads again afterwards; with epoll that is an epoll_ctl
- * each way, per request. The keeper is a second read event on the same
- * socket that stays added for the connection's life: libevent counts the
- * readers of a descriptor, so while the keeper is there evhttp's own read
- * event comes and goes without any system call. The keeper does no work
- * while evhttp reads; if the socket turns readable while evhttp does not
- * read (a pipelined request, or the client's close, during an answer) it
- * steps aside for good and evhttp handles the connection as it would
- * without it — after telling the handler of a close, which ends a request
- * that is only waiting. Its one false alarm, the same readiness that just
- * delivered the request, is recognised through worker.just_read_fd. */
-struct conn {
-	struct bufferevent *bev;
-	struct evhttp_connection *evcon;
-	struct http_worker *w;
-	struct event *keep;
-};
-
-static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-	if (bufferevent_get_enabled(c->bev) & EV_READ)
-		return;
-	if (c->w->just_read_fd == fd) {
-		c->w->just_read_fd = -1;
-		return;
-	}
-	/* Readable while evhttp does not read: a pipelined request (evhttp's
-	 * to read later) or the client's close, which ends a request that is
-	 * only waiting. Either way the keeper steps aside; it is freed from
-	 * its own callback, in its own thread: libevent reads nothing of a
-	 * persistent event once its callback has been called. */
-	char byte;
-	ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	bool gone = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-	event_free(c->keep);
-	c->keep = NULL;
-	if (gone)
-		handler->client_gone(c->evcon);   /* may free the connection, and C */
-}
-
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct conn *c = arg;
-	atomic_fetch_sub(&open_conns, 1);
-	if (c->keep)
-		event_free(c->keep);
-	free(c);
-}
-
-static void conn_adopt(evutil_socket_t unused, short what, void *arg)
-{
-	struct conn *c = arg;
-	void *evcon = NULL;
-	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
-	if (!evcon) {
-		free(c);   /* evhttp could not make the connection (out of memory) */
-		return;
-	}
-	atomic_fetch_add(&open_conns, 1);
-	stats_inc(STAT_connections);
-	c->evcon = evcon;
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	if (fd >= 0) {
-		c->keep = event_new(c->w->base, fd, EV_READ | EV_PERSIST, conn_keep_cb, c);
-		if (c->keep && event_add(c->keep, NULL) < 0) {
-			event_free(c->keep);
-			c->keep = NULL;
-		}
-	}
-	evhttp_connection_set_closecb(evcon, conn_closed, c);
-}
-
-static struct bufferevent *conn_bev_new(struct event_base *base, void *arg)
-{
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	struct conn *c = bev ? calloc(1, sizeof *c) : NULL;
-	if (c) {
-		c->bev = bev;
-		c->w = arg;
-		if (event_base_once(base, -1, EV_TIMEOUT, conn_adopt, c, NULL) < 0)
-			free(c);
-	}
-	return bev;
-}
-
-/* Every request of a tenant-facing listener passes here first, inside the
- * read event that delivered it (see the keeper). */
-static void conn_request_cb(struct evhttp_request *er, void *arg)
-{
-	struct http_bind *b = arg;
-	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
-	b->w->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
-	handler->request(er, b);
-}
-
 /* evhttp_send_reply, and the answer written at once. A bufferevent writes
  * only when epoll reports the socket writable: an epoll_ctl to ask, a trip
  * through the loop, and another epoll_ctl to stop asking. A reply to a
@@ -344,13 +239,13 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	b->http = evhttp_new(w->base);
 	if (!b->spec || !b->http)
 		goto fail;
-	evhttp_set_gencb(b->http, conn_request_cb, b);
-	evhttp_set_bevcb(b->http, conn_bev_new, w);
+	evhttp_set_gencb(b->http, http_conn_request_cb, b);
+	evhttp_set_bevcb(b->http, http_conn_bev_new, b);
 	evhttp_set_timeout(b->http, w->client_timeout);
 	/* Bodies up to the hard limit are read and answered 413 by us in the
 	 * JSON error shape; beyond it libevent refuses them outright. */
 	evhttp_set_max_body_size(b->http, w->hard_body_limit);
-	evhttp_set_max_headers_size(b->http, 64 * 1024);
+	evhttp_set_max_headers_size(b->http, HTTP_MAX_HEADERS);
 	/* Let every method reach us, so a wrong one gets our JSON 405. */
 	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
@@ -358,6 +253,7 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	b->bound = evhttp_accept_socket_with_handle(b->http, fd);
 	if (!b->bound)
 		goto fail;
+	b->guard = acceptguard_new(evhttp_bound_socket_get_listener(b->bound));
 	b->next = w->binds;
 	w->binds = b;
 	return b;
@@ -372,6 +268,37 @@ fail:
 	return NULL;
 }
 
+/* Stop accepting on B now. The listening descriptor is closed later
+ * (worker_unbind), after the loop has told epoll to forget it: the base
+ * batches epoll changes until its next epoll_wait, and a change for a
+ * descriptor closed meanwhile would reach epoll on a closed (or reused)
+ * number. */
+static void worker_stop_accept(struct http_bind *b)
+{
+	acceptguard_free(b->guard);   /* its retry must not enable the listener again */
+	b->guard = NULL;
+	if (b->bound)
+		evconnlistener_disable(evhttp_bound_socket_get_listener(b->bound));
+}
+
+static void worker_unbind(struct http_bind *b)
+{
+	worker_stop_accept(b);
+	if (b->bound) {
+		evhttp_del_accept_socket(b->http, b->bound);
+		b->bound = NULL;
+	}
+}
+
+/* A timer added now runs after the next epoll_wait: the listening socket
+ * closes as soon as it safely can, so a reload that binds the same port
+ * again soon after finds it free. (The reaper's first tick does it
+ * otherwise.) */
+static void worker_unbind_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_unbind(arg);
+}
+
 static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 {
 	for (struct http_bind **pp = &w->binds; *pp; pp = &(*pp)->next) {
@@ -382,6 +309,7 @@ static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 	}
 	if (b->reaper)
 		event_free(b->reaper);
+	acceptguard_free(b->guard);
 	evhttp_free(b->http);   /* closes its idle keep-alive connections */
 	free(b->spec);
 	free(b);
@@ -393,6 +321,7 @@ static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_bind *b = arg;
+	worker_unbind(b);   /* stopped accepting a tick ago */
 	b->idle_ticks = b->active ? 0 : b->idle_ticks + 1;
 	if (b->idle_ticks >= 2)
 		worker_bind_free(b->w, b);
@@ -405,14 +334,11 @@ static void worker_reap_cb(evutil_socket_t fd, short what, void *arg)
  * has done this), let requests in flight finish, then free. */
 static void worker_retire(struct http_worker *w, const char *spec, enum http_role role)
 {
-	static const struct timeval tick = { 0, 100000 };
+	static const struct timeval tick = { 0, 100000 }, after_poll = { 0, 1 };
 	for (struct http_bind *b = w->binds; b; b = b->next) {
 		if (b->retired || b->role != role || strcmp(b->spec, spec) != 0)
 			continue;
-		if (b->bound) {
-			evhttp_del_accept_socket(b->http, b->bound);
-			b->bound = NULL;
-		}
+		worker_stop_accept(b);
 		b->retired = true;
 		b->reaper = event_new(w->base, -1, EV_PERSIST, worker_reap_cb, b);
 		if (!b->reaper) {
@@ -420,6 +346,7 @@ static void worker_retire(struct http_worker *w, const char *spec, enum http_rol
 			return;
 		}
 		evtimer_add(b->reaper, &tick);
+		event_base_once(w->base, -1, EV_TIMEOUT, worker_unbind_cb, b, &after_poll);
 		return;
 	}
 }
@@ -437,10 +364,7 @@ static void worker_msg_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case WMSG_STOP_ACCEPT:
 		for (struct http_bind *b = m->w->binds; b; b = b->next)
-			if (b->bound) {
-				evhttp_del_accept_socket(b->http, b->bound);
-				b->bound = NULL;
-			}
+			worker_stop_accept(b);   /* closed with the bind, at exit */
 		atomic_fetch_add(&stopped_accepting, 1);
 		break;
 	}
@@ -509,15 +433,15 @@ int http_workers_start(const struct fg_config *c)
 		if (!w)
 			return -1;
 		w->id = i;
-		w->just_read_fd = -1;
 		w->base = worker_base_new();
 		w->up = w->base ? upstream_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
+		w->conns = w->base ? http_conns_new(w->base) : NULL;
 		w->stats = stats_shard_new();
 		w->client_timeout = c->client_timeout;
 		w->hard_body_limit = c->max_body_bytes * 4 + 65536;
 		workers[nworkers++] = w;
 		struct http_cfgref *first = worker_config(w);   /* the worker's own view */
-		if (!first || !w->base || !w->up || !w->stats)
+		if (!first || !w->base || !w->up || !w->conns || !w->stats)
 			return -1;
 		http_config_release(first);
 	}
@@ -573,7 +497,7 @@ void http_stop_accepting(void)
 
 long http_in_flight(void) { return handler ? handler->in_flight() : 0; }
 bool http_accepting_stopped(void) { return atomic_load(&stopped_accepting) >= nworkers; }
-long http_connections(void) { return atomic_load(&open_conns); }
+struct http_conns *http_worker_conns(const struct http_worker *w) { return w->conns; }
 
 void http_workers_stop(void)
 {
@@ -591,6 +515,7 @@ void http_workers_stop(void)
 		while (w->binds)
 			worker_bind_free(w, w->binds);
 		sharedcache_base_gone(w->base);   /* its Redis connection lives on the base */
+		http_conns_free(w->conns);   /* the closed connections' sockets */
 		upstream_free(w->up);
 		http_config_release(w->cfg);
 		if (w->base)

@@ -13,7 +13,11 @@
 #include "config.h"
 
 struct evbuffer;
+struct evkeyvalq;
 struct upstream;
+
+/* Largest header block of a request, on tenant and admin listeners alike. */
+#define HTTP_MAX_HEADERS (64 * 1024)
 
 enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
 
@@ -34,9 +38,16 @@ struct http_handler {
 	/* The worker's loop has ended for good (shutdown): log and drop the
 	 * requests it still holds. */
 	void (*cut_all)(void);
+	/* The headers (H) of a request with a body arrived on B, with its
+	 * request TARGET ("" when too long), before any byte of the body is
+	 * read: 0 to read it, or the status to refuse it with (DETAIL
+	 * filled); the connection is then closed. */
+	int (*head)(struct http_bind *b, struct evhttp_connection *evcon, const char *target,
+		    struct evkeyvalq *h, char *detail, size_t len);
 };
 /* Set once, before http_workers_run. */
 void http_set_handler(const struct http_handler *h);
+const struct http_handler *http_handler(void);
 
 /* Makes C->workers workers (threads not yet running). */
 int http_workers_start(const struct fg_config *c);
@@ -59,7 +70,17 @@ bool http_accepting_stopped(void);
 long http_in_flight(void);
 /* Stops and joins the workers and frees them. */
 void http_workers_stop(void);
+/* Client connections open on public and tenant listeners (http_conn.c). */
 long http_connections(void);
+
+/* A worker's client connections (http_conn.c): made with its base, freed
+ * after its binds; evhttp's bevcb (argument: the bind) and gencb. */
+struct http_conns;
+struct http_conns *http_conns_new(struct event_base *base);
+void http_conns_free(struct http_conns *cs);
+struct http_conns *http_worker_conns(const struct http_worker *w);
+struct bufferevent *http_conn_bev_new(struct event_base *base, void *bind);
+void http_conn_request_cb(struct evhttp_request *er, void *bind);
 
 /* What a request may know of the worker and listener serving it. */
 struct http_worker *http_bind_worker(const struct http_bind *b);

@@ -8,6 +8,7 @@
  *
  * Never: accept a connection or read a request (the workers do). */
 #include "listen.h"
+#include "acceptguard.h"
 #include "log.h"
 #include "tenant.h"
 #include <errno.h>
@@ -32,6 +33,8 @@ struct listener {
 
 static struct listener *lst[LISTEN_MAX];
 static int nlst;
+static struct acceptguard *admin_guards[LISTEN_MAX];   /* the admin listeners' */
+static int nadmin_guards;
 
 static void listener_close(struct listener *l)
 {
@@ -224,6 +227,8 @@ int listen_serve(void)
 
 void listen_close_all(void)
 {
+	while (nadmin_guards > 0)
+		acceptguard_free(admin_guards[--nadmin_guards]);
 	listen_abort();
 	for (int k = 0; k < nlst; k++)
 		listener_close(lst[k]);
@@ -282,16 +287,24 @@ struct evhttp *listen_admin_bind(struct event_base *base, void (*cb)(struct evht
 	evhttp_set_gencb(http, cb, arg);
 	evhttp_set_timeout(http, client_timeout);
 	evhttp_set_max_body_size(http, 4096);
+	/* The tenant listeners' header limit; and accept() failures pause
+	 * rather than spin, as theirs do. Tenant connections are capped by
+	 * max_connections below the descriptor limit, so the admin listener
+	 * still gets a descriptor when they are all taken. */
+	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_ADMIN)
 			continue;
 		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
 		if (d >= 0)
 			evutil_make_socket_nonblocking(d);
-		if (d < 0 || !evhttp_accept_socket_with_handle(http, d)) {
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(http, d);
+		if (!bound) {
 			evhttp_free(http);
 			return NULL;
 		}
+		if (nadmin_guards < LISTEN_MAX)
+			admin_guards[nadmin_guards++] = acceptguard_new(evhttp_bound_socket_get_listener(bound));
 	}
 	return http;
 }

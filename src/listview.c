@@ -1,7 +1,13 @@
 /* listview.c: list answers split into per-vehicle texts, filtered by VIN
  * set lookups, with a small per-tenant memo. Thread-safe: the split is
  * immutable after listview_new; the memo has its own lock, held only to
- * find or install a reference-counted result. */
+ * find or install a reference-counted result.
+ *
+ * The memo is bounded in bytes, not only in slots: it holds at most
+ * LV_MEMO_COPIES full copies' worth of filtered texts (and their tenant
+ * names), which is what listview_cost charges the cache for it, so
+ * [cache] max_bytes bounds every byte a cached list holds however many
+ * tenants read it. A text that does not fit evicts older ones. */
 #include "listview.h"
 #include "policy.h"
 #include "tenant.h"
@@ -21,6 +27,8 @@
  * text in the dump (jansson writes \001 as \u0001). */
 #define LV_MARK_RAW "\001fleetgate-list-%016llx\001"
 #define LV_MARK_JSON "\"\\u0001fleetgate-list-%016llx\\u0001\""
+#define LV_MEMO_COPIES 2     /* the memo's byte budget, in full copies */
+#define LV_ALLOC_OVERHEAD 16 /* malloc's per-block bookkeeping, roughly */
 
 struct lv_item {
 	size_t off, len;
@@ -38,6 +46,7 @@ struct lv_memo {
 	unsigned generation;
 	char *tenant;
 	struct lv_text *text;
+	size_t bytes;               /* text and name, as charged */
 };
 
 struct listview {
@@ -50,6 +59,7 @@ struct listview {
 	pthread_mutex_t mu;
 	struct lv_memo memo[LV_MEMO_SLOTS];
 	unsigned next_slot;
+	size_t memo_bytes;          /* held by the memo now: at most lv_memo_budget */
 };
 
 static void lv_text_unref(struct lv_text *t)
@@ -185,6 +195,10 @@ static int lv_split(struct listview *v, json_t *arr)
 		v->ntext += len;
 	}
 	v->n = n;
+	/* Give back the doubling's slack: listview_cost charges ntext. */
+	char *fit = realloc(v->text, v->ntext ? v->ntext : 1);
+	if (fit)
+		v->text = fit;
 	return 0;
 }
 
@@ -220,11 +234,26 @@ void listview_free(struct listview *v)
 	free(v);
 }
 
+/* What the memo may hold: LV_MEMO_COPIES unfiltered texts (the largest a
+ * filtered one can be) with a tenant name of up to 64 bytes each. */
+static size_t lv_memo_budget(const struct listview *v)
+{
+	size_t full = sizeof(struct lv_text) + v->nprefix + v->nsuffix + v->ntext + v->n + 1;
+	return LV_MEMO_COPIES * (full + 64 + 2 * LV_ALLOC_OVERHEAD);
+}
+
 size_t listview_cost(const struct listview *v)
 {
-	/* The memo may hold up to LV_MEMO_SLOTS filtered copies; charge two
-	 * full copies' worth, as most deployments have few list readers. */
-	return sizeof *v + v->nprefix + v->nsuffix + v->ntext * 3 + v->n * sizeof *v->items;
+	return sizeof *v + v->nprefix + v->nsuffix + v->ntext + v->n * sizeof *v->items +
+	       4 * LV_ALLOC_OVERHEAD + lv_memo_budget(v);
+}
+
+size_t listview_memo_bytes(struct listview *v)
+{
+	pthread_mutex_lock(&v->mu);
+	size_t n = v->memo_bytes;
+	pthread_mutex_unlock(&v->mu);
+	return n;
 }
 
 /* The filtered text for T, built from the split: one lookup per element. */
@@ -272,19 +301,35 @@ static struct lv_text *lv_memo_get(struct listview *v, const char *tenant, unsig
 	return t;
 }
 
+static void lv_memo_clear(struct listview *v, struct lv_memo *m)
+{
+	free(m->tenant);
+	lv_text_unref(m->text);
+	v->memo_bytes -= m->bytes;
+	*m = (struct lv_memo){ 0 };
+}
+
 static void lv_memo_put(struct listview *v, const char *tenant, unsigned gen, struct lv_text *t)
 {
+	size_t cost = sizeof *t + t->len + 1 + strlen(tenant) + 1 + 2 * LV_ALLOC_OVERHEAD;
+	size_t budget = lv_memo_budget(v);
+	if (cost > budget)
+		return;   /* a name longer than the budget allows: not remembered */
 	char *name = strdup(tenant);
 	if (!name)
 		return;
 	pthread_mutex_lock(&v->mu);
+	/* Oldest first (round robin) until the text fits in the budget. */
 	struct lv_memo *m = &v->memo[v->next_slot++ % LV_MEMO_SLOTS];
-	free(m->tenant);
-	lv_text_unref(m->text);
+	lv_memo_clear(v, m);
+	for (unsigned k = 0; k < LV_MEMO_SLOTS && v->memo_bytes + cost > budget; k++)
+		lv_memo_clear(v, &v->memo[(v->next_slot + k) % LV_MEMO_SLOTS]);
 	m->tenant = name;
 	m->generation = gen;
 	atomic_fetch_add(&t->refs, 1);
 	m->text = t;
+	m->bytes = cost;
+	v->memo_bytes += cost;
 	pthread_mutex_unlock(&v->mu);
 }
 

@@ -22,8 +22,11 @@ struct listview;
  * array nor an object. */
 struct listview *listview_new(json_t *answer);
 void listview_free(struct listview *v);
-/* Bytes the view holds, memo included at its bound. */
+/* Bytes the view holds, memo included at its bound (the memo never holds
+ * more, whatever the number of tenants that read the list). */
 size_t listview_cost(const struct listview *v);
+/* Bytes the memo holds now (tests). */
+size_t listview_memo_bytes(struct listview *v);
 /* Appends the answer as tenant T may see it (under configuration
  * GENERATION) to OUT. Returns 0, or -1 when out of memory. */
 int listview_render(struct listview *v, const struct fg_tenant *t, unsigned generation,

@@ -507,6 +507,20 @@ int parse_mode(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 }
 
+int parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen)
+{
+	int n = 0;
+	for (; words[n]; n++)
+		if (strcasecmp(text, words[n]) == 0) {
+			*out = n;
+			return 0;
+		}
+	size_t o = (size_t)snprintf(err, errlen, "\"%s\" is %s", text, n == 2 ? "neither " : "none of ");
+	for (int i = 0; i < n && o < errlen; i++)
+		o += (size_t)snprintf(err + o, errlen - o, "%s%s", i == 0 ? "" : n == 2 ? " nor " : ", ", words[i]);
+	return -1;
+}
+
 int parse_hexdigit(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -60,6 +60,9 @@ int parse_int(const char *text, int *out, char *err, size_t errlen);
 /* A file mode in octal ("0660", "660"), at most 0777. */
 int parse_mode(const char *text, int *out, char *err, size_t errlen);
 /* 64 hex digits (a SHA-256 hash, as sha256sum prints it) into 32 bytes. */
+/* TEXT as one of WORDS (NULL-terminated, any case): its index into *OUT,
+ * or -1 with ERR naming the words. */
+int parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen);
 /* The value of one hex digit C, or -1. */
 int parse_hexdigit(char c);
 int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen);

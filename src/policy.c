@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include "fleetgate.h"
@@ -478,4 +480,29 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 		return 0;
 	snprintf(detail, detaillen, "the request body is not valid JSON: %s (line %d)", je.text, je.line);
 	return 400;
+}
+
+int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
+		const struct sockaddr *peer, char *detail, size_t len)
+{
+	enum fg_attr_result res = FG_ATTR_NONE;
+	if (attribute && !policy_attribute(c, listener_spec, evhttp_find_header(h, "Authorization"),
+					   evhttp_find_header(h, "X-API-Key"), peer, &res)) {
+		if (res == FG_ATTR_LISTENER_GONE) {
+			snprintf(detail, len, "this listener was removed by a configuration reload; reconnect");
+			return 503;
+		}
+		snprintf(detail, len, "%s", res == FG_ATTR_BAD_KEY
+			 ? "the API key or bearer token presented matches no tenant or has expired"
+			 : "no tenant matches this request (listener, API key or source address)");
+		return 401;
+	}
+	const char *cl = evhttp_find_header(h, "Content-Length");
+	char *end = NULL;
+	unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+	if (cl && end != cl && *end == '\0' && n > c->max_body_bytes) {
+		snprintf(detail, len, "the request body is larger than %zu bytes", c->max_body_bytes);
+		return 413;
+	}
+	return 0;
 }

@@ -54,6 +54,15 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
 int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
 		      json_t **json, char *detail, size_t detaillen);
 bool policy_json_media_type(const char *content_type);
+struct evkeyvalq;
+/* The head check of a request with a body, on its headers H alone, before
+ * the body is read: attribution as policy_attribute when ATTRIBUTE (401,
+ * 503 for a listener a reload removed; the local token endpoint reads its
+ * own credentials from the body, so it is not attributed here) and a
+ * declared Content-Length over max_body_bytes (413). 0 when the request
+ * may go on; else the status, with DETAIL. */
+int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
+		const struct sockaddr *peer, char *detail, size_t len);
 
 bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 

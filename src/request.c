@@ -29,6 +29,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "reqcache.h"
+#include "reqhead.h"
 #include "reqlog.h"
 #include "route.h"
 #include "stats.h"
@@ -789,6 +790,7 @@ static void request_begin(struct evhttp_request *er, struct http_bind *b)
 }
 
 const struct http_handler request_handler = {
+	.head = reqhead_check,
 	.request = request_begin,
 	.client_gone = request_client_gone,
 	.in_flight = request_in_flight,

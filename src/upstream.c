@@ -30,6 +30,11 @@ struct upstream {
 	int npool;
 	struct upstream_sock **socks;   /* by descriptor */
 	int nsocks;
+	int *closing;        /* descriptors curl closed: closed after the next epoll_wait */
+	int nclosing, capclosing;
+	int *ripe;           /* closing ones that have seen an epoll_wait since */
+	int nripe, capripe;
+	struct event *closer;
 };
 
 /* What the owner of a transfer gave us, kept in CURLOPT_PRIVATE. */
@@ -221,13 +226,48 @@ static int upstream_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg,
 	return 0;
 }
 
+/* In two steps, as http_conn.c's graves: a descriptor handed over in the
+ * loop turn the timer fires waits for the next run. */
+static void upstream_closer_cb(evutil_socket_t unused, short what, void *arg)
+{
+	static const struct timeval after_poll = { 0, 1 };
+	struct upstream *u = arg;
+	for (int i = 0; i < u->nripe; i++)
+		close(u->ripe[i]);
+	int *t = u->ripe, cap = u->capripe;
+	u->ripe = u->closing;
+	u->capripe = u->capclosing;
+	u->nripe = u->nclosing;
+	u->closing = t;
+	u->capclosing = cap;
+	u->nclosing = 0;
+	if (u->nripe > 0 && u->closer)
+		evtimer_add(u->closer, &after_poll);
+}
+
 /* Every socket curl closes after it has been connected comes through here
  * (CURLOPT_CLOSESOCKETFUNCTION, kept by the connection): its event goes
- * before the descriptor does. */
+ * before the descriptor does. A worker's base hands epoll its changes only
+ * at the next epoll_wait, so the descriptor is closed by a timer that runs
+ * after it: closed at once, the deletion would reach epoll on a closed
+ * descriptor, or on the same number just given to another thread. */
 static int upstream_close_fn(void *arg, curl_socket_t fd)
 {
-	upstream_sock_free(arg, fd);
-	return close(fd);
+	static const struct timeval after_poll = { 0, 1 };   /* 0 would run before epoll_wait */
+	struct upstream *u = arg;
+	upstream_sock_free(u, fd);
+	if (u->nclosing == u->capclosing) {
+		int cap = u->capclosing ? u->capclosing * 2 : 16;
+		int *t = realloc(u->closing, (size_t)cap * sizeof *t);
+		if (!t)
+			return close(fd);
+		u->closing = t;
+		u->capclosing = cap;
+	}
+	u->closing[u->nclosing++] = fd;
+	if (!evtimer_pending(u->closer, NULL))
+		evtimer_add(u->closer, &after_poll);
+	return 0;
 }
 
 struct upstream *upstream_new(struct event_base *base, long maxconnects)
@@ -238,7 +278,8 @@ struct upstream *upstream_new(struct event_base *base, long maxconnects)
 	u->base = base;
 	u->multi = curl_multi_init();
 	u->timer = evtimer_new(base, upstream_timer_cb, u);
-	if (!u->multi || !u->timer) {
+	u->closer = evtimer_new(base, upstream_closer_cb, u);
+	if (!u->multi || !u->timer || !u->closer) {
 		upstream_free(u);
 		return NULL;
 	}
@@ -263,6 +304,12 @@ void upstream_free(struct upstream *u)
 	for (int fd = 0; fd < u->nsocks; fd++)
 		upstream_sock_free(u, fd);
 	free(u->socks);
+	upstream_closer_cb(-1, 0, u);
+	upstream_closer_cb(-1, 0, u);
+	free(u->closing);
+	free(u->ripe);
+	if (u->closer)
+		event_free(u->closer);
 	if (u->timer)
 		event_free(u->timer);
 	free(u);

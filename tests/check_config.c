@@ -145,6 +145,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->tenants_dir, want);
 	ck_assert_uint_eq(c->max_body_bytes, 1048576);
 	ck_assert_int_eq(c->client_timeout, 30);
+	ck_assert_int_eq(c->client_header_timeout, 10);
+	ck_assert_int_eq(c->client_body_timeout, 60);
+	ck_assert_int_gt(c->max_connections, 0);   /* 0 = sized from RLIMIT_NOFILE */
 	ck_assert_int_eq(c->shutdown_timeout, 10);
 	ck_assert_str_eq(c->access_log, "-");
 	ck_assert_str_eq(c->audit_log, "-");
@@ -194,6 +197,9 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "tenants_dir", "tn" },
 	{ "gateway", "max_body_bytes", "2K" },
 	{ "gateway", "client_timeout", "31" },
+	{ "gateway", "client_header_timeout", "7" },
+	{ "gateway", "client_body_timeout", "45" },
+	{ "gateway", "max_connections", "500" },
 	{ "gateway", "shutdown_timeout", "0" },
 	{ "gateway", "drain_delay", "3" },
 	{ "gateway", "admin_token_sha256", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08" },
@@ -297,6 +303,9 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c->tenants_dir, want);
 	ck_assert_uint_eq(c->max_body_bytes, 2048);
 	ck_assert_int_eq(c->client_timeout, 31);
+	ck_assert_int_eq(c->client_header_timeout, 7);
+	ck_assert_int_eq(c->client_body_timeout, 45);
+	ck_assert_int_eq(c->max_connections, 500);
 	ck_assert_int_eq(c->shutdown_timeout, 0);
 	ck_assert_int_eq(c->drain_delay, 3);
 	ck_assert_str_eq(c->admin_token_sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
@@ -427,7 +436,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + 5 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -619,7 +628,7 @@ START_TEST(test_bad_values)
 	ck_assert(has_error("%s:12: ttl: \"1.5\" is not a whole number of seconds", conf));
 	ck_assert(has_error("%s:14: listen: bad address \"localhost\" (expected host:port, [v6]:port or unix:/path)", conf));
 	ck_assert(has_error("%s:15: admin_listen: bad address \"127.0.0.1:70000\": port must be 0 to 65535", conf));
-	ck_assert(has_error("%s:16: log_level: bad log level \"loud\" (expected error, warn, info or debug)", conf));
+	ck_assert(has_error("%s:16: log_level: \"loud\" is none of error, warn, info, debug", conf));
 	ck_assert(has_error("%s:17: workers: \"many\" is not a non-negative integer", conf));
 	ck_assert(has_error("%s:18: max_body_bytes: size \"0\" is out of range (1 to 1073741824 bytes)", conf));
 	ck_assert_uint_eq(errs.n, 12); /* every error, not just the first */

@@ -4,6 +4,8 @@
  * another. The expected text comes from a plain jansson filter here. */
 #include <check.h>
 #include "check_main.h"
+#include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "listview.h"
@@ -156,6 +158,58 @@ START_TEST(memo_is_per_generation_and_name)
 }
 END_TEST
 
+/* Heap bytes in use, mmapped blocks included (glibc); no movement under
+ * ASan or valgrind, whose allocators mallinfo2 does not see. */
+static size_t heap_used(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* [cache] max_bytes bounds memory only if listview_cost covers every
+ * byte a cached list holds: 60 tenants reading one list (each seeing all
+ * of it, the largest filtered copy) must not grow it past its cost. */
+START_TEST(memo_stays_within_the_cost_charged)
+{
+	size_t n = 2000, cap = n * 80 + 16, len = 0;
+	char *text = malloc(cap);
+	text[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"vin\":\"EXVETESTVIN%06zu\",\"status\":\"approved\"}",
+					i ? "," : "", i);
+	text[len++] = ']';
+	text[len] = 0;
+	json_t *answer = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(answer);
+	char *probe = malloc(1 << 20);
+	memset(probe, 1, 1 << 20);
+	bool measurable = heap_used() >= (1 << 20);
+	free(probe);
+	size_t before = heap_used();
+	struct listview *v = listview_new(answer);
+	ck_assert_ptr_nonnull(v);
+	for (int i = 0; i < 60; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "tenant-%02d", i);
+		struct fg_tenant *t = mk_tenant(name, NULL, true);
+		char *r = render(v, t, 1);
+		ck_assert_uint_eq(strlen(r), len);
+		free(r);
+		free_tenant(t);
+		ck_assert_uint_le(listview_memo_bytes(v), listview_cost(v));
+	}
+	size_t held = heap_used() - before;
+	/* 16 KiB of slack: freed chunks in glibc's per-thread cache still
+	 * count as in use. Without the memo's byte bound it held 8 copies. */
+	if (measurable)
+		ck_assert_msg(held <= listview_cost(v) + 16384, "the view holds %zu bytes but is charged %zu", held,
+			      listview_cost(v));
+	listview_free(v);
+	json_decref(answer);
+	free(text);
+}
+END_TEST
+
 START_TEST(objects_without_a_list_keep_nothing_unfiltered)
 {
 	static const char *const d_vins[] = { "EXVETESTVIN000003", NULL };
@@ -221,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, memo_is_per_generation_and_name);
 	tcase_add_test(tc, marker_text_in_the_answer_keeps_the_frame);
 	tcase_add_test(tc, objects_without_a_list_keep_nothing_unfiltered);
+	tcase_add_test(tc, memo_stays_within_the_cost_charged);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }

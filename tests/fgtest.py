@@ -281,8 +281,10 @@ class Gateway:
     """fleetgate with a generated configuration in its own folder."""
 
     def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
-                 redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True):
+                 redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True,
+                 preexec_fn=None):
         self.dir = workdir
+        self.preexec_fn = preexec_fn   # e.g. a lower RLIMIT_NOFILE for the gateway alone
         self.port = free_port()
         self.admin_port = free_port()
         self.tenants_dir = os.path.join(workdir, "tenants.d")
@@ -325,7 +327,7 @@ class Gateway:
                     "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
                     "--log-file=" + self.vglog] + args
         self.stderr = open(self.stderr_path, "a")
-        self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr)
+        self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr, preexec_fn=self.preexec_fn)
         slow = 10 if VALGRIND else 1
         wait_for(lambda: self.proc.poll() is not None or self.admin("GET", "/healthz").status == 200,
                  timeout=10 * slow, what="fleetgate /healthz")
@@ -372,6 +374,12 @@ class Gateway:
         if VALGRIND and rc == 99:
             with open(self.vglog) as f:
                 raise AssertionError("valgrind found errors or leaks:\n" + f.read()[-6000:])
+        # A ThreadSanitizer build (scripts/test's tsan step) reports races on
+        # stderr; with halt_on_error the gateway also exits non-zero.
+        logs = self.logs()
+        if "WARNING: ThreadSanitizer" in logs:
+            at = logs.index("WARNING: ThreadSanitizer")
+            raise AssertionError("ThreadSanitizer report:\n" + logs[at:at + 8000])
         return rc
 
     def logs(self):

@@ -1,0 +1,15 @@
+/* acceptguard.h: a listener that runs out of descriptors pauses instead of
+ * spinning. */
+#ifndef FG_ACCEPTGUARD_H
+#define FG_ACCEPTGUARD_H
+#include <event2/listener.h>
+
+struct acceptguard;
+
+/* Watches LEV (an evhttp bound socket's listener, on the calling thread's
+ * base): when accept() fails (EMFILE, ENFILE, ENOBUFS...) the listener is
+ * disabled for 100 ms, the failure counted and logged at most once a
+ * second. Free the guard before the listener. */
+struct acceptguard *acceptguard_new(struct evconnlistener *lev);
+void acceptguard_free(struct acceptguard *g);
+#endif

@@ -1,0 +1,13 @@
+/* reqhead.h: a request with a body, checked on its headers. */
+#ifndef FG_REQHEAD_H
+#define FG_REQHEAD_H
+#include <stddef.h>
+#include "http.h"
+
+/* The http_handler's head hook: 0 to read the body of the request with
+ * TARGET and headers H that arrived on B, else the status to refuse it
+ * with (401, 503, 413; DETAIL filled). Counted as the steps would count
+ * it. */
+int reqhead_check(struct http_bind *b, struct evhttp_connection *evcon, const char *target, struct evkeyvalq *h,
+		  char *detail, size_t len);
+#endif
