@@ -132,13 +132,23 @@ enum reqcache_way reqcache_vin_read(struct reqcache *rc, const struct fg_config 
 	case BATCH_SINGLE:
 		return REQCACHE_BUDGET;
 	case BATCH_TRY_SLOT:
-		if (budget_acquire(budget_shared(), tenant, now, NULL, NULL, NULL, &bw, &ra) == BUDGET_GRANTED)
+		switch (budget_acquire(budget_shared(), tenant, now, NULL, NULL, NULL, &bw, &ra)) {
+		case BUDGET_GRANTED:
 			return REQCACHE_SLOT;
+		case BUDGET_ASK:   /* shared: only Redis knows whether a slot is free: ask it */
+			return REQCACHE_BUDGET;
+		default:
+			break;
+		}
 		break;
 	case BATCH_LIST:
 		break;
 	}
-	return batch_join(rc->key, &rc->flight, base, cb, arg, w) ? REQCACHE_LISTED : REQCACHE_BUDGET;
+	if (!batch_join(rc->key, &rc->flight, base, cb, arg, w))
+		return REQCACHE_BUDGET;
+	if (rc->base)   /* the list read fills this instance only: let others fill Redis */
+		sharedcache_release(rc->base, rc->key, &rc->l2t);
+	return REQCACHE_LISTED;
 }
 
 void reqcache_handed(struct reqcache *rc, struct cache_answer *a, const char *how)

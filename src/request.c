@@ -394,7 +394,7 @@ static enum req_go req_route(struct req *r)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	char d[256];
 	route_match_raw(r->method, path ? path : "", &r->rm);
-	if (route_is_local(r->rm.route) && r->uri)   /* its query is not read, and may hold a secret */
+	if (r->uri && path && strncmp(path, "/v1/access_tokens", 17) == 0)   /* a query there may hold a secret */
 		r->uri[strcspn(r->uri, "?")] = '\0';
 	int st = r->rm.status ? r->rm.status : query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
 							     &r->filter, d, sizeof d);
@@ -544,9 +544,11 @@ static enum req_go req_cache(struct req *r)
 			return req_wait(r, REQ_WAIT_L2, rc, 0);
 		return REQ_GO;
 	case CACHE_WAIT:
-		/* A waiter gives up no sooner than its leader could: a budget
-		 * or token wait (queue_timeout) plus the upstream exchange. */
-		return req_wait(r, REQ_WAIT_CACHE, w, now + r->cfg->queue_timeout + r->cfg->timeout);
+		/* A waiter gives up no sooner than its leader could: a budget or
+		 * token wait plus the exchange, twice with Redis (where it may
+		 * first wait out another instance's fill lock). */
+		return req_wait(r, REQ_WAIT_CACHE, w,
+				now + (r->cfg->queue_timeout + r->cfg->timeout) * (sharedcache_on() ? 2 : 1));
 	case CACHE_BUSY:
 		break;
 	}

@@ -235,7 +235,7 @@ class LocalToken(FgTestCase):
                            body="grant_type=client_credentials&client_id=ops&client_secret=" + KEY_OPS)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header("Cache-Control"), "no-store")
-        r = fgtest.request(self.g.port, "GET", "/v1/access_tokens")
+        r = fgtest.request(self.g.port, "GET", "/v1/access_tokens?client_secret=" + KEY_OPS)
         self.assertEqual((r.status, r.header("Allow")), (405, "POST"))
         self.assertEqual(ok.call("GET", "/v1/fleets/vehicles/" + V1).status, 200)
         st = self.g.stats()

@@ -62,7 +62,8 @@ class Shared(FgTestCase):
                         % (self.r.url, PREFIX, self.instances, extra_redis))
             g = fgtest.Gateway(d, sim=self.s, redis=conf,
                                # The shared single-VIN budget and cache are what is
-                               # tested here: no list-backed reads in between.
+                               # tested here: no list-backed reads in between (with
+                               # auto, a full budget would send misses to them).
                                upstream="vin_get_rate = %s\nqueue_timeout = %s\nvin_reads = single\n"
                                         % (self.rate, queue_timeout),
                                cache="refresh_ahead = no\n")
