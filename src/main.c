@@ -369,9 +369,12 @@ out:
 	token_stop();
 	sharedcache_stop();   /* its subscriber touches the cache */
 	cache_shutdown();
-	budgetshare_stop();   /* before the budget and the connection it uses */
-	budget_shutdown();
+	/* The connection first: freeing it answers its pending commands (as
+	 * failed), and those answers go to the shared budget's gate, which
+	 * must still be there; then the gate, then the budget it gates. */
 	redis_conn_free(redis);
+	budgetshare_stop();
+	budget_shutdown();
 	ratelimit_shutdown();
 	if (admin)
 		evhttp_free(admin);
