@@ -60,19 +60,8 @@ static void admin_healthz(struct evhttp_request *req)
 }
 
 static atomic_bool admin_draining;
-static _Atomic double admin_reload_time;   /* wall clock of the last good load */
-static atomic_bool admin_reload_ok = true;
 
 void admin_set_draining(void) { atomic_store(&admin_draining, true); }
-
-void admin_reload_result(bool ok)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	atomic_store(&admin_reload_ok, ok);
-	if (ok)
-		atomic_store(&admin_reload_time, (double)tv.tv_sec + tv.tv_usec / 1e6);
-}
 
 static void admin_readyz(struct evhttp_request *req)
 {
@@ -142,8 +131,9 @@ static void admin_stats_config(json_t *root)
 	json_object_set_new(cf, "vins", json_integer(c ? (json_int_t)c->nvins : 0));
 	json_object_set_new(admin_sub(root, "cache"), "max_bytes",
 			    json_integer(c ? (json_int_t)c->cache_max_bytes : 0));
-	json_object_set_new(cf, "last_reload_time", json_real(atomic_load(&admin_reload_time)));
-	json_object_set_new(cf, "last_reload_success", json_boolean(atomic_load(&admin_reload_ok)));
+	bool loaded_ok;
+	json_object_set_new(cf, "last_reload_time", json_real(stats_last_load(&loaded_ok)));
+	json_object_set_new(cf, "last_reload_success", json_boolean(loaded_ok));
 	if (c)
 		config_unref(c);
 }
@@ -208,11 +198,11 @@ static void admin_metrics_gauges(struct evbuffer *b)
 	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
 	metric_gauge(b, "requests_in_flight", "Requests not answered yet", (double)http_in_flight());
 	metric_gauge(b, "connections_open", "Client connections open on tenant listeners", (double)http_connections());
+	bool loaded_ok;
 	metric_gauge(b, "config_last_reload_timestamp_seconds",
-		     "Unix time the configuration in force was loaded (start-up or SIGHUP)",
-		     atomic_load(&admin_reload_time));
+		     "Unix time the configuration in force was loaded (start-up or SIGHUP)", stats_last_load(&loaded_ok));
 	metric_gauge(b, "config_last_reload_success", "Whether the last load or reload succeeded (1) or was refused (0)",
-		     atomic_load(&admin_reload_ok) ? 1 : 0);
+		     loaded_ok ? 1 : 0);
 	if (c)
 		config_unref(c);
 }

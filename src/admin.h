@@ -9,5 +9,4 @@ void admin_request_cb(struct evhttp_request *req, void *arg);
 /* From SIGTERM/SIGQUIT/SIGINT on: /readyz answers 503 "draining". */
 void admin_set_draining(void);
 /* Start-up (true) and each reload: the reload gauges of /metrics, /stats. */
-void admin_reload_result(bool ok);
 #endif

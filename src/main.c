@@ -104,14 +104,12 @@ static void main_reload(void)
 	if (!c) {
 		log_error("reload refused: the old configuration stays in force");
 		stats_reload(false);
-		admin_reload_result(false);
 		return;
 	}
 	if (listen_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
 		config_unref(c);
 		stats_reload(false);
-		admin_reload_result(false);
 		return;
 	}
 	struct fg_config *old = config_current();
@@ -127,7 +125,6 @@ static void main_reload(void)
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	batch_config_changed(c);
 	stats_reload(true);
-	admin_reload_result(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
 	config_unref(c);
@@ -345,7 +342,7 @@ static int main_run(struct fg_config *c)
 	flush = event_new(m.base, -1, EV_PERSIST, main_flush_cb, NULL);
 	struct timeval one = { 1, 0 };
 	evtimer_add(flush, &one);
-	admin_reload_result(true);   /* the start-up load is the first */
+	stats_loaded(true);   /* the start-up load is the first */
 	log_info("fleetgate %s started: %d workers, %zu tenants, %zu VINs, upstream %s",
 		 FG_VERSION, c->workers, c->ntenants, c->nvins, c->base_url);
 	notify_ready();

@@ -153,8 +153,29 @@ void stats_upstream(int status, double secs)
 	stats_hist_add(&s->up_lat, secs);
 }
 
+/* Wall clock of the configuration in force and whether the last load
+ * succeeded: for /stats, the reload gauges and the status page. */
+static _Atomic double stats_loaded_wall;
+static atomic_bool stats_loaded_ok = true;
+
+void stats_loaded(bool ok)
+{
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	atomic_store(&stats_loaded_ok, ok);
+	if (ok)
+		atomic_store(&stats_loaded_wall, (double)wall.tv_sec + wall.tv_nsec / 1e9);
+}
+
+double stats_last_load(bool *ok)
+{
+	*ok = atomic_load(&stats_loaded_ok);
+	return atomic_load(&stats_loaded_wall);
+}
+
 void stats_reload(bool ok)
 {
+	stats_loaded(ok);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	stats_inc(ok ? STAT_config_reloads : STAT_config_reload_failures);

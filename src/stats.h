@@ -86,6 +86,11 @@ void stats_upstream(int status, double secs);
 /* A reload's outcome: counts it (config.reloads or .reload_failures) and
  * keeps the last result and when, for /stats' config.last_reload. */
 void stats_reload(bool ok);
+/* A load (start-up) or reload's result, without counting it as a reload. */
+void stats_loaded(bool ok);
+/* Unix time the configuration in force was loaded; *OK: the last load or
+ * reload succeeded. */
+double stats_last_load(bool *ok);
 /* Stable slot for a tenant name (names are kept across reloads). */
 int stats_tenant_slot(const char *name);
 
