@@ -355,6 +355,15 @@ static void batch_pause(struct fwd *f, const struct fg_config *cfg)
 	stats_inc(STAT_list_throttled);
 	log_warn("the upstream answered 429 to a list read; list reads pause for %d s", secs);
 	budget_pause(bt.budget, clock_now(), secs);
+	/* A batch already queued for a list slot would now wait out the
+	 * slot and the pause while its requests sit until their deadline:
+	 * it goes to single reads now, as a batch formed during the pause
+	 * does. */
+	if (bt.bw) {
+		budget_wait_cancel(bt.bw);
+		bt.bw = NULL;
+		batch_fail_pending("list reads are paused after an upstream 429");
+	}
 }
 
 static void batch_done(void *arg, struct fwd *f)

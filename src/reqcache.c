@@ -108,7 +108,9 @@ enum cache_lookup_result reqcache_lookup(struct reqcache *rc, double now, struct
 			batch_note_read(rc->key, (*a)->stored_at, (*a)->fresh_until, now);
 		break;
 	case CACHE_LEAD:
-		stats_inc(STAT_cache_misses);
+		if (!rc->miss_counted)
+			stats_inc(STAT_cache_misses);
+		rc->miss_counted = true;
 		rc->flight = f;
 		reqcache_label(rc, REQCACHE_MISS, "fleetgate; fwd=%s", rc->no_cache ? "request" : "miss");
 		break;

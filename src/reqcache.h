@@ -38,6 +38,7 @@ struct reqcache {
 	cache_wake_fn l2_cb;
 	void *l2_arg;
 	bool list_fallback;          /* a list read left this VIN without an answer: single read */
+	bool miss_counted;           /* leading again (after a list read) is the same miss */
 };
 
 /* How a single-VIN read RC leads goes upstream (vin_reads). */

@@ -183,6 +183,34 @@ class ListPacing(ListCase):
         self.assertGreater(self.g.stats()["budget"]["list"]["paused_for_s"], 0)
 
 
+class PauseWhileQueued(ListCase):
+    """A batch waiting for a list slot when another list read meets a 429
+    goes to single reads at once instead of waiting out the slot or the
+    pause (its requests would otherwise sit until their deadline)."""
+    upstream = ("vin_reads = list\nlist_batch_window = 10ms\nlist_batch_max = 1\n"
+                "list_get_rate = 2/min\nqueue_timeout = 30\ntimeout = 10\n")
+    sim_extra = ListCase.sim_extra + ("--list-rate", "1")
+
+    def test_a_queued_batch_falls_back_when_list_reads_pause(self):
+        self.s.faults(latency_ms=1000, routes=["list"])
+        t0 = time.monotonic()
+        vins = [fleet_vin(i) for i in range(1, 4)]
+        answers = self.all_at_once(vins)
+        took = time.monotonic() - t0
+        for v, r in zip(vins, answers):
+            self.assertEqual((r.status, r.json()["vin"]), (200, v), r)
+        sim = self.s.stats()
+        # Two list reads (one answered, one 429); the 429'd VIN and the
+        # queued one went single.
+        self.assertEqual((sim["requests"]["list"], sim["requests"]["get"]), (2, 2), sim)
+        st = self.list_stats()
+        self.assertEqual((st["throttled"], st["fallbacks"]), (1, 2), st)
+        # Not the 60 s of the list window nor the 40 s of the deadline.
+        self.assertLess(took, 20, answers)
+        # Each request is one miss, however it was answered.
+        self.assertEqual(self.g.stats()["cache"]["misses"], 3)
+
+
 class ListBudget(ListCase):
     upstream = "vin_reads = list\nlist_batch_window = 10ms\nlist_get_rate = 2/s\nqueue_timeout = 5\n"
 
