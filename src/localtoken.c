@@ -12,7 +12,10 @@
  * the tokens issued. The store keeps only SHA-256 hashes of tokens, with
  * the tenant's name, the hash of the key that asked (if any) and the
  * expiry; it is shared by every worker thread behind one mutex, bounded
- * by LOCALTOKEN_MAX, and swept of expired tokens as it goes. A token is
+ * by LOCALTOKEN_MAX and by LOCALTOKEN_PER_TENANT for each tenant (so one
+ * tenant fetching tokens in a loop drops only its own), and swept of
+ * expired tokens as it goes. A token request counts against its tenant's
+ * request rate like any other request. A token is
  * checked against the configuration in force when it is used, so it
  * survives a reload while its tenant (and key) do and dies with them.
  *
@@ -23,6 +26,7 @@
 #include "localtoken.h"
 #include "config.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "tenant.h"
 #include <pthread.h>
@@ -36,6 +40,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -55,11 +60,20 @@ struct lt_entry {
 	struct lt_entry *next;
 };
 
+/* Live tokens of one tenant name (names come from the configuration
+ * only: a token is issued after its tenant was found). */
+struct lt_count {
+	char tenant[LT_NAME_MAX + 1];
+	size_t n;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	struct lt_entry *b[LT_BUCKETS];
 	size_t n;
 	double next_sweep;
+	struct lt_count *counts;
+	size_t ncounts;
 } lt = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t lt_bucket(const unsigned char *hash)
@@ -70,37 +84,75 @@ static size_t lt_bucket(const unsigned char *hash)
 	return v & (LT_BUCKETS - 1);
 }
 
+/* The count of TENANT's live tokens (NULL: none yet); lock held. A
+ * handful of tenants: a linear search. */
+static struct lt_count *lt_count_find(const char *tenant)
+{
+	for (size_t i = 0; i < lt.ncounts; i++)
+		if (strcmp(lt.counts[i].tenant, tenant) == 0)
+			return &lt.counts[i];
+	return NULL;
+}
+
+/* The same, made when missing (NULL: no memory); lock held. It may move
+ * every count: nothing keeps a count's address across it. */
+static struct lt_count *lt_count_of(const char *tenant)
+{
+	struct lt_count *c = lt_count_find(tenant);
+	if (c)
+		return c;
+	struct lt_count *more = realloc(lt.counts, (lt.ncounts + 1) * sizeof *more);
+	if (!more)
+		return NULL;
+	lt.counts = more;
+	c = &lt.counts[lt.ncounts++];
+	snprintf(c->tenant, sizeof c->tenant, "%s", tenant);
+	c->n = 0;
+	return c;
+}
+
+/* Unlinks the entry *PP points at, wiped; lock held. */
+static void lt_drop(struct lt_entry **pp)
+{
+	struct lt_entry *e = *pp;
+	*pp = e->next;
+	struct lt_count *c = lt_count_find(e->tenant);
+	if (c && c->n)
+		c->n--;
+	OPENSSL_cleanse(e, sizeof *e);
+	free(e);
+	lt.n--;
+}
+
 /* Drops expired tokens (all tokens when NOW is negative); lock held. */
 static void lt_sweep(double now)
 {
 	for (size_t i = 0; i < LT_BUCKETS; i++) {
 		struct lt_entry **pp = &lt.b[i];
 		while (*pp) {
-			struct lt_entry *e = *pp;
-			if (now < 0 || e->expires <= now) {
-				*pp = e->next;
-				OPENSSL_cleanse(e, sizeof *e);
-				free(e);
-				lt.n--;
-			} else {
-				pp = &e->next;
-			}
+			if (now < 0 || (*pp)->expires <= now)
+				lt_drop(pp);
+			else
+				pp = &(*pp)->next;
 		}
 	}
 	lt.next_sweep = now + LT_SWEEP_EVERY;
 }
 
-/* Full of live tokens: those closest to expiry go, a sixteenth of the
- * store at most, in two scans; lock held. Tokens of one lifetime expire
- * in the order they were issued, so this drops the oldest, and a store
- * kept full by a client that fetches a token per call pays the scans once
- * per LOCALTOKEN_MAX / 16 tokens, not once per token. */
-static void lt_evict(void)
+/* Full of live tokens (of TENANT's, or of all when NULL): those closest
+ * to expiry go, a sixteenth of LIMIT at most, in two scans; lock held.
+ * Tokens of one lifetime expire in the order they were issued, so this
+ * drops the oldest, and a store kept full by a client that fetches a
+ * token per call pays the scans once per LIMIT / 16 tokens, not once per
+ * token. */
+static void lt_evict(const char *tenant, size_t limit)
 {
 	double lo = 0, hi = 0;
 	bool any = false;
 	for (size_t i = 0; i < LT_BUCKETS; i++)
 		for (struct lt_entry *e = lt.b[i]; e; e = e->next) {
+			if (tenant && strcmp(e->tenant, tenant) != 0)
+				continue;
 			if (!any || e->expires < lo)
 				lo = e->expires;
 			if (!any || e->expires > hi)
@@ -109,18 +161,14 @@ static void lt_evict(void)
 		}
 	double below = lo + (hi - lo) / 16;
 	size_t dropped = 0;
-	for (size_t i = 0; i < LT_BUCKETS && dropped < LOCALTOKEN_MAX / 16; i++) {
+	for (size_t i = 0; i < LT_BUCKETS && dropped < limit / 16; i++) {
 		struct lt_entry **pp = &lt.b[i];
-		while (*pp && dropped < LOCALTOKEN_MAX / 16) {
-			struct lt_entry *e = *pp;
-			if (e->expires <= below) {
-				*pp = e->next;
-				OPENSSL_cleanse(e, sizeof *e);
-				free(e);
-				lt.n--;
+		while (*pp && dropped < limit / 16) {
+			if ((*pp)->expires <= below && (!tenant || strcmp((*pp)->tenant, tenant) == 0)) {
+				lt_drop(pp);
 				dropped++;
 			} else {
-				pp = &e->next;
+				pp = &(*pp)->next;
 			}
 		}
 	}
@@ -166,10 +214,19 @@ int localtoken_issue(const char *tenant_name, const unsigned char *keyhash, doub
 	e->expires = now + ttl;
 	snprintf(e->tenant, sizeof e->tenant, "%s", tenant_name);
 	pthread_mutex_lock(&lt.lock);
-	if (now >= lt.next_sweep || lt.n >= LOCALTOKEN_MAX)
+	struct lt_count *c = lt_count_of(tenant_name);
+	if (now >= lt.next_sweep || lt.n >= LOCALTOKEN_MAX || (c && c->n >= LOCALTOKEN_PER_TENANT))
 		lt_sweep(now);
+	if (c && c->n >= LOCALTOKEN_PER_TENANT)
+		lt_evict(tenant_name, LOCALTOKEN_PER_TENANT);
 	if (lt.n >= LOCALTOKEN_MAX)
-		lt_evict();
+		lt_evict(NULL, LOCALTOKEN_MAX);
+	if (!c) {
+		pthread_mutex_unlock(&lt.lock);
+		free(e);
+		return -1;
+	}
+	c->n++;
 	size_t i = lt_bucket(e->hash);
 	e->next = lt.b[i];
 	lt.b[i] = e;
@@ -211,10 +268,7 @@ const struct fg_tenant *localtoken_lookup(const struct fg_config *c, const char 
 		if (memcmp(e->hash, h, sizeof h) != 0)
 			continue;
 		if (e->expires <= now) {
-			*pp = e->next;   /* expired: gone now rather than at the next sweep */
-			OPENSSL_cleanse(e, sizeof *e);
-			free(e);
-			lt.n--;
+			lt_drop(pp);   /* expired: gone now rather than at the next sweep */
 			break;
 		}
 		found = true;
@@ -244,6 +298,9 @@ void localtoken_clear(void)
 	pthread_mutex_lock(&lt.lock);
 	lt_sweep(-1);
 	lt.next_sweep = 0;
+	free(lt.counts);
+	lt.counts = NULL;
+	lt.ncounts = 0;
 	pthread_mutex_unlock(&lt.lock);
 }
 
@@ -367,6 +424,13 @@ static const struct fg_tenant *lt_credentials(const struct fg_config *c, const c
 	return named;
 }
 
+static void lt_wipe_text(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	OPENSSL_cleanse((void *)data, len);
+	free((void *)data);
+}
+
 static int lt_error(struct evbuffer *out, int status, const char *error, const char *description)
 {
 	stats_inc(STAT_local_tokens_refused);
@@ -417,15 +481,36 @@ int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_add
 		status = lt_error(out, 401, "invalid_client", "client authentication failed");
 		goto done;
 	}
+	double ra;
+	if (!ratelimit_tenant_allows(t, now, &ra)) {
+		char v[24];
+		snprintf(v, sizeof v, "%d", ra < 1 ? 1 : (int)ceil(ra));
+		evhttp_add_header(headers, "Retry-After", v);
+		log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
+			 t->rate.count, t->rate.window_s);
+		stats_inc(STAT_rate_limited);
+		status = lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
+		goto done;
+	}
 	char tok[LOCALTOKEN_LEN + 1];
 	if (localtoken_issue(t->name, key_ok ? keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
 		log_error("local token for tenant %s: no random bytes or no memory", t->name);
 		status = lt_error(out, 500, "server_error", "no token could be issued");
 		goto done;
 	}
-	evbuffer_add_printf(out, "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":%d,"
-			    "\"scope\":\"fleet:clearance\"}", tok, c->local_token_ttl);
+	char *text = NULL;
+	int n = asprintf(&text, "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":%d,"
+			 "\"scope\":\"fleet:clearance\"}", tok, c->local_token_ttl);
 	OPENSSL_cleanse(tok, sizeof tok);
+	/* By reference: the text is wiped when libevent is done sending it,
+	 * so no copy of the token outlives the answer in freed memory. */
+	if (n < 0 || evbuffer_add_reference(out, text, (size_t)n, lt_wipe_text, NULL) < 0) {
+		if (n >= 0)
+			lt_wipe_text(text, (size_t)n, NULL);
+		log_error("local token for tenant %s: no memory for the answer", t->name);
+		status = lt_error(out, 500, "server_error", "no token could be issued");
+		goto done;
+	}
 	stats_inc(STAT_local_tokens_issued);
 	log_info("local token issued to tenant %s (by %s, %d s)", t->name, key_ok ? "key" : "address",
 		 c->local_token_ttl);

@@ -17,6 +17,10 @@ struct fg_tenant;
  * up to a sixteenth of them at once (their clients get 401 invalid_token
  * and fetch another). */
 #define LOCALTOKEN_MAX 100000
+/* Live tokens of one tenant at most: beyond, that tenant's own tokens
+ * closest to expiry go the same way, so a tenant fetching tokens in a
+ * loop cannot push other tenants' tokens out of the store. */
+#define LOCALTOKEN_PER_TENANT 10000
 /* Characters of a token: 32 random bytes, base64url without padding. */
 #define LOCALTOKEN_LEN 43
 

@@ -4,6 +4,7 @@
  * Buckets are kept by name across reloads, so a reload neither refills
  * nor empties them. Never: touch the upstream budget (budget.c). */
 #include "ratelimit.h"
+#include "tenant.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -73,6 +74,15 @@ bool ratelimit_tenant_take(const char *name, double rate, double burst, double n
 	pthread_mutex_unlock(&ratelimit_tenants.mu);
 	*retry_after = wait;
 	return wait == 0;
+}
+
+bool ratelimit_tenant_allows(const struct fg_tenant *t, double now, double *retry_after)
+{
+	*retry_after = 0;
+	if (!t->has_rate || !t->rate.count || !t->rate.window_s)
+		return true;
+	double rate = (double)t->rate.count / (double)t->rate.window_s;
+	return ratelimit_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, now, retry_after);
 }
 
 void ratelimit_shutdown(void)

@@ -16,6 +16,12 @@ double ratelimit_bucket_take(struct ratelimit_bucket *bk, double rate, double bu
 /* The shared bucket of tenant NAME (kept across reloads by name). True
  * when the request may go on; otherwise *RETRY_AFTER gets the wait. */
 bool ratelimit_tenant_take(const char *name, double rate, double burst, double now, double *retry_after);
+struct fg_tenant;
+/* The request rate of tenant T (SPEC.md §7; rate, burst): true when it
+ * has none or the request may go on; otherwise *RETRY_AFTER gets the
+ * wait. Every request attributed to T counts, local token requests
+ * included. */
+bool ratelimit_tenant_allows(const struct fg_tenant *t, double now, double *retry_after);
 /* Frees every bucket (exit). */
 void ratelimit_shutdown(void);
 #endif

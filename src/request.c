@@ -418,7 +418,7 @@ static enum req_go req_attribute(struct req *r)
 	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b),
 				     local ? NULL : evhttp_find_header(h, "Authorization"),
 				     local ? NULL : evhttp_find_header(h, "X-API-Key"), http_request_peer(r->er), &res);
-	if (r->tenant || local) {   /* the token route decides for itself */
+	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
 	}
@@ -493,10 +493,8 @@ static enum req_go req_policy(struct req *r)
 static enum req_go req_tenant_rate(struct req *r)
 {
 	const struct fg_tenant *t = r->tenant;
-	if (!t->has_rate || !t->rate.count || !t->rate.window_s)
-		return REQ_GO;
-	double ra, rate = (double)t->rate.count / (double)t->rate.window_s;
-	if (ratelimit_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, clock_now(), &ra))
+	double ra;
+	if (ratelimit_tenant_allows(t, clock_now(), &ra))
 		return REQ_GO;
 	char d[256];
 	snprintf(d, sizeof d, "tenant %s is over its request rate of %u/%us", t->name, t->rate.count, t->rate.window_s);

@@ -6,6 +6,7 @@ by fleetgate itself (the upstream's token endpoint sees nothing of it), the
 local bearer token attributes its tenant like an API key, wrong credentials
 get the OAuth error shape, and the upstream only ever sees the gateway's own
 token."""
+import http.client
 import json
 import os
 import sys
@@ -221,6 +222,28 @@ class LocalToken(FgTestCase):
         r = fgtest.request(self.g.port, "GET", "/v1/fleets/vehicles/" + FOREIGN,
                            headers={"Authorization": "Bearer " + c.token})
         self.assertEqual(r.status, 401, r)
+
+    def test_removed_listener_says_reconnect_not_invalid_client(self):
+        """A kept-alive connection on a dedicated listener that a reload
+        removed gets 503 + Connection: close on the token route, as on
+        every other route, not an invalid_client that blames the client's
+        credentials."""
+        port = fgtest.free_port()
+        self.g.write_tenant("lane", "[tenant]\nname = lane\nlisten = 127.0.0.1:%d\nvins = %s\n" % (port, V1))
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "lane",
+                                       "client_secret": "anything"})
+        idle = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        idle.request("POST", "/v1/access_tokens", body=body, headers=FORM)
+        r = idle.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.g.remove_tenant("lane")
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        idle.request("POST", "/v1/access_tokens", body=body, headers=FORM)
+        r = idle.getresponse()
+        self.assertEqual((r.status, r.getheader("Connection")), (503, "close"), r.read())
+        idle.close()
 
     def test_counted_and_never_logged(self):
         ok = HMClient(self.g.port, "ops", KEY_OPS)

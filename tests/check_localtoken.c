@@ -126,36 +126,62 @@ START_TEST(test_expiry)
 }
 END_TEST
 
+/* Sixteen tenants share the store, each below LOCALTOKEN_PER_TENANT. */
+static const char *const names[16] = { "src", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9",
+				       "t10", "t11", "t12", "t13", "t14", "t15" };
+
 START_TEST(test_bounded)
 {
 	struct cfg k;
-	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
+	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("t1", NULL, 0) });
 	char first[LOCALTOKEN_LEN + 1], last[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 10, first), 0);   /* closest to expiry */
+	char srctok[LOCALTOKEN_LEN + 1];
+	ck_assert_int_lt(LOCALTOKEN_MAX / 16, LOCALTOKEN_PER_TENANT);
+	ck_assert_int_eq(localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(localtoken_issue("src", NULL, 0, 1000, tok), 0);
+		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
 	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, first, strlen(first), 1), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
 	ck_assert_int_eq(localtoken_issue("src", NULL, 1, 1000, last), 0);
 	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
 	ck_assert_ptr_null(localtoken_lookup(&k.c, first, strlen(first), 1));
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[0]);
 
-	/* Tokens of one lifetime issued over time (a client fetching one per
+	/* Tokens of one lifetime issued over time (clients fetching one per
 	 * call): the oldest sixteenth goes at once, the newest stay. */
 	localtoken_clear();
 	char oldest[LOCALTOKEN_LEN + 1];
 	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(localtoken_issue("src", NULL, (double)i / 1000, 3600, tok), 0);
-	ck_assert_int_eq(localtoken_issue("src", NULL, 100, 3600, last), 0);
+		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
+						  (i + 1) % 16 ? tok : srctok), 0);
+	ck_assert_int_eq(localtoken_issue("t1", NULL, 100, 3600, last), 0);
 	size_t n = localtoken_count();
 	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
 	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
 	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 100));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 100), k.t[0]);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 100), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, srctok, strlen(srctok), 100), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 100), k.t[1]);
+	free_cfg(&k);
+}
+END_TEST
+
+/* One tenant fetching tokens in a loop drops its own, never another's,
+ * though the other's is the closest to expiry in the store. */
+START_TEST(test_per_tenant_cap)
+{
+	struct cfg k;
+	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("quiet", NULL, 0), mk_tenant("greedy", NULL, 0) });
+	char quiet[LOCALTOKEN_LEN + 1], oldest[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
+	ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
+	for (size_t i = 1; i < 3 * LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
+	ck_assert_uint_le(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
+	ck_assert_uint_ge(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 1));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[1]);
 	free_cfg(&k);
 }
 END_TEST
@@ -238,6 +264,7 @@ struct answer {
 	int status;
 	json_t *body;
 	char cache_control[32];
+	char retry_after[16];
 	const struct fg_tenant *tenant;
 };
 
@@ -258,6 +285,8 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	ck_assert_ptr_nonnull(a.body);
 	const char *cc = evhttp_find_header(&h, "Cache-Control");
 	snprintf(a.cache_control, sizeof a.cache_control, "%s", cc ? cc : "");
+	const char *ra = evhttp_find_header(&h, "Retry-After");
+	snprintf(a.retry_after, sizeof a.retry_after, "%s", ra ? ra : "");
 	free(text);
 	evhttp_clear_headers(&h);
 	evbuffer_free(out);
@@ -373,6 +402,39 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* A token request counts against its tenant's request rate: over it,
+ * 429 with Retry-After and no token; other tenants are not slowed. Only
+ * a request that authenticated counts (wrong secrets spend nothing). */
+START_TEST(test_rate)
+{
+	ep.t[0]->has_rate = true;
+	ep.t[0]->rate = (struct fg_rate){ .count = 2, .window_s = 60 };
+	const char *ops = "grant_type=client_credentials&client_id=ops&client_secret=k-ops";
+	const char *wrong = "grant_type=client_credentials&client_id=ops&client_secret=nope";
+	for (int i = 0; i < 3; i++) {
+		struct answer a = ask(&ep.c, NULL, false, NULL, wrong);
+		ck_assert_int_eq(a.status, 401);
+		json_decref(a.body);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct answer a = ask(&ep.c, NULL, false, NULL, ops);
+		ck_assert_int_eq(a.status, 200);
+		json_decref(a.body);
+	}
+	struct answer a = ask(&ep.c, NULL, false, NULL, ops);
+	ck_assert_int_eq(a.status, 429);
+	ck_assert_str_eq(field(&a, "error"), "temporarily_unavailable");
+	ck_assert_ptr_null(json_object_get(a.body, "access_token"));
+	ck_assert_ptr_null(a.tenant);
+	ck_assert_str_eq(a.retry_after, "30");   /* one token of 2/60s */
+	json_decref(a.body);
+	a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=other&client_secret=k-other");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	ck_assert_uint_eq(localtoken_count(), 3);
+}
+END_TEST
+
 /* A caller attributed by listener or source needs no secret, for its own
  * tenant only; a dedicated listener hands out no other tenant's token. */
 START_TEST(test_by_address)
@@ -418,6 +480,7 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_issue_and_lookup);
 	tcase_add_test(tc, test_expiry);
 	tcase_add_test(tc, test_bounded);
+	tcase_add_test(tc, test_per_tenant_cap);
 	tcase_add_test(tc, test_reload_rules);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
@@ -425,6 +488,7 @@ static Suite *localtoken_suite(void)
 	tcase_add_checked_fixture(tc, setup_ep, teardown_ep);
 	tcase_add_test(tc, test_form_and_json);
 	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_rate);
 	tcase_add_test(tc, test_by_address);
 	suite_add_tcase(s, tc);
 	return s;
