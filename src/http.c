@@ -193,11 +193,15 @@ const char *http_bind_tenant_listener(const struct http_bind *b)
 }
 
 /* AF_INET or AF_INET6 only: a unix socket's address matches no range. */
-const struct sockaddr *http_request_peer(struct evhttp_request *er)
+const struct sockaddr *http_conn_peer(struct evhttp_connection *conn)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(er);
 	const struct sockaddr *peer = conn ? evhttp_connection_get_addr(conn) : NULL;
 	return peer && (peer->sa_family == AF_INET || peer->sa_family == AF_INET6) ? peer : NULL;
+}
+
+const struct sockaddr *http_request_peer(struct evhttp_request *er)
+{
+	return http_conn_peer(evhttp_request_get_connection(er));
 }
 
 void http_bind_hold(struct http_bind *b) { b->active++; }

@@ -88,6 +88,7 @@ struct http_worker *http_bind_worker(const struct http_bind *b);
 const char *http_bind_tenant_listener(const struct http_bind *b);
 /* The client's IP address, for source ranges; NULL on a unix socket. */
 struct sockaddr;
+const struct sockaddr *http_conn_peer(struct evhttp_connection *conn);
 const struct sockaddr *http_request_peer(struct evhttp_request *er);
 /* A request begun on B / answered: a retired listener waits for its last one. */
 void http_bind_hold(struct http_bind *b);

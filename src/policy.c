@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
@@ -482,12 +483,33 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 	return 400;
 }
 
+static const char *policy_header_once(struct evkeyvalq *h, const char *name)
+{
+	const char *v = NULL;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, h, next) {
+		if (strcasecmp(kv->key, name) != 0)
+			continue;
+		if (v)
+			return "";
+		v = kv->value;
+	}
+	return v;
+}
+
+const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
+						 struct evkeyvalq *h, const struct sockaddr *peer,
+						 enum fg_attr_result *res)
+{
+	return policy_attribute(c, listener_spec, h ? policy_header_once(h, "Authorization") : NULL,
+				h ? policy_header_once(h, "X-API-Key") : NULL, peer, res);
+}
+
 int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
 		const struct sockaddr *peer, char *detail, size_t len)
 {
 	enum fg_attr_result res = FG_ATTR_NONE;
-	if (attribute && !policy_attribute(c, listener_spec, evhttp_find_header(h, "Authorization"),
-					   evhttp_find_header(h, "X-API-Key"), peer, &res)) {
+	if (attribute && !policy_attribute_request(c, listener_spec, h, peer, &res)) {
 		if (res == FG_ATTR_LISTENER_GONE) {
 			snprintf(detail, len, "this listener was removed by a configuration reload; reconnect");
 			return 503;

@@ -31,6 +31,17 @@ const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *
 					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
+struct evkeyvalq;
+/* policy_attribute with the credential headers of request headers H
+ * (NULL: none read, e.g. the token route, whose credentials are in its
+ * body). A credential header sent more than once is ambiguous (which one
+ * would the client mean, which one did a proxy in front read?): it reads
+ * as an empty credential, which matches no tenant (BAD_KEY), never as the
+ * first or the last of them. */
+const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
+						 struct evkeyvalq *h, const struct sockaddr *peer,
+						 enum fg_attr_result *res);
+
 enum fg_credential {
 	FG_CRED_NONE,    /* no Authorization, no X-API-Key */
 	FG_CRED_KEY,     /* *KEY (*KEYLEN bytes, within a header value) */
@@ -54,7 +65,6 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
 int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
 		      json_t **json, char *detail, size_t detaillen);
 bool policy_json_media_type(const char *content_type);
-struct evkeyvalq;
 /* The head check of a request with a body, on its headers H alone, before
  * the body is read: attribution as policy_attribute when ATTRIBUTE (401,
  * 503 for a listener a reload removed; the local token endpoint reads its

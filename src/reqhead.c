@@ -11,7 +11,6 @@
 #include "stats.h"
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <event2/http.h>
 
 /* A request with a body, on its headers: attribution and size before the
@@ -21,9 +20,7 @@ int reqhead_check(struct http_bind *b, struct evhttp_connection *evcon, const ch
 {
 	struct http_cfgref *ref;
 	struct fg_config *cfg = http_worker_config(http_bind_worker(b), &ref);
-	const struct sockaddr *peer = evhttp_connection_get_addr(evcon);
-	if (peer && peer->sa_family != AF_INET && peer->sa_family != AF_INET6)
-		peer = NULL;
+	const struct sockaddr *peer = http_conn_peer(evcon);
 	char path[512];
 	struct fg_route_match rm;
 	snprintf(path, sizeof path, "%.*s", (int)strcspn(target, "?"), target);

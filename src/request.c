@@ -415,9 +415,8 @@ static enum req_go req_attribute(struct req *r)
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
 	bool local = route_is_local(r->rm.route);   /* the token route reads its own credentials */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = policy_attribute(r->cfg, http_bind_tenant_listener(r->b),
-				     local ? NULL : evhttp_find_header(h, "Authorization"),
-				     local ? NULL : evhttp_find_header(h, "X-API-Key"), http_request_peer(r->er), &res);
+	r->tenant = policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
+					     http_request_peer(r->er), &res);
 	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;

@@ -6,6 +6,7 @@ onto routes that take none, encoded NULs and slashes in paths, and
 non-standard Authorization headers must each be refused before anything
 reaches the simulator. And what comes back on the list route is filtered
 for the tenant whatever its status or shape, or refused (item 3)."""
+import http.client
 import json
 import os
 import sys
@@ -139,6 +140,50 @@ class Hostile(Gateway):
                 r = self.g.request("GET", "/v1/fleets/vehicles/" + ALLOWED, headers={"Authorization": auth, **NOCACHE})
                 self.assertEqual(r.status, 401, r)
                 self.assertEqual(fleet_requests(self.s), before)
+
+    def raw(self, method, path, headers, body=None):
+        """A request whose headers (pairs) may repeat a name."""
+        c = http.client.HTTPConnection("127.0.0.1", self.g.port, timeout=10)
+        try:
+            c.putrequest(method, path, skip_accept_encoding=True)
+            for k, v in headers:
+                c.putheader(k, v)
+            if body is not None:
+                c.putheader("Content-Length", str(len(body)))
+            c.endheaders(body.encode() if body is not None else None)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_a_repeated_credential_header_is_401_never_the_first_or_last(self):
+        """RFC 9110 makes Authorization a singleton: two of them (or two
+        X-API-Key) are ambiguous, and a proxy in front may have read the
+        other one. Refused even when one of them is a good key, and even
+        from a source-attributed address."""
+        path = "/v1/fleets/vehicles/" + ALLOWED2
+        cases = [
+            [("Authorization", "Bearer " + KEY), ("Authorization", "Bearer junk")],
+            [("Authorization", "Bearer junk"), ("Authorization", "Bearer " + KEY)],
+            [("X-API-Key", KEY), ("X-API-Key", KEY)],
+            [("X-API-Key", KEY), ("Authorization", "Bearer " + KEY), ("authorization", "Bearer " + KEY)],
+        ]
+        for hs in cases:
+            with self.subTest(headers=hs):
+                before = fleet_requests(self.s)
+                status, body = self.raw("GET", path, hs + [("Cache-Control", "no-cache")])
+                self.assertEqual(status, 401, body)
+                self.assertEqual(fleet_requests(self.s), before)
+        # The head check of a request with a body says the same, before
+        # reading the body.
+        body = json.dumps({"vehicles": [{"vin": ALLOWED, "brand": "bmw"}]})
+        status, text = self.raw("POST", "/v1/fleets/vehicles",
+                                [("X-API-Key", KEY), ("X-API-Key", "other"),
+                                 ("Content-Type", "application/json")], body)
+        self.assertEqual(status, 401, text)
+        # One of each, the same key: still one credential, as before.
+        status, text = self.raw("GET", path, [("X-API-Key", KEY), ("Authorization", "Bearer " + KEY)])
+        self.assertEqual(status, 200, text)
 
     def test_source_tenant_without_authorization_still_works(self):
         r = self.g.request("GET", "/v1/fleets/vehicles/" + ALLOWED)
