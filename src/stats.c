@@ -5,6 +5,7 @@
  * here guards the tenant-name table, taken once per (worker, config
  * generation) per tenant by the caller's cache, and the shard registry. */
 #include "stats.h"
+#include "clock.h"
 #include "fleetgate.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_shard *stats_shards[STATS_MAX_SHARDS];
 static char *stats_tenants[STATS_MAX_TENANTS];
 static int stats_ntenants;
-static struct timespec stats_t0;
+static double stats_t0;   /* clock_now() at start */
 static _Thread_local struct stats_shard *stats_self;
 /* The last reload: 0 none yet, 1 ok, 2 refused; and its monotonic second.
  * Written by the main thread, read by the admin thread (the same today). */
@@ -60,7 +61,7 @@ static _Atomic long long stats_last_reload_at;
 #define ADD(a, n) atomic_fetch_add_explicit(&(a), (n), memory_order_relaxed)
 #define GET(a) atomic_load_explicit(&(a), memory_order_relaxed)
 
-void stats_init(void) { clock_gettime(CLOCK_MONOTONIC, &stats_t0); }
+void stats_init(void) { stats_t0 = clock_now(); }
 
 struct stats_shard *stats_shard_new(void)
 {
@@ -176,10 +177,8 @@ double stats_last_load(bool *ok)
 void stats_reload(bool ok)
 {
 	stats_loaded(ok);
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	stats_inc(ok ? STAT_config_reloads : STAT_config_reload_failures);
-	atomic_store(&stats_last_reload_at, (long long)now.tv_sec);
+	atomic_store(&stats_last_reload_at, (long long)clock_now());
 	atomic_store(&stats_last_reload, ok ? 1 : 2);
 }
 
@@ -352,10 +351,8 @@ json_t *stats_json(void)
 	json_t *root = json_object();
 	if (!t)
 		return root;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	json_object_set_new(root, "version", json_string(FG_VERSION));
-	json_object_set_new(root, "uptime_s", json_integer(now.tv_sec - stats_t0.tv_sec));
+	json_object_set_new(root, "uptime_s", json_integer((json_int_t)(clock_now() - stats_t0)));
 #define X(id, sec, key, prom, help) \
 	json_object_set_new(stats_section(root, sec), key, json_integer((json_int_t)t->c[STAT_##id]));
 	STATS_COUNTERS(X)
@@ -376,7 +373,7 @@ json_t *stats_json(void)
 	json_object_set_new(lat, "p90", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.90)));
 	json_object_set_new(lat, "p99", json_real(stats_quantile_ms(t->up_b, t->up_count, 0.99)));
 	json_object_set_new(up, "latency_ms", lat);
-	stats_extra_json(root, t, (long long)now.tv_sec);
+	stats_extra_json(root, t, (long long)clock_now());
 	free(t);
 	return root;
 }
@@ -523,14 +520,12 @@ char *stats_prometheus(size_t *len)
 	struct stats_buf b = { 0 };
 	if (!t)
 		return NULL;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	stats_prom_head(&b, "build_info", "gauge", "Always 1; the version is a label");
 	sb_printf(&b, "fleetgate_build_info{version=\"");
 	sb_label(&b, FG_VERSION);
 	sb_printf(&b, "\"} 1\n");
 	stats_prom_head(&b, "uptime_seconds", "gauge", "Seconds since the process started");
-	sb_printf(&b, "fleetgate_uptime_seconds %lld\n", (long long)(now.tv_sec - stats_t0.tv_sec));
+	sb_printf(&b, "fleetgate_uptime_seconds %lld\n", (long long)(clock_now() - stats_t0));
 #define X(id, sec, key, prom, help) \
 	if (prom[0]) { \
 		stats_prom_head(&b, prom, "counter", help); \
