@@ -355,13 +355,19 @@ static void batch_pause(struct fwd *f, const struct fg_config *cfg)
 	stats_inc(STAT_list_throttled);
 	log_warn("the upstream answered 429 to a list read; list reads pause for %d s", secs);
 	budget_pause(bt.budget, clock_now(), secs);
-	/* A batch already queued for a list slot would now wait out the
-	 * slot and the pause while its requests sit until their deadline:
-	 * it goes to single reads now, as a batch formed during the pause
-	 * does. */
-	if (bt.bw) {
+	/* A batch already waiting for a list slot would now wait out the
+	 * slot and the pause while its requests sit until their deadline;
+	 * one holding a slot and waiting for a token would be sent during
+	 * the pause. Either goes to single reads now, as a batch formed
+	 * during the pause does. */
+	if (bt.bw || bt.tw) {
 		budget_wait_cancel(bt.bw);
+		token_wait_cancel(bt.tw);
 		bt.bw = NULL;
+		bt.tw = NULL;
+		if (bt.have_slot)
+			budget_release(bt.budget, clock_now());
+		bt.have_slot = false;
 		batch_fail_pending("list reads are paused after an upstream 429");
 	}
 }

@@ -68,6 +68,24 @@ static void headblock_target(const char *line, size_t n, char *out, size_t olen)
 	out[tn] = '\0';
 }
 
+/* RFC 9110 5.1: a field name is a token. libevent keeps whatever comes
+ * before the colon, so "Authorization : x" would be a header named
+ * "Authorization " that fleetgate ignores while a proxy in front (or the
+ * upstream) trims it and reads it; and a line starting with a space
+ * (obsolete line folding) would be read as its own header. RFC 9112 5.1
+ * and 5.2: a server rejects both with 400. */
+static bool headblock_name_ok(const char *name, size_t n)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		bool alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+		if (!alnum && !(ch && strchr(tchar, ch)))
+			return false;
+	}
+	return true;
+}
+
 int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen)
 {
 	const char *end = blk + len, *line = blk;
@@ -91,6 +109,8 @@ int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *targ
 				return -1;
 			char name[256], value[8192];
 			size_t nl_ = (size_t)(colon - line);
+			if (!headblock_name_ok(line, nl_))
+				return -2;
 			const char *v = colon + 1, *ve = line + n;
 			while (v < ve && (*v == ' ' || *v == '\t'))
 				v++;

@@ -16,7 +16,9 @@ ssize_t headblock_end(struct evbuffer *in, size_t *scanned);
 /* The header lines of the block BLK (LEN bytes) into H (TAILQ_INIT'ed by
  * the caller, freed with evhttp_clear_headers), and the request line's
  * target into TARGET (TLEN bytes; "" when longer). -1 when the block is
- * not a request line and header lines (evhttp then decides). */
+ * not a request line and header lines (evhttp then decides); -2 when a
+ * header's name is not a token (whitespace before the colon, a folded
+ * line): the request must be refused with 400. */
 int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen);
 /* Writes STATUS with REASON and the JSON BODY (LEN bytes) and "Connection: close" to
  * FD, once, without blocking (a best effort: the connection is closed

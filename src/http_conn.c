@@ -266,7 +266,7 @@ static void conn_refuse(struct conn *c, int status, const char *detail)
 {
 	static const struct timeval linger = { HTTP_CONN_LINGER, 0 };
 	conn_write_error(c, status, detail);
-	conn_log_limited("refused a request on its headers, before its body (401, 413, 431 or 503)");
+	conn_log_limited("refused a request on its headers, before its body (400, 401, 413, 431 or 503)");
 	shutdown(c->fd, SHUT_WR);
 	c->phase = CONN_LINGER;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -316,10 +316,16 @@ static void conn_head_scan(struct conn *c)
 	char detail[256] = "", target[512];
 	int status = 0;
 	bool body = true;   /* a block we cannot read: evhttp decides, within the body deadline */
-	if (headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target) == 0) {
+	int parsed = headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
+	if (parsed == 0) {
 		body = conn_has_body(&h);
 		if (body && http_handler()->head)
 			status = http_handler()->head(c->b, c->evcon, target, &h, detail, sizeof detail);
+	} else if (parsed == -2) {
+		stats_inc(STAT_bad_requests);
+		status = 400;
+		snprintf(detail, sizeof detail, "a header field name is not a token (whitespace before the "
+			 "colon, or a folded line)");
 	}
 	evhttp_clear_headers(&h);
 	if (status) {

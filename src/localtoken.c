@@ -224,6 +224,7 @@ int localtoken_issue(const char *tenant_name, const unsigned char *keyhash, doub
 	if (!c) {
 		pthread_mutex_unlock(&lt.lock);
 		free(e);
+		OPENSSL_cleanse(out, LOCALTOKEN_LEN + 1);
 		return -1;
 	}
 	c->n++;
@@ -489,6 +490,7 @@ int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_add
 		log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
 			 t->rate.count, t->rate.window_s);
 		stats_inc(STAT_rate_limited);
+		*tenant = t;   /* it authenticated: logged and counted as that tenant's 429 */
 		status = lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
 		goto done;
 	}

@@ -18,6 +18,7 @@
 #include "confcheck.h"
 #include "http.h"
 #include "listen.h"
+#include "localtoken.h"
 #include "log.h"
 #include "notify.h"
 #include "redis.h"
@@ -364,6 +365,7 @@ out:
 	batch_stop();   /* after the workers: nothing joins a batch any more */
 	listen_close_all();
 	token_stop();
+	localtoken_clear();   /* the workers are gone: no lookup can race it */
 	sharedcache_stop();   /* its subscriber touches the cache */
 	cache_shutdown();
 	/* The connection first: freeing it answers its pending commands (as

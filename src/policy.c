@@ -483,26 +483,45 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 	return 400;
 }
 
-static const char *policy_header_once(struct evkeyvalq *h, const char *name)
+static bool policy_header_repeated(struct evkeyvalq *h, const char *name)
 {
-	const char *v = NULL;
+	int n = 0;
 	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, h, next) {
-		if (strcasecmp(kv->key, name) != 0)
-			continue;
-		if (v)
-			return "";
-		v = kv->value;
-	}
-	return v;
+	TAILQ_FOREACH(kv, h, next)
+		if (strcasecmp(kv->key, name) == 0 && ++n > 1)
+			return true;
+	return false;
 }
 
 const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
 						 struct evkeyvalq *h, const struct sockaddr *peer,
 						 enum fg_attr_result *res)
 {
-	return policy_attribute(c, listener_spec, h ? policy_header_once(h, "Authorization") : NULL,
-				h ? policy_header_once(h, "X-API-Key") : NULL, peer, res);
+	if (h && !listener_spec &&
+	    (policy_header_repeated(h, "Authorization") || policy_header_repeated(h, "X-API-Key"))) {
+		*res = FG_ATTR_AMBIGUOUS;
+		return NULL;
+	}
+	return policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
+				h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res);
+}
+
+int policy_attr_refusal(enum fg_attr_result res, const char **detail)
+{
+	switch (res) {
+	case FG_ATTR_LISTENER_GONE:
+		*detail = "this listener was removed by a configuration reload; reconnect";
+		return 503;
+	case FG_ATTR_AMBIGUOUS:
+		*detail = "more than one Authorization or X-API-Key header: send one credential";
+		return 400;
+	case FG_ATTR_BAD_KEY:
+		*detail = "the API key or bearer token presented matches no tenant or has expired";
+		return 401;
+	default:
+		*detail = "no tenant matches this request (listener, API key or source address)";
+		return 401;
+	}
 }
 
 int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
@@ -510,14 +529,10 @@ int policy_head(const struct fg_config *c, const char *listener_spec, bool attri
 {
 	enum fg_attr_result res = FG_ATTR_NONE;
 	if (attribute && !policy_attribute_request(c, listener_spec, h, peer, &res)) {
-		if (res == FG_ATTR_LISTENER_GONE) {
-			snprintf(detail, len, "this listener was removed by a configuration reload; reconnect");
-			return 503;
-		}
-		snprintf(detail, len, "%s", res == FG_ATTR_BAD_KEY
-			 ? "the API key or bearer token presented matches no tenant or has expired"
-			 : "no tenant matches this request (listener, API key or source address)");
-		return 401;
+		const char *why;
+		int st = policy_attr_refusal(res, &why);
+		snprintf(detail, len, "%s", why);
+		return st;
 	}
 	const char *cl = evhttp_find_header(h, "Content-Length");
 	char *end = NULL;

@@ -17,9 +17,16 @@ enum fg_attr_result {
 	FG_ATTR_OK,
 	FG_ATTR_BAD_KEY,    /* a key was presented and matches no tenant */
 	FG_ATTR_NONE,       /* nothing matched */
-	FG_ATTR_LISTENER_GONE  /* a dedicated listener no tenant of C owns any
+	FG_ATTR_LISTENER_GONE, /* a dedicated listener no tenant of C owns any
 				* more (a reload removed it): not attributed */
+	FG_ATTR_AMBIGUOUS      /* Authorization or X-API-Key sent more than once */
 };
+/* How a request that RES left without a tenant is refused: 401 (no
+ * tenant, or a credential that matches none), 400 (AMBIGUOUS) or 503
+ * (LISTENER_GONE: its tenant is gone, and falling back to keys or sources
+ * would hand the connection to someone else, so the client is asked to
+ * reconnect, with Connection: close). *DETAIL says why. */
+int policy_attr_refusal(enum fg_attr_result res, const char **detail);
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
  * in on, NULL for the shared listeners; keys and sources are not looked at
  * there), then the credential of the AUTHORIZATION and X_API_KEY header
@@ -35,9 +42,9 @@ struct evkeyvalq;
 /* policy_attribute with the credential headers of request headers H
  * (NULL: none read, e.g. the token route, whose credentials are in its
  * body). A credential header sent more than once is ambiguous (which one
- * would the client mean, which one did a proxy in front read?): it reads
- * as an empty credential, which matches no tenant (BAD_KEY), never as the
- * first or the last of them. */
+ * would the client mean, which one did a proxy in front read?): AMBIGUOUS,
+ * never the first or the last of them (on a dedicated listener headers
+ * are not looked at, so neither is this). */
 const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
 						 struct evkeyvalq *h, const struct sockaddr *peer,
 						 enum fg_attr_result *res);
@@ -66,9 +73,9 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 		      json_t **json, char *detail, size_t detaillen);
 bool policy_json_media_type(const char *content_type);
 /* The head check of a request with a body, on its headers H alone, before
- * the body is read: attribution as policy_attribute when ATTRIBUTE (401,
- * 503 for a listener a reload removed; the local token endpoint reads its
- * own credentials from the body, so it is not attributed here) and a
+ * the body is read: attribution as policy_attribute_request when ATTRIBUTE
+ * (refused as policy_attr_refusal says; the local token endpoint reads
+ * its own credentials from the body, so it is not attributed here) and a
  * declared Content-Length over max_body_bytes (413). 0 when the request
  * may go on; else the status, with DETAIL. */
 int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,

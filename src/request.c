@@ -421,19 +421,16 @@ static enum req_go req_attribute(struct req *r)
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
 	}
-	if (res == FG_ATTR_LISTENER_GONE) {
-		/* A keep-alive connection on a listener a reload removed: its
-		 * tenant is gone, and falling back to keys or sources would
-		 * hand the connection to someone else. Ask for a new one. */
-		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Connection", "close");
-		return req_reply_error(r, 503, 1, "this listener was removed by a configuration reload; reconnect");
-	}
-	stats_inc(STAT_unauthorized);
-	if (res == FG_ATTR_BAD_KEY) {   /* RFC 6750: so clients that refresh on 401 do */
-		evhttp_add_header(evhttp_request_get_output_headers(r->er), "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-		return req_reply_error(r, 401, -1, "the API key or bearer token presented matches no tenant or has expired");
-	}
-	return req_reply_error(r, 401, -1, "no tenant matches this request (listener, API key or source address)");
+	const char *detail;
+	int st = policy_attr_refusal(res, &detail);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->er);
+	if (st == 503)   /* a listener a reload removed: see policy_attr_refusal */
+		evhttp_add_header(out, "Connection", "close");
+	else
+		stats_inc(st == 401 ? STAT_unauthorized : STAT_bad_requests);
+	if (res == FG_ATTR_BAD_KEY)   /* RFC 6750: so clients that refresh on 401 do */
+		evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+	return req_reply_error(r, st, st == 503 ? 1 : -1, detail);
 }
 
 /* POST /v1/access_tokens: answered here, never forwarded; localtoken.c

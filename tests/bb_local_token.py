@@ -15,7 +15,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fgtest  # noqa: E402
-from fgtest import FgTestCase, main, sha256_hex, wait_for  # noqa: E402
+from fgtest import FgTestCase, in_thread, main, sha256_hex, wait_for  # noqa: E402
 
 V1, V2, FOREIGN = "EXVETESTVIN000001", "EXVETESTVIN000002", "EXVETESTVIN000901"
 KEY_OPS, KEY_OTHER = "ops-key-5c1e9a", "other-key-77d2b0"
@@ -238,12 +238,19 @@ class LocalToken(FgTestCase):
         r = idle.getresponse()
         r.read()
         self.assertEqual(r.status, 200)
+        # A slow request in flight keeps the removed listener (and so the
+        # idle connection) alive until the token request has been sent.
+        self.s.faults(latency_ms=int(4000 * SLOW), routes=["get"])
+        slow = in_thread(fgtest.request, port, "GET", "/v1/fleets/vehicles/" + V1,
+                         headers={"Cache-Control": "no-cache"}, timeout=30 * SLOW)
+        wait_for(lambda: self.s.stats()["in_flight"] == 1, what="the slow read at the simulator")
         self.g.remove_tenant("lane")
         self.assertEqual(self.g.reload()["reload_failures"], 0)
         idle.request("POST", "/v1/access_tokens", body=body, headers=FORM)
         r = idle.getresponse()
         self.assertEqual((r.status, r.getheader("Connection")), (503, "close"), r.read())
         idle.close()
+        self.assertEqual(slow(30 * SLOW).status, 200)   # in flight: finished under its configuration
 
     def test_counted_and_never_logged(self):
         ok = HMClient(self.g.port, "ops", KEY_OPS)

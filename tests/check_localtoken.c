@@ -182,6 +182,18 @@ START_TEST(test_per_tenant_cap)
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
 	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 1));
 	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[1]);
+
+	/* Tokens that expire leave the tenant's count: a tenant at its cap
+	 * whose tokens all expired holds one token after its next, not a
+	 * sixteenth less than the cap. */
+	localtoken_clear();
+	for (size_t i = 0; i < LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 10, tok), 0);
+	ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(localtoken_count(), 1);
+	for (size_t i = 1; i < LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
 	free_cfg(&k);
 }
 END_TEST
@@ -425,7 +437,7 @@ START_TEST(test_rate)
 	ck_assert_int_eq(a.status, 429);
 	ck_assert_str_eq(field(&a, "error"), "temporarily_unavailable");
 	ck_assert_ptr_null(json_object_get(a.body, "access_token"));
-	ck_assert_ptr_null(a.tenant);
+	ck_assert_ptr_eq(a.tenant, ep.t[0]);   /* logged as its 429 */
 	ck_assert_str_eq(a.retry_after, "30");   /* one token of 2/60s */
 	json_decref(a.body);
 	a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=other&client_secret=k-other");
