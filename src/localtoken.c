@@ -13,7 +13,7 @@
  * the tenant's name, the hash of the key that asked (if any) and the
  * expiry; it is shared by every worker thread behind one mutex, bounded
  * by LOCALTOKEN_MAX and by LOCALTOKEN_PER_TENANT for each tenant (so one
- * tenant fetching tokens in a loop drops only its own), and swept of
+ * tenant fetching tokens in a loop drops its own, not others'), and swept of
  * expired tokens as it goes. A token request counts against its tenant's
  * request rate like any other request. A token is
  * checked against the configuration in force when it is used, so it

@@ -28,10 +28,11 @@ struct fg_tenant;
  * Content-Type (may be NULL). BY_ADDR is the tenant the caller is
  * attributed to by its listener or source address (NULL: none);
  * DEDICATED says the request came in on a tenant's own listener, which
- * is that tenant's alone. Returns the HTTP status (200, 400, 401, 413)
- * with the JSON answer appended to OUT and its headers (no-store) added
- * to HEADERS; *TENANT is the tenant a token was issued to, or that
- * authenticated and is over its rate (429); NULL otherwise. Logs and counts every refusal. */
+ * is that tenant's alone. Returns the HTTP status (200, 400, 401, 413,
+ * 429 with Retry-After, 500) with the JSON answer appended to OUT and its
+ * headers (no-store) added to HEADERS; *TENANT is the tenant a token was
+ * issued to, or that authenticated and is over its rate (429); NULL
+ * otherwise. Logs and counts every refusal. */
 int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
 		       const char *ctype, const unsigned char *body, size_t len, double now,
 		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out);
