@@ -626,12 +626,7 @@ void batch_stats_json(json_t *root)
 	json_object_del(root, "list_reads");
 	json_object_set_new(budget, "list", o);
 	budget_get_stats(bt.budget, clock_now(), &s);
-	json_object_set_new(o, "limit", json_integer(s.limit));
-	json_object_set_new(o, "window_s", json_real(s.window_s));
-	json_object_set_new(o, "in_window", json_integer(s.in_window));
-	json_object_set_new(o, "queued", json_integer((json_int_t)s.queued));
-	json_object_set_new(o, "paused_for_s", json_real(s.paused_for_s));
-	json_object_set_new(o, "pauses", json_integer((json_int_t)s.pauses));
+	budget_window_json(o, &s);
 	pthread_mutex_lock(&bt.mu);
 	json_object_set_new(o, "pending", json_integer((json_int_t)bt.pending.n));
 	json_object_set_new(o, "refresh_scheduled", json_integer((json_int_t)bt.sched.n));

@@ -141,5 +141,9 @@ void budget_get_stats(struct budget *b, double now, struct budget_stats *out);
 
 /* Admin surface (admin.c): state of the shared budget. */
 void budget_stats_json(json_t *o);
+/* The window's state in S (limit, window_s, in_window, queued,
+ * paused_for_s, pauses) into O: the fields every budget shows, the
+ * single-VIN one and the list reads' (batch.c). */
+void budget_window_json(json_t *o, const struct budget_stats *s);
 void budget_metrics(struct evbuffer *b);
 #endif

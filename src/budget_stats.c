@@ -5,18 +5,23 @@
 #include "clock.h"
 #include "metric.h"
 
+void budget_window_json(json_t *o, const struct budget_stats *s)
+{
+	json_object_set_new(o, "limit", json_integer(s->limit));
+	json_object_set_new(o, "window_s", json_real(s->window_s));
+	json_object_set_new(o, "in_window", json_integer(s->in_window));
+	json_object_set_new(o, "queued", json_integer((json_int_t)s->queued));
+	json_object_set_new(o, "paused_for_s", json_real(s->paused_for_s));
+	json_object_set_new(o, "pauses", json_integer((json_int_t)s->pauses));
+}
+
 void budget_stats_json(json_t *o)
 {
 	struct budget_stats s;
 	budget_get_stats(budget_shared(), clock_now(), &s);
-	json_object_set_new(o, "limit", json_integer(s.limit));
-	json_object_set_new(o, "window_s", json_real(s.window_s));
-	json_object_set_new(o, "in_window", json_integer(s.in_window));
-	json_object_set_new(o, "queued", json_integer((json_int_t)s.queued));
-	json_object_set_new(o, "paused_for_s", json_real(s.paused_for_s));
+	budget_window_json(o, &s);
 	json_object_set_new(o, "sends", json_integer((json_int_t)s.sends));
 	json_object_set_new(o, "waits", json_integer((json_int_t)s.waits));
-	json_object_set_new(o, "pauses", json_integer((json_int_t)s.pauses));
 	json_object_set_new(o, "scope", json_string(budget_scope_name(s.scope)));
 	if (s.scope == BUDGET_LOCAL_SHARE || s.scope == BUDGET_CLOSED)
 		json_object_set_new(o, "share", json_integer(s.scope == BUDGET_CLOSED ? 0 : s.share));

@@ -313,6 +313,14 @@ static const char *field(const struct answer *a, const char *k)
 
 static struct cfg ep;
 
+/* The status of one token request (its answer dropped). */
+static int status_of(const struct fg_tenant *by_addr, bool dedicated, const char *body)
+{
+	struct answer a = ask(&ep.c, by_addr, dedicated, NULL, body);
+	json_decref(a.body);
+	return a.status;
+}
+
 static void setup_ep(void)
 {
 	const char *keys[] = { "k-ops", "k-ops-2" }, *okeys[] = { "k-other" };
@@ -423,16 +431,10 @@ START_TEST(test_rate)
 	ep.t[0]->rate = (struct fg_rate){ .count = 2, .window_s = 60 };
 	const char *ops = "grant_type=client_credentials&client_id=ops&client_secret=k-ops";
 	const char *wrong = "grant_type=client_credentials&client_id=ops&client_secret=nope";
-	for (int i = 0; i < 3; i++) {
-		struct answer a = ask(&ep.c, NULL, false, NULL, wrong);
-		ck_assert_int_eq(a.status, 401);
-		json_decref(a.body);
-	}
-	for (int i = 0; i < 2; i++) {
-		struct answer a = ask(&ep.c, NULL, false, NULL, ops);
-		ck_assert_int_eq(a.status, 200);
-		json_decref(a.body);
-	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(status_of(NULL, false, wrong), 401);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(status_of(NULL, false, ops), 200);
 	struct answer a = ask(&ep.c, NULL, false, NULL, ops);
 	ck_assert_int_eq(a.status, 429);
 	ck_assert_str_eq(field(&a, "error"), "temporarily_unavailable");
@@ -440,9 +442,8 @@ START_TEST(test_rate)
 	ck_assert_ptr_eq(a.tenant, ep.t[0]);   /* logged as its 429 */
 	ck_assert_str_eq(a.retry_after, "30");   /* one token of 2/60s */
 	json_decref(a.body);
-	a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=other&client_secret=k-other");
-	ck_assert_int_eq(a.status, 200);
-	json_decref(a.body);
+	ck_assert_int_eq(status_of(NULL, false, "grant_type=client_credentials&client_id=other&client_secret=k-other"),
+			 200);
 	ck_assert_uint_eq(localtoken_count(), 3);
 }
 END_TEST
@@ -456,23 +457,15 @@ START_TEST(test_by_address)
 	ck_assert_int_eq(a.status, 200);
 	ck_assert_ptr_eq(a.tenant, ep.t[2]);
 	json_decref(a.body);
-	a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=src");
-	ck_assert_int_eq(a.status, 200);
-	json_decref(a.body);
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=src"), 200);
 	/* By source as src, asking for ops with ops' key: the key decides. */
-	a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
-	ck_assert_int_eq(a.status, 200);
-	json_decref(a.body);
-	a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=ops");
-	ck_assert_int_eq(a.status, 401);
-	json_decref(a.body);
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=ops&client_secret=k-ops"),
+			 200);
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=ops"), 401);
 	/* On src's own listener, even ops' right key gets nothing. */
-	a = ask(&ep.c, ep.t[2], true, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
-	ck_assert_int_eq(a.status, 401);
-	json_decref(a.body);
-	a = ask(&ep.c, ep.t[2], true, NULL, "grant_type=client_credentials&client_id=src");
-	ck_assert_int_eq(a.status, 200);
-	json_decref(a.body);
+	ck_assert_int_eq(status_of(ep.t[2], true, "grant_type=client_credentials&client_id=ops&client_secret=k-ops"),
+			 401);
+	ck_assert_int_eq(status_of(ep.t[2], true, "grant_type=client_credentials&client_id=src"), 200);
 	/* A token issued to an address is not bound to any key. */
 	a = ask(&ep.c, ep.t[0], false, NULL, "grant_type=client_credentials&client_id=ops");
 	ck_assert_int_eq(a.status, 200);
