@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 
 /* ---- loading ------------------------------------------------------------ */
@@ -284,21 +285,48 @@ static void tenant_vin_file(struct tenant_parse *P, int line, const char *path)
 	errors_free(&e);
 }
 
+/* Records PATH's identity in SEEN[I]; true when an earlier entry is the
+ * same file. A path that cannot be stat'ed is left to the reading to
+ * report. */
+static bool tenant_file_repeated(struct stat *seen, size_t i, const char *path)
+{
+	if (stat(path, &seen[i]) < 0) {
+		seen[i].st_ino = 0;
+		return false;
+	}
+	for (size_t j = 0; j < i; j++)
+		if (seen[j].st_ino && seen[j].st_dev == seen[i].st_dev && seen[j].st_ino == seen[i].st_ino)
+			return true;
+	return false;
+}
+
 static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
 	size_t n = parse_split_list(value, &items);
+	/* A file named twice (under any spelling) is a mistake, refused
+	 * before it is read again: each repeat would cost a whole reading. */
+	struct stat *seen = calloc(n ? n : 1, sizeof(*seen));
+	if (!seen) {
+		tenant_err(P, line, "out of memory");
+		parse_list_free(items, n);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char *path = parse_path_join(P->dir, items[i]);
 		if (!path) {
 			tenant_err(P, line, "out of memory");
 			continue;
 		}
-		tenant_vin_file(P, line, path);
+		if (tenant_file_repeated(seen, i, path))
+			tenant_err(P, line, "vin_file: %s is listed more than once", path);
+		else
+			tenant_vin_file(P, line, path);
 		free(path);
 	}
 	if (n == 0)
 		tenant_err(P, line, "vin_file has no items");
+	free(seen);
 	parse_list_free(items, n);
 }
 

@@ -287,12 +287,14 @@ int token_parse_answer(const char *body, size_t len, struct fg_secret *out, doub
 		/* In double: exp comes from the endpoint, and exp - now in
 		 * integers overflows for an exp near INT64_MIN. */
 		double left = (double)exp - (double)time(NULL);
-		if (left < *lifetime)
-			*lifetime = left;
-		if (*lifetime < TOKEN_LIFETIME_MIN) {
+		if (left < TOKEN_LIFETIME_MIN) {
 			snprintf(err, errlen, "the token's exp is past or less than a second away");
 			goto out;
 		}
+		/* The earlier of the two wins; an expires_in under a second
+		 * is raised to the floor below, as without a JWT. */
+		if (left < *lifetime)
+			*lifetime = left;
 	}
 	if (*lifetime < TOKEN_LIFETIME_MIN || *lifetime > TOKEN_LIFETIME_MAX) {
 		double given = *lifetime;

@@ -23,12 +23,14 @@
 #include "vinset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define VINSET_EMPTY UINT32_MAX
 #define VINSET_MIN_CAP 64
@@ -421,15 +423,28 @@ void vin_quote(const char *in, size_t len, char *out, size_t outlen)
 
 int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
+	/* Only a regular file: a device (/dev/zero) or a pipe would be read
+	 * without end or block the load. O_NONBLOCK so opening a FIFO does
+	 * not wait for a writer; it has no effect on reading a regular file.
+	 * fstat on the opened file, so the type checked is the file read. */
+	struct stat st;
+	FILE *f = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
-		return -1;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errors_add(errs, path, 0, "cannot read VIN file: not a regular file");
+		goto fail;
+	}
+	if (!(f = fdopen(fd, "r"))) {
+		errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
+		goto fail;
 	}
 	/* A VIN line is 18 bytes: size the table once instead of doubling
 	 * through a dozen rehashes. Comments make this an overestimate. */
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+	if (st.st_size > 0)
 		vinset_reserve(s, s->count + (size_t)st.st_size / 18);
 	struct vinbatch batch = {.n = 0};
 	char *line = NULL;
@@ -467,4 +482,8 @@ int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs)
 	free(line);
 	fclose(f);
 	return rc;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }

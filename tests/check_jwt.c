@@ -15,6 +15,9 @@
 #include <openssl/pem.h>
 #include "fleetgate.h"
 #include "jwt.h"
+#include "secret.h"
+#include "token.h"
+#include <time.h>
 
 static char tmpdir[64];
 
@@ -289,6 +292,38 @@ START_TEST(peek_exp)
 }
 END_TEST
 
+/* A JWT's exp cuts the lifetime when earlier than expires_in; an
+ * expires_in under a second is raised to the 1 s floor (docs/tokens.md)
+ * whether or not the token is a JWT; an exp under a second away refuses
+ * the token. */
+START_TEST(answer_lifetime_with_exp)
+{
+	char body[512], err[128];
+	double life = 0;
+	struct fg_secret tok = {0};
+	char *t = make_token("{\"exp\":99999999999}");
+	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":0.5}", t);
+	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
+	ck_assert(life == 1.0);
+	secret_wipe(&tok);
+	free(t);
+	char payload[64];
+	snprintf(payload, sizeof payload, "{\"exp\":%lld}", (long long)time(NULL) + 100);
+	t = make_token(payload);
+	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":3600}", t);
+	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
+	ck_assert(life > 90 && life <= 100);
+	secret_wipe(&tok);
+	free(t);
+	t = make_token("{\"exp\":1}");
+	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":3600}", t);
+	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), -1);
+	ck_assert_str_eq(err, "the token's exp is past or less than a second away");
+	ck_assert(secret_empty(&tok));
+	free(t);
+}
+END_TEST
+
 static Suite *jwt_suite(void)
 {
 	Suite *s = suite_create("jwt");
@@ -304,6 +339,7 @@ static Suite *jwt_suite(void)
 	tc = tcase_create("encoding");
 	tcase_add_test(tc, b64url_round_trip);
 	tcase_add_test(tc, peek_exp);
+	tcase_add_test(tc, answer_lifetime_with_exp);
 	suite_add_tcase(s, tc);
 	return s;
 }

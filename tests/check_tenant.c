@@ -198,6 +198,31 @@ START_TEST(load_errors_file_line)
 }
 END_TEST
 
+/* A VIN file named twice, under another spelling too, is refused on the
+ * vin_file line before it is read again; a device is refused unread. */
+START_TEST(load_vin_file_twice_or_device)
+{
+	put("twice.vins", "EXVETESTVIN000003\n");
+	struct fg_tenant *t = load("twice.conf",
+		"[tenant]\n"
+		"name = twice\n"
+		"sources = 10.0.0.0/8\n"
+		"vin_file = twice.vins, ./twice.vins\n");   /* 4 */
+	ck_assert_ptr_null(t);
+	char want[300];
+	snprintf(want, sizeof want, "vin_file: %s/./twice.vins is listed more than once", tmpdir);
+	want_err("twice.conf", 4, want);
+	ck_assert_uint_eq(errs.n, 1);
+	t = load("dev.conf",
+		"[tenant]\n"
+		"name = dev\n"
+		"sources = 10.0.0.0/8\n"
+		"vin_file = /dev/zero\n");                  /* 4 */
+	ck_assert_ptr_null(t);
+	want_err("dev.conf", 4, "/dev/zero: cannot read VIN file: not a regular file");
+}
+END_TEST
+
 START_TEST(load_errors_whole_file)
 {
 	ck_assert_ptr_null(load("empty.conf", "# nothing\n"));
@@ -255,6 +280,7 @@ static Suite *tenant_suite(void)
 	tcase_add_test(tc, load_masks_host_bits_and_unmaps_v4);
 	tcase_add_test(tc, load_errors_file_line);
 	tcase_add_test(tc, load_errors_whole_file);
+	tcase_add_test(tc, load_vin_file_twice_or_device);
 	tcase_add_test(tc, check_set_duplicates);
 	suite_add_tcase(s, tc);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "fleetgate.h"
 #include "vinset.h"
@@ -273,6 +274,30 @@ START_TEST(file_missing)
 }
 END_TEST
 
+/* Only a regular file is read: a device would be read without end, and
+ * opening a FIFO without a writer must not wait for one. */
+START_TEST(file_not_regular)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/pipe.vins", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	const char *paths[] = { "/dev/zero", path };
+	for (size_t i = 0; i < 2; i++) {
+		struct vinset *s = vinset_new();
+		struct fg_errors e = {0};
+		ck_assert_int_eq(vinset_load_file(s, paths[i], &e), -1);
+		ck_assert_uint_eq(e.n, 1);
+		char want[512];
+		snprintf(want, sizeof(want), "%s: cannot read VIN file: not a regular file", paths[i]);
+		ck_assert_str_eq(e.lines[0], want);
+		ck_assert_uint_eq(vinset_count(s), 0);
+		errors_free(&e);
+		vinset_free(s);
+	}
+	unlink(path);
+}
+END_TEST
+
 /* ---- a million VINs ---- */
 
 static uint64_t mix(uint64_t x)
@@ -363,6 +388,7 @@ static Suite *vinset_suite(void)
 	tcase_add_test(tc, file_bad_line_gives_file_line);
 	tcase_add_test(tc, file_many_bad_lines_are_capped);
 	tcase_add_test(tc, file_missing);
+	tcase_add_test(tc, file_not_regular);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("million");

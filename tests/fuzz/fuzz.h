@@ -42,6 +42,13 @@ static inline const char *fuzz_dir(void)
 		snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/fg-fuzz.XXXXXX", t && *t ? t : "/tmp");
 		if (!mkdtemp(fuzz_dir_path))
 			abort();
+		/* Absolute, so every path the loaders report starts with '/'
+		 * (the targets assert it) even when the variable is relative. */
+		char *abs = realpath(fuzz_dir_path, NULL);
+		if (!abs || strlen(abs) >= sizeof fuzz_dir_path)
+			abort();
+		strcpy(fuzz_dir_path, abs);
+		free(abs);
 		atexit(fuzz_dir_cleanup);
 	}
 	return fuzz_dir_path;
