@@ -485,7 +485,7 @@ int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_add
 	double ra;
 	if (!ratelimit_tenant_allows(t, now, &ra)) {
 		char v[24];
-		snprintf(v, sizeof v, "%d", ra < 1 ? 1 : (int)ceil(ra));
+		snprintf(v, sizeof v, "%d", (int)ceil(ra));   /* as the steps' 429 */
 		evhttp_add_header(headers, "Retry-After", v);
 		log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
 			 t->rate.count, t->rate.window_s);

@@ -19,7 +19,7 @@ bool ratelimit_tenant_take(const char *name, double rate, double burst, double n
 struct fg_tenant;
 /* The request rate of tenant T (SPEC.md §7; rate, burst): true when it
  * has none or the request may go on; otherwise *RETRY_AFTER gets the
- * wait. Every request attributed to T counts, local token requests
+ * wait (> 0). Every request attributed to T counts, local token requests
  * included. */
 bool ratelimit_tenant_allows(const struct fg_tenant *t, double now, double *retry_after);
 /* Frees every bucket (exit). */

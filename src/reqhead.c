@@ -29,6 +29,14 @@ int reqhead_check(struct http_bind *b, struct evhttp_connection *evcon, const ch
 	int st = cfg ? policy_head(cfg, http_bind_tenant_listener(b), attribute, h, peer, detail, len) : 0;
 	http_config_release(ref);
 	if (st)
-		stats_inc(st == 401 ? STAT_unauthorized : STAT_bad_requests);
+		reqhead_count(st);
 	return st;
+}
+
+void reqhead_count(int status)
+{
+	if (status == 401)
+		stats_inc(STAT_unauthorized);
+	else if (status != 503)
+		stats_inc(STAT_bad_requests);
 }

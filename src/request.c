@@ -426,8 +426,7 @@ static enum req_go req_attribute(struct req *r)
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->er);
 	if (st == 503)   /* a listener a reload removed: see policy_attr_refusal */
 		evhttp_add_header(out, "Connection", "close");
-	else
-		stats_inc(st == 401 ? STAT_unauthorized : STAT_bad_requests);
+	reqhead_count(st);
 	if (res == FG_ATTR_BAD_KEY)   /* RFC 6750: so clients that refresh on 401 do */
 		evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 	return req_reply_error(r, st, st == 503 ? 1 : -1, detail);

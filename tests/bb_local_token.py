@@ -238,18 +238,34 @@ class LocalToken(FgTestCase):
         r = idle.getresponse()
         r.read()
         self.assertEqual(r.status, 200)
+        idle2 = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        idle2.request("POST", "/v1/access_tokens", body=body, headers=FORM)
+        r = idle2.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
         # A slow request in flight keeps the removed listener (and so the
-        # idle connection) alive until the token request has been sent.
+        # idle connections) alive until the requests have been sent.
         self.s.faults(latency_ms=int(4000 * SLOW), routes=["get"])
         slow = in_thread(fgtest.request, port, "GET", "/v1/fleets/vehicles/" + V1,
                          headers={"Cache-Control": "no-cache"}, timeout=30 * SLOW)
         wait_for(lambda: self.s.stats()["in_flight"] == 1, what="the slow read at the simulator")
         self.g.remove_tenant("lane")
         self.assertEqual(self.g.reload()["reload_failures"], 0)
+        counted = self.g.stats()["requests"]
         idle.request("POST", "/v1/access_tokens", body=body, headers=FORM)
         r = idle.getresponse()
         self.assertEqual((r.status, r.getheader("Connection")), (503, "close"), r.read())
         idle.close()
+        # A request with a body is refused on its headers (before its body
+        # is read) the same way, and neither refusal counts as the client's
+        # fault: not unauthorized, not bad (docs/metrics.md).
+        idle2.request("POST", "/v1/fleets/vehicles", body=json.dumps({"vehicles": [{"vin": V1, "brand": "bmw"}]}),
+                      headers={"Content-Type": "application/json"})
+        r = idle2.getresponse()
+        self.assertEqual(r.status, 503, r.read())
+        idle2.close()
+        now = self.g.stats()["requests"]
+        self.assertEqual((now["unauthorized"], now["bad"]), (counted["unauthorized"], counted["bad"]))
         self.assertEqual(slow(30 * SLOW).status, 200)   # in flight: finished under its configuration
 
     def test_counted_and_never_logged(self):
