@@ -22,7 +22,7 @@
 #include <time.h>
 #include <event2/buffer.h>
 #include "cache.h"
-#include "listview.h"
+#include "req_listfilter.h"
 
 #define BENCH_SECONDS 1.0
 

@@ -9,20 +9,20 @@
  * logged). The process_* families follow the Prometheus client libraries'
  * standard names, read from /proc/self. */
 #include "admin.h"
-#include "batch.h"
+#include "up_listread.h"
 #include "budget.h"
 #include "clock.h"
 #include "cache.h"
-#include "config.h"
+#include "conf.h"
 #include "http.h"
 #include "log.h"
 #include "redis_stats.h"
-#include "sharedcache.h"
+#include "redis_cache.h"
 #include "method.h"
 #include "metric.h"
 #include "stats.h"
-#include "status.h"
-#include "token.h"
+#include "admin_page.h"
+#include "up_token.h"
 #include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -18,7 +18,7 @@
  * Never: decide policy (request.c applies it before asking), hold a token, or
  * go upstream. */
 #include "cache.h"
-#include "listview.h"
+#include "req_listfilter.h"
 #include "metric.h"
 #include "waiter.h"
 #include "vinset.h"

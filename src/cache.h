@@ -15,7 +15,7 @@
 #include <jansson.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include "config.h"
+#include "conf.h"
 
 /* One answer: what a hit, a stale serve or a coalesced waiter sends.
  * Immutable once another thread can see it; freed with the last reference. */

@@ -12,11 +12,11 @@
  *
  * Never: bind sockets (listen.c), decide anything about a request. */
 #include "http.h"
-#include "acceptguard.h"
+#include "http_accept.h"
 #include "log.h"
-#include "sharedcache.h"
+#include "redis_cache.h"
 #include "stats.h"
-#include "upstream.h"
+#include "up_multi.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include "config.h"
+#include "conf.h"
 
 struct evbuffer;
 struct evkeyvalq;

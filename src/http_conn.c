@@ -11,7 +11,7 @@
  * request callback do), bind or accept (listen.c, evhttp). */
 #include "http.h"
 #include "clock.h"
-#include "headblock.h"
+#include "http_headblock.h"
 #include "log.h"
 #include "stats.h"
 #include <errno.h>

@@ -6,7 +6,7 @@
 #ifndef FG_LOG_H
 #define FG_LOG_H
 #include <jansson.h>
-#include "config.h"
+#include "conf.h"
 
 void log_set_level(enum fg_log_level l);
 bool log_enabled(enum fg_log_level l);

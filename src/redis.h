@@ -18,8 +18,8 @@
 #include <stdint.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include "parse.h"
-#include "secret.h"
+#include "conf_parse.h"
+#include "conf_secret.h"
 
 #define REDIS_DOWN_AFTER_MS 2000
 

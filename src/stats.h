@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdatomic.h>
 #include <jansson.h>
-#include "route.h"
+#include "req_route.h"
 
 /* Each counter: id, JSON section ("" = top level) and key, Prometheus
  * name without the fleetgate_ prefix, help. A Prometheus name of "" means

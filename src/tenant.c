@@ -13,8 +13,8 @@
 #include "fleetgate.h"
 #include "tenant.h"
 #include "vinset.h"
-#include "ini.h"
-#include "parse.h"
+#include "conf_ini.h"
+#include "conf_parse.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

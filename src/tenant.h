@@ -6,8 +6,8 @@
 #define FG_TENANT_H
 #include <stddef.h>
 #include <stdbool.h>
-#include "errors.h"
-#include "parse.h"   /* struct fg_addrlist, struct fg_rate */
+#include "conf_errors.h"
+#include "conf_parse.h"   /* struct fg_addrlist, struct fg_rate */
 
 struct vinset;
 

@@ -8,7 +8,7 @@
 #define FG_VINSET_H
 #include <stddef.h>
 #include <stdbool.h>
-#include "errors.h"
+#include "conf_errors.h"
 
 /* Trims, upper-cases and validates IN[0..len): 17 of A-Z0-9 (I, O and Q
  * are allowed: High Mobility's test VINs use them). Writes 17 chars + NUL

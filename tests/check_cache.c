@@ -7,7 +7,7 @@
 #include <string.h>
 #include "cache.h"
 #include <event2/event.h>
-#include "config.h"
+#include "conf.h"
 #include "fleetgate.h"
 
 #define VIN_A "EXVETESTVIN000001"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "errors.h"
+#include "conf_errors.h"
 
 static char tmpdir[64];
 static struct fg_errors errs;

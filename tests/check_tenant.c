@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "fleetgate.h"
-#include "policy.h"
+#include "req_policy.h"
 #include "tenant.h"
 #include "vinset.h"
 

@@ -12,8 +12,8 @@
 #define _GNU_SOURCE   /* memmem */
 #include "fuzz.h"
 #include <sys/stat.h>
-#include "config.h"
-#include "errors.h"
+#include "conf.h"
+#include "conf_errors.h"
 #include "tenant.h"
 #include "vinset.h"
 

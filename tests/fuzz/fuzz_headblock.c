@@ -15,7 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include "headblock.h"
+#include "http_headblock.h"
 
 static bool is_token(const char *s)
 {

@@ -10,8 +10,8 @@
 #include "fuzz.h"
 #include <jansson.h>
 #include <event2/buffer.h>
-#include "listview.h"
-#include "policy.h"
+#include "req_listfilter.h"
+#include "req_policy.h"
 #include "tenant.h"
 #include "vinset.h"
 

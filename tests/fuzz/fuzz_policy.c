@@ -12,7 +12,7 @@
  * held. */
 #include "fuzz.h"
 #include <jansson.h>
-#include "policy.h"
+#include "req_policy.h"
 #include "tenant.h"
 #include "vinset.h"
 #include "fleetgate.h"

@@ -12,7 +12,7 @@
 #include <ctype.h>
 #include <strings.h>
 #include "budget.h"
-#include "forward.h"
+#include "up_forward.h"
 
 /* The body rule, stated plainly: N of the first "retry after" followed
  * (after spaces) by at least one digit; N stops growing at seven digits. */

@@ -13,7 +13,7 @@
 #include <strings.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include "route.h"
+#include "req_route.h"
 #include "fleetgate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

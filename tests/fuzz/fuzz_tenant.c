@@ -10,7 +10,7 @@
  * itself in tenant_check_set (the cross-tenant rules see it). */
 #include "fuzz.h"
 #include <sys/socket.h>
-#include "errors.h"
+#include "conf_errors.h"
 #include "tenant.h"
 #include "vinset.h"
 #include "fleetgate.h"

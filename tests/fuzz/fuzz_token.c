@@ -14,9 +14,9 @@
 #include "fuzz.h"
 #include <math.h>
 #include <jansson.h>
-#include "jwt.h"
-#include "secret.h"
-#include "token.h"
+#include "up_jwt.h"
+#include "conf_secret.h"
+#include "up_token.h"
 
 static void check_answer(const char *body, size_t len)
 {

@@ -6,7 +6,7 @@
  * reported exactly when some line is not a VIN, and every error names the
  * file and a line (FILE:LINE) and is printable. */
 #include "fuzz.h"
-#include "errors.h"
+#include "conf_errors.h"
 #include "vinset.h"
 
 static int cmp17(const void *a, const void *b)

@@ -1,0 +1,791 @@
+/* config.c: the main configuration file, the key table that drives it, and
+ * the one shared pointer to the configuration in force.
+ *
+ * Every key of the main file is one row of CONFIG_KEYS below (section,
+ * name, type, field, default, reloadable, range, help). Parsing, defaults,
+ * the public config_keys[] used by -t / docs coverage / the stats config
+ * view all come from that list, so a key cannot exist in one place and be
+ * missing in another. Defaults are written as text and go through the same
+ * parsers as the file, which proves them valid.
+ *
+ * Loading never stops at the first problem: every error is collected as
+ * FILE:LINE so one `fleetgate -t` shows them all. A loaded config is
+ * immutable; readers hold a reference instead of a lock. This file must
+ * never put a secret's value into an error: secrets are resolved by
+ * secret_resolve(), whose errors name only the variable or the path. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "conf.h"
+#include "stats.h"
+#include "conf_ini.h"
+#include "tenant.h"
+#include "vinset.h"
+#include "up_jwt.h"
+#include "conf_url.h"
+#include <grp.h>
+
+/* ---- statuses ----------------------------------------------------------- */
+
+const char *const fg_status_names[FG_STATUS_COUNT] = {
+#define X(s) #s,
+	FG_STATUS_LIST(X)
+#undef X
+};
+
+int fg_status_index(const char *name)
+{
+	for (int i = 0; i < FG_STATUS_COUNT; i++)
+		if (strcmp(fg_status_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- the key table ------------------------------------------------------ */
+
+
+/* X(section, name, type, field, default, reloadable, min, max, help)
+ * An empty default means "unset"; derived defaults are filled in by
+ * config_derive(). Only `workers` needs a restart: the event-loop threads
+ * are started once. */
+#define CONFIG_KEYS(X) \
+	X(gateway, listen, CT_ADDRS, listen, "127.0.0.1:8080", true, 0, 0, \
+	  "shared tenant listeners: host:port, [v6]:port or unix:/path; comma list") \
+	X(gateway, admin_listen, CT_ADDRS, admin_listen, "127.0.0.1:8081", false, 0, 0, \
+	  "admin listeners (health, stats, metrics, purge); \"off\" for none") \
+	X(gateway, workers, CT_INT, workers, "0", false, 0, FG_MAX_WORKERS, \
+	  "event-loop threads; 0 = one per online CPU") \
+	X(gateway, tenants_dir, CT_PATH, tenants_dir, "tenants.d", true, 0, 0, \
+	  "folder whose *.conf files are the tenants") \
+	X(gateway, max_body_bytes, CT_SIZE, max_body_bytes, "1048576", true, 1, 1073741824, \
+	  "larger request bodies get 413; K/M/G suffixes") \
+	X(gateway, client_timeout, CT_SECONDS, client_timeout, "30", false, 1, 86400, \
+	  "seconds a client connection may idle") \
+	X(gateway, client_header_timeout, CT_SECONDS, client_header_timeout, "10", true, 1, 86400, \
+	  "seconds a client may take to send a request's headers (408 and close beyond)") \
+	X(gateway, client_body_timeout, CT_SECONDS, client_body_timeout, "60", true, 1, 86400, \
+	  "seconds a client may take to send a request's body (408 and close beyond)") \
+	X(gateway, max_connections, CT_INT, max_connections, "0", true, 0, 1048576, \
+	  "client connections over all tenant-facing listeners; 0 = sized from the descriptor limit") \
+	X(gateway, shutdown_timeout, CT_SECONDS, shutdown_timeout, "10", true, 0, 86400, \
+	  "seconds to finish requests in flight on SIGTERM/SIGINT") \
+	X(gateway, drain_delay, CT_SECONDS, drain_delay, "5", true, 0, 3600, \
+	  "lame duck on SIGTERM/SIGQUIT: seconds /readyz answers 503 while tenants are still served") \
+	X(gateway, admin_token_sha256, CT_SHA256, admin_token_sha256, "", true, 0, 0, \
+	  "SHA-256 hex of the bearer token admin POST routes require; empty = none required") \
+	X(gateway, unix_mode, CT_MODE, unix_mode, "", true, 0, 0, \
+	  "octal mode of unix: listener sockets (e.g. 0660); empty = the umask's") \
+	X(gateway, unix_group, CT_STRING, unix_group, "", true, 0, 0, \
+	  "group of unix: listener sockets; empty = the process's") \
+	X(gateway, access_log, CT_LOG, access_log, "-", true, 0, 0, \
+	  "access log: path, \"-\" for stderr, or \"off\"") \
+	X(gateway, audit_log, CT_LOG, audit_log, "-", true, 0, 0, \
+	  "audit log of mutations: path, \"-\" for stderr, or \"off\"") \
+	X(gateway, log_level, CT_LEVEL, log_level, "info", true, 0, 0, \
+	  "error | warn | info | debug") \
+	X(gateway, local_token_ttl, CT_SECONDS, local_token_ttl, "3600", true, 1, 86400, \
+	  "seconds a local token from POST /v1/access_tokens is valid") \
+	X(upstream, base_url, CT_URL, base_url, "https://sandbox.api.high-mobility.com", true, 0, 0, \
+	  "upstream API root (http:// or https://)") \
+	X(upstream, ca_file, CT_PATH, ca_file, "", true, 0, 0, \
+	  "PEM CA bundle; empty = system trust store") \
+	X(upstream, connect_timeout, CT_SECONDS, connect_timeout, "5", true, 1, 3600, \
+	  "seconds to connect to the upstream") \
+	X(upstream, timeout, CT_SECONDS, timeout, "30", true, 1, 86400, \
+	  "seconds for a whole upstream exchange") \
+	X(upstream, vin_get_rate, CT_RATE, vin_get_rate, "60/min", true, 0, 0, \
+	  "upstream budget for GET /v1/fleets/vehicles/{vin}") \
+	X(upstream, queue_timeout, CT_SECONDS, queue_timeout, "10", true, 0, 86400, \
+	  "seconds a request may wait for budget or a token") \
+	X(upstream, max_upstream_bytes, CT_SIZE, max_upstream_bytes, "8M", true, 1024, 1073741824, \
+	  "longer upstream answers are refused with 502; K/M/G suffixes") \
+	X(upstream, vin_reads, CT_VINREADS, vin_reads, "auto", true, 0, 0, \
+	  "single-VIN misses: auto (a free budget slot, else a list read), list, or single") \
+	X(upstream, list_batch_window, CT_MILLIS, list_batch_window_ms, "0.05", true, 0, 10000, \
+	  "seconds (fraction allowed, or Nms) a list read waits to gather VINs") \
+	X(upstream, list_batch_max, CT_INT, list_batch_max, "100", true, 1, 300, \
+	  "VINs per list read (at most 300: the URL stays under 8 KB)") \
+	X(upstream, list_get_rate, CT_RATE, list_get_rate, "30/min", true, 0, 0, \
+	  "pacing of GET /v1/fleets/vehicles reads made for single-VIN reads") \
+	X(oauth, token_url, CT_URL, token_url, "", true, 0, 0, \
+	  "token endpoint; default base_url + /v1/access_tokens") \
+	X(oauth, client_id, CT_STRING, client_id, "", true, 0, 0, \
+	  "OAuth client id (required)") \
+	X(oauth, client_secret, CT_SECRET, client_secret, "", true, 0, 0, \
+	  "client secret: env:NAME, file:PATH or literal; or use private_key_file") \
+	X(oauth, private_key_file, CT_PATH, private_key_file, "", true, 0, 0, \
+	  "EC P-256 PEM key for a signed client assertion instead of client_secret") \
+	X(oauth, key_id, CT_STRING, key_id, "", true, 0, 0, \
+	  "service account key id (iss of the assertion); needed with private_key_file") \
+	X(oauth, audience, CT_STRING, audience, "", true, 0, 0, \
+	  "aud of the assertion; default base_url + /v1") \
+	X(oauth, scope, CT_STRING, scope, "", true, 0, 0, \
+	  "scope sent with the token request when set") \
+	X(oauth, refresh_before, CT_SECONDS_OPT, refresh_before, "", true, 0, 31536000, \
+	  "seconds before expiry to rotate the token; default half the lifetime") \
+	X(cache, enabled, CT_BOOL, cache_enabled, "yes", true, 0, 0, \
+	  "cache clearance reads") \
+	X(cache, max_bytes, CT_SIZE, cache_max_bytes, "64M", true, 0, 1099511627776LL, \
+	  "memory budget of the cache; K/M/G suffixes") \
+	X(cache, ttl, CT_SECONDS, ttl, "60", true, 0, 31536000, \
+	  "seconds a single-VIN read is fresh when its status has no ttl_<status>") \
+	X(cache, ttl_list, CT_SECONDS, ttl_list, "30", true, 0, 31536000, \
+	  "seconds a GET /v1/fleets/vehicles answer is fresh") \
+	X(cache, stale_if_error, CT_SECONDS, stale_if_error, "600", true, 0, 31536000, \
+	  "seconds past expiry a stale entry may be served when the upstream fails") \
+	X(cache, refresh_ahead, CT_BOOL, refresh_ahead, "yes", true, 0, 0, \
+	  "refresh an entry that was read through a list read in the last fifth of its ttl") \
+	X(redis, url, CT_REDIS_URL, redis_url, "", false, 0, 0, \
+	  "shared state: redis://IP:PORT/DB or unix:/path; empty = this process alone") \
+	X(redis, username, CT_STRING, redis_username, "", false, 0, 0, \
+	  "Redis ACL user (AUTH username password); empty = AUTH password only") \
+	X(redis, password, CT_SECRET, redis_password, "", false, 0, 0, \
+	  "Redis password: env:NAME, file:PATH or literal; empty = no AUTH") \
+	X(redis, prefix, CT_STRING, redis_prefix, "fleetgate", false, 0, 0, \
+	  "first part of every Redis key and channel fleetgate uses") \
+	X(redis, connect_timeout, CT_MILLIS, redis_connect_timeout_ms, "1", false, 1, 60000, \
+	  "seconds (fraction allowed, or Nms) to connect and authenticate") \
+	X(redis, timeout, CT_MILLIS, redis_timeout_ms, "0.25", false, 1, 60000, \
+	  "seconds (fraction allowed, or Nms) one Redis command may take") \
+	X(redis, instances, CT_INT, redis_instances, "2", false, 1, 1024, \
+	  "fleetgate instances sharing the budget; floor(limit/instances) is the fallback share") \
+	X(redis, on_failure, CT_ONFAIL, redis_on_failure, "share", false, 0, 0, \
+	  "while Redis is down: share (send the fallback share) or closed (cache only)") \
+	X(redis, cache, CT_BOOL, redis_cache, "yes", false, 0, 0, \
+	  "keep a second cache level in Redis, shared by every instance")
+
+/* ttl_<status>, one per clearance status, after the keys above. */
+#define CONFIG_TTL_DOC(s) \
+	{ "cache", "ttl_" #s, "", true, \
+	  "seconds a single-VIN read with status " #s " is fresh; default: ttl" },
+#define CONFIG_TTL_SPEC(s) \
+	{ CT_SECONDS_OPT, offsetof(struct fg_config, ttl_status) + \
+	  FG_STATUS_##s * sizeof(int), 0, 31536000 },
+
+#define CONFIG_KEY_DOC(sec, name, type, field, def, reload, min, max, help) \
+	{ #sec, #name, def, reload, help },
+#define CONFIG_KEY_SPEC(sec, name, type, field, def, reload, min, max, help) \
+	{ type, offsetof(struct fg_config, field), min, max },
+
+const struct fg_config_key config_keys[] = {
+	CONFIG_KEYS(CONFIG_KEY_DOC)
+	FG_STATUS_LIST(CONFIG_TTL_DOC)
+};
+const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
+
+/* How to parse each row of config_keys[], same order. */
+struct config_spec {
+	enum config_type type;
+	size_t off;
+	long long min, max;
+};
+static const struct config_spec config_specs[] = {
+	CONFIG_KEYS(CONFIG_KEY_SPEC)
+	FG_STATUS_LIST(CONFIG_TTL_SPEC)
+};
+_Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
+	       sizeof(config_keys) / sizeof(config_keys[0]), "key tables out of step");
+
+#define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
+
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis" };
+
+/* ---- loading ------------------------------------------------------------ */
+
+struct config_seen {
+	char *value;   /* as written; cleansed on free (may be a literal secret) */
+	int line;
+};
+
+struct config_load {
+	struct fg_config *c;
+	struct fg_errors *errs;
+	struct config_seen seen[CONFIG_NKEYS];
+};
+
+static bool config_section_known(const char *s)
+{
+	for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
+		if (strcmp(config_sections[i], s) == 0)
+			return true;
+	return false;
+}
+
+static int config_key_index(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void config_ini_cb(void *arg, const char *file, int line,
+			  const char *section, const char *key, const char *value)
+{
+	struct config_load *L = arg;
+	int i;
+
+	if (!key) {
+		if (!config_section_known(section))
+			errors_add(L->errs, file, line, "unknown section [%s]", section);
+		return;
+	}
+	if (!*section) {
+		errors_add(L->errs, file, line, "key \"%s\" outside of a section", key);
+		return;
+	}
+	if (!config_section_known(section))
+		return; /* reported once, at its header */
+	i = config_key_index(section, key);
+	if (i < 0) {
+		errors_add(L->errs, file, line, "unknown key \"%s\" in [%s]", key, section);
+		return;
+	}
+	if (L->seen[i].value) {
+		errors_add(L->errs, file, line, "duplicate key \"%s\" in [%s] (first set on line %d)",
+			   key, section, L->seen[i].line);
+		return;
+	}
+	L->seen[i].value = strdup(value);
+	L->seen[i].line = line;
+	if (!L->seen[i].value)
+		errors_add(L->errs, file, line, "out of memory");
+}
+
+static int config_parse_addrs(struct config_load *L, const char *text, struct fg_addrlist *out,
+			      bool off_ok, char *err, size_t errlen)
+{
+	char **items;
+	size_t n;
+	int rc = 0;
+
+	if (off_ok && strcmp(text, "off") == 0)
+		return 0;
+	n = parse_split_list(text, &items);
+	if (n == 0) {
+		snprintf(err, errlen, "needs at least one address");
+		return -1;
+	}
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->v) {
+		parse_list_free(items, n);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = parse_addrlist_add(out, items[i], L->c->dir, err, errlen);
+	parse_list_free(items, n);
+	return rc;
+}
+
+static int config_check_range(const struct config_spec *sp, long long v, const char *text,
+			      char *err, size_t errlen)
+{
+	if (v < sp->min || v > sp->max) {
+		snprintf(err, errlen, "%s is out of range (%lld to %lld)", text, sp->min, sp->max);
+		return -1;
+	}
+	return 0;
+}
+
+/* A secret or key file that the group or others may read is worth a
+ * warning (not an error: it works, and -t still exits 0). */
+static void config_warn_mode(struct config_load *L, int line, const char *key, const char *path)
+{
+	struct stat st;
+	if (path && stat(path, &st) == 0 && (st.st_mode & 044))
+		errors_warn(L->errs, L->c->path, line, "%s: \"%s\" is readable by %s (mode %04o); chmod 600 or 640",
+			    key, path, (st.st_mode & 04) ? "every user" : "its group",
+			    (unsigned)(st.st_mode & 07777));
+}
+
+static void config_check_secret_file(struct config_load *L, size_t i, const char *text)
+{
+	if (strncmp(text, "file:", 5) != 0)
+		return;
+	char *path = parse_path_join(L->c->dir, text + 5);
+	config_warn_mode(L, L->seen[i].line, config_keys[i].name, path);
+	free(path);
+}
+
+/* Parses TEXT for key I into the config. Returns 0 or -1 with ERR. */
+static int config_apply(struct config_load *L, size_t i, const char *text, char *err, size_t errlen)
+{
+	const struct config_spec *sp = &config_specs[i];
+	void *field = (char *)L->c + sp->off;
+	int iv;
+	size_t zv;
+
+	switch (sp->type) {
+	case CT_ADDRS:
+		return config_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
+					  err, errlen);
+	case CT_INT:
+		if (parse_int(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_SECONDS:
+	case CT_SECONDS_OPT:
+		if (parse_seconds(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_SIZE:
+		if (parse_size(text, &zv, err, errlen) < 0)
+			return -1;
+		if ((long long)zv < sp->min || (unsigned long long)zv > (unsigned long long)sp->max) {
+			snprintf(err, errlen, "size \"%s\" is out of range (%lld to %lld bytes)",
+				 text, sp->min, sp->max);
+			return -1;
+		}
+		*(size_t *)field = zv;
+		return 0;
+	case CT_RATE:
+		return parse_rate(text, field, err, errlen);
+	case CT_BOOL:
+		return parse_bool(text, field, err, errlen);
+	case CT_LEVEL:
+		if (parse_word(text, (const char *const[]){ "error", "warn", "info", "debug", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_log_level *)field = (enum fg_log_level)iv;
+		return 0;
+	case CT_URL:
+		if (url_check(text, err, errlen) < 0)
+			return -1;
+		return parse_url(text, field, err, errlen);
+	case CT_SECRET:
+		config_check_secret_file(L, i, text);
+		return secret_resolve(field, text, L->c->dir, err, errlen);
+	case CT_MILLIS:
+		if (parse_millis(text, &iv, err, errlen) < 0 ||
+		    config_check_range(sp, iv, text, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
+	case CT_REDIS_URL:
+		return parse_redis_url(text, L->c->dir, field, err, errlen);
+	case CT_ONFAIL:
+		if (parse_word(text, (const char *const[]){ "share", "closed", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_redis_onfail *)field = iv ? FG_REDIS_CLOSED : FG_REDIS_SHARE;
+		return 0;
+	case CT_MODE:
+		return parse_mode(text, field, err, errlen);
+	case CT_SHA256: {
+		unsigned char h[32];
+		if (parse_sha256_hex(text, h, err, errlen) < 0)
+			return -1;
+		*(char **)field = strdup(text);
+		for (char *p = *(char **)field; p && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		break;
+	}
+	case CT_VINREADS:
+		if (parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(enum fg_vin_reads *)field = (enum fg_vin_reads)iv;
+		return 0;
+	case CT_LOG:
+		if (strcmp(text, "-") == 0 || strcmp(text, "off") == 0) {
+			*(char **)field = strdup(text);
+			break;
+		}
+		/* a log path is a path */
+		__attribute__((fallthrough));
+	case CT_PATH:
+		*(char **)field = parse_path_join(L->c->dir, text);
+		break;
+	case CT_STRING:
+		*(char **)field = strdup(text);
+		break;
+	}
+	if (!*(char **)field) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every key: the file's value, or its default when absent or empty. */
+static void config_apply_all(struct config_load *L)
+{
+	char err[FG_ERR_LEN];
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_seen *s = &L->seen[i];
+		const char *text = s->value && *s->value ? s->value : config_keys[i].defval;
+		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE)
+			*(int *)((char *)L->c + config_specs[i].off) = -1;
+		if (!*text)
+			continue;
+		if (config_apply(L, i, text, err, sizeof(err)) < 0)
+			errors_add(L->errs, L->c->path, s->line, "%s: %s", config_keys[i].name, err);
+	}
+}
+
+static int config_line(const struct config_load *L, const char *section, const char *name)
+{
+	int i = config_key_index(section, name);
+	return i < 0 ? 0 : L->seen[i].line;
+}
+
+static char *config_concat(const char *a, const char *b)
+{
+	char *out;
+	return asprintf(&out, "%s%s", a, b) < 0 ? NULL : out;
+}
+
+/* max_connections = 0: what the descriptor limit leaves once every
+ * worker's upstream pool, its epoll and listener descriptors, the token
+ * manager, Redis, the logs and the admin listener have theirs (never
+ * fewer than 16, so a tiny limit still serves). Beyond it accept() would
+ * fail with EMFILE, which sheds nobody and starves the admin listener. */
+static int config_auto_connections(int workers)
+{
+	struct rlimit rl;
+	long have = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1048576;
+	long reserve = 64 + (long)workers * (FG_UPSTREAM_CONNS + 8);
+	long n = have - reserve;
+	return (int)(n < 16 ? 16 : n > 1048576 ? 1048576 : n);
+}
+
+/* Defaults that depend on other keys, and the rules that span keys. */
+static void config_derive(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	const char *f = c->path;
+
+	if (c->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
+	}
+	if (c->max_connections == 0)
+		c->max_connections = config_auto_connections(c->workers);
+	if (c->base_url) {
+		if (!c->token_url)
+			c->token_url = config_concat(c->base_url, "/v1/access_tokens");
+		if (!c->audience)
+			c->audience = config_concat(c->base_url, "/v1");
+	}
+	if (!c->client_id)
+		errors_add(L->errs, f, 0, "[oauth] client_id is required");
+	bool has_secret = L->seen[config_key_index("oauth", "client_secret")].value &&
+			  *L->seen[config_key_index("oauth", "client_secret")].value;
+	if (has_secret && c->private_key_file)
+		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+			   "[oauth] set either client_secret or private_key_file, not both");
+	else if (!has_secret && !c->private_key_file)
+		errors_add(L->errs, f, 0, "[oauth] needs client_secret or private_key_file");
+	if (c->private_key_file && !c->key_id)
+		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+			   "[oauth] private_key_file needs key_id");
+	if (c->key_id && !c->private_key_file)
+		errors_add(L->errs, f, config_line(L, "oauth", "key_id"),
+			   "[oauth] key_id is only used with private_key_file");
+	if (c->redis_username && secret_empty(&c->redis_password))
+		errors_add(L->errs, f, config_line(L, "redis", "username"),
+			   "[redis] username needs password");
+	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
+		errors_add(L->errs, f, config_line(L, "redis", "prefix"),
+			   "[redis] prefix must not contain blanks or braces");
+}
+
+/* Files the config names must be usable now, so -t catches them. */
+static void config_check_files(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	char err[FG_ERR_LEN];
+
+	if (c->ca_file && access(c->ca_file, R_OK) < 0)
+		errors_add(L->errs, c->path, config_line(L, "upstream", "ca_file"),
+			   "ca_file: cannot read \"%s\": %s", c->ca_file, strerror(errno));
+	if (c->private_key_file) {
+		config_warn_mode(L, config_line(L, "oauth", "private_key_file"), "private_key_file",
+				 c->private_key_file);
+		err[0] = '\0';
+		c->private_key = jwt_load_key(c->private_key_file, err, sizeof(err));
+		if (!c->private_key)
+			errors_add(L->errs, c->path, config_line(L, "oauth", "private_key_file"),
+				   "private_key_file: %s", err[0] ? err : "cannot load key");
+	}
+}
+
+/* A listener belongs to one place only: the shared list, the admin list
+ * or one tenant. */
+static void config_unix_perms(struct fg_config *c, struct fg_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (!l->v[i].is_unix)
+			continue;
+		l->v[i].mode = c->unix_mode;
+		l->v[i].gid = c->unix_gid;
+	}
+}
+
+static void config_check_listeners(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	int aline = config_line(L, "gateway", "admin_listen");
+
+	c->unix_gid = -1;
+	if (c->unix_group) {
+		struct group *g = getgrnam(c->unix_group);
+		if (g)
+			c->unix_gid = (long)g->gr_gid;
+		else
+			errors_add(L->errs, c->path, config_line(L, "gateway", "unix_group"),
+				   "unix_group: no group \"%s\"", c->unix_group);
+	}
+	config_unix_perms(c, &c->listen);
+	config_unix_perms(c, &c->admin_listen);
+	for (size_t t = 0; t < c->ntenants; t++)
+		config_unix_perms(c, &c->tenants[t]->listen);
+
+	for (size_t i = 0; i < c->admin_listen.n; i++)
+		for (size_t j = 0; j < c->listen.n; j++)
+			if (strcmp(c->admin_listen.v[i].spec, c->listen.v[j].spec) == 0)
+				errors_add(L->errs, c->path, aline,
+					   "admin_listen: %s is also in listen", c->admin_listen.v[i].spec);
+	for (size_t t = 0; t < c->ntenants; t++) {
+		const struct fg_tenant *tn = c->tenants[t];
+		for (size_t k = 0; k < tn->listen.n; k++) {
+			const char *spec = tn->listen.v[k].spec;
+			for (size_t j = 0; j < c->listen.n; j++)
+				if (strcmp(spec, c->listen.v[j].spec) == 0)
+					errors_add(L->errs, tn->file, 0,
+						   "listen: %s is also a shared listener of %s", spec, c->path);
+			for (size_t j = 0; j < c->admin_listen.n; j++)
+				if (strcmp(spec, c->admin_listen.v[j].spec) == 0)
+					errors_add(L->errs, tn->file, 0,
+						   "listen: %s is also the admin listener of %s", spec, c->path);
+		}
+	}
+}
+
+static int config_cmp_tenant(const void *a, const void *b)
+{
+	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
+	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static void config_load_tenants(struct config_load *L)
+{
+	struct fg_config *c = L->c;
+	struct stat st;
+	char **files = NULL;
+	size_t nfiles = 0;
+	int line = config_line(L, "gateway", "tenants_dir");
+
+	if (!c->tenants_dir)
+		return;
+	if (stat(c->tenants_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
+			   c->tenants_dir);
+		return;
+	}
+	if (tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
+		errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
+			   c->tenants_dir, strerror(errno));
+		return;
+	}
+	c->tenants = calloc(nfiles ? nfiles : 1, sizeof(*c->tenants));
+	if (!c->tenants) {
+		errors_add(L->errs, c->path, line, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		struct fg_tenant *t = tenant_load(files[i], L->errs);
+		if (t)
+			c->tenants[c->ntenants++] = t;
+	}
+	tenant_check_set(c->tenants, c->ntenants, L->errs);
+	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), config_cmp_tenant);
+	for (size_t i = 0; i < c->ntenants; i++)
+		if (c->tenants[i]->vins)
+			c->nvins += vinset_count(c->tenants[i]->vins);
+out:
+	parse_list_free(files, nfiles);
+}
+
+/* The folder of PATH as an absolute path, so relative paths still work
+ * after the daemon changes directory. */
+static char *config_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	char *abs;
+
+	if (!dir)
+		return NULL;
+	abs = realpath(dir, NULL);
+	if (abs) {
+		free(dir);
+		return abs;
+	}
+	return dir;
+}
+
+static void config_free(struct fg_config *c)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		void *field = (char *)c + config_specs[i].off;
+		switch (config_specs[i].type) {
+		case CT_ADDRS:
+			parse_addrlist_free(field);
+			break;
+		case CT_SECRET:
+			secret_wipe(field);
+			break;
+		case CT_REDIS_URL:
+			parse_redis_url_free(field);
+			break;
+		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL: case CT_SHA256:
+			free(*(char **)field);
+			break;
+		default:
+			break;
+		}
+	}
+	/* derived values not owned by a key row */
+	if (c->private_key)
+		EVP_PKEY_free(c->private_key);
+	for (size_t i = 0; i < c->ntenants; i++)
+		tenant_free(c->tenants[i]);
+	free(c->tenants);
+	free(c->key_lines);
+	free(c->path);
+	free(c->dir);
+	free(c);
+}
+
+static void config_seen_free(struct config_load *L)
+{
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		char *v = L->seen[i].value;
+		if (v) {
+			OPENSSL_cleanse(v, strlen(v));
+			free(v);
+		}
+	}
+}
+
+struct fg_config *config_load(const char *path, struct fg_errors *errs)
+{
+	struct config_load *L = calloc(1, sizeof(*L));
+	struct fg_config *c = calloc(1, sizeof(*c));
+	size_t nerr0 = errs->n;
+
+	if (!L || !c)
+		goto oom;
+	atomic_init(&c->refs, 1);
+	c->path = strdup(path);
+	c->dir = config_dir_of(path);
+	if (!c->path || !c->dir)
+		goto oom;
+	L->c = c;
+	L->errs = errs;
+	if (ini_parse_file(path, config_ini_cb, L, errs) < 0)
+		goto fail;
+	config_apply_all(L);
+	config_derive(L);
+	config_check_files(L);
+	config_load_tenants(L);
+	config_check_listeners(L);
+	if (errs->n != nerr0)
+		goto fail;
+	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));
+	if (!c->key_lines)
+		goto oom;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		c->key_lines[i] = L->seen[i].line;
+	config_seen_free(L);
+	free(L);
+	return c;
+oom:
+	errors_add(errs, path, 0, "out of memory");
+fail:
+	if (L)
+		config_seen_free(L);
+	free(L);
+	if (c)
+		config_free(c);
+	return NULL;
+}
+
+const void *config_key_field(const struct fg_config *c, size_t i, enum config_type *type)
+{
+	*type = config_specs[i].type;
+	return (const char *)c + config_specs[i].off;
+}
+
+int config_key_line(const struct fg_config *c, const char *section, const char *name)
+{
+	int i = config_key_index(section, name);
+	return i < 0 || !c->key_lines ? 0 : c->key_lines[i];
+}
+
+/* ---- references and the configuration in force ------------------------ */
+
+struct fg_config *config_ref(struct fg_config *c)
+{
+	if (c)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void config_unref(struct fg_config *c)
+{
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		config_free(c);
+}
+
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fg_config *config_cur;
+static atomic_uint config_generation;
+
+unsigned config_current_generation(void)
+{
+	return atomic_load(&config_generation);
+}
+
+struct fg_config *config_current(void)
+{
+	struct fg_config *c;
+	pthread_mutex_lock(&config_lock);
+	c = config_ref(config_cur);
+	pthread_mutex_unlock(&config_lock);
+	return c;
+}
+
+void config_swap(struct fg_config *c)
+{
+	struct fg_config *old;
+	/* Stats slots are a fixed, never-released table: only a configuration
+	 * that is put in force may take one, or a refused reload (or a -t run)
+	 * would use slots up for names that never answer a request. Resolved
+	 * before C is published, so a request never takes the stats lock. */
+	for (size_t i = 0; c && i < c->ntenants; i++)
+		c->tenants[i]->stats_slot = stats_tenant_slot(c->tenants[i]->name);
+	pthread_mutex_lock(&config_lock);
+	if (c)
+		c->generation = atomic_fetch_add(&config_generation, 1) + 1;
+	old = config_cur;
+	config_cur = c;
+	pthread_mutex_unlock(&config_lock);
+	config_unref(old); /* outside the lock: freeing may take a while */
+}

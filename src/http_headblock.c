@@ -1,0 +1,142 @@
+/* headblock.c: the header block of a request, read from a connection's
+ * input before evhttp parses it.
+ *
+ * http.c holds a connection's input back from evhttp until the header
+ * block is complete (see "Headers first" there), so a request can be
+ * attributed, and refused, before any byte of its body is read; and so
+ * a client that sends its headers a byte at a time can be timed out. This
+ * file finds the end of the block, reads its header lines, and writes the
+ * raw answer to a connection that evhttp never sees a request on.
+ *
+ * Never: decide anything about the request (the handler does). */
+#include "http_headblock.h"
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <event2/http.h>
+
+ssize_t headblock_end(struct evbuffer *in, size_t *scanned)
+{
+	size_t len = evbuffer_get_length(in);
+	struct evbuffer_ptr p;
+	if (*scanned >= len || evbuffer_ptr_set(in, &p, *scanned, EVBUFFER_PTR_SET) < 0)
+		return -1;
+	for (;;) {
+		p = evbuffer_search(in, "\n", 1, &p);
+		if (p.pos < 0) {
+			*scanned = len;
+			return -1;
+		}
+		size_t i = (size_t)p.pos;
+		char next[2];
+		size_t have = len - i - 1 < 2 ? len - i - 1 : 2;
+		struct evbuffer_ptr q = p;
+		if (evbuffer_ptr_set(in, &q, 1, EVBUFFER_PTR_ADD) < 0 || have == 0) {
+			*scanned = i;   /* look at this line end again when more comes */
+			return -1;
+		}
+		evbuffer_copyout_from(in, &q, next, have);
+		if (next[0] == '\n')
+			return (ssize_t)(i + 2);
+		if (next[0] == '\r') {
+			if (have < 2) {
+				*scanned = i;
+				return -1;
+			}
+			if (next[1] == '\n')
+				return (ssize_t)(i + 3);
+		}
+		if (evbuffer_ptr_set(in, &p, 1, EVBUFFER_PTR_ADD) < 0) {
+			*scanned = len;
+			return -1;
+		}
+	}
+}
+
+/* "METHOD TARGET VERSION": TARGET into OUT, "" when it does not fit. */
+static void headblock_target(const char *line, size_t n, char *out, size_t olen)
+{
+	const char *sp = memchr(line, ' ', n);
+	const char *t = sp ? sp + 1 : line + n;
+	const char *te = memchr(t, ' ', (size_t)(line + n - t));
+	size_t tn = (size_t)((te ? te : line + n) - t);
+	if (tn >= olen)
+		tn = 0;
+	memcpy(out, t, tn);
+	out[tn] = '\0';
+}
+
+/* RFC 9110 5.1: a field name is a token. libevent keeps whatever comes
+ * before the colon, so "Authorization : x" would be a header named
+ * "Authorization " that fleetgate ignores while a proxy in front (or the
+ * upstream) trims it and reads it; and a line starting with a space
+ * (obsolete line folding) would be read as its own header. RFC 9112 5.1
+ * and 5.2: a server rejects both with 400. */
+static bool headblock_name_ok(const char *name, size_t n)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		bool alnum = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+		if (!alnum && !(ch && strchr(tchar, ch)))
+			return false;
+	}
+	return true;
+}
+
+int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen)
+{
+	const char *end = blk + len, *line = blk;
+	if (tlen)
+		target[0] = '\0';
+	bool first = true;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			return -1;
+		size_t n = (size_t)(nl - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			return first ? -1 : 0;   /* the empty line that ends the block */
+		if (first && tlen)
+			headblock_target(line, n, target, tlen);
+		if (!first) {
+			const char *colon = memchr(line, ':', n);
+			if (!colon || colon == line || memchr(line, '\0', n))
+				return -1;
+			char name[256], value[8192];
+			size_t nl_ = (size_t)(colon - line);
+			if (!headblock_name_ok(line, nl_))
+				return -2;
+			const char *v = colon + 1, *ve = line + n;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			if (nl_ >= sizeof name || (size_t)(ve - v) >= sizeof value)
+				return -1;
+			memcpy(name, line, nl_);
+			name[nl_] = '\0';
+			memcpy(value, v, (size_t)(ve - v));
+			value[ve - v] = '\0';
+			if (evhttp_add_header(h, name, value) < 0)
+				return -1;
+		}
+		first = false;
+		line = nl + 1;
+	}
+	return -1;
+}
+
+void headblock_reply(int fd, int status, const char *reason, const char *body, size_t len)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof buf,
+			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%.*s", status, reason, len, (int)len, body);
+	if (n > 0 && (size_t)n < sizeof buf)
+		(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}

@@ -1,0 +1,310 @@
+/* listen.c: the listening sockets, on the main thread.
+ *
+ * The main thread binds every socket (shared, admin and tenant ones) and
+ * hands the public and tenant ones to the workers (http.c), which accept
+ * on dups of them. Listeners change only on reload, in two steps
+ * (prepare: bind the new ones; commit: hand them to the workers after the
+ * swap), so a bind failure changes nothing.
+ *
+ * Never: accept a connection or read a request (the workers do). */
+#include "http_listen.h"
+#include "http_accept.h"
+#include "log.h"
+#include "tenant.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define LISTEN_MAX 256
+
+struct listener {
+	char *spec;
+	enum http_role role;
+	int fd;
+	char *unix_path;     /* unlinked when closed */
+};
+
+static struct listener *lst[LISTEN_MAX];
+static int nlst;
+static struct acceptguard *admin_guards[LISTEN_MAX];   /* the admin listeners' */
+static int nadmin_guards;
+
+static void listener_close(struct listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	if (l->unix_path)
+		unlink(l->unix_path);
+	free(l->unix_path);
+	free(l->spec);
+	free(l);
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static int listener_socket_tcp(const struct fg_addr *a, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
+	char port[16];
+	snprintf(port, sizeof port, "%d", a->port);
+	int rc = getaddrinfo(a->host[0] ? a->host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: cannot resolve: %s", a->spec, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (res->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	}
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int listener_socket_unix(const struct fg_addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(a->path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "%s: socket path too long", a->spec);
+		return -1;
+	}
+	strcpy(sun.sun_path, a->path);
+	/* A socket file left by an earlier run is ours to replace; anything
+	 * else at that path is not. */
+	struct stat st;
+	if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(a->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool bound = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+	/* unix_mode / unix_group hold before listen(): no client gets in first. */
+	if (bound && parse_addr_apply_perms(a, err, errlen) < 0) {
+		close(fd);
+		unlink(a->path);
+		return -1;
+	}
+	if (!bound || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "%s: cannot listen: %s", a->spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct listener *listener_find(const char *spec)
+{
+	for (int k = 0; k < nlst; k++)
+		if (strcmp(lst[k]->spec, spec) == 0)
+			return lst[k];
+	return NULL;
+}
+
+static struct listener *listener_open(const struct fg_addr *a, enum http_role role, char *err, size_t errlen)
+{
+	int fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	if (fd < 0)
+		return NULL;
+	evutil_make_socket_nonblocking(fd);
+	struct listener *l = calloc(1, sizeof *l);
+	if (!l) {
+		close(fd);
+		return NULL;
+	}
+	l->fd = fd;
+	l->role = role;
+	l->spec = strdup(a->spec);
+	l->unix_path = a->is_unix ? strdup(a->path) : NULL;
+	return l;
+}
+
+/* The listeners a configuration asks for, with their roles. */
+struct want {
+	const struct fg_addr *a;
+	enum http_role role;
+};
+
+static int listeners_wanted(const struct fg_config *c, struct want *out, int max)
+{
+	int n = 0;
+	for (size_t i = 0; i < c->listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->listen.v[i], HTTP_ROLE_PUBLIC };
+	for (size_t i = 0; i < c->admin_listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->admin_listen.v[i], HTTP_ROLE_ADMIN };
+	for (size_t t = 0; t < c->ntenants; t++)
+		for (size_t i = 0; i < c->tenants[t]->listen.n && n < max; i++)
+			out[n++] = (struct want){ &c->tenants[t]->listen.v[i], HTTP_ROLE_TENANT };
+	return n;
+}
+
+int listen_open(const struct fg_config *c, char *err, size_t errlen)
+{
+	struct want want[LISTEN_MAX];
+	int n = listeners_wanted(c, want, LISTEN_MAX);
+	for (int i = 0; i < n; i++) {
+		if (listener_find(want[i].a->spec))
+			continue;
+		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
+		if (!l)
+			return -1;
+		lst[nlst++] = l;
+	}
+	return 0;
+}
+
+/* Listeners a reload has bound but not yet handed to the workers. */
+static struct listener *pending[LISTEN_MAX];
+static int npending;
+
+static enum http_role listeners_role(const struct want *want, int n, const char *spec, bool *found)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(want[i].a->spec, spec) == 0) {
+			*found = true;
+			return want[i].role;
+		}
+	}
+	*found = false;
+	return HTTP_ROLE_PUBLIC;
+}
+
+void listen_abort(void)
+{
+	while (npending > 0)
+		listener_close(pending[--npending]);
+}
+
+int listen_prepare(const struct fg_config *c, char *err, size_t errlen)
+{
+	struct want want[LISTEN_MAX];
+	int n = listeners_wanted(c, want, LISTEN_MAX);
+	listen_abort();
+	/* Bind every new one first, so a bind failure changes nothing. */
+	for (int i = 0; i < n; i++) {
+		bool dup = listener_find(want[i].a->spec) != NULL;
+		for (int k = 0; k < npending && !dup; k++)
+			dup = strcmp(pending[k]->spec, want[i].a->spec) == 0;
+		if (dup)
+			continue;
+		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
+		if (!l) {
+			listen_abort();
+			return -1;
+		}
+		pending[npending++] = l;
+	}
+	return 0;
+}
+
+static void listeners_announce(struct listener *l)
+{
+	if (http_workers_serve(l->fd, l->role, l->spec) < 0)
+		log_error("cannot hand listener %s to every worker", l->spec);
+}
+
+int listen_serve(void)
+{
+	for (int k = 0; k < nlst; k++)
+		if (lst[k]->role != HTTP_ROLE_ADMIN && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
+			return -1;
+	return 0;
+}
+
+void listen_close_all(void)
+{
+	while (nadmin_guards > 0)
+		acceptguard_free(admin_guards[--nadmin_guards]);
+	listen_abort();
+	for (int k = 0; k < nlst; k++)
+		listener_close(lst[k]);
+	nlst = 0;
+}
+
+/* Called after C is in force, so a request accepted on a new listener is
+ * always attributed under the configuration that names it. */
+void listen_commit(const struct fg_config *c)
+{
+	struct want want[LISTEN_MAX];
+	int n = listeners_wanted(c, want, LISTEN_MAX);
+	/* Close the ones C no longer names; re-announce one whose role changed
+	 * (a shared listener that became a tenant's, or back). The admin
+	 * listener moves only with a restart (it is bound to the main loop). */
+	for (int k = 0; k < nlst;) {
+		struct listener *l = lst[k];
+		bool found;
+		enum http_role role = listeners_role(want, n, l->spec, &found);
+		if (l->role == HTTP_ROLE_ADMIN || (found && role == l->role)) {
+			k++;
+			continue;
+		}
+		http_workers_retire(l->spec, l->role);
+		if (found && role != HTTP_ROLE_ADMIN) {
+			log_info("listener %s changes role", l->spec);
+			l->role = role;
+			listeners_announce(l);
+			k++;
+			continue;
+		}
+		log_info("closing listener %s", l->spec);
+		listener_close(l);
+		lst[k] = lst[--nlst];
+	}
+	for (int k = 0; k < npending; k++) {
+		struct listener *l = pending[k];
+		if (l->role == HTTP_ROLE_ADMIN || nlst >= LISTEN_MAX) {
+			log_warn("new listener %s takes effect after a restart", l->spec);
+			listener_close(l);
+			continue;
+		}
+		log_info("opening listener %s", l->spec);
+		lst[nlst++] = l;
+		listeners_announce(l);
+	}
+	npending = 0;
+}
+
+struct evhttp *listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int client_timeout)
+{
+	struct evhttp *http = evhttp_new(base);
+	if (!http)
+		return NULL;
+	evhttp_set_gencb(http, cb, arg);
+	evhttp_set_timeout(http, client_timeout);
+	evhttp_set_max_body_size(http, 4096);
+	/* The tenant listeners' header limit; and accept() failures pause
+	 * rather than spin, as theirs do. Tenant connections are capped by
+	 * max_connections below the descriptor limit, so the admin listener
+	 * still gets a descriptor when they are all taken. */
+	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	for (int k = 0; k < nlst; k++) {
+		if (lst[k]->role != HTTP_ROLE_ADMIN)
+			continue;
+		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
+		if (d >= 0)
+			evutil_make_socket_nonblocking(d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(http, d);
+		if (!bound) {
+			evhttp_free(http);
+			return NULL;
+		}
+		if (nadmin_guards < LISTEN_MAX)
+			admin_guards[nadmin_guards++] = acceptguard_new(evhttp_bound_socket_get_listener(bound));
+	}
+	return http;
+}

@@ -1,0 +1,35 @@
+/* reqlog.h: a tenant request's id and its access and audit lines. */
+#ifndef FG_REQLOG_H
+#define FG_REQLOG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "method.h"
+#include "req_route.h"
+
+#define REQLOG_ID_LEN 64   /* longest X-Request-Id kept from a client */
+
+/* What the lines say of one request. */
+struct reqlog {
+	const char *rid;
+	const char *tenant;         /* NULL: none was attributed */
+	enum fg_method method;
+	enum fg_route route;
+	const char *uri;            /* as received */
+	const char *path_vin;       /* "" when the path has none */
+	char *const *vins;          /* a POST body's VINs */
+	size_t nvins;
+	int upstream_status;        /* -1: not forwarded; 0: no answer */
+	double duration_s;
+	double upstream_ms;
+	const char *cache;          /* X-Cache */
+	const char *client;         /* ADDR:PORT, [V6]:PORT or "unix" */
+};
+
+/* The access line (when the access log is on) and, for a mutating route,
+ * the audit line of a request answered STATUS with BYTES of body. */
+void reqlog_write(const struct reqlog *l, int status, size_t bytes);
+/* A client's X-Request-Id worth keeping: 1 to REQLOG_ID_LEN of [A-Za-z0-9-_.:]. */
+bool reqlog_id_acceptable(const char *s);
+/* A new id: 32 hex digits and a NUL into OUT. */
+void reqlog_id_new(char *out);
+#endif

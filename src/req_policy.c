@@ -1,0 +1,545 @@
+/* policy.c: what one request may do. Attribution of a request to a tenant
+ * (by dedicated listener, API key or source address) and the policy checks
+ * of SPEC.md §3/§4: methods, VINs in the path or the body, and the shape
+ * of the body those VINs are read from. List answers are filtered with
+ * the same VIN test by listview.c.
+ *
+ * Every function here is a pure read of an immutable configuration, so
+ * none takes a lock (local bearer tokens are looked up in localtoken.c's
+ * store, whose lock is inside). Tenant files are tenant.c's; this file never loads
+ * anything. It must never put an API key (or anything derived from one
+ * beyond "a key") into a detail text, and never logs: answers go to the
+ * caller's DETAIL buffer.
+ */
+#define _GNU_SOURCE
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include "fleetgate.h"
+#include "clock.h"
+#include "conf.h"
+#include "req_localtoken.h"
+#include "req_policy.h"
+#include "req_route.h"
+#include "tenant.h"
+#include "vinset.h"
+
+/* ---- attribution -------------------------------------------------------- */
+
+/* v4-mapped v6 peers come back as AF_INET, so ::ffff:10.1.2.3 (a
+ * dual-stack listener's view of an IPv4 client) matches 10.0.0.0/8. */
+static int policy_peer_addr(const struct sockaddr *peer, unsigned char addr[16])
+{
+	if (peer->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)peer;
+		memcpy(addr, &s4->sin_addr, 4);
+		return AF_INET;
+	}
+	if (peer->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)peer;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(addr, s6->sin6_addr.s6_addr + 12, 4);
+			return AF_INET;
+		}
+		memcpy(addr, &s6->sin6_addr, 16);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+static bool policy_cidr_holds(const struct fg_cidr *c, int family, const unsigned char *addr)
+{
+	if (c->family != family)
+		return false;
+	int full = c->bits / 8, rest = c->bits % 8;
+	if (memcmp(c->addr, addr, (size_t)full) != 0)
+		return false;
+	if (!rest)
+		return true;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+	return (addr[full] & mask) == c->addr[full];
+}
+
+static const struct fg_tenant *policy_by_listener(const struct fg_config *c, const char *spec)
+{
+	for (size_t i = 0; i < c->ntenants; i++)
+		for (size_t j = 0; j < c->tenants[i]->listen.n; j++)
+			if (strcmp(c->tenants[i]->listen.v[j].spec, spec) == 0)
+				return c->tenants[i];
+	return NULL;
+}
+
+/* Every tenant's every hash is compared with CRYPTO_memcmp, so how long
+ * this takes does not depend on how many bytes of a guess were right. */
+static const struct fg_tenant *policy_by_key(const struct fg_config *c, const char *key, size_t keylen)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	const struct fg_tenant *found = NULL;
+	SHA256((const unsigned char *)key, keylen, h);
+	for (size_t i = 0; i < c->ntenants; i++)
+		for (size_t k = 0; k < c->tenants[i]->nkeys; k++)
+			if (CRYPTO_memcmp(c->tenants[i]->keys[k], h, sizeof(h)) == 0 && !found)
+				found = c->tenants[i];
+	OPENSSL_cleanse(h, sizeof(h));
+	return found;
+}
+
+static const struct fg_tenant *policy_by_source(const struct fg_config *c, const struct sockaddr *peer)
+{
+	unsigned char addr[16];
+	int family = policy_peer_addr(peer, addr);
+	const struct fg_tenant *best = NULL;
+	int best_bits = -1;
+	if (family < 0)
+		return NULL;   /* unix sockets have no address to match */
+	for (size_t i = 0; i < c->ntenants; i++) {
+		const struct fg_tenant *t = c->tenants[i];
+		for (size_t j = 0; j < t->nsources; j++) {
+			if (t->sources[j].bits > best_bits &&
+			    policy_cidr_holds(&t->sources[j], family, addr)) {
+				best = t;
+				best_bits = t->sources[j].bits;
+			}
+		}
+	}
+	return best;
+}
+
+/* S (N bytes) without leading and trailing spaces and tabs. */
+static const char *policy_trim(const char *s, size_t *n)
+{
+	*n = strlen(s);
+	while (*n && (*s == ' ' || *s == '\t')) {
+		s++;
+		(*n)--;
+	}
+	while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+		(*n)--;
+	return s;
+}
+
+enum fg_credential policy_credential(const char *authorization, const char *x_api_key,
+				     const char **key, size_t *keylen)
+{
+	const char *a = NULL, *x = NULL;
+	size_t an = 0, xn = 0;
+	*key = NULL;
+	*keylen = 0;
+	if (authorization) {
+		a = policy_trim(authorization, &an);
+		/* "Bearer" and at least one space or tab, then the key. */
+		if (an < 7 || strncasecmp(a, "Bearer", 6) != 0 || (a[6] != ' ' && a[6] != '\t'))
+			return FG_CRED_BAD;
+		a += 7;
+		an -= 7;
+		while (an && (*a == ' ' || *a == '\t')) {
+			a++;
+			an--;
+		}
+		if (!an)
+			return FG_CRED_BAD;
+	}
+	if (x_api_key) {
+		x = policy_trim(x_api_key, &xn);
+		if (!xn)
+			return FG_CRED_BAD;
+	}
+	if (a && x && (an != xn || memcmp(a, x, an) != 0))
+		return FG_CRED_BAD;   /* which one would be meant? */
+	if (!a && !x)
+		return FG_CRED_NONE;
+	*key = a ? a : x;
+	*keylen = a ? an : xn;
+	return FG_CRED_KEY;
+}
+
+/* Linear scans: deployments have tens of tenants, and a scan of tens of
+ * entries costs less than the hash of the key it follows. */
+const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
+					 const char *authorization, const char *x_api_key,
+					 const struct sockaddr *peer, enum fg_attr_result *res)
+{
+	enum fg_attr_result dummy;
+	const struct fg_tenant *t = NULL;
+	const char *key;
+	size_t keylen;
+	if (!res)
+		res = &dummy;
+	*res = FG_ATTR_NONE;
+	if (!c)
+		return NULL;
+	if (listener_spec) {
+		/* A dedicated listener is its tenant's alone: a key or address
+		 * seen there never picks anyone else, even once the tenant has
+		 * been removed and the listener is on its way out. */
+		if ((t = policy_by_listener(c, listener_spec)))
+			goto found;
+		*res = FG_ATTR_LISTENER_GONE;
+		return NULL;
+	}
+	enum fg_credential cred = policy_credential(authorization, x_api_key, &key, &keylen);
+	/* An API key, or a local bearer token from POST /v1/access_tokens. */
+	if (cred == FG_CRED_KEY && ((t = policy_by_key(c, key, keylen)) ||
+				    (t = localtoken_lookup(c, key, keylen, clock_now()))))
+		goto found;
+	if (cred != FG_CRED_NONE) {
+		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
+		return NULL;
+	}
+	if (peer && (t = policy_by_source(c, peer)))
+		goto found;
+	return NULL;
+found:
+	*res = FG_ATTR_OK;
+	return t;
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+bool policy_allows_vin(const struct fg_tenant *t, const char *vin17)
+{
+	return t && vinset_contains(t->vins, vin17);
+}
+
+/* A growing list of normalized VINs without duplicates; the temporary set
+ * keeps a body of thousands of VINs linear. It is made at the second VIN:
+ * the one VIN of a path route (every single-VIN read) needs none. */
+struct policy_vinlist {
+	char **v;
+	size_t n, cap;
+	struct vinset *seen;
+};
+
+static int policy_vinlist_add(struct policy_vinlist *l, const char *vin)
+{
+	if (l->n > 0 && !l->seen) {
+		if (!(l->seen = vinset_new()))
+			return -1;
+		vinset_add(l->seen, l->v[0]);
+	}
+	if (l->seen && vinset_contains(l->seen, vin))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		l->v = nv;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(vin)))
+		return -1;
+	l->n++;
+	if (l->seen)
+		vinset_add(l->seen, vin);
+	return 0;
+}
+
+static void policy_vinlist_free(struct policy_vinlist *l)
+{
+	policy_vins_free(l->v, l->n);
+	vinset_free(l->seen);
+	memset(l, 0, sizeof(*l));
+}
+
+void policy_vins_free(char **vins, size_t n)
+{
+	if (!vins)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(vins[i]);
+	free(vins);
+}
+
+/* "VIN A is not ..." or "VINs A, B and 3 more are not ...": every denied
+ * VIN that fits in DETAIL is named, the rest counted. */
+static void policy_denied_detail(const struct fg_tenant *t, char **denied, size_t n,
+				 char *detail, size_t detaillen)
+{
+	char tail[192];
+	snprintf(tail, sizeof(tail), " %s not allowed for tenant %s (not in its vins, vin_file or vin_prefixes)",
+		 n == 1 ? "is" : "are", t->name);
+	size_t room = detaillen > strlen(tail) + 32 ? detaillen - strlen(tail) - 32 : 0;
+	size_t len = (size_t)snprintf(detail, detaillen, "%s", n == 1 ? "VIN" : "VINs");
+	size_t shown = 0;
+	for (; shown < n && len + 2 + FG_VIN_LEN < room; shown++)
+		len += (size_t)snprintf(detail + len, detaillen - len, "%s %s", shown ? "," : "", denied[shown]);
+	if (shown < n && len < detaillen)
+		len += (size_t)snprintf(detail + len, detaillen - len, " and %zu more", n - shown);
+	if (len < detaillen)
+		snprintf(detail + len, detaillen - len, "%s", tail);
+}
+
+static int policy_check_method(const struct fg_tenant *t, enum fg_route route, char *detail,
+			       size_t detaillen)
+{
+	unsigned need = route_needs(route);
+	if (!need) {
+		snprintf(detail, detaillen, "unknown route");
+		return 404;
+	}
+	if (t->methods & need)
+		return 0;
+	char have[32];
+	tenant_methods_text(t->methods, have, sizeof(have));
+	snprintf(detail, detaillen, "method %s is not allowed for tenant %s (methods = %s)%s",
+		 tenant_method_name(need), t->name, have,
+		 route == FG_R_CANCEL ? "; cancel_activation counts as DELETE" : "");
+	return 403;
+}
+
+/* Normalizes every vehicles[].vin into L, or fills DETAIL and returns 400. */
+static int policy_body_vehicles(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
+{
+	if (!json_is_object(body)) {
+		snprintf(detail, detaillen, "request body must be a JSON object with a \"vehicles\" array");
+		return 400;
+	}
+	json_t *vehicles = json_object_get(body, "vehicles");
+	if (!json_is_array(vehicles)) {
+		snprintf(detail, detaillen, "request body must have a \"vehicles\" array");
+		return 400;
+	}
+	size_t i, bad = 0;
+	json_t *item;
+	char first[160] = "";
+	json_array_foreach(vehicles, i, item) {
+		if (!json_is_object(item)) {
+			snprintf(detail, detaillen, "vehicles[%zu] must be an object", i);
+			return 400;
+		}
+		json_t *jv = json_object_get(item, "vin");
+		if (!json_is_string(jv)) {
+			snprintf(detail, detaillen, "vehicles[%zu].vin must be a string", i);
+			return 400;
+		}
+		char vin[18];
+		if (!vin_normalize(json_string_value(jv), json_string_length(jv), vin)) {
+			if (!bad++) {
+				char q[48];
+				vin_quote(json_string_value(jv), json_string_length(jv), q, sizeof(q));
+				snprintf(first, sizeof(first), "vehicles[%zu].vin \"%s\" is not a VIN", i, q);
+			}
+			continue;
+		}
+		if (policy_vinlist_add(l, vin) < 0) {
+			snprintf(detail, detaillen, "out of memory");
+			return 500;
+		}
+	}
+	if (bad) {
+		if (bad == 1)
+			snprintf(detail, detaillen, "%s (17 characters of A-Z and 0-9)", first);
+		else
+			snprintf(detail, detaillen, "%s (17 characters of A-Z and 0-9); %zu more malformed VINs",
+				 first, bad - 1);
+		return 400;
+	}
+	return 0;
+}
+
+static int policy_body_vin(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
+{
+	json_t *jv = json_object_get(body, "vin");
+	if (!json_is_object(body) || !json_is_string(jv)) {
+		snprintf(detail, detaillen, "request body must be a JSON object with a \"vin\" string");
+		return 400;
+	}
+	char vin[18];
+	if (!vin_normalize(json_string_value(jv), json_string_length(jv), vin)) {
+		char q[48];
+		vin_quote(json_string_value(jv), json_string_length(jv), q, sizeof(q));
+		snprintf(detail, detaillen, "vin \"%s\" is not a VIN (17 characters of A-Z and 0-9)", q);
+		return 400;
+	}
+	if (policy_vinlist_add(l, vin) < 0) {
+		snprintf(detail, detaillen, "out of memory");
+		return 500;
+	}
+	return 0;
+}
+
+/* Gathers the request's VINs into L: from the body for POST routes, from
+ * the path for VIN routes, none for the list. */
+static int policy_request_vins(enum fg_route route, const char *path_vin, json_t *body,
+			       struct policy_vinlist *l, char *detail, size_t detaillen)
+{
+	switch (route) {
+	case FG_R_CREATE:
+		return policy_body_vehicles(body, l, detail, detaillen);
+	case FG_R_ACCESS_TOKEN:
+		return policy_body_vin(body, l, detail, detaillen);
+	case FG_R_GET:
+	case FG_R_DELETE:
+	case FG_R_CANCEL: {
+		char vin[18];
+		if (!path_vin || !vin_normalize(path_vin, strlen(path_vin), vin)) {
+			snprintf(detail, detaillen, "the path does not hold a VIN (17 characters of A-Z and 0-9)");
+			return 400;
+		}
+		if (policy_vinlist_add(l, vin) < 0) {
+			snprintf(detail, detaillen, "out of memory");
+			return 500;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+int policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
+		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen)
+{
+	struct policy_vinlist l = {0}, denied = {0};
+	int status;
+	if (vins)
+		*vins = NULL;
+	if (nvins)
+		*nvins = 0;
+	if (detaillen)
+		detail[0] = '\0';
+	if ((status = policy_check_method(t, route, detail, detaillen)) != 0)
+		return status;
+	if ((status = policy_request_vins(route, path_vin, body, &l, detail, detaillen)) != 0)
+		goto done;
+	for (size_t i = 0; i < l.n; i++) {
+		if (!policy_allows_vin(t, l.v[i]) && policy_vinlist_add(&denied, l.v[i]) < 0) {
+			snprintf(detail, detaillen, "out of memory");
+			status = 500;
+			goto done;
+		}
+	}
+	if (denied.n) {
+		policy_denied_detail(t, denied.v, denied.n, detail, detaillen);
+		status = 403;
+	}
+	/* Allowed or denied, the caller gets the VINs asked for: the audit
+	 * line of a refused mutation names them too. */
+	if (vins && nvins) {
+		*vins = l.v;
+		*nvins = l.n;
+		l.v = NULL;
+		l.n = 0;
+	}
+done:
+	policy_vinlist_free(&l);
+	policy_vinlist_free(&denied);
+	return status;
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+bool policy_json_media_type(const char *ct)
+{
+	if (!ct)
+		return true;
+	size_t n;
+	ct = policy_trim(ct, &n);
+	const char *semi = memchr(ct, ';', n);
+	if (semi)
+		n = (size_t)(semi - ct);
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	static const char app[] = "application/";
+	if (n < sizeof app - 1 || strncasecmp(ct, app, sizeof app - 1) != 0)
+		return false;
+	const char *sub = ct + sizeof app - 1;
+	size_t sn = n - (sizeof app - 1);
+	if (sn == 4 && strncasecmp(sub, "json", 4) == 0)
+		return true;
+	/* application/vnd.api+json and the like: a name, then "+json". */
+	return sn > 5 && strncasecmp(sub + sn - 5, "+json", 5) == 0 && !memchr(sub, '/', sn) &&
+	       !memchr(sub, ' ', sn) && !memchr(sub, '\t', sn);
+}
+
+int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
+		      json_t **json, char *detail, size_t detaillen)
+{
+	*json = NULL;
+	if (route != FG_R_CREATE && route != FG_R_ACCESS_TOKEN)
+		return 0;
+	/* A body labelled as a form may be read as one upstream, with
+	 * other VINs than the JSON checked here. */
+	if (!policy_json_media_type(content_type)) {
+		snprintf(detail, detaillen, "the request body must be JSON: Content-Type application/json "
+			 "(or application/<x>+json, or none)");
+		return 415;
+	}
+	json_error_t je;
+	/* Duplicate keys: parsers differ on which one wins, so the VIN
+	 * checked here might not be the one the upstream reads. */
+	*json = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je);
+	if (*json)
+		return 0;
+	snprintf(detail, detaillen, "the request body is not valid JSON: %s (line %d)", je.text, je.line);
+	return 400;
+}
+
+static bool policy_header_repeated(struct evkeyvalq *h, const char *name)
+{
+	int n = 0;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, h, next)
+		if (strcasecmp(kv->key, name) == 0 && ++n > 1)
+			return true;
+	return false;
+}
+
+const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
+						 struct evkeyvalq *h, const struct sockaddr *peer,
+						 enum fg_attr_result *res)
+{
+	if (h && !listener_spec &&
+	    (policy_header_repeated(h, "Authorization") || policy_header_repeated(h, "X-API-Key"))) {
+		*res = FG_ATTR_AMBIGUOUS;
+		return NULL;
+	}
+	return policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
+				h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res);
+}
+
+int policy_attr_refusal(enum fg_attr_result res, const char **detail)
+{
+	switch (res) {
+	case FG_ATTR_LISTENER_GONE:
+		*detail = "this listener was removed by a configuration reload; reconnect";
+		return 503;
+	case FG_ATTR_AMBIGUOUS:
+		*detail = "more than one Authorization or X-API-Key header: send one credential";
+		return 400;
+	case FG_ATTR_BAD_KEY:
+		*detail = "the API key or bearer token presented matches no tenant or has expired";
+		return 401;
+	default:
+		*detail = "no tenant matches this request (listener, API key or source address)";
+		return 401;
+	}
+}
+
+int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
+		const struct sockaddr *peer, char *detail, size_t len)
+{
+	enum fg_attr_result res = FG_ATTR_NONE;
+	if (attribute && !policy_attribute_request(c, listener_spec, h, peer, &res)) {
+		const char *why;
+		int st = policy_attr_refusal(res, &why);
+		snprintf(detail, len, "%s", why);
+		return st;
+	}
+	const char *cl = evhttp_find_header(h, "Content-Length");
+	char *end = NULL;
+	unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+	if (cl && end != cl && *end == '\0' && n > c->max_body_bytes) {
+		snprintf(detail, len, "the request body is larger than %zu bytes", c->max_body_bytes);
+		return 413;
+	}
+	return 0;
+}

@@ -1,0 +1,505 @@
+/* check_localtoken.c: the local token store and endpoint (localtoken.c):
+ * issue and lookup, expiry, the bound on live tokens, the rules by which a
+ * token survives a reload (its tenant, and the key that asked for it,
+ * still there), threads issuing and looking up at once, and the token
+ * request's decisions (form and JSON bodies, wrong or missing
+ * credentials, listener and source attribution, the OAuth answer). */
+#define _GNU_SOURCE
+#include <check.h>
+#include "check_main.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include "conf.h"
+#include "req_localtoken.h"
+#include "tenant.h"
+
+/* ---- hand-made configurations ---- */
+
+static struct fg_tenant *mk_tenant(const char *name, const char *const *keys, size_t nkeys)
+{
+	struct fg_tenant *t = calloc(1, sizeof *t);
+	ck_assert_ptr_nonnull(t);
+	t->name = strdup(name);
+	t->keys = calloc(nkeys ? nkeys : 1, sizeof *t->keys);
+	for (size_t i = 0; i < nkeys; i++)
+		SHA256((const unsigned char *)keys[i], strlen(keys[i]), t->keys[i]);
+	t->nkeys = nkeys;
+	return t;
+}
+
+static void free_tenant(struct fg_tenant *t)
+{
+	free(t->name);
+	free(t->keys);
+	free(t);
+}
+
+struct cfg {
+	struct fg_config c;
+	struct fg_tenant *t[4];
+};
+
+static void mk_cfg(struct cfg *k, size_t n, struct fg_tenant **ts)
+{
+	memset(k, 0, sizeof *k);
+	for (size_t i = 0; i < n; i++)
+		k->t[i] = ts[i];
+	k->c.tenants = k->t;
+	k->c.ntenants = n;
+	k->c.local_token_ttl = 3600;
+	k->c.max_body_bytes = 1024;
+}
+
+static void free_cfg(struct cfg *k)
+{
+	for (size_t i = 0; i < k->c.ntenants; i++)
+		free_tenant(k->t[i]);
+}
+
+static void hash_of(const char *key, unsigned char out[32])
+{
+	SHA256((const unsigned char *)key, strlen(key), out);
+}
+
+static void setup(void) { localtoken_clear(); }
+static void teardown(void) { localtoken_clear(); }
+
+/* ---- the store ---- */
+
+START_TEST(test_issue_and_lookup)
+{
+	const char *keys[] = { "k-ops" };
+	struct cfg k;
+	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("ops", keys, 1) });
+	unsigned char kh[32];
+	hash_of("k-ops", kh);
+	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("ops", kh, 100, 60, a), 0);
+	ck_assert_int_eq(localtoken_issue("ops", kh, 100, 60, b), 0);
+	ck_assert_uint_eq(strlen(a), LOCALTOKEN_LEN);
+	ck_assert_str_ne(a, b);   /* random, never the same twice */
+	for (const char *p = a; *p; p++)
+		ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, a, strlen(a), 100), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, b, strlen(b), 159.9), k.t[0]);
+	ck_assert_uint_eq(localtoken_count(), 2);
+
+	/* Anything else is no token: a changed character, a prefix, the key. */
+	char c[LOCALTOKEN_LEN + 1];
+	memcpy(c, a, sizeof c);
+	c[0] = c[0] == 'A' ? 'B' : 'A';
+	ck_assert_ptr_null(localtoken_lookup(&k.c, c, strlen(c), 100));
+	ck_assert_ptr_null(localtoken_lookup(&k.c, a, LOCALTOKEN_LEN - 1, 100));
+	ck_assert_ptr_null(localtoken_lookup(&k.c, "k-ops", 5, 100));
+	ck_assert_ptr_null(localtoken_lookup(NULL, a, strlen(a), 100));
+	free_cfg(&k);
+}
+END_TEST
+
+START_TEST(test_expiry)
+{
+	struct cfg k;
+	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
+	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("src", NULL, 1000, 30, a), 0);
+	ck_assert_int_eq(localtoken_issue("src", NULL, 1000, 300, b), 0);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, a, strlen(a), 1029.5), k.t[0]);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, a, strlen(a), 1030));
+	/* The expired token was dropped when met, not just refused. */
+	ck_assert_uint_eq(localtoken_count(), 1);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, a, strlen(a), 1000));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, b, strlen(b), 1030), k.t[0]);
+	/* A sweep at the next issue takes expired tokens nobody presents. */
+	char c[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("src", NULL, 1400, 30, c), 0);
+	ck_assert_uint_eq(localtoken_count(), 1);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, b, strlen(b), 1400));
+	free_cfg(&k);
+}
+END_TEST
+
+/* Sixteen tenants share the store, each below LOCALTOKEN_PER_TENANT. */
+static const char *const names[16] = { "src", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9",
+				       "t10", "t11", "t12", "t13", "t14", "t15" };
+
+START_TEST(test_bounded)
+{
+	struct cfg k;
+	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("t1", NULL, 0) });
+	char first[LOCALTOKEN_LEN + 1], last[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
+	char srctok[LOCALTOKEN_LEN + 1];
+	ck_assert_int_lt(LOCALTOKEN_MAX / 16, LOCALTOKEN_PER_TENANT);
+	ck_assert_int_eq(localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
+	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
+		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
+	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
+	ck_assert_int_eq(localtoken_issue("src", NULL, 1, 1000, last), 0);
+	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
+	ck_assert_ptr_null(localtoken_lookup(&k.c, first, strlen(first), 1));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
+
+	/* Tokens of one lifetime issued over time (clients fetching one per
+	 * call): the oldest sixteenth goes at once, the newest stay. */
+	localtoken_clear();
+	char oldest[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, oldest), 0);
+	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
+		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
+						  (i + 1) % 16 ? tok : srctok), 0);
+	ck_assert_int_eq(localtoken_issue("t1", NULL, 100, 3600, last), 0);
+	size_t n = localtoken_count();
+	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
+	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 100));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, srctok, strlen(srctok), 100), k.t[0]);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 100), k.t[1]);
+	free_cfg(&k);
+}
+END_TEST
+
+/* One tenant fetching tokens in a loop drops its own, never another's,
+ * though the other's is the closest to expiry in the store. */
+START_TEST(test_per_tenant_cap)
+{
+	struct cfg k;
+	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("quiet", NULL, 0), mk_tenant("greedy", NULL, 0) });
+	char quiet[LOCALTOKEN_LEN + 1], oldest[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
+	ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
+	for (size_t i = 1; i < 3 * LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
+	ck_assert_uint_le(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
+	ck_assert_uint_ge(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
+	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 1));
+	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[1]);
+
+	/* Tokens that expire leave the tenant's count: a tenant at its cap
+	 * whose tokens all expired holds one token after its next, not a
+	 * sixteenth less than the cap. */
+	localtoken_clear();
+	for (size_t i = 0; i < LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 10, tok), 0);
+	ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(localtoken_count(), 1);
+	for (size_t i = 1; i < LOCALTOKEN_PER_TENANT; i++)
+		ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
+	free_cfg(&k);
+}
+END_TEST
+
+/* A reload builds new tenants: a token follows its tenant's name, and the
+ * key that asked for it, into the new configuration, and dies with them. */
+START_TEST(test_reload_rules)
+{
+	const char *k12[] = { "k1", "k2" }, *k2[] = { "k2" }, *k1[] = { "k1" };
+	struct cfg old, same, nokey, gone, renamed;
+	mk_cfg(&old, 2, (struct fg_tenant *[]){ mk_tenant("ops", k12, 2), mk_tenant("src", NULL, 0) });
+	unsigned char h1[32];
+	hash_of("k1", h1);
+	char bykey[LOCALTOKEN_LEN + 1], byaddr[LOCALTOKEN_LEN + 1];
+	ck_assert_int_eq(localtoken_issue("ops", h1, 0, 3600, bykey), 0);
+	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, byaddr), 0);
+	ck_assert_int_eq(localtoken_issue("ops", NULL, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
+
+	/* Same tenants, new structures: both live on, on the new tenants. */
+	mk_cfg(&same, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("ops", k1, 1) });
+	ck_assert_ptr_eq(localtoken_lookup(&same.c, bykey, LOCALTOKEN_LEN, 1), same.t[1]);
+	ck_assert_ptr_eq(localtoken_lookup(&same.c, byaddr, LOCALTOKEN_LEN, 1), same.t[0]);
+
+	/* The key that asked is gone (another key stays): the token dies. */
+	mk_cfg(&nokey, 2, (struct fg_tenant *[]){ mk_tenant("ops", k2, 1), mk_tenant("src", NULL, 0) });
+	ck_assert_ptr_null(localtoken_lookup(&nokey.c, bykey, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_eq(localtoken_lookup(&nokey.c, byaddr, LOCALTOKEN_LEN, 1), nokey.t[1]);
+
+	/* The tenant is gone, or another tenant has the key now: dead. */
+	mk_cfg(&gone, 1, (struct fg_tenant *[]){ mk_tenant("other", k1, 1) });
+	ck_assert_ptr_null(localtoken_lookup(&gone.c, bykey, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_null(localtoken_lookup(&gone.c, byaddr, LOCALTOKEN_LEN, 1));
+	mk_cfg(&renamed, 1, (struct fg_tenant *[]){ mk_tenant("ops2", k12, 2) });
+	ck_assert_ptr_null(localtoken_lookup(&renamed.c, bykey, LOCALTOKEN_LEN, 1));
+
+	/* Back to the first configuration: the key returned, so did the token. */
+	ck_assert_ptr_eq(localtoken_lookup(&old.c, bykey, LOCALTOKEN_LEN, 1), old.t[0]);
+	free_cfg(&old);
+	free_cfg(&same);
+	free_cfg(&nokey);
+	free_cfg(&gone);
+	free_cfg(&renamed);
+}
+END_TEST
+
+static struct cfg threads_cfg;
+
+static void *issue_and_look(void *arg)
+{
+	(void)arg;
+	long bad = 0;
+	for (int i = 0; i < 3000; i++) {
+		char tok[LOCALTOKEN_LEN + 1];
+		if (localtoken_issue("src", NULL, i, 1000000, tok) != 0 ||
+		    localtoken_lookup(&threads_cfg.c, tok, LOCALTOKEN_LEN, i) != threads_cfg.t[0])
+			bad++;
+	}
+	return (void *)bad;
+}
+
+START_TEST(test_threads)
+{
+	mk_cfg(&threads_cfg, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, issue_and_look, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		void *bad;
+		pthread_join(th[i], &bad);
+		ck_assert_ptr_null(bad);
+	}
+	ck_assert_uint_le(localtoken_count(), 4 * 3000);
+	free_cfg(&threads_cfg);
+}
+END_TEST
+
+/* ---- the endpoint ---- */
+
+struct answer {
+	int status;
+	json_t *body;
+	char cache_control[32];
+	char retry_after[16];
+	const struct fg_tenant *tenant;
+};
+
+static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
+			 const char *ctype, const char *body)
+{
+	struct answer a = {0};
+	struct evbuffer *out = evbuffer_new();
+	struct evkeyvalq h;
+	TAILQ_INIT(&h);
+	a.status = localtoken_request(c, by_addr, dedicated, ctype, (const unsigned char *)body, strlen(body), 50,
+				      &a.tenant, &h, out);
+	size_t n = evbuffer_get_length(out);
+	char *text = calloc(1, n + 1);
+	evbuffer_remove(out, text, n);
+	ck_assert_ptr_null(strstr(text, "k-ops"));   /* never the key */
+	a.body = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(a.body);
+	const char *cc = evhttp_find_header(&h, "Cache-Control");
+	snprintf(a.cache_control, sizeof a.cache_control, "%s", cc ? cc : "");
+	const char *ra = evhttp_find_header(&h, "Retry-After");
+	snprintf(a.retry_after, sizeof a.retry_after, "%s", ra ? ra : "");
+	free(text);
+	evhttp_clear_headers(&h);
+	evbuffer_free(out);
+	return a;
+}
+
+static const char *field(const struct answer *a, const char *k)
+{
+	const char *v = json_string_value(json_object_get(a->body, k));
+	return v ? v : "";
+}
+
+static struct cfg ep;
+
+/* The status of one token request (its answer dropped). */
+static int status_of(const struct fg_tenant *by_addr, bool dedicated, const char *body)
+{
+	struct answer a = ask(&ep.c, by_addr, dedicated, NULL, body);
+	json_decref(a.body);
+	return a.status;
+}
+
+static void setup_ep(void)
+{
+	const char *keys[] = { "k-ops", "k-ops-2" }, *okeys[] = { "k-other" };
+	setup();
+	mk_cfg(&ep, 3, (struct fg_tenant *[]){ mk_tenant("ops", keys, 2), mk_tenant("other", okeys, 1),
+					       mk_tenant("src", NULL, 0) });
+	ep.c.local_token_ttl = 120;
+}
+
+static void teardown_ep(void)
+{
+	free_cfg(&ep);
+	teardown();
+}
+
+START_TEST(test_form_and_json)
+{
+	static const char *const form = "application/x-www-form-urlencoded";
+	struct answer a = ask(&ep.c, NULL, false, form,
+			      "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_ptr_eq(a.tenant, ep.t[0]);
+	ck_assert_str_eq(field(&a, "token_type"), "bearer");
+	ck_assert_str_eq(field(&a, "scope"), "fleet:clearance");
+	ck_assert_int_eq(json_integer_value(json_object_get(a.body, "expires_in")), 120);
+	ck_assert_str_eq(a.cache_control, "no-store");
+	const char *tok = field(&a, "access_token");
+	ck_assert_ptr_eq(localtoken_lookup(&ep.c, tok, strlen(tok), 50), ep.t[0]);
+	ck_assert_ptr_null(localtoken_lookup(&ep.c, tok, strlen(tok), 170));   /* local_token_ttl */
+	json_decref(a.body);
+
+	/* The second key, percent- and plus-encoded parameters, extra ones. */
+	a = ask(&ep.c, NULL, false, form, "client_id=%6Fps&grant_type=client_credentials&client_secret=k%2Dops-2&scope=x+y");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	/* JSON, with and without its Content-Type; form without one. */
+	a = ask(&ep.c, NULL, false, "application/json; charset=utf-8",
+		"{\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_secret\":\"k-ops\"}");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	a = ask(&ep.c, NULL, false, NULL,
+		" {\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_secret\":\"k-ops\"}");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+	static const struct { const char *body; int status; const char *error; } cases[] = {
+		{ "grant_type=client_credentials&client_id=ops&client_secret=k-other", 401, "invalid_client" },
+		{ "grant_type=client_credentials&client_id=nobody&client_secret=k-ops", 401, "invalid_client" },
+		{ "grant_type=client_credentials&client_id=ops&client_secret=", 401, "invalid_client" },
+		{ "grant_type=client_credentials&client_id=ops", 401, "invalid_client" },
+		{ "grant_type=client_credentials&client_secret=k-ops", 401, "invalid_client" },
+		{ "grant_type=client_credentials&client_id=src&client_secret=k-ops", 401, "invalid_client" },
+		{ "grant_type=password&client_id=ops&client_secret=k-ops", 400, "unsupported_grant_type" },
+		{ "client_id=ops&client_secret=k-ops", 400, "invalid_request" },
+		{ "grant_type=client_credentials&client_id=ops&client_id=other&client_secret=k-ops", 400,
+		  "invalid_request" },
+		{ "grant_type=client_credentials&client_id", 400, "invalid_request" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct answer a = ask(&ep.c, NULL, false, "application/x-www-form-urlencoded", cases[i].body);
+		ck_assert_msg(a.status == cases[i].status, "case %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), cases[i].error);
+		ck_assert_ptr_null(a.tenant);
+		ck_assert_ptr_null(json_object_get(a.body, "access_token"));
+		json_decref(a.body);
+	}
+	/* The two 401s for "wrong secret" and "no such tenant" say the same. */
+	struct answer x = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=no");
+	struct answer y = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=nope&client_secret=no");
+	ck_assert(json_equal(x.body, y.body));
+	json_decref(x.body);
+	json_decref(y.body);
+	/* JSON that is not an object of strings, or repeats a key. */
+	static const char *const bad_json[] = {
+		"{\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_secret\":5}",
+		"{\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_id\":\"ops\",\"client_secret\":\"k-ops\"}",
+		"[\"grant_type\"]", "{",
+	};
+	for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+		struct answer a = ask(&ep.c, NULL, false, "application/json", bad_json[i]);
+		ck_assert_msg(a.status == 400, "json case %zu: %d", i, a.status);
+		json_decref(a.body);
+	}
+	/* Larger than max_body_bytes. */
+	char big[2048];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	struct answer a = ask(&ep.c, NULL, false, NULL, big);
+	ck_assert_int_eq(a.status, 413);
+	json_decref(a.body);
+	ck_assert_uint_eq(localtoken_count(), 0);
+}
+END_TEST
+
+/* A token request counts against its tenant's request rate: over it,
+ * 429 with Retry-After and no token; other tenants are not slowed. Only
+ * a request that authenticated counts (wrong secrets spend nothing). */
+START_TEST(test_rate)
+{
+	ep.t[0]->has_rate = true;
+	ep.t[0]->rate = (struct fg_rate){ .count = 2, .window_s = 60 };
+	const char *ops = "grant_type=client_credentials&client_id=ops&client_secret=k-ops";
+	const char *wrong = "grant_type=client_credentials&client_id=ops&client_secret=nope";
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(status_of(NULL, false, wrong), 401);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(status_of(NULL, false, ops), 200);
+	struct answer a = ask(&ep.c, NULL, false, NULL, ops);
+	ck_assert_int_eq(a.status, 429);
+	ck_assert_str_eq(field(&a, "error"), "temporarily_unavailable");
+	ck_assert_ptr_null(json_object_get(a.body, "access_token"));
+	ck_assert_ptr_eq(a.tenant, ep.t[0]);   /* logged as its 429 */
+	ck_assert_str_eq(a.retry_after, "30");   /* one token of 2/60s */
+	json_decref(a.body);
+	ck_assert_int_eq(status_of(NULL, false, "grant_type=client_credentials&client_id=other&client_secret=k-other"),
+			 200);
+	ck_assert_uint_eq(localtoken_count(), 3);
+}
+END_TEST
+
+/* A caller attributed by listener or source needs no secret, for its own
+ * tenant only; a dedicated listener hands out no other tenant's token. */
+START_TEST(test_by_address)
+{
+	const char *body_src = "grant_type=client_credentials&client_id=src&client_secret=anything";
+	struct answer a = ask(&ep.c, ep.t[2], false, NULL, body_src);
+	ck_assert_int_eq(a.status, 200);
+	ck_assert_ptr_eq(a.tenant, ep.t[2]);
+	json_decref(a.body);
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=src"), 200);
+	/* By source as src, asking for ops with ops' key: the key decides. */
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=ops&client_secret=k-ops"),
+			 200);
+	ck_assert_int_eq(status_of(ep.t[2], false, "grant_type=client_credentials&client_id=ops"), 401);
+	/* On src's own listener, even ops' right key gets nothing. */
+	ck_assert_int_eq(status_of(ep.t[2], true, "grant_type=client_credentials&client_id=ops&client_secret=k-ops"),
+			 401);
+	ck_assert_int_eq(status_of(ep.t[2], true, "grant_type=client_credentials&client_id=src"), 200);
+	/* A token issued to an address is not bound to any key. */
+	a = ask(&ep.c, ep.t[0], false, NULL, "grant_type=client_credentials&client_id=ops");
+	ck_assert_int_eq(a.status, 200);
+	const char *tok = field(&a, "access_token");
+	ep.t[0]->nkeys = 0;   /* a reload took ops' keys, ops is still there */
+	ck_assert_ptr_eq(localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[0]);
+	json_decref(a.body);
+}
+END_TEST
+
+static Suite *localtoken_suite(void)
+{
+	Suite *s = suite_create("localtoken");
+	TCase *tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_issue_and_lookup);
+	tcase_add_test(tc, test_expiry);
+	tcase_add_test(tc, test_bounded);
+	tcase_add_test(tc, test_per_tenant_cap);
+	tcase_add_test(tc, test_reload_rules);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("endpoint");
+	tcase_add_checked_fixture(tc, setup_ep, teardown_ep);
+	tcase_add_test(tc, test_form_and_json);
+	tcase_add_test(tc, test_refusals);
+	tcase_add_test(tc, test_rate);
+	tcase_add_test(tc, test_by_address);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return check_run(localtoken_suite());
+}
