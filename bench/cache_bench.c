@@ -138,7 +138,7 @@ static void bench_list(void)
 	text[len] = 0;
 	json_t *j = json_loadb(text, len, 0, NULL);
 	size_t before = bench_heap();
-	struct listview *view = listview_new(j);
+	struct listview *view = req_listfilter_new(j);
 	size_t after = bench_heap();
 	json_decref(j);
 	struct cache_answer *a = cache_answer_new(200, "application/json", text, len, view, 0);

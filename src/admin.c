@@ -66,15 +66,15 @@ void admin_set_draining(void) { atomic_store(&admin_draining, true); }
 static void admin_readyz(struct evhttp_request *req)
 {
 	char reason[512], detail[256];
-	struct fg_config *c = config_current();
-	bool redis_on = config_redis_on(c);
-	config_unref(c);
+	struct fg_config *c = conf_current();
+	bool redis_on = conf_redis_on(c);
+	conf_unref(c);
 	if (atomic_load(&admin_draining))
 		admin_send_json(req, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason",
 						    "draining: the gateway is stopping"));
-	else if (token_ready(reason, sizeof reason) && redis_on && redis_stats_ready_detail(detail, sizeof detail))
+	else if (up_token_ready(reason, sizeof reason) && redis_on && redis_stats_ready_detail(detail, sizeof detail))
 		admin_send_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "detail", detail));
-	else if (token_ready(reason, sizeof reason))
+	else if (up_token_ready(reason, sizeof reason))
 		admin_send_json(req, 200, json_pack("{s:s}", "status", "ready"));
 	else
 		admin_send_json(req, 503, json_pack("{s:s,s:s}", "status", "not ready", "reason", reason));
@@ -94,7 +94,7 @@ static json_t *admin_sub(json_t *root, const char *key)
 static void admin_stats_token(json_t *root)
 {
 	struct token_stats ts;
-	token_get_stats(&ts);
+	up_token_get_stats(&ts);
 	json_t *t = admin_sub(root, "token");
 	json_object_set_new(t, "valid", json_boolean(ts.valid));
 	json_object_set_new(t, "expires_in_s", json_integer((json_int_t)ts.expires_in_s));
@@ -111,7 +111,7 @@ static void admin_stats_token(json_t *root)
 static void admin_stats_ready(json_t *root)
 {
 	char reason[512];
-	bool ok = token_ready(reason, sizeof reason);
+	bool ok = up_token_ready(reason, sizeof reason);
 	if (atomic_load(&admin_draining)) {
 		ok = false;   /* what /readyz answers while the gateway stops */
 		snprintf(reason, sizeof reason, "draining: the gateway is stopping");
@@ -124,7 +124,7 @@ static void admin_stats_ready(json_t *root)
 
 static void admin_stats_config(json_t *root)
 {
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	json_t *cf = admin_sub(root, "config");
 	json_object_set_new(cf, "generation", json_integer(c ? c->generation : 0));
 	json_object_set_new(cf, "tenants", json_integer(c ? (json_int_t)c->ntenants : 0));
@@ -135,7 +135,7 @@ static void admin_stats_config(json_t *root)
 	json_object_set_new(cf, "last_reload_time", json_real(stats_last_load(&loaded_ok)));
 	json_object_set_new(cf, "last_reload_success", json_boolean(loaded_ok));
 	if (c)
-		config_unref(c);
+		conf_unref(c);
 }
 
 /* The /stats document: every figure the admin surface reports, read now.
@@ -150,13 +150,13 @@ static json_t *admin_stats_snapshot(void)
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
-	batch_stats_json(root);
-	struct fg_config *c = config_current();
-	if (config_redis_on(c))
+	up_listread_stats_json(root);
+	struct fg_config *c = conf_current();
+	if (conf_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));
-	if (sharedcache_on())
-		sharedcache_stats_json(admin_sub(root, "cache"));
-	config_unref(c);
+	if (redis_cache_on())
+		redis_cache_stats_json(admin_sub(root, "cache"));
+	conf_unref(c);
 	return root;
 }
 
@@ -167,13 +167,13 @@ static void admin_stats(struct evhttp_request *req)
 
 static void admin_status(struct evhttp_request *req)
 {
-	status_page(req, admin_stats_snapshot());
+	admin_page_serve(req, admin_stats_snapshot());
 }
 
 static void admin_metrics_token(struct evbuffer *b)
 {
 	struct token_stats ts;
-	token_get_stats(&ts);
+	up_token_get_stats(&ts);
 	evbuffer_add_printf(b,
 		"# HELP fleetgate_token_refreshes_total Token requests by result: ok, rejected (credentials refused: fix the configuration), failed (5xx, time-out, unusable answer)\n"
 		"# TYPE fleetgate_token_refreshes_total counter\n"
@@ -192,7 +192,7 @@ static void admin_metrics_token(struct evbuffer *b)
 
 static void admin_metrics_gauges(struct evbuffer *b)
 {
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	metric_gauge(b, "config_generation", "Generation of the configuration in force", c ? c->generation : 0);
 	metric_gauge(b, "config_tenants", "Tenants loaded", c ? (double)c->ntenants : 0);
 	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
@@ -204,7 +204,7 @@ static void admin_metrics_gauges(struct evbuffer *b)
 	metric_gauge(b, "config_last_reload_success", "Whether the last load or reload succeeded (1) or was refused (0)",
 		     loaded_ok ? 1 : 0);
 	if (c)
-		config_unref(c);
+		conf_unref(c);
 }
 
 /* Start time as Unix seconds: /proc/self/stat field 22 (clock ticks after
@@ -312,13 +312,13 @@ static void admin_metrics(struct evhttp_request *req)
 	admin_metrics_gauges(b);
 	cache_metrics(b);
 	budget_metrics(b);
-	batch_metrics(b);
-	struct fg_config *c = config_current();
-	if (config_redis_on(c))
+	up_listread_metrics(b);
+	struct fg_config *c = conf_current();
+	if (conf_redis_on(c))
 		redis_stats_metrics(b);
-	if (sharedcache_on())
-		sharedcache_metrics(b);
-	config_unref(c);
+	if (redis_cache_on())
+		redis_cache_metrics(b);
+	conf_unref(c);
 	admin_metrics_process(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4; charset=utf-8");
@@ -400,7 +400,7 @@ static const struct admin_route admin_routes[] = {
  * constant-time over a fixed length whatever was sent. */
 static bool admin_authorized(struct evhttp_request *req)
 {
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	bool ok = !c || !c->admin_token_sha256;
 	if (!ok) {
 		const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -418,7 +418,7 @@ static bool admin_authorized(struct evhttp_request *req)
 		}
 	}
 	if (c)
-		config_unref(c);
+		conf_unref(c);
 	return ok;
 }
 

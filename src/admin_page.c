@@ -1,6 +1,6 @@
-/* status.c: the operator's status page, GET / on the admin listener.
+/* admin_page.c: the operator's status page, GET / on the admin listener.
  *
- * The page (src/status.html, built into the binary) is a template whose
+ * The page (src/admin_page.html, built into the binary) is a template whose
  * double-brace marks this file fills from one /stats snapshot, the very
  * document admin.c's admin_stats_snapshot() builds for GET /stats: the
  * page never computes a figure of its own, so the two cannot disagree. A
@@ -21,7 +21,7 @@
 #define STATUS_DASH "\xe2\x80\x93" /* "–": no figure (yet) */
 
 /* Text, HTML-escaped: fit for an element's content and a quoted attribute. */
-static void status_esc(struct evbuffer *out, const char *s, size_t n)
+static void admin_page_esc(struct evbuffer *out, const char *s, size_t n)
 {
 	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -41,10 +41,10 @@ static void status_esc(struct evbuffer *out, const char *s, size_t n)
 	evbuffer_add(out, s + run, n - run);
 }
 
-static void status_text(struct evbuffer *out, const char *s) { status_esc(out, s, strlen(s)); }
+static void admin_page_text(struct evbuffer *out, const char *s) { admin_page_esc(out, s, strlen(s)); }
 
 /* A dotted /stats path ("budget.limit"); NULL when absent. */
-static json_t *status_get(json_t *root, const char *path, size_t n)
+static json_t *admin_page_get(json_t *root, const char *path, size_t n)
 {
 	json_t *o = root;
 	while (o && n) {
@@ -62,13 +62,13 @@ static json_t *status_get(json_t *root, const char *path, size_t n)
 	return o;
 }
 
-static bool status_missing(const json_t *v) { return !v || json_is_null(v); }
+static bool admin_page_missing(const json_t *v) { return !v || json_is_null(v); }
 
 /* The default format: integers as they are, other numbers to one decimal
  * (a whole real as an integer, as the script's JSON.parse sees it). */
-static void status_plain(struct evbuffer *out, json_t *v)
+static void admin_page_plain(struct evbuffer *out, json_t *v)
 {
-	if (status_missing(v))
+	if (admin_page_missing(v))
 		evbuffer_add_printf(out, STATUS_DASH);
 	else if (json_is_integer(v))
 		evbuffer_add_printf(out, "%lld", (long long)json_integer_value(v));
@@ -79,14 +79,14 @@ static void status_plain(struct evbuffer *out, json_t *v)
 		else
 			evbuffer_add_printf(out, "%.1f", d);
 	} else if (json_is_string(v))
-		status_esc(out, json_string_value(v), json_string_length(v));
+		admin_page_esc(out, json_string_value(v), json_string_length(v));
 	else if (json_is_boolean(v))
 		evbuffer_add_printf(out, "%s", json_is_true(v) ? "true" : "false");
 	else
 		evbuffer_add_printf(out, STATUS_DASH);
 }
 
-static void status_dur(struct evbuffer *out, json_t *v)
+static void admin_page_dur(struct evbuffer *out, json_t *v)
 {
 	if (!json_is_number(v)) {
 		evbuffer_add_printf(out, STATUS_DASH);
@@ -105,15 +105,15 @@ static void status_dur(struct evbuffer *out, json_t *v)
 }
 
 /* Nothing at all when it never happened: the figure beside it says so. */
-static void status_ago(struct evbuffer *out, json_t *v)
+static void admin_page_ago(struct evbuffer *out, json_t *v)
 {
 	if (!json_is_number(v))
 		return;
-	status_dur(out, v);
+	admin_page_dur(out, v);
 	evbuffer_add_printf(out, " ago");
 }
 
-static void status_bytes(struct evbuffer *out, json_t *v)
+static void admin_page_bytes(struct evbuffer *out, json_t *v)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	if (!json_is_number(v)) {
@@ -132,7 +132,7 @@ static void status_bytes(struct evbuffer *out, json_t *v)
 		evbuffer_add_printf(out, "%.0f B", n);
 }
 
-static void status_pct(struct evbuffer *out, json_t *v)
+static void admin_page_pct(struct evbuffer *out, json_t *v)
 {
 	if (json_is_number(v))
 		evbuffer_add_printf(out, "%.1f%%", json_number_value(v) * 100);
@@ -140,18 +140,18 @@ static void status_pct(struct evbuffer *out, json_t *v)
 		evbuffer_add_printf(out, STATUS_DASH);
 }
 
-static void status_valid(struct evbuffer *out, json_t *v)
+static void admin_page_valid(struct evbuffer *out, json_t *v)
 {
 	evbuffer_add_printf(out, "%s", !v ? STATUS_DASH : json_is_true(v) ? "valid" : "no valid token");
 }
 
-static void status_ready(struct evbuffer *out, json_t *v)
+static void admin_page_ready(struct evbuffer *out, json_t *v)
 {
 	evbuffer_add_printf(out, "%s", !v ? STATUS_DASH : json_is_true(v) ? "ready" : "not ready");
 }
 
 /* data-state for colour: ok, bad, warn or nothing. */
-static void status_state(struct evbuffer *out, json_t *v)
+static void admin_page_state(struct evbuffer *out, json_t *v)
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : "";
 	if (json_is_true(v) || !strcmp(s, "ok") || !strcmp(s, "up"))
@@ -162,10 +162,10 @@ static void status_state(struct evbuffer *out, json_t *v)
 		evbuffer_add_printf(out, "warn");
 }
 
-static void status_opt(struct evbuffer *out, json_t *v)
+static void admin_page_opt(struct evbuffer *out, json_t *v)
 {
-	if (!status_missing(v))
-		status_plain(out, v);
+	if (!admin_page_missing(v))
+		admin_page_plain(out, v);
 }
 
 /* The formats a {{path|fmt}} mark may name; the page's script has the same. */
@@ -173,24 +173,24 @@ static const struct {
 	const char *name;
 	void (*fn)(struct evbuffer *, json_t *);
 } status_formats[] = {
-	{ "", status_plain }, { "dur", status_dur }, { "ago", status_ago },
-	{ "bytes", status_bytes }, { "pct", status_pct }, { "valid", status_valid },
-	{ "ready", status_ready }, { "state", status_state }, { "opt", status_opt },
+	{ "", admin_page_plain }, { "dur", admin_page_dur }, { "ago", admin_page_ago },
+	{ "bytes", admin_page_bytes }, { "pct", admin_page_pct }, { "valid", admin_page_valid },
+	{ "ready", admin_page_ready }, { "state", admin_page_state }, { "opt", admin_page_opt },
 };
 
-static void status_cell(struct evbuffer *out, json_t *v)
+static void admin_page_cell(struct evbuffer *out, json_t *v)
 {
 	evbuffer_add_printf(out, "<td>");
-	status_plain(out, v);
+	admin_page_plain(out, v);
 	evbuffer_add_printf(out, "</td>");
 }
 
 /* requests.tenants as table rows, in /stats' order (first seen first). */
-static void status_tenants(struct evbuffer *out, json_t *snap)
+static void admin_page_tenants(struct evbuffer *out, json_t *snap)
 {
 	static const char *const cols[] = { "requests", "denied", "rate_limited", "errors" };
 	static const char *const cls[] = { "2xx", "4xx", "5xx", "other" };
-	json_t *ts = status_get(snap, "requests.tenants", strlen("requests.tenants"));
+	json_t *ts = admin_page_get(snap, "requests.tenants", strlen("requests.tenants"));
 	const char *name;
 	json_t *t;
 	if (!json_object_size(ts)) {
@@ -199,20 +199,20 @@ static void status_tenants(struct evbuffer *out, json_t *snap)
 	}
 	json_object_foreach(ts, name, t) {
 		evbuffer_add_printf(out, "<tr><td>");
-		status_text(out, name);
+		admin_page_text(out, name);
 		evbuffer_add_printf(out, "</td>");
 		for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
-			status_cell(out, json_object_get(t, cols[i]));
+			admin_page_cell(out, json_object_get(t, cols[i]));
 		json_t *bc = json_object_get(t, "by_class");
 		for (size_t i = 0; i < sizeof cls / sizeof *cls; i++)
-			status_cell(out, json_object_get(bc, cls[i]));
+			admin_page_cell(out, json_object_get(bc, cls[i]));
 		evbuffer_add_printf(out, "</tr>");
 	}
 }
 
 /* An object's scalar fields as <dt>/<dd> pairs: sections whose fields
  * other work defines ([redis], list reads) show whatever /stats says. */
-static void status_kv(struct evbuffer *out, json_t *o)
+static void admin_page_kv(struct evbuffer *out, json_t *o)
 {
 	const char *k;
 	json_t *v;
@@ -220,18 +220,18 @@ static void status_kv(struct evbuffer *out, json_t *o)
 		if (json_is_object(v) || json_is_array(v))
 			continue;
 		evbuffer_add_printf(out, "<dt>");
-		status_text(out, k);
+		admin_page_text(out, k);
 		evbuffer_add_printf(out, "</dt><dd data-state=\"");
-		status_state(out, v);
+		admin_page_state(out, v);
 		evbuffer_add_printf(out, "\">");
-		status_plain(out, v);
+		admin_page_plain(out, v);
 		evbuffer_add_printf(out, "</dd>");
 	}
 }
 
 /* The snapshot for the script, safe inside <script>: '<', '>' and '&' can
  * only be inside JSON strings, where \u escapes mean the same. */
-static int status_json(struct evbuffer *out, json_t *snap)
+static int admin_page_json(struct evbuffer *out, json_t *snap)
 {
 	char *s = json_dumps(snap, JSON_COMPACT);
 	if (!s)
@@ -252,21 +252,21 @@ static int status_json(struct evbuffer *out, json_t *snap)
 
 /* One mark's inside (between the braces). Unknown marks are kept as they
  * are, so a template mistake shows on the page and in the unit test. */
-static int status_mark(struct evbuffer *out, const char *m, size_t n, json_t *snap)
+static int admin_page_mark(struct evbuffer *out, const char *m, size_t n, json_t *snap)
 {
 	if (n && m[0] == '?') {
-		if (status_missing(status_get(snap, m + 1, n - 1)))
+		if (admin_page_missing(admin_page_get(snap, m + 1, n - 1)))
 			evbuffer_add_printf(out, "hidden");
 		return 0;
 	}
 	if (n == 8 && !memcmp(m, "@tenants", 8)) {
-		status_tenants(out, snap);
+		admin_page_tenants(out, snap);
 		return 0;
 	}
 	if (n == 5 && !memcmp(m, "@json", 5))
-		return status_json(out, snap);
+		return admin_page_json(out, snap);
 	if (n > 4 && !memcmp(m, "@kv:", 4)) {
-		status_kv(out, status_get(snap, m + 4, n - 4));
+		admin_page_kv(out, admin_page_get(snap, m + 4, n - 4));
 		return 0;
 	}
 	const char *bar = memchr(m, '|', n);
@@ -275,14 +275,14 @@ static int status_mark(struct evbuffer *out, const char *m, size_t n, json_t *sn
 	size_t flen = bar ? n - plen - 1 : 0;
 	for (size_t i = 0; i < sizeof status_formats / sizeof *status_formats; i++)
 		if (strlen(status_formats[i].name) == flen && !memcmp(status_formats[i].name, f, flen)) {
-			status_formats[i].fn(out, status_get(snap, m, plen));
+			status_formats[i].fn(out, admin_page_get(snap, m, plen));
 			return 0;
 		}
 	evbuffer_add(out, m - 2, n + 4);
 	return 0;
 }
 
-int status_render(const char *tpl, size_t len, json_t *snap, struct evbuffer *out)
+int admin_page_render(const char *tpl, size_t len, json_t *snap, struct evbuffer *out)
 {
 	const char *p = tpl, *end = tpl + len;
 	while (p < end) {
@@ -293,17 +293,17 @@ int status_render(const char *tpl, size_t len, json_t *snap, struct evbuffer *ou
 			break;
 		}
 		evbuffer_add(out, p, (size_t)(open - p));
-		if (status_mark(out, open + 2, (size_t)(close - open - 2), snap) < 0)
+		if (admin_page_mark(out, open + 2, (size_t)(close - open - 2), snap) < 0)
 			return -1;
 		p = close + 2;
 	}
 	return 0;
 }
 
-void status_page(struct evhttp_request *req, json_t *snap)
+void admin_page_serve(struct evhttp_request *req, json_t *snap)
 {
 	struct evbuffer *b = evbuffer_new();
-	if (!snap || !b || status_render((const char *)status_html, status_html_len, snap, b) < 0) {
+	if (!snap || !b || admin_page_render((const char *)admin_page_html, admin_page_html_len, snap, b) < 0) {
 		json_decref(snap);
 		if (b)
 			evbuffer_free(b);

@@ -1,5 +1,5 @@
 /* budget.c: the upstream read budget, its fair queue and the 429 pause
- * (SPEC.md §7). Tenant rates are ratelimit.c's.
+ * (SPEC.md §7). Tenant rates are req_tenantrate.c's.
  *
  * Owns: a sliding-window log of the times single-VIN GETs were sent (not a
  * token bucket: 60/min means no 61st send within any 60 s, never a burst
@@ -17,7 +17,7 @@
  * base runs budget_pump then. One mutex guards everything; callbacks run
  * after it is released.
  *
- * With a gate (budgetshare.c, issue 16) the queue stays here but slots
+ * With a gate (budget_shared.c, issue 16) the queue stays here but slots
  * come from the gate: leases Redis granted (SHARED), a local share of the
  * limit (LOCAL_SHARE), or none (CLOSED). The gate is told there is work
  * through its kick, always after the lock is released; leases are
@@ -652,7 +652,7 @@ void budget_shutdown(void)
 	budget_the = NULL;
 }
 
-/* ---- the gate's side (budgetshare.c) ---------------------------------------- */
+/* ---- the gate's side (budget_shared.c) ---------------------------------------- */
 
 const char *budget_scope_name(enum budget_scope s)
 {

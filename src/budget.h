@@ -77,7 +77,7 @@ double budget_paused_for(struct budget *b, double now);
 /* Seconds until a read arriving now would get a slot (queue included). */
 double budget_estimate(struct budget *b, double now);
 
-/* ---- shared mode (issue 16): budgetshare.c is the gate ------------------
+/* ---- shared mode (issue 16): budget_shared.c is the gate ------------------
  * With a gate the fair queue stays here, but slots come from elsewhere:
  * SHARED, each slot is a lease the gate got from Redis (budget_gate_credit);
  * LOCAL_SHARE (Redis down, on_failure = share), the local log with SHARE
@@ -143,7 +143,7 @@ void budget_get_stats(struct budget *b, double now, struct budget_stats *out);
 void budget_stats_json(json_t *o);
 /* The window's state in S (limit, window_s, in_window, queued,
  * paused_for_s, pauses) into O: the fields every budget shows, the
- * single-VIN one and the list reads' (batch.c). */
+ * single-VIN one and the list reads' (up_listread.c). */
 void budget_window_json(json_t *o, const struct budget_stats *s);
 void budget_metrics(struct evbuffer *b);
 #endif

@@ -1,5 +1,5 @@
-/* budgetshare.c: the gate between this instance's fair budget queue
- * (budget.c) and the budget all instances share in Redis (sharedbudget.c).
+/* budget_shared.c: the gate between this instance's fair budget queue
+ * (budget.c) and the budget all instances share in Redis (redis_budget.c).
  *
  * Owns: on the main event base, asking Redis for slots for the reads of
  * the local queue, up to BSHARE_ASKS at a time and never more than are
@@ -91,7 +91,7 @@ static void bshare_kick(void *arg)
 static void bshare_lease_id(void *arg, char out[BUDGET_LEASE_LEN])
 {
 	struct bshare *s = arg;
-	sharedbudget_lease_id(s->sb, out);
+	redis_budget_lease_id(s->sb, out);
 }
 
 static void bshare_answer(const struct sharedbudget_result *r, void *arg)
@@ -156,7 +156,7 @@ static void bshare_seed(struct bshare *s, double now)
 			ids[i] = leases[i];
 			ms[i] = (long long)(ages[i] * 1000.0);
 		}
-		if (sharedbudget_seed(s->sb, s->rc, ids, ms, n, (long long)(pause * 1000.0),
+		if (redis_budget_seed(s->sb, s->rc, ids, ms, n, (long long)(pause * 1000.0),
 				      bshare_seeded, s) == 0) {
 			s->seeding = true;
 			s->seeded_connects = redis_conn_connects(s->rc);
@@ -178,10 +178,10 @@ static void bshare_run(struct bshare *s)
 	budget_gate_take(s->b, &w);
 	for (size_t i = 0; i < w.ncommits; i++)
 		if (scope == BUDGET_SHARED)   /* not sent: a used lease is in the next seed */
-			sharedbudget_commit(s->sb, s->rc, w.commits[i].lease, w.commits[i].used, NULL, NULL);
+			redis_budget_commit(s->sb, s->rc, w.commits[i].lease, w.commits[i].used, NULL, NULL);
 	free(w.commits);
 	if (w.pause_s > 0 && scope == BUDGET_SHARED)   /* not sent: in the next seed */
-		sharedbudget_pause(s->sb, s->rc, (long long)(w.pause_s * 1000.0), NULL, NULL);
+		redis_budget_pause(s->sb, s->rc, (long long)(w.pause_s * 1000.0), NULL, NULL);
 	if (st == REDIS_DOWN && scope == BUDGET_SHARED) {
 		double hold = now + budget_window(s->b);
 		log_warn("redis: down; the budget falls back to %s", s->closed ? "cached and stale answers only"
@@ -200,7 +200,7 @@ static void bshare_run(struct bshare *s)
 		struct bshare_ask *ask = calloc(1, sizeof *ask);
 		if (ask) {
 			ask->s = s;
-			ask->op = sharedbudget_acquire(s->sb, s->rc, bshare_answer, ask);
+			ask->op = redis_budget_acquire(s->sb, s->rc, bshare_answer, ask);
 		}
 		if (!ask || !ask->op) {
 			free(ask);
@@ -213,10 +213,10 @@ static void bshare_run(struct bshare *s)
 	}
 }
 
-int budgetshare_start(struct event_base *base, struct redis_conn *rc, struct budget *b,
+int budget_shared_start(struct event_base *base, struct redis_conn *rc, struct budget *b,
 		      const struct fg_config *c)
 {
-	if (!config_redis_on(c) || !rc || !b)
+	if (!conf_redis_on(c) || !rc || !b)
 		return 0;
 	struct bshare *s = calloc(1, sizeof *s);
 	if (!s)
@@ -224,16 +224,16 @@ int budgetshare_start(struct event_base *base, struct redis_conn *rc, struct bud
 	s->base = base;
 	s->rc = rc;
 	s->b = b;
-	s->share = sharedbudget_fallback_share(c->vin_get_rate.count, (unsigned)c->redis_instances);
+	s->share = redis_budget_fallback_share(c->vin_get_rate.count, (unsigned)c->redis_instances);
 	s->closed = c->redis_on_failure == FG_REDIS_CLOSED;
-	s->sb = sharedbudget_new(c->redis_prefix ? c->redis_prefix : "fleetgate", c->client_id,
+	s->sb = redis_budget_new(c->redis_prefix ? c->redis_prefix : "fleetgate", c->client_id,
 				 c->vin_get_rate.count, (long long)(budget_window(b) * 1000.0));
 	s->kick = event_new(base, -1, 0, bshare_kick_cb, s);
 	s->retry = evtimer_new(base, bshare_retry_cb, s);
 	s->tick = event_new(base, -1, EV_PERSIST, bshare_kick_cb, s);
 	if (!s->sb || !s->kick || !s->retry || !s->tick) {
 		bshare = s;
-		budgetshare_stop();
+		budget_shared_stop();
 		return -1;
 	}
 	struct timeval tv = { 0, BSHARE_TICK_MS * 1000 };
@@ -242,11 +242,11 @@ int budgetshare_start(struct event_base *base, struct redis_conn *rc, struct bud
 	budget_gate_install(b, &g);
 	bshare = s;
 	log_info("budget: shared through Redis (key %s); fallback share %u a window (%s)",
-		 sharedbudget_log_key(s->sb), s->share, s->closed ? "on_failure = closed" : "on_failure = share");
+		 redis_budget_log_key(s->sb), s->share, s->closed ? "on_failure = closed" : "on_failure = share");
 	return 0;
 }
 
-void budgetshare_stop(void)
+void budget_shared_stop(void)
 {
 	struct bshare *s = bshare;
 	if (!s)
@@ -257,7 +257,7 @@ void budgetshare_stop(void)
 	while (s->asks) {   /* their answers will not run: a granted slot is given back */
 		struct bshare_ask *ask = s->asks;
 		s->asks = ask->next;
-		sharedbudget_cancel(ask->op);
+		redis_budget_cancel(ask->op);
 		free(ask);
 	}
 	if (s->kick)
@@ -266,6 +266,6 @@ void budgetshare_stop(void)
 		event_free(s->retry);
 	if (s->tick)
 		event_free(s->tick);
-	sharedbudget_free(s->sb);
+	redis_budget_free(s->sb);
 	free(s);
 }

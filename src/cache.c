@@ -6,7 +6,7 @@
  * invalidation generation. One mutex guards all of it; nothing slow runs
  * under it (no JSON, no I/O, no callbacks): answers are built before they
  * are stored and waiters are woken after the lock is released, each on its
- * own event base (event_base_once), as token.c wakes its waiters.
+ * own event base (event_base_once), as up_token.c wakes its waiters.
  *
  * Answers are immutable and reference-counted, so a hit takes a reference
  * under the lock and the reply borrows the bytes (evbuffer_add_reference):
@@ -15,7 +15,7 @@
  * makes concurrent reads (dump, filter) of a shared tree safe (atomic
  * reference counts, no "visited" marks in the values).
  *
- * Never: decide policy (request.c applies it before asking), hold a token, or
+ * Never: decide policy (req.c applies it before asking), hold a token, or
  * go upstream. */
 #include "cache.h"
 #include "req_listfilter.h"
@@ -108,7 +108,7 @@ struct cache_answer *cache_answer_new(int status, const char *ctype, const void 
 	return a;
 fail:
 	if (!a)
-		listview_free(list);
+		req_listfilter_free(list);
 	cache_answer_unref(a);
 	return NULL;
 }
@@ -124,7 +124,7 @@ void cache_answer_unref(struct cache_answer *a)
 {
 	if (!a || atomic_fetch_sub(&a->refs, 1) != 1)
 		return;
-	listview_free(a->list);
+	req_listfilter_free(a->list);
 	free(a->data);
 	free(a->ctype);
 	free(a);
@@ -153,7 +153,7 @@ size_t cache_entry_cost(const char *key, const struct cache_answer *a)
 	size_t n = sizeof(struct cache_entry) + strlen(key) + 1 + sizeof *a + strlen(a->ctype) + 1 +
 		   3 * CACHE_ALLOC_OVERHEAD;
 	if (a->list)
-		n += listview_cost(a->list);
+		n += req_listfilter_cost(a->list);
 	else if (a->len)
 		n += a->len + CACHE_ALLOC_OVERHEAD;
 	return n;

@@ -31,7 +31,7 @@ struct cache_answer {
 	double stored_at;       /* when it came from the upstream (Age) */
 	double fresh_until;     /* set by cache_store */
 	double stale_until;
-	atomic_bool read_once;  /* a hit has read it (refresh-ahead, batch.c) */
+	atomic_bool read_once;  /* a hit has read it (refresh-ahead, up_listread.c) */
 };
 
 /* A new answer holding one reference. DATA is copied; LIST (may be NULL) is
@@ -64,7 +64,7 @@ struct cache *cache_shared(void);
 void cache_shutdown(void);
 
 /* Keys. A VIN read is keyed by its VIN. A list read by "list:" + FILTER,
- * the filter as query.c parsed it (compact, keys sorted, no duplicate
+ * the filter as req_query.c parsed it (compact, keys sorted, no duplicate
  * keys: the same text goes upstream), "list:" alone without a filter.
  * Returns a new string, or NULL when out of memory. */
 char *cache_list_key(const char *filter);
@@ -99,7 +99,7 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
  * labelled HOW. Frees F. */
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how);
 /* The caller, leader of F, hands the read to another owner (the list-read
- * batcher, batch.c) and waits for it like any other request: *W, and CB
+ * batcher, up_listread.c) and waits for it like any other request: *W, and CB
  * runs when the new owner ends F. CACHE_WAIT, or CACHE_BUSY when out of
  * memory (the caller still leads). */
 enum cache_lookup_result cache_flight_join(struct cache *c, struct cache_flight *f, struct event_base *base,

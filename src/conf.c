@@ -1,4 +1,4 @@
-/* config.c: the main configuration file, the key table that drives it, and
+/* conf.c: the main configuration file, the key table that drives it, and
  * the one shared pointer to the configuration in force.
  *
  * Every key of the main file is one row of CONFIG_KEYS below (section,
@@ -12,7 +12,7 @@
  * FILE:LINE so one `fleetgate -t` shows them all. A loaded config is
  * immutable; readers hold a reference instead of a lock. This file must
  * never put a secret's value into an error: secrets are resolved by
- * secret_resolve(), whose errors name only the variable or the path. */
+ * conf_secret_resolve(), whose errors name only the variable or the path. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
@@ -57,7 +57,7 @@ int fg_status_index(const char *name)
 
 /* X(section, name, type, field, default, reloadable, min, max, help)
  * An empty default means "unset"; derived defaults are filled in by
- * config_derive(). Only `workers` needs a restart: the event-loop threads
+ * conf_derive(). Only `workers` needs a restart: the event-loop threads
  * are started once. */
 #define CONFIG_KEYS(X) \
 	X(gateway, listen, CT_ADDRS, listen, "127.0.0.1:8080", true, 0, 0, \
@@ -208,13 +208,13 @@ struct config_seen {
 	int line;
 };
 
-struct config_load {
+struct conf_load {
 	struct fg_config *c;
 	struct fg_errors *errs;
 	struct config_seen seen[CONFIG_NKEYS];
 };
 
-static bool config_section_known(const char *s)
+static bool conf_section_known(const char *s)
 {
 	for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
 		if (strcmp(config_sections[i], s) == 0)
@@ -222,7 +222,7 @@ static bool config_section_known(const char *s)
 	return false;
 }
 
-static int config_key_index(const char *section, const char *name)
+static int conf_key_index(const char *section, const char *name)
 {
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		if (strcmp(config_keys[i].section, section) == 0 &&
@@ -231,40 +231,40 @@ static int config_key_index(const char *section, const char *name)
 	return -1;
 }
 
-static void config_ini_cb(void *arg, const char *file, int line,
+static void conf_ini_cb(void *arg, const char *file, int line,
 			  const char *section, const char *key, const char *value)
 {
-	struct config_load *L = arg;
+	struct conf_load *L = arg;
 	int i;
 
 	if (!key) {
-		if (!config_section_known(section))
-			errors_add(L->errs, file, line, "unknown section [%s]", section);
+		if (!conf_section_known(section))
+			conf_errors_add(L->errs, file, line, "unknown section [%s]", section);
 		return;
 	}
 	if (!*section) {
-		errors_add(L->errs, file, line, "key \"%s\" outside of a section", key);
+		conf_errors_add(L->errs, file, line, "key \"%s\" outside of a section", key);
 		return;
 	}
-	if (!config_section_known(section))
+	if (!conf_section_known(section))
 		return; /* reported once, at its header */
-	i = config_key_index(section, key);
+	i = conf_key_index(section, key);
 	if (i < 0) {
-		errors_add(L->errs, file, line, "unknown key \"%s\" in [%s]", key, section);
+		conf_errors_add(L->errs, file, line, "unknown key \"%s\" in [%s]", key, section);
 		return;
 	}
 	if (L->seen[i].value) {
-		errors_add(L->errs, file, line, "duplicate key \"%s\" in [%s] (first set on line %d)",
+		conf_errors_add(L->errs, file, line, "duplicate key \"%s\" in [%s] (first set on line %d)",
 			   key, section, L->seen[i].line);
 		return;
 	}
 	L->seen[i].value = strdup(value);
 	L->seen[i].line = line;
 	if (!L->seen[i].value)
-		errors_add(L->errs, file, line, "out of memory");
+		conf_errors_add(L->errs, file, line, "out of memory");
 }
 
-static int config_parse_addrs(struct config_load *L, const char *text, struct fg_addrlist *out,
+static int conf_parse_addrs(struct conf_load *L, const char *text, struct fg_addrlist *out,
 			      bool off_ok, char *err, size_t errlen)
 {
 	char **items;
@@ -273,24 +273,24 @@ static int config_parse_addrs(struct config_load *L, const char *text, struct fg
 
 	if (off_ok && strcmp(text, "off") == 0)
 		return 0;
-	n = parse_split_list(text, &items);
+	n = conf_parse_split_list(text, &items);
 	if (n == 0) {
 		snprintf(err, errlen, "needs at least one address");
 		return -1;
 	}
 	out->v = calloc(n, sizeof(*out->v));
 	if (!out->v) {
-		parse_list_free(items, n);
+		conf_parse_list_free(items, n);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = parse_addrlist_add(out, items[i], L->c->dir, err, errlen);
-	parse_list_free(items, n);
+		rc = conf_parse_addrlist_add(out, items[i], L->c->dir, err, errlen);
+	conf_parse_list_free(items, n);
 	return rc;
 }
 
-static int config_check_range(const struct config_spec *sp, long long v, const char *text,
+static int conf_check_range(const struct config_spec *sp, long long v, const char *text,
 			      char *err, size_t errlen)
 {
 	if (v < sp->min || v > sp->max) {
@@ -302,26 +302,26 @@ static int config_check_range(const struct config_spec *sp, long long v, const c
 
 /* A secret or key file that the group or others may read is worth a
  * warning (not an error: it works, and -t still exits 0). */
-static void config_warn_mode(struct config_load *L, int line, const char *key, const char *path)
+static void conf_warn_mode(struct conf_load *L, int line, const char *key, const char *path)
 {
 	struct stat st;
 	if (path && stat(path, &st) == 0 && (st.st_mode & 044))
-		errors_warn(L->errs, L->c->path, line, "%s: \"%s\" is readable by %s (mode %04o); chmod 600 or 640",
+		conf_errors_warn(L->errs, L->c->path, line, "%s: \"%s\" is readable by %s (mode %04o); chmod 600 or 640",
 			    key, path, (st.st_mode & 04) ? "every user" : "its group",
 			    (unsigned)(st.st_mode & 07777));
 }
 
-static void config_check_secret_file(struct config_load *L, size_t i, const char *text)
+static void conf_check_secret_file(struct conf_load *L, size_t i, const char *text)
 {
 	if (strncmp(text, "file:", 5) != 0)
 		return;
-	char *path = parse_path_join(L->c->dir, text + 5);
-	config_warn_mode(L, L->seen[i].line, config_keys[i].name, path);
+	char *path = conf_parse_path_join(L->c->dir, text + 5);
+	conf_warn_mode(L, L->seen[i].line, config_keys[i].name, path);
 	free(path);
 }
 
 /* Parses TEXT for key I into the config. Returns 0 or -1 with ERR. */
-static int config_apply(struct config_load *L, size_t i, const char *text, char *err, size_t errlen)
+static int conf_apply(struct conf_load *L, size_t i, const char *text, char *err, size_t errlen)
 {
 	const struct config_spec *sp = &config_specs[i];
 	void *field = (char *)L->c + sp->off;
@@ -330,23 +330,23 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 
 	switch (sp->type) {
 	case CT_ADDRS:
-		return config_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
+		return conf_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
 					  err, errlen);
 	case CT_INT:
-		if (parse_int(text, &iv, err, errlen) < 0 ||
-		    config_check_range(sp, iv, text, err, errlen) < 0)
+		if (conf_parse_int(text, &iv, err, errlen) < 0 ||
+		    conf_check_range(sp, iv, text, err, errlen) < 0)
 			return -1;
 		*(int *)field = iv;
 		return 0;
 	case CT_SECONDS:
 	case CT_SECONDS_OPT:
-		if (parse_seconds(text, &iv, err, errlen) < 0 ||
-		    config_check_range(sp, iv, text, err, errlen) < 0)
+		if (conf_parse_seconds(text, &iv, err, errlen) < 0 ||
+		    conf_check_range(sp, iv, text, err, errlen) < 0)
 			return -1;
 		*(int *)field = iv;
 		return 0;
 	case CT_SIZE:
-		if (parse_size(text, &zv, err, errlen) < 0)
+		if (conf_parse_size(text, &zv, err, errlen) < 0)
 			return -1;
 		if ((long long)zv < sp->min || (unsigned long long)zv > (unsigned long long)sp->max) {
 			snprintf(err, errlen, "size \"%s\" is out of range (%lld to %lld bytes)",
@@ -356,39 +356,39 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		*(size_t *)field = zv;
 		return 0;
 	case CT_RATE:
-		return parse_rate(text, field, err, errlen);
+		return conf_parse_rate(text, field, err, errlen);
 	case CT_BOOL:
-		return parse_bool(text, field, err, errlen);
+		return conf_parse_bool(text, field, err, errlen);
 	case CT_LEVEL:
-		if (parse_word(text, (const char *const[]){ "error", "warn", "info", "debug", NULL }, &iv, err, errlen) < 0)
+		if (conf_parse_word(text, (const char *const[]){ "error", "warn", "info", "debug", NULL }, &iv, err, errlen) < 0)
 			return -1;
 		*(enum fg_log_level *)field = (enum fg_log_level)iv;
 		return 0;
 	case CT_URL:
-		if (url_check(text, err, errlen) < 0)
+		if (conf_url_check(text, err, errlen) < 0)
 			return -1;
-		return parse_url(text, field, err, errlen);
+		return conf_parse_url(text, field, err, errlen);
 	case CT_SECRET:
-		config_check_secret_file(L, i, text);
-		return secret_resolve(field, text, L->c->dir, err, errlen);
+		conf_check_secret_file(L, i, text);
+		return conf_secret_resolve(field, text, L->c->dir, err, errlen);
 	case CT_MILLIS:
-		if (parse_millis(text, &iv, err, errlen) < 0 ||
-		    config_check_range(sp, iv, text, err, errlen) < 0)
+		if (conf_parse_millis(text, &iv, err, errlen) < 0 ||
+		    conf_check_range(sp, iv, text, err, errlen) < 0)
 			return -1;
 		*(int *)field = iv;
 		return 0;
 	case CT_REDIS_URL:
-		return parse_redis_url(text, L->c->dir, field, err, errlen);
+		return conf_parse_redis_url(text, L->c->dir, field, err, errlen);
 	case CT_ONFAIL:
-		if (parse_word(text, (const char *const[]){ "share", "closed", NULL }, &iv, err, errlen) < 0)
+		if (conf_parse_word(text, (const char *const[]){ "share", "closed", NULL }, &iv, err, errlen) < 0)
 			return -1;
 		*(enum fg_redis_onfail *)field = iv ? FG_REDIS_CLOSED : FG_REDIS_SHARE;
 		return 0;
 	case CT_MODE:
-		return parse_mode(text, field, err, errlen);
+		return conf_parse_mode(text, field, err, errlen);
 	case CT_SHA256: {
 		unsigned char h[32];
-		if (parse_sha256_hex(text, h, err, errlen) < 0)
+		if (conf_parse_sha256_hex(text, h, err, errlen) < 0)
 			return -1;
 		*(char **)field = strdup(text);
 		for (char *p = *(char **)field; p && *p; p++)
@@ -396,7 +396,7 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		break;
 	}
 	case CT_VINREADS:
-		if (parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
+		if (conf_parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
 			return -1;
 		*(enum fg_vin_reads *)field = (enum fg_vin_reads)iv;
 		return 0;
@@ -408,7 +408,7 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 		/* a log path is a path */
 		__attribute__((fallthrough));
 	case CT_PATH:
-		*(char **)field = parse_path_join(L->c->dir, text);
+		*(char **)field = conf_parse_path_join(L->c->dir, text);
 		break;
 	case CT_STRING:
 		*(char **)field = strdup(text);
@@ -422,7 +422,7 @@ static int config_apply(struct config_load *L, size_t i, const char *text, char 
 }
 
 /* Every key: the file's value, or its default when absent or empty. */
-static void config_apply_all(struct config_load *L)
+static void conf_apply_all(struct conf_load *L)
 {
 	char err[FG_ERR_LEN];
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
@@ -432,18 +432,18 @@ static void config_apply_all(struct config_load *L)
 			*(int *)((char *)L->c + config_specs[i].off) = -1;
 		if (!*text)
 			continue;
-		if (config_apply(L, i, text, err, sizeof(err)) < 0)
-			errors_add(L->errs, L->c->path, s->line, "%s: %s", config_keys[i].name, err);
+		if (conf_apply(L, i, text, err, sizeof(err)) < 0)
+			conf_errors_add(L->errs, L->c->path, s->line, "%s: %s", config_keys[i].name, err);
 	}
 }
 
-static int config_line(const struct config_load *L, const char *section, const char *name)
+static int conf_line(const struct conf_load *L, const char *section, const char *name)
 {
-	int i = config_key_index(section, name);
+	int i = conf_key_index(section, name);
 	return i < 0 ? 0 : L->seen[i].line;
 }
 
-static char *config_concat(const char *a, const char *b)
+static char *conf_concat(const char *a, const char *b)
 {
 	char *out;
 	return asprintf(&out, "%s%s", a, b) < 0 ? NULL : out;
@@ -454,7 +454,7 @@ static char *config_concat(const char *a, const char *b)
  * manager, Redis, the logs and the admin listener have theirs (never
  * fewer than 16, so a tiny limit still serves). Beyond it accept() would
  * fail with EMFILE, which sheds nobody and starves the admin listener. */
-static int config_auto_connections(int workers)
+static int conf_auto_connections(int workers)
 {
 	struct rlimit rl;
 	long have = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1048576;
@@ -464,7 +464,7 @@ static int config_auto_connections(int workers)
 }
 
 /* Defaults that depend on other keys, and the rules that span keys. */
-static void config_derive(struct config_load *L)
+static void conf_derive(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
 	const char *f = c->path;
@@ -474,59 +474,59 @@ static void config_derive(struct config_load *L)
 		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
 	}
 	if (c->max_connections == 0)
-		c->max_connections = config_auto_connections(c->workers);
+		c->max_connections = conf_auto_connections(c->workers);
 	if (c->base_url) {
 		if (!c->token_url)
-			c->token_url = config_concat(c->base_url, "/v1/access_tokens");
+			c->token_url = conf_concat(c->base_url, "/v1/access_tokens");
 		if (!c->audience)
-			c->audience = config_concat(c->base_url, "/v1");
+			c->audience = conf_concat(c->base_url, "/v1");
 	}
 	if (!c->client_id)
-		errors_add(L->errs, f, 0, "[oauth] client_id is required");
-	bool has_secret = L->seen[config_key_index("oauth", "client_secret")].value &&
-			  *L->seen[config_key_index("oauth", "client_secret")].value;
+		conf_errors_add(L->errs, f, 0, "[oauth] client_id is required");
+	bool has_secret = L->seen[conf_key_index("oauth", "client_secret")].value &&
+			  *L->seen[conf_key_index("oauth", "client_secret")].value;
 	if (has_secret && c->private_key_file)
-		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+		conf_errors_add(L->errs, f, conf_line(L, "oauth", "private_key_file"),
 			   "[oauth] set either client_secret or private_key_file, not both");
 	else if (!has_secret && !c->private_key_file)
-		errors_add(L->errs, f, 0, "[oauth] needs client_secret or private_key_file");
+		conf_errors_add(L->errs, f, 0, "[oauth] needs client_secret or private_key_file");
 	if (c->private_key_file && !c->key_id)
-		errors_add(L->errs, f, config_line(L, "oauth", "private_key_file"),
+		conf_errors_add(L->errs, f, conf_line(L, "oauth", "private_key_file"),
 			   "[oauth] private_key_file needs key_id");
 	if (c->key_id && !c->private_key_file)
-		errors_add(L->errs, f, config_line(L, "oauth", "key_id"),
+		conf_errors_add(L->errs, f, conf_line(L, "oauth", "key_id"),
 			   "[oauth] key_id is only used with private_key_file");
-	if (c->redis_username && secret_empty(&c->redis_password))
-		errors_add(L->errs, f, config_line(L, "redis", "username"),
+	if (c->redis_username && conf_secret_empty(&c->redis_password))
+		conf_errors_add(L->errs, f, conf_line(L, "redis", "username"),
 			   "[redis] username needs password");
 	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
-		errors_add(L->errs, f, config_line(L, "redis", "prefix"),
+		conf_errors_add(L->errs, f, conf_line(L, "redis", "prefix"),
 			   "[redis] prefix must not contain blanks or braces");
 }
 
 /* Files the config names must be usable now, so -t catches them. */
-static void config_check_files(struct config_load *L)
+static void conf_check_files(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
 	char err[FG_ERR_LEN];
 
 	if (c->ca_file && access(c->ca_file, R_OK) < 0)
-		errors_add(L->errs, c->path, config_line(L, "upstream", "ca_file"),
+		conf_errors_add(L->errs, c->path, conf_line(L, "upstream", "ca_file"),
 			   "ca_file: cannot read \"%s\": %s", c->ca_file, strerror(errno));
 	if (c->private_key_file) {
-		config_warn_mode(L, config_line(L, "oauth", "private_key_file"), "private_key_file",
+		conf_warn_mode(L, conf_line(L, "oauth", "private_key_file"), "private_key_file",
 				 c->private_key_file);
 		err[0] = '\0';
-		c->private_key = jwt_load_key(c->private_key_file, err, sizeof(err));
+		c->private_key = up_jwt_load_key(c->private_key_file, err, sizeof(err));
 		if (!c->private_key)
-			errors_add(L->errs, c->path, config_line(L, "oauth", "private_key_file"),
+			conf_errors_add(L->errs, c->path, conf_line(L, "oauth", "private_key_file"),
 				   "private_key_file: %s", err[0] ? err : "cannot load key");
 	}
 }
 
 /* A listener belongs to one place only: the shared list, the admin list
  * or one tenant. */
-static void config_unix_perms(struct fg_config *c, struct fg_addrlist *l)
+static void conf_unix_perms(struct fg_config *c, struct fg_addrlist *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		if (!l->v[i].is_unix)
@@ -536,10 +536,10 @@ static void config_unix_perms(struct fg_config *c, struct fg_addrlist *l)
 	}
 }
 
-static void config_check_listeners(struct config_load *L)
+static void conf_check_listeners(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
-	int aline = config_line(L, "gateway", "admin_listen");
+	int aline = conf_line(L, "gateway", "admin_listen");
 
 	c->unix_gid = -1;
 	if (c->unix_group) {
@@ -547,18 +547,18 @@ static void config_check_listeners(struct config_load *L)
 		if (g)
 			c->unix_gid = (long)g->gr_gid;
 		else
-			errors_add(L->errs, c->path, config_line(L, "gateway", "unix_group"),
+			conf_errors_add(L->errs, c->path, conf_line(L, "gateway", "unix_group"),
 				   "unix_group: no group \"%s\"", c->unix_group);
 	}
-	config_unix_perms(c, &c->listen);
-	config_unix_perms(c, &c->admin_listen);
+	conf_unix_perms(c, &c->listen);
+	conf_unix_perms(c, &c->admin_listen);
 	for (size_t t = 0; t < c->ntenants; t++)
-		config_unix_perms(c, &c->tenants[t]->listen);
+		conf_unix_perms(c, &c->tenants[t]->listen);
 
 	for (size_t i = 0; i < c->admin_listen.n; i++)
 		for (size_t j = 0; j < c->listen.n; j++)
 			if (strcmp(c->admin_listen.v[i].spec, c->listen.v[j].spec) == 0)
-				errors_add(L->errs, c->path, aline,
+				conf_errors_add(L->errs, c->path, aline,
 					   "admin_listen: %s is also in listen", c->admin_listen.v[i].spec);
 	for (size_t t = 0; t < c->ntenants; t++) {
 		const struct fg_tenant *tn = c->tenants[t];
@@ -566,46 +566,46 @@ static void config_check_listeners(struct config_load *L)
 			const char *spec = tn->listen.v[k].spec;
 			for (size_t j = 0; j < c->listen.n; j++)
 				if (strcmp(spec, c->listen.v[j].spec) == 0)
-					errors_add(L->errs, tn->file, 0,
+					conf_errors_add(L->errs, tn->file, 0,
 						   "listen: %s is also a shared listener of %s", spec, c->path);
 			for (size_t j = 0; j < c->admin_listen.n; j++)
 				if (strcmp(spec, c->admin_listen.v[j].spec) == 0)
-					errors_add(L->errs, tn->file, 0,
+					conf_errors_add(L->errs, tn->file, 0,
 						   "listen: %s is also the admin listener of %s", spec, c->path);
 		}
 	}
 }
 
-static int config_cmp_tenant(const void *a, const void *b)
+static int conf_cmp_tenant(const void *a, const void *b)
 {
 	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
 	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
 	return strcmp(x->name, y->name);
 }
 
-static void config_load_tenants(struct config_load *L)
+static void conf_load_tenants(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
 	struct stat st;
 	char **files = NULL;
 	size_t nfiles = 0;
-	int line = config_line(L, "gateway", "tenants_dir");
+	int line = conf_line(L, "gateway", "tenants_dir");
 
 	if (!c->tenants_dir)
 		return;
 	if (stat(c->tenants_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
+		conf_errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
 			   c->tenants_dir);
 		return;
 	}
 	if (tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
-		errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
+		conf_errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
 			   c->tenants_dir, strerror(errno));
 		return;
 	}
 	c->tenants = calloc(nfiles ? nfiles : 1, sizeof(*c->tenants));
 	if (!c->tenants) {
-		errors_add(L->errs, c->path, line, "out of memory");
+		conf_errors_add(L->errs, c->path, line, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < nfiles; i++) {
@@ -614,17 +614,17 @@ static void config_load_tenants(struct config_load *L)
 			c->tenants[c->ntenants++] = t;
 	}
 	tenant_check_set(c->tenants, c->ntenants, L->errs);
-	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), config_cmp_tenant);
+	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), conf_cmp_tenant);
 	for (size_t i = 0; i < c->ntenants; i++)
 		if (c->tenants[i]->vins)
 			c->nvins += vinset_count(c->tenants[i]->vins);
 out:
-	parse_list_free(files, nfiles);
+	conf_parse_list_free(files, nfiles);
 }
 
 /* The folder of PATH as an absolute path, so relative paths still work
  * after the daemon changes directory. */
-static char *config_dir_of(const char *path)
+static char *conf_dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
@@ -640,19 +640,19 @@ static char *config_dir_of(const char *path)
 	return dir;
 }
 
-static void config_free(struct fg_config *c)
+static void conf_free(struct fg_config *c)
 {
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		void *field = (char *)c + config_specs[i].off;
 		switch (config_specs[i].type) {
 		case CT_ADDRS:
-			parse_addrlist_free(field);
+			conf_parse_addrlist_free(field);
 			break;
 		case CT_SECRET:
-			secret_wipe(field);
+			conf_secret_wipe(field);
 			break;
 		case CT_REDIS_URL:
-			parse_redis_url_free(field);
+			conf_parse_redis_url_free(field);
 			break;
 		case CT_STRING: case CT_PATH: case CT_LOG: case CT_URL: case CT_SHA256:
 			free(*(char **)field);
@@ -673,7 +673,7 @@ static void config_free(struct fg_config *c)
 	free(c);
 }
 
-static void config_seen_free(struct config_load *L)
+static void conf_seen_free(struct conf_load *L)
 {
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		char *v = L->seen[i].value;
@@ -684,9 +684,9 @@ static void config_seen_free(struct config_load *L)
 	}
 }
 
-struct fg_config *config_load(const char *path, struct fg_errors *errs)
+struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 {
-	struct config_load *L = calloc(1, sizeof(*L));
+	struct conf_load *L = calloc(1, sizeof(*L));
 	struct fg_config *c = calloc(1, sizeof(*c));
 	size_t nerr0 = errs->n;
 
@@ -694,18 +694,18 @@ struct fg_config *config_load(const char *path, struct fg_errors *errs)
 		goto oom;
 	atomic_init(&c->refs, 1);
 	c->path = strdup(path);
-	c->dir = config_dir_of(path);
+	c->dir = conf_dir_of(path);
 	if (!c->path || !c->dir)
 		goto oom;
 	L->c = c;
 	L->errs = errs;
-	if (ini_parse_file(path, config_ini_cb, L, errs) < 0)
+	if (conf_ini_parse_file(path, conf_ini_cb, L, errs) < 0)
 		goto fail;
-	config_apply_all(L);
-	config_derive(L);
-	config_check_files(L);
-	config_load_tenants(L);
-	config_check_listeners(L);
+	conf_apply_all(L);
+	conf_derive(L);
+	conf_check_files(L);
+	conf_load_tenants(L);
+	conf_check_listeners(L);
 	if (errs->n != nerr0)
 		goto fail;
 	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));
@@ -713,66 +713,66 @@ struct fg_config *config_load(const char *path, struct fg_errors *errs)
 		goto oom;
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		c->key_lines[i] = L->seen[i].line;
-	config_seen_free(L);
+	conf_seen_free(L);
 	free(L);
 	return c;
 oom:
-	errors_add(errs, path, 0, "out of memory");
+	conf_errors_add(errs, path, 0, "out of memory");
 fail:
 	if (L)
-		config_seen_free(L);
+		conf_seen_free(L);
 	free(L);
 	if (c)
-		config_free(c);
+		conf_free(c);
 	return NULL;
 }
 
-const void *config_key_field(const struct fg_config *c, size_t i, enum config_type *type)
+const void *conf_key_field(const struct fg_config *c, size_t i, enum config_type *type)
 {
 	*type = config_specs[i].type;
 	return (const char *)c + config_specs[i].off;
 }
 
-int config_key_line(const struct fg_config *c, const char *section, const char *name)
+int conf_key_line(const struct fg_config *c, const char *section, const char *name)
 {
-	int i = config_key_index(section, name);
+	int i = conf_key_index(section, name);
 	return i < 0 || !c->key_lines ? 0 : c->key_lines[i];
 }
 
 /* ---- references and the configuration in force ------------------------ */
 
-struct fg_config *config_ref(struct fg_config *c)
+struct fg_config *conf_ref(struct fg_config *c)
 {
 	if (c)
 		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	return c;
 }
 
-void config_unref(struct fg_config *c)
+void conf_unref(struct fg_config *c)
 {
 	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
-		config_free(c);
+		conf_free(c);
 }
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fg_config *config_cur;
 static atomic_uint config_generation;
 
-unsigned config_current_generation(void)
+unsigned conf_current_generation(void)
 {
 	return atomic_load(&config_generation);
 }
 
-struct fg_config *config_current(void)
+struct fg_config *conf_current(void)
 {
 	struct fg_config *c;
 	pthread_mutex_lock(&config_lock);
-	c = config_ref(config_cur);
+	c = conf_ref(config_cur);
 	pthread_mutex_unlock(&config_lock);
 	return c;
 }
 
-void config_swap(struct fg_config *c)
+void conf_swap(struct fg_config *c)
 {
 	struct fg_config *old;
 	/* Stats slots are a fixed, never-released table: only a configuration
@@ -787,5 +787,5 @@ void config_swap(struct fg_config *c)
 	old = config_cur;
 	config_cur = c;
 	pthread_mutex_unlock(&config_lock);
-	config_unref(old); /* outside the lock: freeing may take a while */
+	conf_unref(old); /* outside the lock: freeing may take a while */
 }

@@ -1,15 +1,15 @@
-/* config.h: the configuration as one immutable, reference-counted object.
+/* conf.h: the configuration as one immutable, reference-counted object.
  *
- * config_load() parses the main file, every tenant file, every VIN file and
+ * conf_load() parses the main file, every tenant file, every VIN file and
  * the credentials into a fresh struct fg_config and validates all of it; it
  * returns NULL with every problem in ERRS (as FILE:LINE: message) when any
  * part is wrong. Loading has no side effect outside the new config: only
- * config_swap(), before it publishes a config, gives its tenants their
+ * conf_swap(), before it publishes a config, gives its tenants their
  * stats slots. Nothing in a published config changes, so any thread may
- * read it while it holds a reference. config_current() / config_swap()
+ * read it while it holds a reference. conf_current() / conf_swap()
  * are the only shared state here; their lock is inside. */
-#ifndef FG_CONFIG_H
-#define FG_CONFIG_H
+#ifndef FG_CONF_H
+#define FG_CONF_H
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -26,7 +26,7 @@ enum fg_redis_onfail { FG_REDIS_SHARE, FG_REDIS_CLOSED };
 /* [upstream] vin_reads: how a single-VIN miss goes upstream (docs/cache.md). */
 enum fg_vin_reads { FG_VIN_READS_AUTO, FG_VIN_READS_LIST, FG_VIN_READS_SINGLE };
 
-/* How a key's value is written and stored (config.c's key table). */
+/* How a key's value is written and stored (conf.c's key table). */
 enum config_type {
 	CT_ADDRS,       /* comma list of addresses; "off" = none (admin only) */
 	CT_INT,         /* plain integer in [min, max] */
@@ -51,7 +51,7 @@ enum config_type {
 
 struct fg_config {
 	atomic_int refs;
-	unsigned generation;     /* set by config_swap */
+	unsigned generation;     /* set by conf_swap */
 	char *path;              /* main file as given */
 	char *dir;               /* its folder: base of relative paths */
 
@@ -74,7 +74,7 @@ struct fg_config {
 	char *access_log;        /* "-", "off" or an absolute path */
 	char *audit_log;
 	enum fg_log_level log_level;
-	int local_token_ttl;     /* seconds a local bearer token lives (localtoken.c) */
+	int local_token_ttl;     /* seconds a local bearer token lives (req_localtoken.c) */
 
 	/* [upstream] */
 	char *base_url;          /* without trailing '/' */
@@ -109,7 +109,7 @@ struct fg_config {
 	int stale_if_error;
 	bool refresh_ahead;      /* read entries are refreshed by list reads before expiry */
 
-	/* [redis]: redis_url.addr.spec NULL = not configured (config_redis_on) */
+	/* [redis]: redis_url.addr.spec NULL = not configured (conf_redis_on) */
 	struct fg_redis_url redis_url;
 	char *redis_username;          /* NULL: AUTH with the password alone */
 	struct fg_secret redis_password;
@@ -129,23 +129,23 @@ struct fg_config {
 
 /* Loads and validates everything. Returns a config holding one reference,
  * or NULL with ERRS filled. */
-struct fg_config *config_load(const char *path, struct fg_errors *errs);
-struct fg_config *config_ref(struct fg_config *c);
+struct fg_config *conf_load(const char *path, struct fg_errors *errs);
+struct fg_config *conf_ref(struct fg_config *c);
 /* Whether a [redis] url is configured: without one, nothing is shared. */
-static inline bool config_redis_on(const struct fg_config *c)
+static inline bool conf_redis_on(const struct fg_config *c)
 {
 	return c && c->redis_url.addr.spec != NULL;
 }
-void config_unref(struct fg_config *c);
+void conf_unref(struct fg_config *c);
 
 /* The configuration in force; the caller owns the returned reference. */
-struct fg_config *config_current(void);
+struct fg_config *conf_current(void);
 /* Generation of the configuration in force, without taking a reference:
  * lets a worker see cheaply whether its cached pointer is still current. */
-unsigned config_current_generation(void);
+unsigned conf_current_generation(void);
 /* Installs C (takes over the caller's reference), gives it the next
  * generation number and its tenants their stats slots, drops the old one. */
-void config_swap(struct fg_config *c);
+void conf_swap(struct fg_config *c);
 
 /* A short, secret-free description of one key's documentation, generated
  * from the key table (name, section, default). Used by docs coverage. */
@@ -159,7 +159,7 @@ struct fg_config_key {
 extern const struct fg_config_key config_keys[];
 extern const size_t config_nkeys;
 /* Row I's field in C and its type, for -T and reload's restart check. */
-const void *config_key_field(const struct fg_config *c, size_t i, enum config_type *type);
+const void *conf_key_field(const struct fg_config *c, size_t i, enum config_type *type);
 /* The line SECTION.NAME was set on in C's main file; 0 when defaulted. */
-int config_key_line(const struct fg_config *c, const char *section, const char *name);
+int conf_key_line(const struct fg_config *c, const char *section, const char *name);
 #endif

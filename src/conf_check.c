@@ -1,4 +1,4 @@
-/* confcheck.c: views of a loaded configuration that loading itself does
+/* conf_check.c: views of a loaded configuration that loading itself does
  * not need: the log files -t must prove writable, -T's print of every
  * effective value, and the warning when a reload changes a key that only a
  * restart applies. Values are rendered from the key table, so a new key
@@ -13,7 +13,7 @@
 
 static const char *const confcheck_levels[] = { "error", "warn", "info", "debug" };
 
-static void confcheck_addrs(const struct fg_addrlist *l, char *buf, size_t len)
+static void conf_check_addrs(const struct fg_addrlist *l, char *buf, size_t len)
 {
 	size_t o = 0;
 	buf[0] = 0;
@@ -23,14 +23,14 @@ static void confcheck_addrs(const struct fg_addrlist *l, char *buf, size_t len)
 
 /* The effective value of key row I of C as it would be written in the
  * file ("" when unset). */
-static void confcheck_value(const struct fg_config *c, size_t i, char *buf, size_t len)
+static void conf_check_value(const struct fg_config *c, size_t i, char *buf, size_t len)
 {
 	enum config_type t;
-	const void *f = config_key_field(c, i, &t);
+	const void *f = conf_key_field(c, i, &t);
 	const char *s;
 	switch (t) {
 	case CT_ADDRS:
-		confcheck_addrs(f, buf, len);
+		conf_check_addrs(f, buf, len);
 		if (!buf[0])
 			snprintf(buf, len, "off");
 		return;
@@ -66,7 +66,7 @@ static void confcheck_value(const struct fg_config *c, size_t i, char *buf, size
 		snprintf(buf, len, "%s", confcheck_levels[*(const enum fg_log_level *)f]);
 		return;
 	case CT_SECRET:
-		snprintf(buf, len, "%s", secret_empty(f) ? "" : "<redacted>");
+		snprintf(buf, len, "%s", conf_secret_empty(f) ? "" : "<redacted>");
 		return;
 	case CT_MILLIS:
 		snprintf(buf, len, "%dms", *(const int *)f);
@@ -95,16 +95,16 @@ static void confcheck_value(const struct fg_config *c, size_t i, char *buf, size
 	buf[0] = 0;
 }
 
-void confcheck_files(const struct fg_config *c, struct fg_errors *errs)
+void conf_check_files(const struct fg_config *c, struct fg_errors *errs)
 {
 	char err[FG_ERR_LEN];
 	if (log_check_path(c->access_log, err, sizeof err) < 0)
-		errors_add(errs, c->path, config_key_line(c, "gateway", "access_log"), "access_log: %s", err);
+		conf_errors_add(errs, c->path, conf_key_line(c, "gateway", "access_log"), "access_log: %s", err);
 	if (log_check_path(c->audit_log, err, sizeof err) < 0)
-		errors_add(errs, c->path, config_key_line(c, "gateway", "audit_log"), "audit_log: %s", err);
+		conf_errors_add(errs, c->path, conf_key_line(c, "gateway", "audit_log"), "audit_log: %s", err);
 }
 
-static void confcheck_copy_file(const char *path, FILE *out)
+static void conf_check_copy_file(const char *path, FILE *out)
 {
 	char buf[8192];
 	size_t n;
@@ -123,7 +123,7 @@ static void confcheck_copy_file(const char *path, FILE *out)
 	fclose(in);
 }
 
-void confcheck_print(const struct fg_config *c, FILE *out)
+void conf_check_print(const struct fg_config *c, FILE *out)
 {
 	char v[4096];
 	const char *section = "";
@@ -133,23 +133,23 @@ void confcheck_print(const struct fg_config *c, FILE *out)
 			section = config_keys[i].section;
 			fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
 		}
-		confcheck_value(c, i, v, sizeof v);
+		conf_check_value(c, i, v, sizeof v);
 		fprintf(out, "%s = %s\n", config_keys[i].name, v);
 	}
 	for (size_t t = 0; t < c->ntenants; t++) {
 		fprintf(out, "\n# tenant file %s\n", c->tenants[t]->file);
-		confcheck_copy_file(c->tenants[t]->file, out);
+		conf_check_copy_file(c->tenants[t]->file, out);
 	}
 }
 
-void confcheck_restart_keys(const struct fg_config *old, const struct fg_config *new)
+void conf_check_restart_keys(const struct fg_config *old, const struct fg_config *new)
 {
 	char a[4096], b[4096];
 	for (size_t i = 0; i < config_nkeys; i++) {
 		if (config_keys[i].reloadable)
 			continue;
-		confcheck_value(old, i, a, sizeof a);
-		confcheck_value(new, i, b, sizeof b);
+		conf_check_value(old, i, a, sizeof a);
+		conf_check_value(new, i, b, sizeof b);
 		if (strcmp(a, b) != 0)
 			log_warn("reload: [%s] %s changed from \"%s\" to \"%s\": it takes effect after a restart",
 				 config_keys[i].section, config_keys[i].name, a, b);

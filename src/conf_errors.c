@@ -1,4 +1,4 @@
-/* errors.c: the list of "FILE:LINE: message" lines that configuration
+/* conf_errors.c: the list of "FILE:LINE: message" lines that configuration
  * loading fills. It never stops anything: callers keep going after an error
  * so one -t run shows every problem. Messages must never hold a secret;
  * that is the caller's duty, this file only formats. */
@@ -11,7 +11,7 @@
 
 /* Keeps the list usable when memory runs out: the line is dropped, but the
  * caller still sees n > 0 if any earlier line made it. */
-static void errors_push(char ***lines, size_t *n, size_t *cap, char *line)
+static void conf_errors_push(char ***lines, size_t *n, size_t *cap, char *line)
 {
 	for (size_t i = 0; i < *n; i++) {
 		if (strcmp((*lines)[i], line) == 0) {
@@ -33,7 +33,7 @@ static void errors_push(char ***lines, size_t *n, size_t *cap, char *line)
 }
 
 __attribute__((format(printf, 3, 0)))
-static char *errors_format(const char *file, int line, const char *fmt, va_list ap)
+static char *conf_errors_format(const char *file, int line, const char *fmt, va_list ap)
 {
 	char *msg = NULL, *out = NULL;
 	int r = vasprintf(&msg, fmt, ap);
@@ -49,27 +49,27 @@ static char *errors_format(const char *file, int line, const char *fmt, va_list 
 	return r < 0 ? NULL : out;
 }
 
-void errors_add(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
+void conf_errors_add(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *out = errors_format(file, line, fmt, ap);
+	char *out = conf_errors_format(file, line, fmt, ap);
 	va_end(ap);
 	if (out)
-		errors_push(&e->lines, &e->n, &e->cap, out);
+		conf_errors_push(&e->lines, &e->n, &e->cap, out);
 }
 
-void errors_warn(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
+void conf_errors_warn(struct fg_errors *e, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *out = errors_format(file, line, fmt, ap);
+	char *out = conf_errors_format(file, line, fmt, ap);
 	va_end(ap);
 	if (out)
-		errors_push(&e->warnings, &e->nwarn, &e->capwarn, out);
+		conf_errors_push(&e->warnings, &e->nwarn, &e->capwarn, out);
 }
 
-void errors_free(struct fg_errors *e)
+void conf_errors_free(struct fg_errors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		free(e->lines[i]);

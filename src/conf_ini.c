@@ -1,4 +1,4 @@
-/* ini.c: the INI reader behind the main file and the tenant files.
+/* conf_ini.c: the INI reader behind the main file and the tenant files.
  *
  * Why not libinih: Debian builds it with INI_MAX_LINE = 200 and its handler
  * gets no line number, while the contract needs lines of any length (VIN
@@ -16,14 +16,14 @@
 #include <string.h>
 #include "conf_ini.h"
 
-static char *ini_ltrim(char *s)
+static char *conf_ini_ltrim(char *s)
 {
 	while (*s && isspace((unsigned char)*s))
 		s++;
 	return s;
 }
 
-static void ini_rtrim(char *s)
+static void conf_ini_rtrim(char *s)
 {
 	size_t n = strlen(s);
 	while (n > 0 && isspace((unsigned char)s[n - 1]))
@@ -33,7 +33,7 @@ static void ini_rtrim(char *s)
 /* Cuts an inline comment: '#' or ';' at the start of S or after
  * whitespace. A '#' glued to text (a URL fragment, "abc;def") stays, so
  * values only lose what reads as a comment to a human. */
-static void ini_strip_comment(char *s)
+static void conf_ini_strip_comment(char *s)
 {
 	for (char *p = s; *p; p++) {
 		if ((*p == '#' || *p == ';') &&
@@ -47,30 +47,30 @@ static void ini_strip_comment(char *s)
 /* One line, already trimmed and not a comment. Returns 0 or -1 for a
  * syntax error (reported here). SECTION is the caller's current section,
  * replaced on a header. */
-static int ini_line(char *s, const char *path, int lineno, char **section,
+static int conf_ini_line(char *s, const char *path, int lineno, char **section,
 		    ini_handler h, void *arg, struct fg_errors *errs)
 {
 	if (*s == '[') {
 		char *end = strchr(s, ']');
 		if (!end) {
-			errors_add(errs, path, lineno, "section header without ']'");
+			conf_errors_add(errs, path, lineno, "section header without ']'");
 			return -1;
 		}
 		*end = '\0';
-		ini_strip_comment(end + 1);
-		if (*ini_ltrim(end + 1)) {
-			errors_add(errs, path, lineno, "unexpected text after section header");
+		conf_ini_strip_comment(end + 1);
+		if (*conf_ini_ltrim(end + 1)) {
+			conf_errors_add(errs, path, lineno, "unexpected text after section header");
 			return -1;
 		}
-		char *name = ini_ltrim(s + 1);
-		ini_rtrim(name);
+		char *name = conf_ini_ltrim(s + 1);
+		conf_ini_rtrim(name);
 		if (!*name) {
-			errors_add(errs, path, lineno, "empty section name");
+			conf_errors_add(errs, path, lineno, "empty section name");
 			return -1;
 		}
 		char *copy = strdup(name);
 		if (!copy) {
-			errors_add(errs, path, lineno, "out of memory");
+			conf_errors_add(errs, path, lineno, "out of memory");
 			return -1;
 		}
 		free(*section);
@@ -80,24 +80,24 @@ static int ini_line(char *s, const char *path, int lineno, char **section,
 	}
 	char *eq = strchr(s, '=');
 	if (!eq) {
-		errors_add(errs, path, lineno, "expected \"[section]\" or \"key = value\"");
+		conf_errors_add(errs, path, lineno, "expected \"[section]\" or \"key = value\"");
 		return -1;
 	}
 	*eq = '\0';
 	char *key = s, *value = eq + 1;
-	ini_rtrim(key);
+	conf_ini_rtrim(key);
 	if (!*key) {
-		errors_add(errs, path, lineno, "missing key before '='");
+		conf_errors_add(errs, path, lineno, "missing key before '='");
 		return -1;
 	}
-	ini_strip_comment(value);
-	value = ini_ltrim(value);
-	ini_rtrim(value);
+	conf_ini_strip_comment(value);
+	value = conf_ini_ltrim(value);
+	conf_ini_rtrim(value);
 	h(arg, path, lineno, *section, key, value);
 	return 0;
 }
 
-int ini_parse_file(const char *path, ini_handler h, void *arg, struct fg_errors *errs)
+int conf_ini_parse_file(const char *path, ini_handler h, void *arg, struct fg_errors *errs)
 {
 	FILE *f = fopen(path, "r");
 	char *buf = NULL, *section = NULL;
@@ -105,12 +105,12 @@ int ini_parse_file(const char *path, ini_handler h, void *arg, struct fg_errors 
 	int lineno = 0;
 
 	if (!f) {
-		errors_add(errs, path, 0, "cannot open: %s", strerror(errno));
+		conf_errors_add(errs, path, 0, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	section = strdup("");
 	if (!section) {
-		errors_add(errs, path, 0, "out of memory");
+		conf_errors_add(errs, path, 0, "out of memory");
 		fclose(f);
 		return -1;
 	}
@@ -119,14 +119,14 @@ int ini_parse_file(const char *path, ini_handler h, void *arg, struct fg_errors 
 		lineno++;
 		if (lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
 			s += 3; /* UTF-8 BOM written by some editors */
-		s = ini_ltrim(s);
-		ini_rtrim(s);
+		s = conf_ini_ltrim(s);
+		conf_ini_rtrim(s);
 		if (!*s || *s == '#' || *s == ';')
 			continue;
-		ini_line(s, path, lineno, &section, h, arg, errs);
+		conf_ini_line(s, path, lineno, &section, h, arg, errs);
 	}
 	if (ferror(f))
-		errors_add(errs, path, lineno, "read error: %s", strerror(errno));
+		conf_errors_add(errs, path, lineno, "read error: %s", strerror(errno));
 	free(buf);
 	free(section);
 	fclose(f);

@@ -1,4 +1,4 @@
-/* parse.c: the value syntaxes of the configuration files (see parse.h).
+/* conf_parse.c: the value syntaxes of the configuration files (see conf_parse.h).
  *
  * Pure functions over text, libc only: no fleetgate module, no logging, no
  * shared state. Errors go to the caller's ERR buffer; the file and line are
@@ -19,7 +19,7 @@
 #include "conf_parse.h"
 
 
-char *parse_path_join(const char *dir, const char *path)
+char *conf_parse_path_join(const char *dir, const char *path)
 {
 	char *out = NULL;
 	if (path[0] == '/' || !dir || !*dir)
@@ -29,7 +29,7 @@ char *parse_path_join(const char *dir, const char *path)
 	return out;
 }
 
-size_t parse_split_list(const char *text, char ***items)
+size_t conf_parse_split_list(const char *text, char ***items)
 {
 	char **v = NULL;
 	size_t n = 0;
@@ -67,7 +67,7 @@ fail:
 	return 0;
 }
 
-void parse_list_free(char **items, size_t n)
+void conf_parse_list_free(char **items, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(items[i]);
@@ -75,7 +75,7 @@ void parse_list_free(char **items, size_t n)
 }
 
 /* Parses a whole decimal number without sign; false on anything else. */
-static bool parse_ull(const char *s, const char **end, unsigned long long *out)
+static bool conf_parse_ull(const char *s, const char **end, unsigned long long *out)
 {
 	char *e;
 	if (!isdigit((unsigned char)*s))
@@ -88,11 +88,11 @@ static bool parse_ull(const char *s, const char **end, unsigned long long *out)
 	return true;
 }
 
-int parse_seconds(const char *text, int *out, char *err, size_t errlen)
+int conf_parse_seconds(const char *text, int *out, char *err, size_t errlen)
 {
 	unsigned long long v;
 	const char *end;
-	if (!parse_ull(text, &end, &v) || *end) {
+	if (!conf_parse_ull(text, &end, &v) || *end) {
 		snprintf(err, errlen, "\"%s\" is not a whole number of seconds", text);
 		return -1;
 	}
@@ -104,11 +104,11 @@ int parse_seconds(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-int parse_int(const char *text, int *out, char *err, size_t errlen)
+int conf_parse_int(const char *text, int *out, char *err, size_t errlen)
 {
 	unsigned long long v;
 	const char *end;
-	if (!parse_ull(text, &end, &v) || *end || v > INT_MAX) {
+	if (!conf_parse_ull(text, &end, &v) || *end || v > INT_MAX) {
 		snprintf(err, errlen, "\"%s\" is not a non-negative integer", text);
 		return -1;
 	}
@@ -116,11 +116,11 @@ int parse_int(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-int parse_size(const char *text, size_t *out, char *err, size_t errlen)
+int conf_parse_size(const char *text, size_t *out, char *err, size_t errlen)
 {
 	unsigned long long v, mul = 1;
 	const char *end;
-	if (!parse_ull(text, &end, &v))
+	if (!conf_parse_ull(text, &end, &v))
 		goto bad;
 	while (*end == ' ')
 		end++;
@@ -146,7 +146,7 @@ bad:
 	return -1;
 }
 
-int parse_bool(const char *text, bool *out, char *err, size_t errlen)
+int conf_parse_bool(const char *text, bool *out, char *err, size_t errlen)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
@@ -164,7 +164,7 @@ int parse_bool(const char *text, bool *out, char *err, size_t errlen)
 	return -1;
 }
 
-int parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
+int conf_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
 {
 	static const struct { const char *unit; unsigned window; } units[] = {
 		{ "s", 1 }, { "sec", 1 }, { "second", 1 },
@@ -174,7 +174,7 @@ int parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen)
 	unsigned long long n;
 	const char *end;
 
-	if (!parse_ull(text, &end, &n))
+	if (!conf_parse_ull(text, &end, &n))
 		goto bad;
 	while (*end == ' ')
 		end++;
@@ -198,24 +198,24 @@ bad:
 	return -1;
 }
 
-void parse_addr_free(struct fg_addr *a)
+void conf_parse_addr_free(struct fg_addr *a)
 {
 	free(a->spec);
 	free(a->path);
 	a->spec = a->path = NULL;
 }
 
-static int parse_port(const char *s, int *port)
+static int conf_parse_port(const char *s, int *port)
 {
 	unsigned long long v;
 	const char *end;
-	if (!parse_ull(s, &end, &v) || *end || v > 65535)
+	if (!conf_parse_ull(s, &end, &v) || *end || v > 65535)
 		return -1;
 	*port = (int)v;
 	return 0;
 }
 
-static int parse_unix(const char *text, const char *basedir, struct fg_addr *out,
+static int conf_parse_unix(const char *text, const char *basedir, struct fg_addr *out,
 		      char *err, size_t errlen)
 {
 	const char *p = text + 5;
@@ -223,7 +223,7 @@ static int parse_unix(const char *text, const char *basedir, struct fg_addr *out
 		snprintf(err, errlen, "bad address \"%s\": unix: needs a path", text);
 		return -1;
 	}
-	out->path = parse_path_join(basedir, p);
+	out->path = conf_parse_path_join(basedir, p);
 	if (!out->path || asprintf(&out->spec, "unix:%s", out->path) < 0) {
 		out->spec = NULL;
 		snprintf(err, errlen, "out of memory");
@@ -238,7 +238,7 @@ static int parse_unix(const char *text, const char *basedir, struct fg_addr *out
 }
 
 /* A host name: letters, digits, '-' and '.', as a resolver would take. */
-static bool parse_host_name_ok(const char *h)
+static bool conf_parse_host_name_ok(const char *h)
 {
 	if (!*h)
 		return false;
@@ -248,7 +248,7 @@ static bool parse_host_name_ok(const char *h)
 	return true;
 }
 
-static int parse_tcp(const char *text, struct fg_addr *out, char *err, size_t errlen)
+static int conf_parse_tcp(const char *text, struct fg_addr *out, char *err, size_t errlen)
 {
 	char host[sizeof(out->host)];
 	const char *colon;
@@ -289,12 +289,12 @@ static int parse_tcp(const char *text, struct fg_addr *out, char *err, size_t er
 			strcpy(host, "0.0.0.0"); /* nginx's "*:port" */
 		else if (inet_pton(AF_INET, host, bin) == 1)
 			inet_ntop(AF_INET, bin, host, sizeof(host));
-		else if (!parse_host_name_ok(host))
+		else if (!conf_parse_host_name_ok(host))
 			goto bad;
 		for (char *h = host; *h; h++)
 			*h = (char)tolower((unsigned char)*h);
 	}
-	if (parse_port(colon + 1, &out->port) < 0) {
+	if (conf_parse_port(colon + 1, &out->port) < 0) {
 		snprintf(err, errlen, "bad address \"%s\": port must be 0 to 65535", text);
 		return -1;
 	}
@@ -310,7 +310,7 @@ bad:
 	return -1;
 }
 
-int parse_addr(const char *text, const char *basedir, struct fg_addr *out,
+int conf_parse_addr(const char *text, const char *basedir, struct fg_addr *out,
 	       char *err, size_t errlen)
 {
 	int rc;
@@ -318,24 +318,24 @@ int parse_addr(const char *text, const char *basedir, struct fg_addr *out,
 	out->mode = -1;
 	out->gid = -1;
 	if (strncmp(text, "unix:", 5) == 0)
-		rc = parse_unix(text, basedir, out, err, errlen);
+		rc = conf_parse_unix(text, basedir, out, err, errlen);
 	else
-		rc = parse_tcp(text, out, err, errlen);
+		rc = conf_parse_tcp(text, out, err, errlen);
 	if (rc < 0)
-		parse_addr_free(out);
+		conf_parse_addr_free(out);
 	return rc;
 }
 
-int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
+int conf_parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
 		       char *err, size_t errlen)
 {
 	struct fg_addr *a = &l->v[l->n];
-	if (parse_addr(text, basedir, a, err, errlen) < 0)
+	if (conf_parse_addr(text, basedir, a, err, errlen) < 0)
 		return -1;
 	for (size_t j = 0; j < l->n; j++) {
 		if (strcmp(l->v[j].spec, a->spec) == 0) {
 			snprintf(err, errlen, "address %s is listed twice", a->spec);
-			parse_addr_free(a);
+			conf_parse_addr_free(a);
 			return -1;
 		}
 	}
@@ -343,16 +343,16 @@ int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *base
 	return 0;
 }
 
-void parse_addrlist_free(struct fg_addrlist *l)
+void conf_parse_addrlist_free(struct fg_addrlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		parse_addr_free(&l->v[i]);
+		conf_parse_addr_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = 0;
 }
 
-int parse_url(const char *text, char **out, char *err, size_t errlen)
+int conf_parse_url(const char *text, char **out, char *err, size_t errlen)
 {
 	size_t n = strlen(text);
 	if ((strncasecmp(text, "http://", 7) != 0 || n == 7) &&
@@ -379,7 +379,7 @@ int parse_url(const char *text, char **out, char *err, size_t errlen)
 	"carry the connection through a TLS tunnel (stunnel, spiped, ssh -L) and point url at " \
 	"its local end"
 
-int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
+int conf_parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
 		    char *err, size_t errlen)
 {
 	char hostport[128];
@@ -389,7 +389,7 @@ int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *
 
 	memset(out, 0, sizeof(*out));
 	if (strncasecmp(text, "unix:", 5) == 0)
-		return parse_addr(text, basedir, &out->addr, err, errlen);
+		return conf_parse_addr(text, basedir, &out->addr, err, errlen);
 	if (strncasecmp(text, "rediss://", 9) == 0) {
 		snprintf(err, errlen, PARSE_REDIS_NO_TLS);
 		return -1;
@@ -417,7 +417,7 @@ int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *
 	/* no port: the default one (a bracketed v6 address ends in ']') */
 	if (hostport[n - 1] == ']' || !strchr(hostport, ':'))
 		strcat(hostport, ":6379");
-	if (parse_addr(hostport, NULL, &out->addr, err, errlen) < 0)
+	if (conf_parse_addr(hostport, NULL, &out->addr, err, errlen) < 0)
 		return -1;
 	if (strcmp(out->addr.host, "localhost") == 0)
 		strcpy(out->addr.host, "127.0.0.1");
@@ -425,21 +425,21 @@ int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *
 		snprintf(err, errlen, "Redis host \"%s\" is a name: write its IP address or use "
 			 "unix:/path (hiredis 0.14 would resolve it with a blocking call inside the "
 			 "event loop)", out->addr.host);
-		parse_redis_url_free(out);
+		conf_parse_redis_url_free(out);
 		return -1;
 	}
 	if (out->addr.port == 0) {
 		snprintf(err, errlen, "bad Redis URL \"%s\": port 0", text);
-		parse_redis_url_free(out);
+		conf_parse_redis_url_free(out);
 		return -1;
 	}
 	if (slash && slash[1]) {
 		unsigned long long db;
 		const char *end;
-		if (!parse_ull(slash + 1, &end, &db) || *end || db > 1000000) {
+		if (!conf_parse_ull(slash + 1, &end, &db) || *end || db > 1000000) {
 			snprintf(err, errlen, "bad Redis URL \"%s\": the database after '/' must be a "
 				 "number", text);
-			parse_redis_url_free(out);
+			conf_parse_redis_url_free(out);
 			return -1;
 		}
 		out->db = (int)db;
@@ -447,13 +447,13 @@ int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *
 	return 0;
 }
 
-void parse_redis_url_free(struct fg_redis_url *u)
+void conf_parse_redis_url_free(struct fg_redis_url *u)
 {
-	parse_addr_free(&u->addr);
+	conf_parse_addr_free(&u->addr);
 	u->db = 0;
 }
 
-int parse_millis(const char *text, int *out, char *err, size_t errlen)
+int conf_parse_millis(const char *text, int *out, char *err, size_t errlen)
 {
 	char *end;
 	double v, scale = 1000;
@@ -479,7 +479,7 @@ bad:
 	return -1;
 }
 
-int parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen)
+int conf_parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen)
 {
 	if (!a->is_unix)
 		return 0;
@@ -494,7 +494,7 @@ int parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen)
 	return 0;
 }
 
-int parse_mode(const char *text, int *out, char *err, size_t errlen)
+int conf_parse_mode(const char *text, int *out, char *err, size_t errlen)
 {
 	char *end;
 	errno = 0;
@@ -507,7 +507,7 @@ int parse_mode(const char *text, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-int parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen)
+int conf_parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen)
 {
 	int n = 0;
 	for (; words[n]; n++)
@@ -521,7 +521,7 @@ int parse_word(const char *text, const char *const *words, int *out, char *err, 
 	return -1;
 }
 
-int parse_hexdigit(char c)
+int conf_parse_hexdigit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -529,12 +529,12 @@ int parse_hexdigit(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen)
+int conf_parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen)
 {
 	if (strlen(text) == 64) {
 		int i = 0;
 		for (; i < 32; i++) {
-			int a = parse_hexdigit(text[2 * i]), b = parse_hexdigit(text[2 * i + 1]);
+			int a = conf_parse_hexdigit(text[2 * i]), b = conf_parse_hexdigit(text[2 * i + 1]);
 			if (a < 0 || b < 0)
 				break;
 			out[i] = (unsigned char)(a << 4 | b);

@@ -1,13 +1,13 @@
-/* parse.h: the value syntaxes shared by the main configuration file, the
+/* conf_parse.h: the value syntaxes shared by the main configuration file, the
  * tenant files and configured secrets: addresses, rates, sizes, booleans,
  * seconds, URLs, comma lists and path joins.
  *
- * libc only, and no fleetgate module below it: config.c, tenant.c and
- * secret.c all build on it, so it must never include their headers. Each
+ * libc only, and no fleetgate module below it: conf.c, tenant.c and
+ * conf_secret.c all build on it, so it must never include their headers. Each
  * parser returns 0, or -1 with ERR filled (the text it was given may be
  * quoted in ERR, so callers never pass a secret's value here). */
-#ifndef FG_PARSE_H
-#define FG_PARSE_H
+#ifndef FG_CONF_PARSE_H
+#define FG_CONF_PARSE_H
 #include <stddef.h>
 #include <stdbool.h>
 
@@ -36,38 +36,38 @@ struct fg_rate {
 };
 
 /* A relative unix: path is relative to BASEDIR. */
-int parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
-void parse_addr_free(struct fg_addr *a);
+int conf_parse_addr(const char *text, const char *basedir, struct fg_addr *out, char *err, size_t errlen);
+void conf_parse_addr_free(struct fg_addr *a);
 /* A unix listener's socket file gets A's mode and group (set from
- * [gateway] unix_mode / unix_group by config.c); called after bind and
+ * [gateway] unix_mode / unix_group by conf.c); called after bind and
  * before listen, so no client connects before they hold. */
-int parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen);
+int conf_parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errlen);
 /* Parses TEXT and appends it to L, refusing an address L already holds.
  * L->v must have room for one more. */
-int parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
+int conf_parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
 		       char *err, size_t errlen);
-void parse_addrlist_free(struct fg_addrlist *l);
+void conf_parse_addrlist_free(struct fg_addrlist *l);
 
-int parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
+int conf_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
 /* Bytes with an optional K, M or G (and B) suffix. */
-int parse_size(const char *text, size_t *out, char *err, size_t errlen);
+int conf_parse_size(const char *text, size_t *out, char *err, size_t errlen);
 /* yes/no, true/false, on/off, 1/0 */
-int parse_bool(const char *text, bool *out, char *err, size_t errlen);
+int conf_parse_bool(const char *text, bool *out, char *err, size_t errlen);
 /* Whole non-negative seconds up to INT_MAX. */
-int parse_seconds(const char *text, int *out, char *err, size_t errlen);
+int conf_parse_seconds(const char *text, int *out, char *err, size_t errlen);
 /* A non-negative integer up to INT_MAX. */
-int parse_int(const char *text, int *out, char *err, size_t errlen);
+int conf_parse_int(const char *text, int *out, char *err, size_t errlen);
 /* A file mode in octal ("0660", "660"), at most 0777. */
-int parse_mode(const char *text, int *out, char *err, size_t errlen);
+int conf_parse_mode(const char *text, int *out, char *err, size_t errlen);
 /* 64 hex digits (a SHA-256 hash, as sha256sum prints it) into 32 bytes. */
 /* TEXT as one of WORDS (NULL-terminated, any case): its index into *OUT,
  * or -1 with ERR naming the words. */
-int parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen);
+int conf_parse_word(const char *text, const char *const *words, int *out, char *err, size_t errlen);
 /* The value of one hex digit C, or -1. */
-int parse_hexdigit(char c);
-int parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen);
+int conf_parse_hexdigit(char c);
+int conf_parse_sha256_hex(const char *text, unsigned char out[32], char *err, size_t errlen);
 /* An http:// or https:// URL; *OUT is a copy without trailing '/'. */
-int parse_url(const char *text, char **out, char *err, size_t errlen);
+int conf_parse_url(const char *text, char **out, char *err, size_t errlen);
 
 /* A Redis server: "redis://IP:PORT/DB" (port 6379 and db 0 when left
  * out) or "unix:/path". Host names are refused, except "localhost" (read
@@ -78,18 +78,18 @@ struct fg_redis_url {
 	struct fg_addr addr;  /* addr.spec empty: not configured */
 	int db;
 };
-int parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
+int conf_parse_redis_url(const char *text, const char *basedir, struct fg_redis_url *out,
 		    char *err, size_t errlen);
-void parse_redis_url_free(struct fg_redis_url *u);
+void conf_parse_redis_url_free(struct fg_redis_url *u);
 /* A duration in seconds with an optional fraction, or with "s" or "ms":
  * "0.25", "0.25s", "250ms", "2". *OUT gets milliseconds (rounded up, so
  * a tiny non-zero value never becomes 0). */
-int parse_millis(const char *text, int *out, char *err, size_t errlen);
+int conf_parse_millis(const char *text, int *out, char *err, size_t errlen);
 
 /* Splits a comma list into trimmed, non-empty items (free them with
- * parse_list_free). Returns the count. */
-size_t parse_split_list(const char *text, char ***items);
-void parse_list_free(char **items, size_t n);
+ * conf_parse_list_free). Returns the count. */
+size_t conf_parse_split_list(const char *text, char ***items);
+void conf_parse_list_free(char **items, size_t n);
 /* Joins DIR and a relative PATH; an absolute PATH is copied. */
-char *parse_path_join(const char *dir, const char *path);
+char *conf_parse_path_join(const char *dir, const char *path);
 #endif

@@ -1,4 +1,4 @@
-/* secret.c: the secret type and the env:/file:/literal resolution of
+/* conf_secret.c: the secret type and the env:/file:/literal resolution of
  * configured secrets.
  *
  * Rules this file keeps: every buffer that held secret bytes is cleansed
@@ -19,7 +19,7 @@
  * not a client secret. */
 #define SECRET_FILE_MAX (64 * 1024)
 
-void secret_wipe(struct fg_secret *s)
+void conf_secret_wipe(struct fg_secret *s)
 {
 	if (s->buf) {
 		OPENSSL_cleanse(s->buf, s->len + 1);
@@ -29,9 +29,9 @@ void secret_wipe(struct fg_secret *s)
 	s->len = 0;
 }
 
-void secret_set(struct fg_secret *s, const char *data, size_t len)
+void conf_secret_set(struct fg_secret *s, const char *data, size_t len)
 {
-	secret_wipe(s);
+	conf_secret_wipe(s);
 	if (!data || len == 0)
 		return;
 	s->buf = malloc(len + 1);
@@ -42,25 +42,25 @@ void secret_set(struct fg_secret *s, const char *data, size_t len)
 	s->len = len;
 }
 
-void secret_copy(struct fg_secret *dst, const struct fg_secret *src)
+void conf_secret_copy(struct fg_secret *dst, const struct fg_secret *src)
 {
 	if (dst == src)
 		return;
-	secret_set(dst, src->buf, src->len);
+	conf_secret_set(dst, src->buf, src->len);
 }
 
-bool secret_empty(const struct fg_secret *s)
+bool conf_secret_empty(const struct fg_secret *s)
 {
 	return !s->buf || s->len == 0;
 }
 
-const char *secret_data(const struct fg_secret *s)
+const char *conf_secret_data(const struct fg_secret *s)
 {
 	return s->buf ? s->buf : "";
 }
 
 /* Only the length can leak through timing; the bytes cannot. */
-bool secret_equal(const struct fg_secret *a, const struct fg_secret *b)
+bool conf_secret_equal(const struct fg_secret *a, const struct fg_secret *b)
 {
 	if (a->len != b->len)
 		return false;
@@ -71,7 +71,7 @@ bool secret_equal(const struct fg_secret *a, const struct fg_secret *b)
 
 /* Reads at most SECRET_FILE_MAX bytes of PATH into OUT, stripping one
  * trailing "\n" or "\r\n" (what editors and `echo` add). */
-static int secret_read_file(struct fg_secret *out, const char *path, char *err, size_t errlen)
+static int conf_secret_read_file(struct fg_secret *out, const char *path, char *err, size_t errlen)
 {
 	char *buf = malloc(SECRET_FILE_MAX + 1);
 	size_t n = 0;
@@ -104,7 +104,7 @@ static int secret_read_file(struct fg_secret *out, const char *path, char *err, 
 		snprintf(err, errlen, "secret file \"%s\" is empty", path);
 		goto fail;
 	}
-	secret_set(out, buf, n);
+	conf_secret_set(out, buf, n);
 	rc = 0;
 fail:
 	if (f)
@@ -114,10 +114,10 @@ fail:
 	return rc;
 }
 
-int secret_resolve(struct fg_secret *out, const char *value, const char *basedir,
+int conf_secret_resolve(struct fg_secret *out, const char *value, const char *basedir,
 		   char *err, size_t errlen)
 {
-	secret_wipe(out);
+	conf_secret_wipe(out);
 	if (strncmp(value, "env:", 4) == 0) {
 		const char *name = value + 4;
 		const char *v = *name ? getenv(name) : NULL;
@@ -133,7 +133,7 @@ int secret_resolve(struct fg_secret *out, const char *value, const char *basedir
 			snprintf(err, errlen, "environment variable %s is empty", name);
 			return -1;
 		}
-		secret_set(out, v, strlen(v));
+		conf_secret_set(out, v, strlen(v));
 		goto check;
 	}
 	if (strncmp(value, "file:", 5) == 0) {
@@ -141,12 +141,12 @@ int secret_resolve(struct fg_secret *out, const char *value, const char *basedir
 			snprintf(err, errlen, "\"file:\" needs a path");
 			return -1;
 		}
-		char *path = parse_path_join(basedir, value + 5);
+		char *path = conf_parse_path_join(basedir, value + 5);
 		if (!path) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		int rc = secret_read_file(out, path, err, errlen);
+		int rc = conf_secret_read_file(out, path, err, errlen);
 		free(path);
 		return rc;
 	}
@@ -154,10 +154,10 @@ int secret_resolve(struct fg_secret *out, const char *value, const char *basedir
 		snprintf(err, errlen, "empty secret");
 		return -1;
 	}
-	secret_set(out, value, strlen(value));
+	conf_secret_set(out, value, strlen(value));
 check:
-	/* secret_set leaves the secret empty only when malloc failed */
-	if (secret_empty(out)) {
+	/* conf_secret_set leaves the secret empty only when malloc failed */
+	if (conf_secret_empty(out)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

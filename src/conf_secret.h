@@ -1,10 +1,10 @@
-/* secret.h: the one type that holds tokens, client secrets and API keys.
+/* conf_secret.h: the one type that holds tokens, client secrets and API keys.
  *
  * It has no printing function on purpose: a secret can only be copied into
- * a buffer that goes on the wire (secret_data), compared, or wiped. Wiping
+ * a buffer that goes on the wire (conf_secret_data), compared, or wiped. Wiping
  * uses OPENSSL_cleanse so the compiler cannot drop it. */
-#ifndef FG_SECRET_H
-#define FG_SECRET_H
+#ifndef FG_CONF_SECRET_H
+#define FG_CONF_SECRET_H
 #include <stddef.h>
 #include <stdbool.h>
 
@@ -13,16 +13,16 @@ struct fg_secret {
 	size_t len;
 };
 
-void secret_set(struct fg_secret *s, const char *data, size_t len);
-void secret_copy(struct fg_secret *dst, const struct fg_secret *src);
-void secret_wipe(struct fg_secret *s);          /* cleanse + free, leaves empty */
-bool secret_empty(const struct fg_secret *s);
-const char *secret_data(const struct fg_secret *s); /* for the wire only */
-bool secret_equal(const struct fg_secret *a, const struct fg_secret *b); /* constant time */
+void conf_secret_set(struct fg_secret *s, const char *data, size_t len);
+void conf_secret_copy(struct fg_secret *dst, const struct fg_secret *src);
+void conf_secret_wipe(struct fg_secret *s);          /* cleanse + free, leaves empty */
+bool conf_secret_empty(const struct fg_secret *s);
+const char *conf_secret_data(const struct fg_secret *s); /* for the wire only */
+bool conf_secret_equal(const struct fg_secret *a, const struct fg_secret *b); /* constant time */
 
 /* Resolves a configured secret value: "env:NAME", "file:PATH" (relative to
  * BASEDIR, trailing newline stripped) or a literal. On failure fills ERR
  * (never with the secret itself) and returns -1. */
-int secret_resolve(struct fg_secret *out, const char *value, const char *basedir,
+int conf_secret_resolve(struct fg_secret *out, const char *value, const char *basedir,
 		   char *err, size_t errlen);
 #endif

@@ -1,4 +1,4 @@
-/* url.c: upstream URLs checked with libcurl's own URL parser (curl_url),
+/* conf_url.c: upstream URLs checked with libcurl's own URL parser (curl_url),
  * so a URL that passes -t is one curl will use as written. Pure: no
  * fleetgate module, no logging, no shared state. */
 #include "conf_url.h"
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-int url_check(const char *text, char *err, size_t errlen)
+int conf_url_check(const char *text, char *err, size_t errlen)
 {
 	int rc = -1;
 	char *scheme = NULL, *host = NULL, *port = NULL;

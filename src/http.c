@@ -1,16 +1,16 @@
 /* http.c: worker threads and their listeners.
  *
  * Each worker has its own event base (epoll changelist on), its own evhttp
- * per listener (accepting on a dup of the socket listen.c bound), its own
+ * per listener (accepting on a dup of the socket http_listen.c bound), its own
  * upstream (curl multi) handle, client connections (http_conn.c) and stats
  * shard. What a tenant request
- * becomes is the handler's business (request.c, registered by main as
+ * becomes is the handler's business (req.c, registered by main as
  * evhttp_set_gencb registers a callback): this file never calls it by
  * name, and the handler reaches a worker only through the accessors in
  * http.h. Also here: the reply written at once and the JSON error shape
  * of SPEC.md §4, shared with admin.c.
  *
- * Never: bind sockets (listen.c), decide anything about a request. */
+ * Never: bind sockets (http_listen.c), decide anything about a request. */
 #include "http.h"
 #include "http_accept.h"
 #include "log.h"
@@ -33,7 +33,7 @@
 #include <openssl/rand.h>
 #include <jansson.h>
 
-#define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* config.c refuses more */
+#define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* conf.c refuses more */
 #define HTTP_UPSTREAM_CONNS FG_UPSTREAM_CONNS
 
 /* ---- workers ----------------------------------------------------------- */
@@ -150,7 +150,7 @@ const struct http_handler *http_handler(void) { return handler; }
 void http_config_release(struct http_cfgref *c)
 {
 	if (c && --c->refs == 0) {
-		config_unref(c->cfg);
+		conf_unref(c->cfg);
 		free(c);
 	}
 }
@@ -160,11 +160,11 @@ void http_config_release(struct http_cfgref *c)
  * still holding the old one keep it alive until they end. */
 static struct http_cfgref *worker_config(struct http_worker *w)
 {
-	unsigned g = config_current_generation();
+	unsigned g = conf_current_generation();
 	if (!w->cfg || w->cfg->gen != g) {
 		struct http_cfgref *n = malloc(sizeof *n);
 		if (n) {
-			n->cfg = config_current();
+			n->cfg = conf_current();
 			n->gen = n->cfg->generation;
 			n->refs = 1;
 			http_config_release(w->cfg);
@@ -257,7 +257,7 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	b->bound = evhttp_accept_socket_with_handle(b->http, fd);
 	if (!b->bound)
 		goto fail;
-	b->guard = acceptguard_new(evhttp_bound_socket_get_listener(b->bound));
+	b->guard = http_accept_new(evhttp_bound_socket_get_listener(b->bound));
 	b->next = w->binds;
 	w->binds = b;
 	return b;
@@ -279,7 +279,7 @@ fail:
  * number. */
 static void worker_stop_accept(struct http_bind *b)
 {
-	acceptguard_free(b->guard);   /* its retry must not enable the listener again */
+	http_accept_free(b->guard);   /* its retry must not enable the listener again */
 	b->guard = NULL;
 	if (b->bound)
 		evconnlistener_disable(evhttp_bound_socket_get_listener(b->bound));
@@ -313,7 +313,7 @@ static void worker_bind_free(struct http_worker *w, struct http_bind *b)
 	}
 	if (b->reaper)
 		event_free(b->reaper);
-	acceptguard_free(b->guard);
+	http_accept_free(b->guard);
 	evhttp_free(b->http);   /* closes its idle keep-alive connections */
 	free(b->spec);
 	free(b);
@@ -438,7 +438,7 @@ int http_workers_start(const struct fg_config *c)
 			return -1;
 		w->id = i;
 		w->base = worker_base_new();
-		w->up = w->base ? upstream_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
+		w->up = w->base ? up_multi_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
 		w->conns = w->base ? http_conns_new(w->base) : NULL;
 		w->stats = stats_shard_new();
 		w->client_timeout = c->client_timeout;
@@ -518,9 +518,9 @@ void http_workers_stop(void)
 			event_base_loop(w->base, EVLOOP_NONBLOCK);
 		while (w->binds)
 			worker_bind_free(w, w->binds);
-		sharedcache_base_gone(w->base);   /* its Redis connection lives on the base */
+		redis_cache_base_gone(w->base);   /* its Redis connection lives on the base */
 		http_conns_free(w->conns);   /* the closed connections' sockets */
-		upstream_free(w->up);
+		up_multi_free(w->up);
 		http_config_release(w->cfg);
 		if (w->base)
 			event_base_free(w->base);

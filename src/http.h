@@ -1,7 +1,7 @@
 /* http.h: worker threads, their client connections, and replies.
  *
  * http.c owns the workers; what a tenant request becomes belongs to the
- * handler registered with http_set_handler (request.c's, set by main), in
+ * handler registered with http_set_handler (req.c's, set by main), in
  * the way evhttp_set_gencb registers a callback, so http.c never calls the
  * request code by name. The handler reaches a worker's pieces only through
  * the accessors below. */
@@ -101,7 +101,7 @@ struct upstream *http_worker_upstream(const struct http_worker *w);
 struct fg_config *http_worker_config(struct http_worker *w, struct http_cfgref **ref);
 void http_config_release(struct http_cfgref *ref);
 
-/* Shared by admin.c and request.c: the JSON error shape of SPEC.md §4. */
+/* Shared by admin.c and req.c: the JSON error shape of SPEC.md §4. */
 struct evbuffer *http_error_body(int status, const char *detail);
 void http_send_error(struct evhttp_request *req, int status, const char *detail);
 /* evhttp_send_reply with the reason phrase of STATUS, written to the

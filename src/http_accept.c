@@ -1,4 +1,4 @@
-/* acceptguard.c: accept() failures back off instead of spinning.
+/* http_accept.c: accept() failures back off instead of spinning.
  *
  * A listening socket stays readable while connections wait in its
  * backlog; when accept() fails for want of a descriptor (EMFILE, ENFILE)
@@ -34,13 +34,13 @@ static pthread_mutex_t acceptguard_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_long acceptguard_last_log;   /* second of the last line */
 static atomic_long acceptguard_unlogged;   /* failures since that line */
 
-static void acceptguard_retry_cb(evutil_socket_t fd, short what, void *arg)
+static void http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct acceptguard *g = arg;
 	evconnlistener_enable(g->lev);
 }
 
-static void acceptguard_error_cb(struct evconnlistener *lev, void *unused)
+static void http_accept_error_cb(struct evconnlistener *lev, void *unused)
 {
 	int err = EVUTIL_SOCKET_ERROR();
 	static const struct timeval pause = { 0, 100000 };
@@ -65,18 +65,18 @@ static void acceptguard_error_cb(struct evconnlistener *lev, void *unused)
 	evtimer_add(g->retry, &pause);
 }
 
-struct acceptguard *acceptguard_new(struct evconnlistener *lev)
+struct acceptguard *http_accept_new(struct evconnlistener *lev)
 {
 	struct acceptguard *g = lev ? calloc(1, sizeof *g) : NULL;
 	if (!g)
 		return NULL;
 	g->lev = lev;
-	g->retry = evtimer_new(evconnlistener_get_base(lev), acceptguard_retry_cb, g);
+	g->retry = evtimer_new(evconnlistener_get_base(lev), http_accept_retry_cb, g);
 	if (!g->retry) {
 		free(g);
 		return NULL;
 	}
-	evconnlistener_set_error_cb(lev, acceptguard_error_cb);
+	evconnlistener_set_error_cb(lev, http_accept_error_cb);
 	pthread_mutex_lock(&acceptguard_mu);
 	g->next = acceptguard_list;
 	acceptguard_list = g;
@@ -84,7 +84,7 @@ struct acceptguard *acceptguard_new(struct evconnlistener *lev)
 	return g;
 }
 
-void acceptguard_free(struct acceptguard *g)
+void http_accept_free(struct acceptguard *g)
 {
 	if (!g)
 		return;

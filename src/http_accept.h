@@ -1,7 +1,7 @@
-/* acceptguard.h: a listener that runs out of descriptors pauses instead of
+/* http_accept.h: a listener that runs out of descriptors pauses instead of
  * spinning. */
-#ifndef FG_ACCEPTGUARD_H
-#define FG_ACCEPTGUARD_H
+#ifndef FG_HTTP_ACCEPT_H
+#define FG_HTTP_ACCEPT_H
 #include <event2/listener.h>
 
 struct acceptguard;
@@ -10,6 +10,6 @@ struct acceptguard;
  * base): when accept() fails (EMFILE, ENFILE, ENOBUFS...) the listener is
  * disabled for 100 ms, the failure counted and logged at most once a
  * second. Free the guard before the listener. */
-struct acceptguard *acceptguard_new(struct evconnlistener *lev);
-void acceptguard_free(struct acceptguard *g);
+struct acceptguard *http_accept_new(struct evconnlistener *lev);
+void http_accept_free(struct acceptguard *g);
 #endif

@@ -8,7 +8,7 @@
  * only shared value is the count of open connections.
  *
  * Never: decide anything about a request (the handler's head check and
- * request callback do), bind or accept (listen.c, evhttp). */
+ * request callback do), bind or accept (http_listen.c, evhttp). */
 #include "http.h"
 #include "clock.h"
 #include "http_headblock.h"
@@ -79,7 +79,7 @@ struct http_conns {
  * woken at all: the read low-water mark is set out of reach, and an
  * evbuffer callback on the input (run as bytes are added, before the
  * bufferevent's read callback) looks for the end of the header block
- * (headblock.c). Once it is there, a request that carries a body is shown
+ * (http_headblock.c). Once it is there, a request that carries a body is shown
  * to the handler's head check (attribution, size: 401/403/413/503 without
  * reading a byte of the body, and before evhttp answers "Expect:
  * 100-continue"), and then the mark drops to 0 and evhttp parses as
@@ -120,7 +120,7 @@ struct conn {
 	struct event *deadline;   /* headers, then body; a doomed connection's end */
 	struct evbuffer_cb_entry *incb;
 	enum conn_phase phase;
-	size_t scanned;           /* headblock_end's search position */
+	size_t scanned;           /* http_headblock_end's search position */
 	int fd;
 };
 
@@ -250,7 +250,7 @@ static void conn_write_error(struct conn *c, int status, const char *detail)
 {
 	struct evbuffer *b = http_error_body(status, detail);
 	if (b && evbuffer_get_length(b) > 0)
-		headblock_reply(c->fd, status, http_reason(status), (const char *)evbuffer_pullup(b, -1),
+		http_headblock_reply(c->fd, status, http_reason(status), (const char *)evbuffer_pullup(b, -1),
 				evbuffer_get_length(b));
 	if (b)
 		evbuffer_free(b);
@@ -304,7 +304,7 @@ static void conn_head_scan(struct conn *c)
 		return;
 	if (!evtimer_pending(c->deadline, NULL))
 		conn_arm(c, true);
-	ssize_t end = headblock_end(in, &c->scanned);
+	ssize_t end = http_headblock_end(in, &c->scanned);
 	if (end < 0 ? evbuffer_get_length(in) > HTTP_CONN_MAX_HEADERS : end > HTTP_CONN_MAX_HEADERS) {
 		conn_refuse(c, 431, "the request's header block is larger than 64 KiB");
 		return;
@@ -316,7 +316,7 @@ static void conn_head_scan(struct conn *c)
 	char detail[256] = "", target[512];
 	int status = 0;
 	bool body = true;   /* a block we cannot read: evhttp decides, within the body deadline */
-	int parsed = headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
+	int parsed = http_headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
 	if (parsed == 0) {
 		body = conn_has_body(&h);
 		if (body && http_handler()->head)
@@ -387,7 +387,7 @@ static void conn_request_done(struct evhttp_request *er, void *arg)
 	if (evbuffer_get_length(in) == 0)
 		return;
 	conn_arm(c, true);
-	if (headblock_end(in, &c->scanned) >= 0) {
+	if (http_headblock_end(in, &c->scanned) >= 0) {
 		c->scanned = 0;
 		conn_head_scan(c);
 		return;

@@ -1,4 +1,4 @@
-/* headblock.c: the header block of a request, read from a connection's
+/* http_headblock.c: the header block of a request, read from a connection's
  * input before evhttp parses it.
  *
  * http.c holds a connection's input back from evhttp until the header
@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <event2/http.h>
 
-ssize_t headblock_end(struct evbuffer *in, size_t *scanned)
+ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned)
 {
 	size_t len = evbuffer_get_length(in);
 	struct evbuffer_ptr p;
@@ -56,7 +56,7 @@ ssize_t headblock_end(struct evbuffer *in, size_t *scanned)
 }
 
 /* "METHOD TARGET VERSION": TARGET into OUT, "" when it does not fit. */
-static void headblock_target(const char *line, size_t n, char *out, size_t olen)
+static void http_headblock_target(const char *line, size_t n, char *out, size_t olen)
 {
 	const char *sp = memchr(line, ' ', n);
 	const char *t = sp ? sp + 1 : line + n;
@@ -74,7 +74,7 @@ static void headblock_target(const char *line, size_t n, char *out, size_t olen)
  * upstream) trims it and reads it; and a line starting with a space
  * (obsolete line folding) would be read as its own header. RFC 9112 5.1
  * and 5.2: a server rejects both with 400. */
-static bool headblock_name_ok(const char *name, size_t n)
+static bool http_headblock_name_ok(const char *name, size_t n)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~";
 	for (size_t i = 0; i < n; i++) {
@@ -86,7 +86,7 @@ static bool headblock_name_ok(const char *name, size_t n)
 	return true;
 }
 
-int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen)
+int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen)
 {
 	const char *end = blk + len, *line = blk;
 	if (tlen)
@@ -102,14 +102,14 @@ int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *targ
 		if (n == 0)
 			return first ? -1 : 0;   /* the empty line that ends the block */
 		if (first && tlen)
-			headblock_target(line, n, target, tlen);
+			http_headblock_target(line, n, target, tlen);
 		if (!first) {
 			const char *colon = memchr(line, ':', n);
 			if (!colon || colon == line || memchr(line, '\0', n))
 				return -1;
 			char name[256], value[8192];
 			size_t nl_ = (size_t)(colon - line);
-			if (!headblock_name_ok(line, nl_))
+			if (!http_headblock_name_ok(line, nl_))
 				return -2;
 			const char *v = colon + 1, *ve = line + n;
 			while (v < ve && (*v == ' ' || *v == '\t'))
@@ -131,7 +131,7 @@ int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *targ
 	return -1;
 }
 
-void headblock_reply(int fd, int status, const char *reason, const char *body, size_t len)
+void http_headblock_reply(int fd, int status, const char *reason, const char *body, size_t len)
 {
 	char buf[1024];
 	int n = snprintf(buf, sizeof buf,

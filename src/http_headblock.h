@@ -1,8 +1,8 @@
-/* headblock.h: a request's header block seen in a connection's input
+/* http_headblock.h: a request's header block seen in a connection's input
  * before evhttp parses it, and raw answers for connections evhttp never
  * hands over. */
-#ifndef FG_HEADBLOCK_H
-#define FG_HEADBLOCK_H
+#ifndef FG_HTTP_HEADBLOCK_H
+#define FG_HTTP_HEADBLOCK_H
 #include <stddef.h>
 #include <sys/types.h>
 #include <event2/buffer.h>
@@ -12,16 +12,16 @@
  * lines, the empty line), or -1 while it is incomplete. *SCANNED (0 at
  * first) remembers how far IN was searched, so bytes that trickle in are
  * looked at once. */
-ssize_t headblock_end(struct evbuffer *in, size_t *scanned);
+ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned);
 /* The header lines of the block BLK (LEN bytes) into H (TAILQ_INIT'ed by
  * the caller, freed with evhttp_clear_headers), and the request line's
  * target into TARGET (TLEN bytes; "" when longer). -1 when the block is
  * not a request line and header lines (evhttp then decides); -2 when a
  * header's name is not a token (whitespace before the colon, a folded
  * line): the request must be refused with 400. */
-int headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen);
+int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen);
 /* Writes STATUS with REASON and the JSON BODY (LEN bytes) and "Connection: close" to
  * FD, once, without blocking (a best effort: the connection is closed
  * next). */
-void headblock_reply(int fd, int status, const char *reason, const char *body, size_t len);
+void http_headblock_reply(int fd, int status, const char *reason, const char *body, size_t len);
 #endif

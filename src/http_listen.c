@@ -1,4 +1,4 @@
-/* listen.c: the listening sockets, on the main thread.
+/* http_listen.c: the listening sockets, on the main thread.
  *
  * The main thread binds every socket (shared, admin and tenant ones) and
  * hands the public and tenant ones to the workers (http.c), which accept
@@ -93,7 +93,7 @@ static int listener_socket_unix(const struct fg_addr *a, char *err, size_t errle
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool bound = fd >= 0 && bind(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
 	/* unix_mode / unix_group hold before listen(): no client gets in first. */
-	if (bound && parse_addr_apply_perms(a, err, errlen) < 0) {
+	if (bound && conf_parse_addr_apply_perms(a, err, errlen) < 0) {
 		close(fd);
 		unlink(a->path);
 		return -1;
@@ -152,7 +152,7 @@ static int listeners_wanted(const struct fg_config *c, struct want *out, int max
 	return n;
 }
 
-int listen_open(const struct fg_config *c, char *err, size_t errlen)
+int http_listen_open(const struct fg_config *c, char *err, size_t errlen)
 {
 	struct want want[LISTEN_MAX];
 	int n = listeners_wanted(c, want, LISTEN_MAX);
@@ -183,17 +183,17 @@ static enum http_role listeners_role(const struct want *want, int n, const char 
 	return HTTP_ROLE_PUBLIC;
 }
 
-void listen_abort(void)
+void http_listen_abort(void)
 {
 	while (npending > 0)
 		listener_close(pending[--npending]);
 }
 
-int listen_prepare(const struct fg_config *c, char *err, size_t errlen)
+int http_listen_prepare(const struct fg_config *c, char *err, size_t errlen)
 {
 	struct want want[LISTEN_MAX];
 	int n = listeners_wanted(c, want, LISTEN_MAX);
-	listen_abort();
+	http_listen_abort();
 	/* Bind every new one first, so a bind failure changes nothing. */
 	for (int i = 0; i < n; i++) {
 		bool dup = listener_find(want[i].a->spec) != NULL;
@@ -203,7 +203,7 @@ int listen_prepare(const struct fg_config *c, char *err, size_t errlen)
 			continue;
 		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
 		if (!l) {
-			listen_abort();
+			http_listen_abort();
 			return -1;
 		}
 		pending[npending++] = l;
@@ -217,7 +217,7 @@ static void listeners_announce(struct listener *l)
 		log_error("cannot hand listener %s to every worker", l->spec);
 }
 
-int listen_serve(void)
+int http_listen_serve(void)
 {
 	for (int k = 0; k < nlst; k++)
 		if (lst[k]->role != HTTP_ROLE_ADMIN && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
@@ -225,11 +225,11 @@ int listen_serve(void)
 	return 0;
 }
 
-void listen_close_all(void)
+void http_listen_close_all(void)
 {
 	while (nadmin_guards > 0)
-		acceptguard_free(admin_guards[--nadmin_guards]);
-	listen_abort();
+		http_accept_free(admin_guards[--nadmin_guards]);
+	http_listen_abort();
 	for (int k = 0; k < nlst; k++)
 		listener_close(lst[k]);
 	nlst = 0;
@@ -237,7 +237,7 @@ void listen_close_all(void)
 
 /* Called after C is in force, so a request accepted on a new listener is
  * always attributed under the configuration that names it. */
-void listen_commit(const struct fg_config *c)
+void http_listen_commit(const struct fg_config *c)
 {
 	struct want want[LISTEN_MAX];
 	int n = listeners_wanted(c, want, LISTEN_MAX);
@@ -278,7 +278,7 @@ void listen_commit(const struct fg_config *c)
 	npending = 0;
 }
 
-struct evhttp *listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
 			       int client_timeout)
 {
 	struct evhttp *http = evhttp_new(base);
@@ -304,7 +304,7 @@ struct evhttp *listen_admin_bind(struct event_base *base, void (*cb)(struct evht
 			return NULL;
 		}
 		if (nadmin_guards < LISTEN_MAX)
-			admin_guards[nadmin_guards++] = acceptguard_new(evhttp_bound_socket_get_listener(bound));
+			admin_guards[nadmin_guards++] = http_accept_new(evhttp_bound_socket_get_listener(bound));
 	}
 	return http;
 }

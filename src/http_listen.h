@@ -1,6 +1,6 @@
-/* listen.h: the listening sockets (main thread). */
-#ifndef FG_LISTEN_H
-#define FG_LISTEN_H
+/* http_listen.h: the listening sockets (main thread). */
+#ifndef FG_HTTP_LISTEN_H
+#define FG_HTTP_LISTEN_H
 #include <stddef.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -9,21 +9,21 @@
 
 /* Opens every listening socket C names (shared, admin and tenant ones).
  * Returns -1 with ERR when one cannot be bound (exit status 2). */
-int listen_open(const struct fg_config *c, char *err, size_t errlen);
+int http_listen_open(const struct fg_config *c, char *err, size_t errlen);
 /* Hands the public and tenant listeners to the workers (start-up). */
-int listen_serve(void);
+int http_listen_serve(void);
 /* A reload in two steps. prepare binds the listeners that are new in C
  * and keeps them aside; -1 with ERR (nothing changed) when one cannot be
  * bound. commit, once C is in force, hands the new ones to every worker
  * and retires those C no longer names (requests in flight on them finish
  * first). abort closes what prepare bound. */
-int listen_prepare(const struct fg_config *c, char *err, size_t errlen);
-void listen_commit(const struct fg_config *c);
-void listen_abort(void);
+int http_listen_prepare(const struct fg_config *c, char *err, size_t errlen);
+void http_listen_commit(const struct fg_config *c);
+void http_listen_abort(void);
 /* Serves the admin listeners on BASE (the main loop) with callback CB;
  * the caller frees the returned evhttp at exit. */
-struct evhttp *listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
 				 int client_timeout);
 /* Closes every listening socket (exit, after the workers stopped). */
-void listen_close_all(void);
+void http_listen_close_all(void);
 #endif

@@ -177,7 +177,7 @@ static void sink_write(struct log_sink *s, json_t *obj)
 	free(text);
 }
 
-/* Lets reqlog.c skip building a line nobody will read (access_log = off). */
+/* Lets req_log.c skip building a line nobody will read (access_log = off). */
 bool log_access_on(void) { return atomic_load(&log_acc.on); }
 void log_access(json_t *obj) { sink_write(&log_acc, obj); }
 void log_audit(json_t *obj) { sink_write(&log_aud, obj); }

@@ -64,11 +64,11 @@ static void main_usage(FILE *out)
 /* Loads PATH with every check -t makes; NULL with ERRS filled otherwise. */
 static struct fg_config *main_load(const char *path, struct fg_errors *errs)
 {
-	struct fg_config *c = config_load(path, errs);
+	struct fg_config *c = conf_load(path, errs);
 	if (c) {
-		confcheck_files(c, errs);
+		conf_check_files(c, errs);
 		if (errs->n) {
-			config_unref(c);
+			conf_unref(c);
 			c = NULL;
 		}
 	}
@@ -101,34 +101,34 @@ static void main_reload(void)
 	log_info("SIGHUP: reloading %s", m.path);
 	struct fg_config *c = main_load(m.path, &errs);
 	main_report(&errs, false, "reload refused: ");
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	if (!c) {
 		log_error("reload refused: the old configuration stays in force");
 		stats_reload(false);
 		return;
 	}
-	if (listen_prepare(c, err, sizeof err) < 0) {
+	if (http_listen_prepare(c, err, sizeof err) < 0) {
 		log_error("reload refused: %s; the old configuration stays in force", err);
-		config_unref(c);
+		conf_unref(c);
 		stats_reload(false);
 		return;
 	}
-	struct fg_config *old = config_current();
+	struct fg_config *old = conf_current();
 	if (old) {
-		confcheck_restart_keys(old, c);
-		config_unref(old);
+		conf_check_restart_keys(old, c);
+		conf_unref(old);
 	}
-	config_ref(c);
-	config_swap(c);
+	conf_ref(c);
+	conf_swap(c);
 	/* Only now, with C in force, do workers see its new listeners. */
-	listen_commit(c);
-	token_config_changed(c);
+	http_listen_commit(c);
+	up_token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
-	batch_config_changed(c);
+	up_listread_config_changed(c);
 	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
-	config_unref(c);
+	conf_unref(c);
 }
 
 /* SIGUSR1 (what logrotate sends nginx) reopens the access and audit logs
@@ -138,13 +138,13 @@ static void main_reload(void)
 static void main_reopen_logs(const char *why)
 {
 	char err[FG_ERR_LEN];
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	if (c && log_open(c, err, sizeof err) < 0)
 		log_error("%s: %s", why, err);
 	else if (c)
 		log_info("%s: logs reopened", why);
 	if (c)
-		config_unref(c);
+		conf_unref(c);
 }
 
 static void main_drain_check(evutil_socket_t fd, short what, void *arg)
@@ -166,11 +166,11 @@ static void main_drain_begin(evutil_socket_t fd, short what, void *arg)
 {
 	if (m.drain_timer)
 		return;
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	log_info("no longer accepting; finishing %ld requests in flight (up to %d s)",
 		 http_in_flight(), c->shutdown_timeout);
 	m.drain_deadline = clock_now() + c->shutdown_timeout;
-	config_unref(c);
+	conf_unref(c);
 	http_stop_accepting();
 	m.drain_timer = evtimer_new(m.base, main_drain_check, NULL);
 	main_drain_check(-1, 0, NULL);
@@ -181,7 +181,7 @@ static void main_drain_begin(evutil_socket_t fd, short what, void *arg)
  * [redis] is not reloadable: the connection keeps its start-up settings. */
 static struct redis_conn *main_redis_start(const struct fg_config *c)
 {
-	if (!config_redis_on(c))
+	if (!conf_redis_on(c))
 		return NULL;
 	struct redis_opts o = {
 		.url = &c->redis_url, .username = c->redis_username, .password = &c->redis_password,
@@ -215,9 +215,9 @@ static void main_stop(int sig)
 	m.stopping = true;
 	notify_stopping();
 	admin_set_draining();
-	struct fg_config *c = config_current();
+	struct fg_config *c = conf_current();
 	int delay = sig == SIGINT ? 0 : c->drain_delay;
-	config_unref(c);
+	conf_unref(c);
 	if (delay <= 0) {
 		log_info("%s: stopping", main_signame(sig));
 		main_drain_begin(-1, 0, NULL);
@@ -252,22 +252,22 @@ static void main_signal_cb(evutil_socket_t sig, short what, void *arg)
 /* With [redis]: the connection and the budget's gate (-1: out of memory). */
 static int main_share_start(struct fg_config *c, struct redis_conn **redis)
 {
-	if (!config_redis_on(c))
+	if (!conf_redis_on(c))
 		return 0;
 	*redis = main_redis_start(c);
 	if (!*redis)
 		return -1;
-	if (budgetshare_start(m.base, *redis, budget_shared(), c) < 0)
+	if (budget_shared_start(m.base, *redis, budget_shared(), c) < 0)
 		return -1;
-	return sharedcache_start(m.base, c);
+	return redis_cache_start(m.base, c);
 }
 
 /* Each worker's base gets its second-level cache connection now, so the
  * first reads find it connected. */
 static int main_workers_redis(void)
 {
-	if (sharedcache_on())
-		http_workers_each_base(sharedcache_base_add);
+	if (redis_cache_on())
+		http_workers_each_base(redis_cache_base_add);
 	return 0;
 }
 
@@ -283,12 +283,12 @@ static int main_check(const char *path, bool print, bool quiet)
 	struct fg_errors errs = { 0 };
 	struct fg_config *c = main_load(path, &errs);
 	main_report(&errs, true, "");
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	if (!c)
 		return 1;
 	if (print)
-		confcheck_print(c, stdout);
-	config_unref(c);
+		conf_check_print(c, stdout);
+	conf_unref(c);
 	if (!quiet)
 		fprintf(print ? stderr : stdout, "configuration OK\n");
 	return 0;
@@ -309,7 +309,7 @@ static int main_run(struct fg_config *c)
 		log_error("%s", err);
 		return 2;
 	}
-	if (listen_open(c, err, sizeof err) < 0) {
+	if (http_listen_open(c, err, sizeof err) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -318,19 +318,19 @@ static int main_run(struct fg_config *c)
 	if (!m.base || !shard)
 		goto out;
 	stats_thread_init(shard);
-	http_set_handler(&request_handler);
+	http_set_handler(&req_handler);
 	/* The shared cache and budget exist before any worker can ask for
 	 * them, and the budget has its configured rate from the start (so
 	 * /stats shows it before the first read). */
 	if (cache_start() < 0 || budget_start(c->vin_get_rate.count, c->vin_get_rate.window_s) < 0 ||
 	    main_share_start(c, &redis) < 0 ||
-	    token_start(m.base, c) < 0 || batch_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
-	    listen_serve() < 0 ||
+	    up_token_start(m.base, c) < 0 || up_listread_start(m.base, c) < 0 || http_workers_start(c) < 0 || main_workers_redis() < 0 ||
+	    http_listen_serve() < 0 ||
 	    http_workers_run() < 0) {
 		log_error("cannot start the workers");
 		goto out;
 	}
-	admin = listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
+	admin = http_listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
 		goto out;
@@ -362,19 +362,19 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
-	batch_stop();   /* after the workers: nothing joins a batch any more */
-	listen_close_all();
-	token_stop();
-	localtoken_clear();   /* the workers are gone: no lookup can race it */
-	sharedcache_stop();   /* its subscriber touches the cache */
+	up_listread_stop();   /* after the workers: nothing joins a batch any more */
+	http_listen_close_all();
+	up_token_stop();
+	req_localtoken_clear();   /* the workers are gone: no lookup can race it */
+	redis_cache_stop();   /* its subscriber touches the cache */
 	cache_shutdown();
 	/* The connection first: freeing it answers its pending commands (as
 	 * failed), and those answers go to the shared budget's gate, which
 	 * must still be there; then the gate, then the budget it gates. */
 	redis_conn_free(redis);
-	budgetshare_stop();
+	budget_shared_stop();
 	budget_shutdown();
-	ratelimit_shutdown();
+	req_tenantrate_shutdown();
 	if (admin)
 		evhttp_free(admin);
 	if (flush)
@@ -434,19 +434,19 @@ int main(int argc, char **argv)
 	struct fg_errors errs = { 0 };
 	/* Not main_load: a log file that cannot be opened is a start-up
 	 * failure (exit 2, from log_open), not a configuration error. */
-	struct fg_config *c = config_load(m.path, &errs);
+	struct fg_config *c = conf_load(m.path, &errs);
 	main_report(&errs, false, "");
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	if (!c) {
 		log_error("cannot start: the configuration %s is not valid", m.path);
 		curl_global_cleanup();
 		return 1;
 	}
-	config_ref(c);
-	config_swap(c);
+	conf_ref(c);
+	conf_swap(c);
 	int rc = main_run(c);
-	config_unref(c);
-	config_swap(NULL);
+	conf_unref(c);
+	conf_swap(NULL);
 	curl_global_cleanup();
 	return rc;
 }

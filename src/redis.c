@@ -9,7 +9,7 @@
  * there); a context must never be freed from inside its own callbacks (a
  * teardown we start is deferred to the `reaper` event, run from the loop);
  * redisAsyncConnect resolves host names with a blocking call (config only
- * lets numeric addresses and unix paths through, see parse_redis_url).
+ * lets numeric addresses and unix paths through, see conf_parse_redis_url).
  *
  * Never: hold a secret anywhere but the copied password (wiped on free),
  * put one in an error, or block the loop. */
@@ -362,9 +362,9 @@ static void redis_connect_start(struct redis_conn *c)
 	c->hs_pending = 0;
 	/* Pipelined: hiredis writes them once the socket connects, and Redis
 	 * answers in order, so one timer covers connect and handshake. */
-	if (!secret_empty(&c->password)) {
-		const char *argv[3] = { "AUTH", c->username ? c->username : secret_data(&c->password),
-					secret_data(&c->password) };
+	if (!conf_secret_empty(&c->password)) {
+		const char *argv[3] = { "AUTH", c->username ? c->username : conf_secret_data(&c->password),
+					conf_secret_data(&c->password) };
 		size_t lens[3] = { 4, strlen(argv[1]), c->password.len };
 		if (!c->username)
 			lens[1] = c->password.len;
@@ -589,7 +589,7 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 	if (o->username)
 		c->username = strdup(o->username);
 	if (o->password)
-		secret_copy(&c->password, o->password);
+		conf_secret_copy(&c->password, o->password);
 	c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 250;
 	c->down_after_ms = o->down_after_ms > 0 ? o->down_after_ms : REDIS_DOWN_AFTER_MS;
@@ -674,7 +674,7 @@ void redis_conn_free(struct redis_conn *c)
 	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
 		if (evs[i])
 			event_free(evs[i]);
-	secret_wipe(&c->password);
+	conf_secret_wipe(&c->password);
 	free(c->username);
 	free(c->path);
 	free(c->channel);

@@ -1,5 +1,5 @@
-/* sharedbudget.c: the shared sliding-window budget's Lua scripts and the
- * calls that run them (see sharedbudget.h).
+/* redis_budget.c: the shared sliding-window budget's Lua scripts and the
+ * calls that run them (see redis_budget.h).
  *
  * Owns: the key names of one application's budget, the scripts, lease
  * ids (this instance's random id + a counter, so two instances never mint
@@ -126,7 +126,7 @@ static void sb_scripts_init(void)
 	atomic_store(&sb_scripts_done, 1);
 }
 
-struct sharedbudget *sharedbudget_new(const char *prefix, const char *client_id,
+struct sharedbudget *redis_budget_new(const char *prefix, const char *client_id,
 				      unsigned limit, long long window_ms)
 {
 	unsigned char h[SHA256_DIGEST_LENGTH], id[8];
@@ -154,11 +154,11 @@ struct sharedbudget *sharedbudget_new(const char *prefix, const char *client_id,
 	sb->window_ms = window_ms;
 	return sb;
 fail:
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 	return NULL;
 }
 
-void sharedbudget_free(struct sharedbudget *sb)
+void redis_budget_free(struct sharedbudget *sb)
 {
 	if (!sb)
 		return;
@@ -167,10 +167,10 @@ void sharedbudget_free(struct sharedbudget *sb)
 	free(sb);
 }
 
-const char *sharedbudget_log_key(const struct sharedbudget *sb) { return sb->log_key; }
-const char *sharedbudget_pause_key(const struct sharedbudget *sb) { return sb->pause_key; }
+const char *redis_budget_log_key(const struct sharedbudget *sb) { return sb->log_key; }
+const char *redis_budget_pause_key(const struct sharedbudget *sb) { return sb->pause_key; }
 
-unsigned sharedbudget_fallback_share(unsigned limit, unsigned instances)
+unsigned redis_budget_fallback_share(unsigned limit, unsigned instances)
 {
 	return instances ? limit / instances : limit;
 }
@@ -210,7 +210,7 @@ static void sb_reply(enum redis_outcome o, const redisReply *r, void *arg)
 	if (op->cancelled) {
 		/* the asker went away: give a granted slot back */
 		if (res.status == SHAREDBUDGET_GRANTED && op->kind == SB_OP_GRANT)
-			sharedbudget_commit(op->sb, op->rc, op->lease, false, NULL, NULL);
+			redis_budget_commit(op->sb, op->rc, op->lease, false, NULL, NULL);
 	} else if (op->cb) {
 		op->cb(&res, op->arg);
 	}
@@ -231,20 +231,20 @@ static struct sharedbudget_op *sb_op(struct sharedbudget *sb, struct redis_conn 
 	return op;
 }
 
-void sharedbudget_lease_id(struct sharedbudget *sb, char out[SHAREDBUDGET_LEASE_LEN])
+void redis_budget_lease_id(struct sharedbudget *sb, char out[SHAREDBUDGET_LEASE_LEN])
 {
 	snprintf(out, SHAREDBUDGET_LEASE_LEN, "%s:%llu", sb->instance,
 		 (unsigned long long)atomic_fetch_add(&sb->seq, 1) + 1);
 }
 
-struct sharedbudget_op *sharedbudget_acquire(struct sharedbudget *sb, struct redis_conn *rc,
+struct sharedbudget_op *redis_budget_acquire(struct sharedbudget *sb, struct redis_conn *rc,
 					     sharedbudget_fn cb, void *arg)
 {
 	char limit[24], window[24];
 	struct sharedbudget_op *op = sb_op(sb, rc, SB_OP_GRANT, cb, arg);
 	if (!op)
 		return NULL;
-	sharedbudget_lease_id(sb, op->lease);
+	redis_budget_lease_id(sb, op->lease);
 	snprintf(limit, sizeof limit, "%u", sb->limit);
 	snprintf(window, sizeof window, "%lld", sb->window_ms);
 	const char *args[5] = { sb->log_key, sb->pause_key, limit, window, op->lease };
@@ -255,13 +255,13 @@ struct sharedbudget_op *sharedbudget_acquire(struct sharedbudget *sb, struct red
 	return op;
 }
 
-void sharedbudget_cancel(struct sharedbudget_op *op)
+void redis_budget_cancel(struct sharedbudget_op *op)
 {
 	if (op)
 		op->cancelled = true;
 }
 
-int sharedbudget_commit(struct sharedbudget *sb, struct redis_conn *rc, const char *lease,
+int redis_budget_commit(struct sharedbudget *sb, struct redis_conn *rc, const char *lease,
 			bool used, sharedbudget_fn cb, void *arg)
 {
 	char window[24];
@@ -277,7 +277,7 @@ int sharedbudget_commit(struct sharedbudget *sb, struct redis_conn *rc, const ch
 	return 0;
 }
 
-int sharedbudget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long ms,
+int redis_budget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long ms,
 		       sharedbudget_fn cb, void *arg)
 {
 	char v[24];
@@ -293,7 +293,7 @@ int sharedbudget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long
 	return 0;
 }
 
-int sharedbudget_seed(struct sharedbudget *sb, struct redis_conn *rc, const char *const *leases,
+int redis_budget_seed(struct sharedbudget *sb, struct redis_conn *rc, const char *const *leases,
 		      const long long *ages_ms, size_t n, long long pause_ms,
 		      sharedbudget_fn cb, void *arg)
 {

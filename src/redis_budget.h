@@ -1,4 +1,4 @@
-/* sharedbudget.h: the upstream read budget shared by every instance
+/* redis_budget.h: the upstream read budget shared by every instance
  * through Redis (issue 16), as Lua scripts run via redis.c.
  *
  * One sorted set per application (the OAuth client_id) is the sliding log
@@ -13,8 +13,8 @@
  * Results come back through a callback on the base of the redis_conn the
  * call was made on. A time-out or a lost connection is SHAREDBUDGET_UNKNOWN,
  * never "denied": the caller falls back to its local share. */
-#ifndef FG_SHAREDBUDGET_H
-#define FG_SHAREDBUDGET_H
+#ifndef FG_REDIS_BUDGET_H
+#define FG_REDIS_BUDGET_H
 #include <stdbool.h>
 #include <stddef.h>
 #include "redis.h"
@@ -46,30 +46,30 @@ struct sharedbudget_op;
  * WINDOW_MS (pass budget_window() * 1000: the window plus its margin).
  * Immutable after creation except the lease counter (atomic), so every
  * thread may use one object with its own redis_conn. */
-struct sharedbudget *sharedbudget_new(const char *prefix, const char *client_id,
+struct sharedbudget *redis_budget_new(const char *prefix, const char *client_id,
 				      unsigned limit, long long window_ms);
-void sharedbudget_free(struct sharedbudget *sb);
+void redis_budget_free(struct sharedbudget *sb);
 /* The key names, for tests and diagnostics (never secret: hashed id). */
-const char *sharedbudget_log_key(const struct sharedbudget *sb);
-const char *sharedbudget_pause_key(const struct sharedbudget *sb);
+const char *redis_budget_log_key(const struct sharedbudget *sb);
+const char *redis_budget_pause_key(const struct sharedbudget *sb);
 
 /* Asks for one slot. NULL: not sent (Redis not up) and CB will not run:
  * treat as UNKNOWN at once. Otherwise CB runs exactly once, unless
- * sharedbudget_cancel() is called first. */
-struct sharedbudget_op *sharedbudget_acquire(struct sharedbudget *sb, struct redis_conn *rc,
+ * redis_budget_cancel() is called first. */
+struct sharedbudget_op *redis_budget_acquire(struct sharedbudget *sb, struct redis_conn *rc,
 					     sharedbudget_fn cb, void *arg);
 /* The caller no longer wants OP's answer (its request went away): CB will
  * not run, and a slot granted meanwhile is given back. Only before CB ran. */
-void sharedbudget_cancel(struct sharedbudget_op *op);
+void redis_budget_cancel(struct sharedbudget_op *op);
 /* The exchange that used LEASE is over: USED re-stamps it at Redis's now
  * (it frees a window later), !USED removes it. CB may be NULL; its result
  * is GRANTED with NOW_MS on success, UNKNOWN otherwise. -1: not sent. */
-int sharedbudget_commit(struct sharedbudget *sb, struct redis_conn *rc, const char *lease,
+int redis_budget_commit(struct sharedbudget *sb, struct redis_conn *rc, const char *lease,
 			bool used, sharedbudget_fn cb, void *arg);
 /* The upstream answered 429: no instance is granted anything for MS
  * (an existing longer pause stays). CB gets PAUSED with the pause in force.
  * -1: not sent. */
-int sharedbudget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long ms,
+int redis_budget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long ms,
 		       sharedbudget_fn cb, void *arg);
 /* After Redis comes back (maybe empty): adds this instance's sends of the
  * current window, each as its lease id and its age in ms (how long ago its
@@ -77,14 +77,14 @@ int sharedbudget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long
  * (0: none). A lease Redis still holds keeps its score, so a re-seed after
  * a mere reconnect counts nothing twice. CB gets GRANTED with IN_WINDOW =
  * the log's size. -1: not sent. */
-int sharedbudget_seed(struct sharedbudget *sb, struct redis_conn *rc, const char *const *leases,
+int redis_budget_seed(struct sharedbudget *sb, struct redis_conn *rc, const char *const *leases,
 		      const long long *ages_ms, size_t n, long long pause_ms,
 		      sharedbudget_fn cb, void *arg);
 /* A fresh lease id, for a send made from the local fallback share, so it
  * can be seeded later. */
-void sharedbudget_lease_id(struct sharedbudget *sb, char out[SHAREDBUDGET_LEASE_LEN]);
+void redis_budget_lease_id(struct sharedbudget *sb, char out[SHAREDBUDGET_LEASE_LEN]);
 
 /* While Redis is down: this instance's share, floor(LIMIT / INSTANCES)
  * (0 when there are more instances than slots). */
-unsigned sharedbudget_fallback_share(unsigned limit, unsigned instances);
+unsigned redis_budget_fallback_share(unsigned limit, unsigned instances);
 #endif

@@ -1,4 +1,4 @@
-/* sharedcache.c: the second cache level in Redis (see sharedcache.h).
+/* redis_cache.c: the second cache level in Redis (see redis_cache.h).
  *
  * Owns: the cache's keys and Lua scripts, one Redis connection per worker
  * event base (made on first use, on that worker's thread), the fill-lock
@@ -111,7 +111,7 @@ struct sharedcache_op {
 	char token[SHAREDCACHE_TOKEN_LEN];
 };
 
-bool sharedcache_on(void) { return sc.on; }
+bool redis_cache_on(void) { return sc.on; }
 
 static void sc_key(char *out, const char *vin, char what)
 {
@@ -128,7 +128,7 @@ static struct redis_opts sc_opts(void)
 	return o;
 }
 
-/* This base's connection, made by sharedcache_base_add (or, for a base
+/* This base's connection, made by redis_cache_base_add (or, for a base
  * that was not there at start, on first use, on its own thread). */
 static struct redis_conn *sc_conn_any(struct event_base *base)
 {
@@ -157,12 +157,12 @@ static struct redis_conn *sc_conn(struct event_base *base)
 	return rc && redis_conn_state(rc) == REDIS_UP ? rc : NULL;
 }
 
-void sharedcache_base_add(struct event_base *base)
+void redis_cache_base_add(struct event_base *base)
 {
 	sc_conn_any(base);
 }
 
-void sharedcache_base_gone(struct event_base *base)
+void redis_cache_base_gone(struct event_base *base)
 {
 	pthread_mutex_lock(&sc.mu);
 	for (int i = 0; i < sc.nconns; i++) {
@@ -309,7 +309,7 @@ static int sc_get_send(struct sharedcache_op *op)
 	return 0;
 }
 
-struct sharedcache_op *sharedcache_get(struct event_base *base, const char *vin, long long lock_ms,
+struct sharedcache_op *redis_cache_get(struct event_base *base, const char *vin, long long lock_ms,
 				       struct sharedcache_ticket *t, sharedcache_fn cb, void *arg)
 {
 	struct redis_conn *rc = sc_conn(base);
@@ -335,7 +335,7 @@ struct sharedcache_op *sharedcache_get(struct event_base *base, const char *vin,
 	return op;
 }
 
-void sharedcache_cancel(struct sharedcache_op *op)
+void redis_cache_cancel(struct sharedcache_op *op)
 {
 	if (!op)
 		return;
@@ -347,12 +347,12 @@ void sharedcache_cancel(struct sharedcache_op *op)
 
 /* ---- stores and invalidations ---------------------------------------------- */
 
-void sharedcache_put(struct event_base *base, const char *vin, struct sharedcache_ticket *t,
+void redis_cache_put(struct event_base *base, const char *vin, struct sharedcache_ticket *t,
 		     const char *ctype, const void *body, size_t len, int fresh_s, int stale_s)
 {
 	struct redis_conn *rc = sc_conn(base);
 	if (!t->asked || fresh_s <= 0) {
-		sharedcache_release(base, vin, t);
+		redis_cache_release(base, vin, t);
 		return;
 	}
 	char kv[SC_KEY_LEN], kg[SC_KEY_LEN], kl[SC_KEY_LEN], px[24], f[24], x[24];
@@ -373,7 +373,7 @@ void sharedcache_put(struct event_base *base, const char *vin, struct sharedcach
 	t->asked = false;
 }
 
-void sharedcache_release(struct event_base *base, const char *vin, struct sharedcache_ticket *t)
+void redis_cache_release(struct event_base *base, const char *vin, struct sharedcache_ticket *t)
 {
 	if (!t->lock[0])
 		return;
@@ -386,7 +386,7 @@ void sharedcache_release(struct event_base *base, const char *vin, struct shared
 	t->lock[0] = '\0';
 }
 
-void sharedcache_invalidate(struct event_base *base, char *const *vins, size_t n)
+void redis_cache_invalidate(struct event_base *base, char *const *vins, size_t n)
 {
 	struct redis_conn *rc = sc_conn(base);
 	if (!sc.on || !n)
@@ -461,9 +461,9 @@ static void sc_message(enum redis_sub_event ev, const char *msg, size_t len, voi
 	free(copy);
 }
 
-int sharedcache_start(struct event_base *base, struct fg_config *c)
+int redis_cache_start(struct event_base *base, struct fg_config *c)
 {
-	if (!config_redis_on(c) || !c->redis_cache || !c->cache_enabled)
+	if (!conf_redis_on(c) || !c->redis_cache || !c->cache_enabled)
 		return 0;
 	const char *prefix = c->redis_prefix ? c->redis_prefix : "fleetgate";
 	unsigned char rnd[8];
@@ -481,7 +481,7 @@ int sharedcache_start(struct event_base *base, struct fg_config *c)
 	redis_script_init(&sc.put, sc_put_src);
 	redis_script_init(&sc.unlock, sc_unlock_src);
 	redis_script_init(&sc.inv, sc_inv_src);
-	config_ref(c);
+	conf_ref(c);
 	sc.cfg = c;
 	sc.on = true;
 	struct redis_opts o = sc_opts();
@@ -492,7 +492,7 @@ int sharedcache_start(struct event_base *base, struct fg_config *c)
 	return 0;
 }
 
-void sharedcache_stop(void)
+void redis_cache_stop(void)
 {
 	redis_conn_free(sc.sub);
 	sc.sub = NULL;
@@ -503,7 +503,7 @@ void sharedcache_stop(void)
 	pthread_mutex_unlock(&sc.mu);
 	sc.on = false;
 	if (sc.cfg)
-		config_unref(sc.cfg);
+		conf_unref(sc.cfg);
 	sc.cfg = NULL;
 	free(sc.prefix);
 	free(sc.channel);
@@ -512,7 +512,7 @@ void sharedcache_stop(void)
 
 /* ---- admin surface ------------------------------------------------------------- */
 
-void sharedcache_stats_json(json_t *o)
+void redis_cache_stats_json(json_t *o)
 {
 	json_t *s = json_object();
 	if (!s)
@@ -528,7 +528,7 @@ void sharedcache_stats_json(json_t *o)
 	json_object_set_new(o, "second_level", s);
 }
 
-void sharedcache_metrics(struct evbuffer *b)
+void redis_cache_metrics(struct evbuffer *b)
 {
 	metric_counter(b, "cache_l2_hits_total", "Answers found in the Redis second level",
 		       (double)atomic_load(&sc.hits));

@@ -1,4 +1,4 @@
-/* sharedcache.h: the second cache level in Redis, shared by every
+/* redis_cache.h: the second cache level in Redis, shared by every
  * instance (issue 16, [redis] cache = yes). The in-process cache stays in
  * front; this level holds single-VIN answers (status, content type, body,
  * lifetimes), coalesces misses across instances with a lock, refuses a
@@ -8,8 +8,8 @@
  * Every call runs on a worker's event base (its own Redis connection) or,
  * for the subscriber, the main base. A Redis that does not answer is a
  * miss here, never a failure of the request. */
-#ifndef FG_SHAREDCACHE_H
-#define FG_SHAREDCACHE_H
+#ifndef FG_REDIS_CACHE_H
+#define FG_REDIS_CACHE_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -45,31 +45,31 @@ typedef void (*sharedcache_fn)(enum sharedcache_status st, const struct sharedca
 /* With [redis] url and cache = yes (and the cache on): subscribes on
  * BASE (the main base) and keeps a reference to C for the worker
  * connections. 0 also when off; -1 out of memory. */
-int sharedcache_start(struct event_base *base, struct fg_config *c);
-void sharedcache_stop(void);
-bool sharedcache_on(void);
+int redis_cache_start(struct event_base *base, struct fg_config *c);
+void redis_cache_stop(void);
+bool redis_cache_on(void);
 /* A worker's base gets its connection (main thread, before it runs). */
-void sharedcache_base_add(struct event_base *base);
+void redis_cache_base_add(struct event_base *base);
 /* A worker's base is about to be freed (its thread has ended). */
-void sharedcache_base_gone(struct event_base *base);
+void redis_cache_base_gone(struct event_base *base);
 
 struct sharedcache_op;
 /* Looks VIN up on BASE. A fill lock held by another instance is waited
  * for by polling, up to LOCK_MS. NULL: not asked (off, or Redis not up):
  * go on as a miss; otherwise CB runs exactly once unless cancelled. */
-struct sharedcache_op *sharedcache_get(struct event_base *base, const char *vin, long long lock_ms,
+struct sharedcache_op *redis_cache_get(struct event_base *base, const char *vin, long long lock_ms,
 				       struct sharedcache_ticket *t, sharedcache_fn cb, void *arg);
-void sharedcache_cancel(struct sharedcache_op *op);
+void redis_cache_cancel(struct sharedcache_op *op);
 /* Stores a 200 answer for FRESH_S + STALE_S (PX), unless VIN was
  * invalidated since T's lookup; releases T's lock either way. */
-void sharedcache_put(struct event_base *base, const char *vin, struct sharedcache_ticket *t,
+void redis_cache_put(struct event_base *base, const char *vin, struct sharedcache_ticket *t,
 		     const char *ctype, const void *body, size_t len, int fresh_s, int stale_s);
 /* T's fill lock, when it holds one, is given up (no answer to store). */
-void sharedcache_release(struct event_base *base, const char *vin, struct sharedcache_ticket *t);
+void redis_cache_release(struct event_base *base, const char *vin, struct sharedcache_ticket *t);
 /* A mutation of VINS: deleted, generation bumped, published, in one script. */
-void sharedcache_invalidate(struct event_base *base, char *const *vins, size_t n);
+void redis_cache_invalidate(struct event_base *base, char *const *vins, size_t n);
 
 /* second_level_* counters into the /stats cache section; metrics. */
-void sharedcache_stats_json(json_t *o);
-void sharedcache_metrics(struct evbuffer *b);
+void redis_cache_stats_json(json_t *o);
+void redis_cache_metrics(struct evbuffer *b);
 #endif

@@ -1,4 +1,4 @@
-/* request.c: the life of one tenant request, as a table of steps.
+/* req.c: the life of one tenant request, as a table of steps.
  *
  * A request moves through the steps of REQ_STEPS below, in order. Each
  * step returns GO (on to the next), WAIT (it left one wait; the wake-up
@@ -17,7 +17,7 @@
  * so a reload never changes the rules under it. It runs entirely on its
  * worker's thread; shared state (token, cache, budget, tenant rates) is
  * reached through their APIs, whose locks are inside. The cache side of
- * the request (key, lookup, store, hand-over, X-Cache) is reqcache.c's.
+ * the request (key, lookup, store, hand-over, X-Cache) is req_cache.c's.
  *
  * Never: block, or reply other than through req_reply(). */
 #include "req.h"
@@ -117,7 +117,7 @@ struct req {
 	struct fg_route_match rm;
 	char rid[REQLOG_ID_LEN + 1];
 	char *uri;                  /* as received, for the log */
-	char *filter;               /* the list's filter as parsed (query.c) */
+	char *filter;               /* the list's filter as parsed (req_query.c) */
 	char *url;                  /* upstream URL */
 	const unsigned char *body;  /* in the evhttp input buffer */
 	size_t body_len;
@@ -186,10 +186,10 @@ static void req_unwait(struct req *r)
 	switch (r->wait) {
 	case REQ_WAIT_NONE: break;
 	case REQ_WAIT_CACHE: cache_wait_cancel(r->waiter); break;
-	case REQ_WAIT_L2: reqcache_l2_cancel(&r->cache); break;
+	case REQ_WAIT_L2: req_cache_l2_cancel(&r->cache); break;
 	case REQ_WAIT_BUDGET: budget_wait_cancel(r->waiter); break;
-	case REQ_WAIT_TOKEN: token_wait_cancel(r->waiter); break;
-	case REQ_WAIT_UPSTREAM: forward_cancel(r->waiter); break;
+	case REQ_WAIT_TOKEN: up_token_wait_cancel(r->waiter); break;
+	case REQ_WAIT_UPSTREAM: up_forward_cancel(r->waiter); break;
 	}
 	r->wait = REQ_WAIT_NONE;
 	r->waiter = NULL;
@@ -215,10 +215,10 @@ static void req_log_end(struct req *r, int status, size_t bytes)
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
-		.upstream_ms = r->upstream_ms, .cache = reqcache_xcache_name(r->cache.xcache),
+		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
 		.client = json_string_value(client),
 	};
-	reqlog_write(&l, status, bytes);
+	req_log_write(&l, status, bytes);
 	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
 	stats_request_cache(l.cache, l.duration_s);
@@ -239,11 +239,11 @@ static void req_free(struct req *r)
 		budget_release(budget_shared(), clock_now());   /* reserved, never sent */
 	else if (r->slot == REQ_SLOT_SENT)
 		budget_used(budget_shared(), clock_now());      /* abandoned mid-exchange */
-	reqcache_free(&r->cache);
-	forward_free(r->answer);
+	req_cache_free(&r->cache);
+	up_forward_free(r->answer);
 	json_decref(r->json);
-	secret_wipe(&r->token);
-	policy_vins_free(r->vins, r->nvins);
+	conf_secret_wipe(&r->token);
+	req_policy_vins_free(r->vins, r->nvins);
 	free(r->uri);
 	free(r->filter);
 	free(r->url);
@@ -259,12 +259,12 @@ static void req_free(struct req *r)
 static enum req_go req_reply(struct req *r, int status, struct evbuffer *body, const char *ctype)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
-	reqcache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
+	req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
 	size_t bytes = body ? evbuffer_get_length(body) : 0;
 	if (ctype && *ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
-	reqcache_headers(&r->cache, h);
+	req_cache_headers(&r->cache, h);
 	req_log_end(r, status, bytes);
 	stats_add(STAT_bytes_out, bytes);
 	http_reply(r->er, status, body);
@@ -293,7 +293,7 @@ static enum req_go req_reply_error(struct req *r, int status, int retry_after, c
 /* Replies with A (the caller's reference, consumed). */
 static enum req_go req_reply_answer(struct req *r, struct cache_answer *a)
 {
-	struct evbuffer *out = reqcache_render(&r->cache, a, r->tenant, r->cfg->generation,
+	struct evbuffer *out = req_cache_render(&r->cache, a, r->tenant, r->cfg->generation,
 					       evhttp_request_get_output_headers(r->er), clock_now());
 	if (!out)
 		req_reply_error(r, 500, -1, "out of memory");
@@ -313,7 +313,7 @@ static enum req_go req_reply_answer(struct req *r, struct cache_answer *a)
  * answer, a place in the budget queue). */
 static enum req_go req_fail(struct req *r, const char *why, int status, int retry_after, const char *detail)
 {
-	struct cache_answer *a = reqcache_stale(&r->cache, clock_now(), r->answer != NULL, why);
+	struct cache_answer *a = req_cache_stale(&r->cache, clock_now(), r->answer != NULL, why);
 	if (a)
 		return req_reply_answer(r, a);
 	return status ? req_reply_error(r, status, retry_after, detail) : REQ_GO;
@@ -338,7 +338,7 @@ static void req_wait_expired(evutil_socket_t fd, short what, void *arg)
 			 "the upstream read budget (vin_get_rate) has no room; retry later");
 		return;
 	case REQ_WAIT_TOKEN:
-		token_ready(reason, sizeof reason);
+		up_token_ready(reason, sizeof reason);
 		stats_inc(STAT_token_timeouts);
 		log_warn("request %s: %s", r->rid, reason);
 		req_reply_error(r, 503, 5, "no valid upstream access token is available yet; retry shortly");
@@ -385,18 +385,18 @@ static void request_cut_all(void)
 
 /* ---- the front half ------------------------------------------------------ */
 
-/* The path is matched as decoded by route.c and the query read by
- * query.c, both before anything else: neither may reach the upstream in a
+/* The path is matched as decoded by req_route.c and the query read by
+ * req_query.c, both before anything else: neither may reach the upstream in a
  * form other than the one checked. */
 static enum req_go req_route(struct req *r)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->er);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	char d[256];
-	route_match_raw(r->method, path ? path : "", &r->rm);
+	req_route_match_raw(r->method, path ? path : "", &r->rm);
 	if (r->uri && path && strncmp(path, "/v1/access_tokens", 17) == 0)   /* a query there may hold a secret */
 		r->uri[strcspn(r->uri, "?")] = '\0';
-	int st = r->rm.status ? r->rm.status : query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
+	int st = r->rm.status ? r->rm.status : req_query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
 							     &r->filter, d, sizeof d);
 	if (!st)
 		return REQ_GO;
@@ -413,33 +413,33 @@ static enum req_go req_route(struct req *r)
 static enum req_go req_attribute(struct req *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-	bool local = route_is_local(r->rm.route);   /* the token route reads its own credentials */
+	bool local = req_route_is_local(r->rm.route);   /* the token route reads its own credentials */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
+	r->tenant = req_policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
 					     http_request_peer(r->er), &res);
 	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
 	}
 	const char *detail;
-	int st = policy_attr_refusal(res, &detail);
+	int st = req_policy_attr_refusal(res, &detail);
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->er);
-	if (st == 503)   /* a listener a reload removed: see policy_attr_refusal */
+	if (st == 503)   /* a listener a reload removed: see req_policy_attr_refusal */
 		evhttp_add_header(out, "Connection", "close");
-	reqhead_count(st);
+	req_headcheck_count(st);
 	if (res == FG_ATTR_BAD_KEY)   /* RFC 6750: so clients that refresh on 401 do */
 		evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 	return req_reply_error(r, st, st == 503 ? 1 : -1, detail);
 }
 
-/* POST /v1/access_tokens: answered here, never forwarded; localtoken.c
+/* POST /v1/access_tokens: answered here, never forwarded; req_localtoken.c
  * decides, told whom the listener or source address attributed. */
 static enum req_go req_local_token(struct req *r)
 {
-	if (!route_is_local(r->rm.route))
+	if (!req_route_is_local(r->rm.route))
 		return REQ_GO;
 	struct evbuffer *out = evbuffer_new();
-	int st = localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
+	int st = req_localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
 				   r->uri, &r->tenant, out);
 	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 	req_reply(r, st, out, "application/json");
@@ -449,7 +449,7 @@ static enum req_go req_local_token(struct req *r)
 }
 
 /* Only the routes that take a body send one upstream, and only as the
- * JSON policy.c parsed (any other body is not forwarded). */
+ * JSON req_policy.c parsed (any other body is not forwarded). */
 static enum req_go req_body(struct req *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->er);
@@ -458,7 +458,7 @@ static enum req_go req_body(struct req *r)
 	int st = 413;
 	if (len > r->cfg->max_body_bytes)
 		snprintf(d, sizeof d, "the request body is larger than %zu bytes", r->cfg->max_body_bytes);
-	else if (!(st = policy_parse_body(r->rm.route,
+	else if (!(st = req_policy_parse_body(r->rm.route,
 					  evhttp_find_header(evhttp_request_get_input_headers(r->er), "Content-Type"),
 					  len ? evbuffer_pullup(in, -1) : NULL, len, &r->json, d, sizeof d))) {
 		r->body = r->json ? evbuffer_pullup(in, -1) : NULL;
@@ -473,7 +473,7 @@ static enum req_go req_policy(struct req *r)
 {
 	char detail[8192];   /* names every denied VIN */
 	enum fg_route rt = r->rm.route;
-	int st = policy_check(r->tenant, rt, rt == FG_R_GET || rt == FG_R_DELETE || rt == FG_R_CANCEL ? r->rm.vin : NULL,
+	int st = req_policy_check(r->tenant, rt, rt == FG_R_GET || rt == FG_R_DELETE || rt == FG_R_CANCEL ? r->rm.vin : NULL,
 			      r->json, &r->vins, &r->nvins, detail, sizeof detail);
 	json_decref(r->json);
 	r->json = NULL;
@@ -489,7 +489,7 @@ static enum req_go req_tenant_rate(struct req *r)
 {
 	const struct fg_tenant *t = r->tenant;
 	double ra;
-	if (ratelimit_tenant_allows(t, clock_now(), &ra))
+	if (req_tenantrate_tenant_allows(t, clock_now(), &ra))
 		return REQ_GO;
 	char d[256];
 	snprintf(d, sizeof d, "tenant %s is over its request rate of %u/%us", t->name, t->rate.count, t->rate.window_s);
@@ -502,7 +502,7 @@ static void req_cache_woken(void *arg, struct cache_answer *a, const char *how)
 {
 	struct req *r = arg;
 	req_woken(r);
-	reqcache_handed(&r->cache, a, how);
+	req_cache_handed(&r->cache, a, how);
 	req_run(r, REQ_STEP_cache);   /* no answer left by the leader: ask again */
 }
 
@@ -519,9 +519,9 @@ static enum req_go req_cache(struct req *r)
 	if (rc->flight)
 		return REQ_GO;   /* leading, and the second level had nothing */
 	if (!rc->checked) {
-		reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));
+		req_cache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));
 		struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-		if (!reqcache_key(rc, r->rm.route, r->rm.vin, r->filter,
+		if (!req_cache_key(rc, r->rm.route, r->rm.vin, r->filter,
 				  evhttp_find_header(h, "Cache-Control"), evhttp_find_header(h, "Pragma"),
 				  r->cfg->cache_enabled))
 			return REQ_GO;
@@ -529,11 +529,11 @@ static enum req_go req_cache(struct req *r)
 	double now = clock_now();
 	struct cache_answer *a = NULL;
 	struct cache_waiter *w = NULL;
-	switch (reqcache_lookup(rc, now, http_worker_base(r->w), req_cache_woken, r, &a, &w)) {
+	switch (req_cache_lookup(rc, now, http_worker_base(r->w), req_cache_woken, r, &a, &w)) {
 	case CACHE_HIT:
 		return req_reply_answer(r, a);
 	case CACHE_LEAD:   /* the second level (Redis) first, when there is one */
-		if (reqcache_l2_lookup(rc, r->cfg, http_worker_base(r->w), req_cache_woken, r))
+		if (req_cache_l2_lookup(rc, r->cfg, http_worker_base(r->w), req_cache_woken, r))
 			return req_wait(r, REQ_WAIT_L2, rc, 0);
 		return REQ_GO;
 	case CACHE_WAIT:
@@ -541,7 +541,7 @@ static enum req_go req_cache(struct req *r)
 		 * token wait plus the exchange, twice with Redis (where it may
 		 * first wait out another instance's fill lock). */
 		return req_wait(r, REQ_WAIT_CACHE, w,
-				now + (r->cfg->queue_timeout + r->cfg->timeout) * (sharedcache_on() ? 2 : 1));
+				now + (r->cfg->queue_timeout + r->cfg->timeout) * (redis_cache_on() ? 2 : 1));
 	case CACHE_BUSY:
 		break;
 	}
@@ -565,7 +565,7 @@ static enum req_go req_budget(struct req *r)
 		return REQ_GO;
 	double now = clock_now(), ra = 0;
 	struct cache_waiter *cw = NULL;   /* vin_reads: a list read may answer instead */
-	switch (reqcache_vin_read(&r->cache, r->cfg, r->tenant->name, now, http_worker_base(r->w), req_cache_woken, r, &cw)) {
+	switch (req_cache_vin_read(&r->cache, r->cfg, r->tenant->name, now, http_worker_base(r->w), req_cache_woken, r, &cw)) {
 	case REQCACHE_LISTED: return req_wait(r, REQ_WAIT_CACHE, cw, now + r->cfg->queue_timeout + r->cfg->timeout);
 	case REQCACHE_SLOT: r->slot = REQ_SLOT_RESERVED; return REQ_GO;
 	case REQCACHE_BUDGET: break;
@@ -606,7 +606,7 @@ static void req_token_ready(void *arg)
 static enum req_go req_token(struct req *r)
 {
 	struct token_waiter *tw = NULL;
-	if (token_acquire(&r->token, &r->token_gen, http_worker_base(r->w), req_token_ready, r, &tw)) {
+	if (up_token_acquire(&r->token, &r->token_gen, http_worker_base(r->w), req_token_ready, r, &tw)) {
 		r->token_deadline = 0;
 		return REQ_GO;
 	}
@@ -624,30 +624,30 @@ static enum req_go req_token(struct req *r)
 static void req_upstream_done(void *arg, struct fwd *f)
 {
 	struct req *r = arg;
-	CURLcode rc = forward_result(f);
-	long status = forward_status(f);
+	CURLcode rc = up_forward_result(f);
+	long status = up_forward_status(f);
 	req_woken(r);
 	r->answer = f;
-	r->upstream_ms += forward_ms(f);
+	r->upstream_ms += up_forward_ms(f);
 	r->upstream_status = rc == CURLE_OK ? (int)status : 0;
-	stats_upstream(rc == CURLE_OK ? (int)status : 0, forward_ms(f) / 1000.0);
+	stats_upstream(rc == CURLE_OK ? (int)status : 0, up_forward_ms(f) / 1000.0);
 	if (r->slot == REQ_SLOT_SENT) {
 		/* The upstream counted this read by now at the latest. */
 		budget_used(budget_shared(), clock_now());
 		r->slot = REQ_SLOT_LOGGED;
 	}
-	reqcache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));   /* whatever the answer */
+	req_cache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));   /* whatever the answer */
 	if (rc == CURLE_OK && status == 429)
 		stats_inc(STAT_upstream_throttled);
 	if (rc == CURLE_OK && status == 401) {
 		/* The upstream did not act on a 401, so even a POST may be
 		 * sent again — once, with a fresh token. */
-		token_reject(r->token_gen);
+		up_token_reject(r->token_gen);
 		if (r->attempts < 2) {
 			stats_inc(STAT_upstream_retries);
-			forward_free(f);
+			up_forward_free(f);
 			r->answer = NULL;
-			secret_wipe(&r->token);
+			conf_secret_wipe(&r->token);
 			r->slot = REQ_SLOT_NONE;   /* a single-VIN read sends again: a slot of its own */
 			req_run(r, REQ_STEP_budget);
 			return;
@@ -659,9 +659,9 @@ static void req_upstream_done(void *arg, struct fwd *f)
 static enum req_go req_forward(struct req *r)
 {
 	if (!r->url) {   /* the list's filter as parsed, and no other query */
-		char *q = r->filter ? query_upstream(r->filter) : NULL;
+		char *q = r->filter ? req_query_upstream(r->filter) : NULL;
 		if (q || !r->filter)
-			r->url = route_upstream_url(&r->rm, r->cfg->base_url, q);
+			r->url = req_route_upstream_url(&r->rm, r->cfg->base_url, q);
 		free(q);
 		if (!r->url)
 			return req_reply_error(r, 500, -1, "out of memory");
@@ -672,7 +672,7 @@ static enum req_go req_forward(struct req *r)
 		.url = r->url,
 		.client_headers = evhttp_request_get_input_headers(r->er),
 		.request_id = r->rid,
-		.bearer = secret_data(&r->token),
+		.bearer = conf_secret_data(&r->token),
 		.body = r->body,
 		.body_len = r->body_len,
 		.content_type = r->body_len ? "application/json" : NULL,   /* never the client's label */
@@ -680,9 +680,9 @@ static enum req_go req_forward(struct req *r)
 	};
 	if (r->slot == REQ_SLOT_RESERVED)
 		r->slot = REQ_SLOT_SENT;   /* logged when the exchange is over */
-	struct fwd *f = forward_start(http_worker_upstream(r->w), &p, req_upstream_done, r);
+	struct fwd *f = up_forward_start(http_worker_upstream(r->w), &p, req_upstream_done, r);
 	/* The token is in the curl header list now; our copy can go. */
-	secret_wipe(&r->token);
+	conf_secret_wipe(&r->token);
 	if (!f)
 		return req_reply_error(r, 502, -1, "the upstream request could not be started");
 	return req_wait(r, REQ_WAIT_UPSTREAM, f, 0);
@@ -692,35 +692,35 @@ static enum req_go req_forward(struct req *r)
  * req_answer filters the others). */
 static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 {
-	int status = (int)forward_status(f);
-	int ra = forward_retry_after(f);
+	int status = (int)up_forward_status(f);
+	int ra = up_forward_retry_after(f);
 	if (ra >= 0 && (status == 429 || status == 503)) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", ra);
 		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
 	}
-	return req_reply(r, status, forward_body(f), forward_content_type(f));
+	return req_reply(r, status, up_forward_body(f), up_forward_content_type(f));
 }
 
 /* The exchange is over (and not a 401 being retried). */
 static enum req_go req_answer(struct req *r)
 {
 	struct fwd *f = r->answer;
-	CURLcode rc = forward_result(f);
+	CURLcode rc = up_forward_result(f);
 	if (rc != CURLE_OK) {
-		log_warn("request %s: upstream %s (%s): %s", r->rid, forward_error_text(rc), forward_peer(f),
+		log_warn("request %s: upstream %s (%s): %s", r->rid, up_forward_error_text(rc), up_forward_peer(f),
 			 curl_easy_strerror(rc));
-		return req_fail(r, "detail=upstream-failed", forward_error_status(rc), -1, forward_error_text(rc));
+		return req_fail(r, "detail=upstream-failed", up_forward_error_status(rc), -1, up_forward_error_text(rc));
 	}
-	int status = (int)forward_status(f);
-	forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
+	int status = (int)up_forward_status(f);
+	up_forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
 	if (status == 401) {
 		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
 		return req_reply_error(r, 502, -1,
 				       "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 	}
 	if (status == 429 && r->rm.route == FG_R_GET) {   /* nothing more goes there until its hint */
-		int secs = forward_pause_hint(f);               /* has passed; none: a whole window */
+		int secs = up_forward_pause_hint(f);               /* has passed; none: a whole window */
 		secs = secs >= 0 ? secs : (int)r->cfg->vin_get_rate.window_s;
 		log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
 		budget_pause(budget_shared(), clock_now(), secs);
@@ -736,11 +736,11 @@ static enum req_go req_answer(struct req *r)
 	int st = 0;
 	struct cache_answer *a = NULL;
 	if (r->cache.flight && status == 200)
-		a = reqcache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
+		a = req_cache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
 	else {
-		reqcache_note_status(&r->cache, status);
+		req_cache_note_status(&r->cache, status);
 		if (r->rm.route == FG_R_LIST)
-			a = reqcache_list_answer(&r->cache, f, clock_now(), &st);
+			a = req_cache_list_answer(&r->cache, f, clock_now(), &st);
 	}
 	if (a)
 		return req_reply_answer(r, a);
@@ -774,18 +774,18 @@ static void request_begin(struct evhttp_request *er, struct http_bind *b)
 	r->upstream_status = -1;
 	r->cfg = http_worker_config(r->w, &r->cfgref);
 	const char *crid = evhttp_find_header(evhttp_request_get_input_headers(er), "X-Request-Id");
-	if (crid && reqlog_id_acceptable(crid))
+	if (crid && req_log_id_acceptable(crid))
 		snprintf(r->rid, sizeof r->rid, "%s", crid);
 	else
-		reqlog_id_new(r->rid);
+		req_log_id_new(r->rid);
 	const char *uri = evhttp_request_get_uri(er);
 	r->uri = strdup(uri ? uri : "");
 	r->method = method_from_evhttp(evhttp_request_get_command(er));
 	req_run(r, REQ_STEP_route);
 }
 
-const struct http_handler request_handler = {
-	.head = reqhead_check,
+const struct http_handler req_handler = {
+	.head = req_headcheck_check,
 	.request = request_begin,
 	.client_gone = request_client_gone,
 	.in_flight = request_in_flight,

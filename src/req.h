@@ -1,8 +1,8 @@
-/* request.h: the handler of tenant requests (request.c), which main
+/* req.h: the handler of tenant requests (req.c), which main
  * registers with http_set_handler. */
-#ifndef FG_REQUEST_H
-#define FG_REQUEST_H
+#ifndef FG_REQ_H
+#define FG_REQ_H
 #include "http.h"
 
-extern const struct http_handler request_handler;
+extern const struct http_handler req_handler;
 #endif

@@ -1,8 +1,8 @@
-/* reqhead.c: the check of a request with a body on its headers alone,
+/* req_headcheck.c: the check of a request with a body on its headers alone,
  * before evhttp reads the body (http_conn.c holds the body back until
  * this answers): attribution and the declared size, so an unauthenticated
  * client cannot make the gateway buffer megabytes (SPEC.md §12
- * "Hardening"). The request's steps (request.c) run later as usual.
+ * "Hardening"). The request's steps (req.c) run later as usual.
  *
  * Never: read the body, or refuse what the steps would let through. */
 #include "req_headcheck.h"
@@ -14,8 +14,8 @@
 #include <event2/http.h>
 
 /* A request with a body, on its headers: attribution and size before the
- * body is read (policy_head); counted as the steps would count it. */
-int reqhead_check(struct http_bind *b, struct evhttp_connection *evcon, const char *target, struct evkeyvalq *h,
+ * body is read (req_policy_head); counted as the steps would count it. */
+int req_headcheck_check(struct http_bind *b, struct evhttp_connection *evcon, const char *target, struct evkeyvalq *h,
 		  char *detail, size_t len)
 {
 	struct http_cfgref *ref;
@@ -24,16 +24,16 @@ int reqhead_check(struct http_bind *b, struct evhttp_connection *evcon, const ch
 	char path[512];
 	struct fg_route_match rm;
 	snprintf(path, sizeof path, "%.*s", (int)strcspn(target, "?"), target);
-	route_match_raw(FG_POST, path, &rm);   /* the token route's credentials are in its body */
-	bool attribute = rm.status != 0 || !route_is_local(rm.route);
-	int st = cfg ? policy_head(cfg, http_bind_tenant_listener(b), attribute, h, peer, detail, len) : 0;
+	req_route_match_raw(FG_POST, path, &rm);   /* the token route's credentials are in its body */
+	bool attribute = rm.status != 0 || !req_route_is_local(rm.route);
+	int st = cfg ? req_policy_head(cfg, http_bind_tenant_listener(b), attribute, h, peer, detail, len) : 0;
 	http_config_release(ref);
 	if (st)
-		reqhead_count(st);
+		req_headcheck_count(st);
 	return st;
 }
 
-void reqhead_count(int status)
+void req_headcheck_count(int status)
 {
 	if (status == 401)
 		stats_inc(STAT_unauthorized);

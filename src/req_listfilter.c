@@ -1,11 +1,11 @@
-/* listview.c: list answers split into per-vehicle texts, filtered by VIN
+/* req_listfilter.c: list answers split into per-vehicle texts, filtered by VIN
  * set lookups, with a small per-tenant memo. Thread-safe: the split is
- * immutable after listview_new; the memo has its own lock, held only to
+ * immutable after req_listfilter_new; the memo has its own lock, held only to
  * find or install a reference-counted result.
  *
  * The memo is bounded in bytes, not only in slots: it holds at most
  * LV_MEMO_COPIES full copies' worth of filtered texts (and their tenant
- * names), which is what listview_cost charges the cache for it, so
+ * names), which is what req_listfilter_cost charges the cache for it, so
  * [cache] max_bytes bounds every byte a cached list holds however many
  * tenants read it. A text that does not fit evicts older ones. */
 #include "req_listfilter.h"
@@ -195,14 +195,14 @@ static int lv_split(struct listview *v, json_t *arr)
 		v->ntext += len;
 	}
 	v->n = n;
-	/* Give back the doubling's slack: listview_cost charges ntext. */
+	/* Give back the doubling's slack: req_listfilter_cost charges ntext. */
 	char *fit = realloc(v->text, v->ntext ? v->ntext : 1);
 	if (fit)
 		v->text = fit;
 	return 0;
 }
 
-struct listview *listview_new(json_t *answer)
+struct listview *req_listfilter_new(json_t *answer)
 {
 	json_t *arr = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
 	if (!json_is_object(answer) && !json_is_array(answer))
@@ -212,13 +212,13 @@ struct listview *listview_new(json_t *answer)
 		return NULL;
 	pthread_mutex_init(&v->mu, NULL);
 	if (lv_frame(v, answer) < 0 || lv_split(v, arr) < 0) {
-		listview_free(v);
+		req_listfilter_free(v);
 		return NULL;
 	}
 	return v;
 }
 
-void listview_free(struct listview *v)
+void req_listfilter_free(struct listview *v)
 {
 	if (!v)
 		return;
@@ -242,13 +242,13 @@ static size_t lv_memo_budget(const struct listview *v)
 	return LV_MEMO_COPIES * (full + 64 + 2 * LV_ALLOC_OVERHEAD);
 }
 
-size_t listview_cost(const struct listview *v)
+size_t req_listfilter_cost(const struct listview *v)
 {
 	return sizeof *v + v->nprefix + v->nsuffix + v->ntext + v->n * sizeof *v->items +
 	       4 * LV_ALLOC_OVERHEAD + lv_memo_budget(v);
 }
 
-size_t listview_memo_bytes(struct listview *v)
+size_t req_listfilter_memo_bytes(struct listview *v)
 {
 	pthread_mutex_lock(&v->mu);
 	size_t n = v->memo_bytes;
@@ -262,7 +262,7 @@ static struct lv_text *lv_build(const struct listview *v, const struct fg_tenant
 	bool all = vinset_allows_all(t->vins);
 	size_t len = v->nprefix + v->nsuffix;
 	for (size_t i = 0; i < v->n; i++)
-		if (all || (v->items[i].vin[0] && policy_allows_vin(t, v->items[i].vin)))
+		if (all || (v->items[i].vin[0] && req_policy_allows_vin(t, v->items[i].vin)))
 			len += v->items[i].len + 1;
 	struct lv_text *out = malloc(sizeof *out + len + 1);
 	if (!out)
@@ -274,7 +274,7 @@ static struct lv_text *lv_build(const struct listview *v, const struct fg_tenant
 	bool first = true;
 	for (size_t i = 0; i < v->n; i++) {
 		const struct lv_item *it = &v->items[i];
-		if (!all && (!it->vin[0] || !policy_allows_vin(t, it->vin)))
+		if (!all && (!it->vin[0] || !req_policy_allows_vin(t, it->vin)))
 			continue;
 		if (!first)
 			*p++ = ',';
@@ -333,7 +333,7 @@ static void lv_memo_put(struct listview *v, const char *tenant, unsigned gen, st
 	pthread_mutex_unlock(&v->mu);
 }
 
-int listview_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
+int req_listfilter_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
 		    struct evbuffer *out)
 {
 	/* Keyed by generation and name, never by the tenant's address: a

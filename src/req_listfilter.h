@@ -1,4 +1,4 @@
-/* listview.h: a cached list answer, prepared for filtering per tenant.
+/* req_listfilter.h: a cached list answer, prepared for filtering per tenant.
  *
  * A list of 10,000 clearances is parsed once, when it is stored: each
  * element is kept as its compact JSON text next to its VIN, so serving it
@@ -6,8 +6,8 @@
  * or printing on the hot path. The filtered text is also remembered per
  * (configuration generation, tenant), so repeated reads by one tenant cost
  * one reference-counted buffer. */
-#ifndef FG_LISTVIEW_H
-#define FG_LISTVIEW_H
+#ifndef FG_REQ_LISTFILTER_H
+#define FG_REQ_LISTFILTER_H
 #include <stddef.h>
 #include <jansson.h>
 #include <event2/buffer.h>
@@ -20,15 +20,15 @@ struct listview;
  * "errors" (each error's string title, detail and source) are kept —
  * nothing else in it has been filtered. NULL when ANSWER is neither an
  * array nor an object. */
-struct listview *listview_new(json_t *answer);
-void listview_free(struct listview *v);
+struct listview *req_listfilter_new(json_t *answer);
+void req_listfilter_free(struct listview *v);
 /* Bytes the view holds, memo included at its bound (the memo never holds
  * more, whatever the number of tenants that read the list). */
-size_t listview_cost(const struct listview *v);
+size_t req_listfilter_cost(const struct listview *v);
 /* Bytes the memo holds now (tests). */
-size_t listview_memo_bytes(struct listview *v);
+size_t req_listfilter_memo_bytes(struct listview *v);
 /* Appends the answer as tenant T may see it (under configuration
  * GENERATION) to OUT. Returns 0, or -1 when out of memory. */
-int listview_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
+int req_listfilter_render(struct listview *v, const struct fg_tenant *t, unsigned generation,
 		    struct evbuffer *out);
 #endif

@@ -1,4 +1,4 @@
-/* localtoken.c: the local token endpoint and its token store, so that a
+/* req_localtoken.c: the local token endpoint and its token store, so that a
  * service written for High Mobility (its own token logic: POST
  * /v1/access_tokens, then Authorization: Bearer) moves behind fleetgate
  * with a new base URL and new credentials only (docs/http.md, "Local
@@ -193,7 +193,7 @@ static void lt_base64url(const unsigned char *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
-int localtoken_issue(const char *tenant_name, const unsigned char *keyhash, double now, int ttl,
+int req_localtoken_issue(const char *tenant_name, const unsigned char *keyhash, double now, int ttl,
 		     char out[LOCALTOKEN_LEN + 1])
 {
 	unsigned char raw[32];
@@ -253,7 +253,7 @@ static bool lt_tenant_has_key(const struct fg_tenant *t, const unsigned char *ke
 	return has;
 }
 
-const struct fg_tenant *localtoken_lookup(const struct fg_config *c, const char *tok, size_t len,
+const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const char *tok, size_t len,
 					  double now)
 {
 	/* Keys of any other length (most of them) cost no hash and no lock. */
@@ -286,7 +286,7 @@ const struct fg_tenant *localtoken_lookup(const struct fg_config *c, const char 
 	return t;
 }
 
-size_t localtoken_count(void)
+size_t req_localtoken_count(void)
 {
 	pthread_mutex_lock(&lt.lock);
 	size_t n = lt.n;
@@ -294,7 +294,7 @@ size_t localtoken_count(void)
 	return n;
 }
 
-void localtoken_clear(void)
+void req_localtoken_clear(void)
 {
 	pthread_mutex_lock(&lt.lock);
 	lt_sweep(-1);
@@ -439,7 +439,7 @@ static int lt_error(struct evbuffer *out, int status, const char *error, const c
 	return status;
 }
 
-int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
+int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
 		       const char *ctype, const unsigned char *body, size_t len, double now,
 		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out)
 {
@@ -483,7 +483,7 @@ int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_add
 		goto done;
 	}
 	double ra;
-	if (!ratelimit_tenant_allows(t, now, &ra)) {
+	if (!req_tenantrate_tenant_allows(t, now, &ra)) {
 		char v[24];
 		snprintf(v, sizeof v, "%d", (int)ceil(ra));   /* as the steps' 429 */
 		evhttp_add_header(headers, "Retry-After", v);
@@ -495,7 +495,7 @@ int localtoken_request(const struct fg_config *c, const struct fg_tenant *by_add
 		goto done;
 	}
 	char tok[LOCALTOKEN_LEN + 1];
-	if (localtoken_issue(t->name, key_ok ? keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
+	if (req_localtoken_issue(t->name, key_ok ? keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
 		log_error("local token for tenant %s: no random bytes or no memory", t->name);
 		status = lt_error(out, 500, "server_error", "no token could be issued");
 		goto done;
@@ -524,7 +524,7 @@ done:
 	return status;
 }
 
-int localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
+int req_localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
 		      bool dedicated, double now, char *uri, const struct fg_tenant **tenant, struct evbuffer *out)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(er);
@@ -536,7 +536,7 @@ int localtoken_answer(struct evhttp_request *er, const struct fg_config *c, cons
 		uri[strcspn(uri, "?")] = '\0';
 	if (!out)
 		return 500;
-	return localtoken_request(c, by_addr, dedicated,
+	return req_localtoken_request(c, by_addr, dedicated,
 				  evhttp_find_header(evhttp_request_get_input_headers(er), "Content-Type"),
 				  len && len <= c->max_body_bytes ? evbuffer_pullup(in, -1) : NULL, len, now, tenant,
 				  evhttp_request_get_output_headers(er), out);

@@ -1,4 +1,4 @@
-/* reqlog.c: a tenant request's id and its access and audit lines (JSON,
+/* req_log.c: a tenant request's id and its access and audit lines (JSON,
  * written through log.c). One line of each per request, whatever became
  * of it, so the logs can be read as the record of what was asked.
  *
@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 /* The fields the access and audit lines share. */
-static json_t *reqlog_line(const struct reqlog *l)
+static json_t *req_log_line(const struct reqlog *l)
 {
 	char ts[40];
 	log_time_iso(ts, sizeof ts);
@@ -28,35 +28,35 @@ static json_t *reqlog_line(const struct reqlog *l)
  * of it: forwarded (upstream_status is the upstream's answer, 0 when none
  * came), or refused before that (401, 403, 400, 503: upstream_status null),
  * because refused mutation attempts are what an audit is read for. */
-static void reqlog_audit(const struct reqlog *l, int status)
+static void req_log_audit(const struct reqlog *l, int status)
 {
-	if (!route_is_mutation(l->route))
+	if (!req_route_is_mutation(l->route))
 		return;
 	json_t *vins = json_array();
 	for (size_t i = 0; i < l->nvins; i++)
 		json_array_append_new(vins, json_string(l->vins[i]));
 	if (!l->nvins && l->path_vin[0])
 		json_array_append_new(vins, json_string(l->path_vin));
-	json_t *o = reqlog_line(l);
-	json_object_set_new(o, "route", json_string(route_name(l->route)));
+	json_t *o = req_log_line(l);
+	json_object_set_new(o, "route", json_string(req_route_name(l->route)));
 	json_object_set_new(o, "vins", vins);
 	json_object_set_new(o, "status", json_integer(status));
 	json_object_set_new(o, "upstream_status", l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
 	log_audit(o);
 }
 
-void reqlog_write(const struct reqlog *l, int status, size_t bytes)
+void req_log_write(const struct reqlog *l, int status, size_t bytes)
 {
 	if (log_access_on()) {
-		json_t *o = reqlog_line(l);
+		json_t *o = req_log_line(l);
 		json_object_set_new(o, "path", json_string(l->uri ? l->uri : ""));
-		json_object_set_new(o, "route", json_string(route_name(l->route)));
+		json_object_set_new(o, "route", json_string(req_route_name(l->route)));
 		/* What was routed: the decoded, normalized path the upstream
 		 * is (or would be) sent; null when the path routed nowhere. */
 		struct fg_route_match m = { .route = l->route };
 		char routed[128];
 		snprintf(m.vin, sizeof m.vin, "%s", l->path_vin);
-		json_object_set_new(o, "routed_path", route_upstream_path(&m, routed, sizeof routed) == 0
+		json_object_set_new(o, "routed_path", req_route_upstream_path(&m, routed, sizeof routed) == 0
 				    ? json_string(routed) : json_null());
 		json_object_set_new(o, "status", json_integer(status));
 		json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
@@ -67,10 +67,10 @@ void reqlog_write(const struct reqlog *l, int status, size_t bytes)
 				    l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
 		log_access(o);
 	}
-	reqlog_audit(l, status);
+	req_log_audit(l, status);
 }
 
-bool reqlog_id_acceptable(const char *s)
+bool req_log_id_acceptable(const char *s)
 {
 	size_t n = 0;
 	for (; s[n]; n++) {
@@ -86,7 +86,7 @@ bool reqlog_id_acceptable(const char *s)
  * worker's thread): ids need to be unique, not secret. */
 static _Thread_local uint64_t reqlog_rng;
 
-void reqlog_id_new(char *out)
+void req_log_id_new(char *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	if (!reqlog_rng) {

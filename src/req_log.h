@@ -1,6 +1,6 @@
-/* reqlog.h: a tenant request's id and its access and audit lines. */
-#ifndef FG_REQLOG_H
-#define FG_REQLOG_H
+/* req_log.h: a tenant request's id and its access and audit lines. */
+#ifndef FG_REQ_LOG_H
+#define FG_REQ_LOG_H
 #include <stdbool.h>
 #include <stddef.h>
 #include "method.h"
@@ -27,9 +27,9 @@ struct reqlog {
 
 /* The access line (when the access log is on) and, for a mutating route,
  * the audit line of a request answered STATUS with BYTES of body. */
-void reqlog_write(const struct reqlog *l, int status, size_t bytes);
+void req_log_write(const struct reqlog *l, int status, size_t bytes);
 /* A client's X-Request-Id worth keeping: 1 to REQLOG_ID_LEN of [A-Za-z0-9-_.:]. */
-bool reqlog_id_acceptable(const char *s);
+bool req_log_id_acceptable(const char *s);
 /* A new id: 32 hex digits and a NUL into OUT. */
-void reqlog_id_new(char *out);
+void req_log_id_new(char *out);
 #endif

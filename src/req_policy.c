@@ -1,11 +1,11 @@
-/* policy.c: what one request may do. Attribution of a request to a tenant
+/* req_policy.c: what one request may do. Attribution of a request to a tenant
  * (by dedicated listener, API key or source address) and the policy checks
  * of SPEC.md §3/§4: methods, VINs in the path or the body, and the shape
  * of the body those VINs are read from. List answers are filtered with
- * the same VIN test by listview.c.
+ * the same VIN test by req_listfilter.c.
  *
  * Every function here is a pure read of an immutable configuration, so
- * none takes a lock (local bearer tokens are looked up in localtoken.c's
+ * none takes a lock (local bearer tokens are looked up in req_localtoken.c's
  * store, whose lock is inside). Tenant files are tenant.c's; this file never loads
  * anything. It must never put an API key (or anything derived from one
  * beyond "a key") into a detail text, and never logs: answers go to the
@@ -35,7 +35,7 @@
 
 /* v4-mapped v6 peers come back as AF_INET, so ::ffff:10.1.2.3 (a
  * dual-stack listener's view of an IPv4 client) matches 10.0.0.0/8. */
-static int policy_peer_addr(const struct sockaddr *peer, unsigned char addr[16])
+static int req_policy_peer_addr(const struct sockaddr *peer, unsigned char addr[16])
 {
 	if (peer->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)peer;
@@ -54,7 +54,7 @@ static int policy_peer_addr(const struct sockaddr *peer, unsigned char addr[16])
 	return -1;
 }
 
-static bool policy_cidr_holds(const struct fg_cidr *c, int family, const unsigned char *addr)
+static bool req_policy_cidr_holds(const struct fg_cidr *c, int family, const unsigned char *addr)
 {
 	if (c->family != family)
 		return false;
@@ -67,7 +67,7 @@ static bool policy_cidr_holds(const struct fg_cidr *c, int family, const unsigne
 	return (addr[full] & mask) == c->addr[full];
 }
 
-static const struct fg_tenant *policy_by_listener(const struct fg_config *c, const char *spec)
+static const struct fg_tenant *req_policy_by_listener(const struct fg_config *c, const char *spec)
 {
 	for (size_t i = 0; i < c->ntenants; i++)
 		for (size_t j = 0; j < c->tenants[i]->listen.n; j++)
@@ -78,7 +78,7 @@ static const struct fg_tenant *policy_by_listener(const struct fg_config *c, con
 
 /* Every tenant's every hash is compared with CRYPTO_memcmp, so how long
  * this takes does not depend on how many bytes of a guess were right. */
-static const struct fg_tenant *policy_by_key(const struct fg_config *c, const char *key, size_t keylen)
+static const struct fg_tenant *req_policy_by_key(const struct fg_config *c, const char *key, size_t keylen)
 {
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	const struct fg_tenant *found = NULL;
@@ -91,10 +91,10 @@ static const struct fg_tenant *policy_by_key(const struct fg_config *c, const ch
 	return found;
 }
 
-static const struct fg_tenant *policy_by_source(const struct fg_config *c, const struct sockaddr *peer)
+static const struct fg_tenant *req_policy_by_source(const struct fg_config *c, const struct sockaddr *peer)
 {
 	unsigned char addr[16];
-	int family = policy_peer_addr(peer, addr);
+	int family = req_policy_peer_addr(peer, addr);
 	const struct fg_tenant *best = NULL;
 	int best_bits = -1;
 	if (family < 0)
@@ -103,7 +103,7 @@ static const struct fg_tenant *policy_by_source(const struct fg_config *c, const
 		const struct fg_tenant *t = c->tenants[i];
 		for (size_t j = 0; j < t->nsources; j++) {
 			if (t->sources[j].bits > best_bits &&
-			    policy_cidr_holds(&t->sources[j], family, addr)) {
+			    req_policy_cidr_holds(&t->sources[j], family, addr)) {
 				best = t;
 				best_bits = t->sources[j].bits;
 			}
@@ -113,7 +113,7 @@ static const struct fg_tenant *policy_by_source(const struct fg_config *c, const
 }
 
 /* S (N bytes) without leading and trailing spaces and tabs. */
-static const char *policy_trim(const char *s, size_t *n)
+static const char *req_policy_trim(const char *s, size_t *n)
 {
 	*n = strlen(s);
 	while (*n && (*s == ' ' || *s == '\t')) {
@@ -125,7 +125,7 @@ static const char *policy_trim(const char *s, size_t *n)
 	return s;
 }
 
-enum fg_credential policy_credential(const char *authorization, const char *x_api_key,
+enum fg_credential req_policy_credential(const char *authorization, const char *x_api_key,
 				     const char **key, size_t *keylen)
 {
 	const char *a = NULL, *x = NULL;
@@ -133,7 +133,7 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
 	*key = NULL;
 	*keylen = 0;
 	if (authorization) {
-		a = policy_trim(authorization, &an);
+		a = req_policy_trim(authorization, &an);
 		/* "Bearer" and at least one space or tab, then the key. */
 		if (an < 7 || strncasecmp(a, "Bearer", 6) != 0 || (a[6] != ' ' && a[6] != '\t'))
 			return FG_CRED_BAD;
@@ -147,7 +147,7 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
 			return FG_CRED_BAD;
 	}
 	if (x_api_key) {
-		x = policy_trim(x_api_key, &xn);
+		x = req_policy_trim(x_api_key, &xn);
 		if (!xn)
 			return FG_CRED_BAD;
 	}
@@ -162,7 +162,7 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
 
 /* Linear scans: deployments have tens of tenants, and a scan of tens of
  * entries costs less than the hash of the key it follows. */
-const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res)
 {
@@ -179,21 +179,21 @@ const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *
 		/* A dedicated listener is its tenant's alone: a key or address
 		 * seen there never picks anyone else, even once the tenant has
 		 * been removed and the listener is on its way out. */
-		if ((t = policy_by_listener(c, listener_spec)))
+		if ((t = req_policy_by_listener(c, listener_spec)))
 			goto found;
 		*res = FG_ATTR_LISTENER_GONE;
 		return NULL;
 	}
-	enum fg_credential cred = policy_credential(authorization, x_api_key, &key, &keylen);
+	enum fg_credential cred = req_policy_credential(authorization, x_api_key, &key, &keylen);
 	/* An API key, or a local bearer token from POST /v1/access_tokens. */
-	if (cred == FG_CRED_KEY && ((t = policy_by_key(c, key, keylen)) ||
-				    (t = localtoken_lookup(c, key, keylen, clock_now()))))
+	if (cred == FG_CRED_KEY && ((t = req_policy_by_key(c, key, keylen)) ||
+				    (t = req_localtoken_lookup(c, key, keylen, clock_now()))))
 		goto found;
 	if (cred != FG_CRED_NONE) {
 		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
 		return NULL;
 	}
-	if (peer && (t = policy_by_source(c, peer)))
+	if (peer && (t = req_policy_by_source(c, peer)))
 		goto found;
 	return NULL;
 found:
@@ -203,7 +203,7 @@ found:
 
 /* ---- policy ------------------------------------------------------------- */
 
-bool policy_allows_vin(const struct fg_tenant *t, const char *vin17)
+bool req_policy_allows_vin(const struct fg_tenant *t, const char *vin17)
 {
 	return t && vinset_contains(t->vins, vin17);
 }
@@ -217,7 +217,7 @@ struct policy_vinlist {
 	struct vinset *seen;
 };
 
-static int policy_vinlist_add(struct policy_vinlist *l, const char *vin)
+static int req_policy_vinlist_add(struct policy_vinlist *l, const char *vin)
 {
 	if (l->n > 0 && !l->seen) {
 		if (!(l->seen = vinset_new()))
@@ -242,14 +242,14 @@ static int policy_vinlist_add(struct policy_vinlist *l, const char *vin)
 	return 0;
 }
 
-static void policy_vinlist_free(struct policy_vinlist *l)
+static void req_policy_vinlist_free(struct policy_vinlist *l)
 {
-	policy_vins_free(l->v, l->n);
+	req_policy_vins_free(l->v, l->n);
 	vinset_free(l->seen);
 	memset(l, 0, sizeof(*l));
 }
 
-void policy_vins_free(char **vins, size_t n)
+void req_policy_vins_free(char **vins, size_t n)
 {
 	if (!vins)
 		return;
@@ -260,7 +260,7 @@ void policy_vins_free(char **vins, size_t n)
 
 /* "VIN A is not ..." or "VINs A, B and 3 more are not ...": every denied
  * VIN that fits in DETAIL is named, the rest counted. */
-static void policy_denied_detail(const struct fg_tenant *t, char **denied, size_t n,
+static void req_policy_denied_detail(const struct fg_tenant *t, char **denied, size_t n,
 				 char *detail, size_t detaillen)
 {
 	char tail[192];
@@ -277,10 +277,10 @@ static void policy_denied_detail(const struct fg_tenant *t, char **denied, size_
 		snprintf(detail + len, detaillen - len, "%s", tail);
 }
 
-static int policy_check_method(const struct fg_tenant *t, enum fg_route route, char *detail,
+static int req_policy_check_method(const struct fg_tenant *t, enum fg_route route, char *detail,
 			       size_t detaillen)
 {
-	unsigned need = route_needs(route);
+	unsigned need = req_route_needs(route);
 	if (!need) {
 		snprintf(detail, detaillen, "unknown route");
 		return 404;
@@ -296,7 +296,7 @@ static int policy_check_method(const struct fg_tenant *t, enum fg_route route, c
 }
 
 /* Normalizes every vehicles[].vin into L, or fills DETAIL and returns 400. */
-static int policy_body_vehicles(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
+static int req_policy_body_vehicles(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
 {
 	if (!json_is_object(body)) {
 		snprintf(detail, detaillen, "request body must be a JSON object with a \"vehicles\" array");
@@ -329,7 +329,7 @@ static int policy_body_vehicles(json_t *body, struct policy_vinlist *l, char *de
 			}
 			continue;
 		}
-		if (policy_vinlist_add(l, vin) < 0) {
+		if (req_policy_vinlist_add(l, vin) < 0) {
 			snprintf(detail, detaillen, "out of memory");
 			return 500;
 		}
@@ -345,7 +345,7 @@ static int policy_body_vehicles(json_t *body, struct policy_vinlist *l, char *de
 	return 0;
 }
 
-static int policy_body_vin(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
+static int req_policy_body_vin(json_t *body, struct policy_vinlist *l, char *detail, size_t detaillen)
 {
 	json_t *jv = json_object_get(body, "vin");
 	if (!json_is_object(body) || !json_is_string(jv)) {
@@ -359,7 +359,7 @@ static int policy_body_vin(json_t *body, struct policy_vinlist *l, char *detail,
 		snprintf(detail, detaillen, "vin \"%s\" is not a VIN (17 characters of A-Z and 0-9)", q);
 		return 400;
 	}
-	if (policy_vinlist_add(l, vin) < 0) {
+	if (req_policy_vinlist_add(l, vin) < 0) {
 		snprintf(detail, detaillen, "out of memory");
 		return 500;
 	}
@@ -368,14 +368,14 @@ static int policy_body_vin(json_t *body, struct policy_vinlist *l, char *detail,
 
 /* Gathers the request's VINs into L: from the body for POST routes, from
  * the path for VIN routes, none for the list. */
-static int policy_request_vins(enum fg_route route, const char *path_vin, json_t *body,
+static int req_policy_request_vins(enum fg_route route, const char *path_vin, json_t *body,
 			       struct policy_vinlist *l, char *detail, size_t detaillen)
 {
 	switch (route) {
 	case FG_R_CREATE:
-		return policy_body_vehicles(body, l, detail, detaillen);
+		return req_policy_body_vehicles(body, l, detail, detaillen);
 	case FG_R_ACCESS_TOKEN:
-		return policy_body_vin(body, l, detail, detaillen);
+		return req_policy_body_vin(body, l, detail, detaillen);
 	case FG_R_GET:
 	case FG_R_DELETE:
 	case FG_R_CANCEL: {
@@ -384,7 +384,7 @@ static int policy_request_vins(enum fg_route route, const char *path_vin, json_t
 			snprintf(detail, detaillen, "the path does not hold a VIN (17 characters of A-Z and 0-9)");
 			return 400;
 		}
-		if (policy_vinlist_add(l, vin) < 0) {
+		if (req_policy_vinlist_add(l, vin) < 0) {
 			snprintf(detail, detaillen, "out of memory");
 			return 500;
 		}
@@ -395,7 +395,7 @@ static int policy_request_vins(enum fg_route route, const char *path_vin, json_t
 	}
 }
 
-int policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
+int req_policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen)
 {
 	struct policy_vinlist l = {0}, denied = {0};
@@ -406,19 +406,19 @@ int policy_check(const struct fg_tenant *t, enum fg_route route, const char *pat
 		*nvins = 0;
 	if (detaillen)
 		detail[0] = '\0';
-	if ((status = policy_check_method(t, route, detail, detaillen)) != 0)
+	if ((status = req_policy_check_method(t, route, detail, detaillen)) != 0)
 		return status;
-	if ((status = policy_request_vins(route, path_vin, body, &l, detail, detaillen)) != 0)
+	if ((status = req_policy_request_vins(route, path_vin, body, &l, detail, detaillen)) != 0)
 		goto done;
 	for (size_t i = 0; i < l.n; i++) {
-		if (!policy_allows_vin(t, l.v[i]) && policy_vinlist_add(&denied, l.v[i]) < 0) {
+		if (!req_policy_allows_vin(t, l.v[i]) && req_policy_vinlist_add(&denied, l.v[i]) < 0) {
 			snprintf(detail, detaillen, "out of memory");
 			status = 500;
 			goto done;
 		}
 	}
 	if (denied.n) {
-		policy_denied_detail(t, denied.v, denied.n, detail, detaillen);
+		req_policy_denied_detail(t, denied.v, denied.n, detail, detaillen);
 		status = 403;
 	}
 	/* Allowed or denied, the caller gets the VINs asked for: the audit
@@ -430,19 +430,19 @@ int policy_check(const struct fg_tenant *t, enum fg_route route, const char *pat
 		l.n = 0;
 	}
 done:
-	policy_vinlist_free(&l);
-	policy_vinlist_free(&denied);
+	req_policy_vinlist_free(&l);
+	req_policy_vinlist_free(&denied);
 	return status;
 }
 
 /* ---- the body ------------------------------------------------------------ */
 
-bool policy_json_media_type(const char *ct)
+bool req_policy_json_media_type(const char *ct)
 {
 	if (!ct)
 		return true;
 	size_t n;
-	ct = policy_trim(ct, &n);
+	ct = req_policy_trim(ct, &n);
 	const char *semi = memchr(ct, ';', n);
 	if (semi)
 		n = (size_t)(semi - ct);
@@ -460,7 +460,7 @@ bool policy_json_media_type(const char *ct)
 	       !memchr(sub, ' ', sn) && !memchr(sub, '\t', sn);
 }
 
-int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
+int req_policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
 		      json_t **json, char *detail, size_t detaillen)
 {
 	*json = NULL;
@@ -468,7 +468,7 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 		return 0;
 	/* A body labelled as a form may be read as one upstream, with
 	 * other VINs than the JSON checked here. */
-	if (!policy_json_media_type(content_type)) {
+	if (!req_policy_json_media_type(content_type)) {
 		snprintf(detail, detaillen, "the request body must be JSON: Content-Type application/json "
 			 "(or application/<x>+json, or none)");
 		return 415;
@@ -483,7 +483,7 @@ int policy_parse_body(enum fg_route route, const char *content_type, const unsig
 	return 400;
 }
 
-static bool policy_header_repeated(struct evkeyvalq *h, const char *name)
+static bool req_policy_header_repeated(struct evkeyvalq *h, const char *name)
 {
 	int n = 0;
 	struct evkeyval *kv;
@@ -493,20 +493,20 @@ static bool policy_header_repeated(struct evkeyvalq *h, const char *name)
 	return false;
 }
 
-const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
 						 struct evkeyvalq *h, const struct sockaddr *peer,
 						 enum fg_attr_result *res)
 {
 	if (h && !listener_spec &&
-	    (policy_header_repeated(h, "Authorization") || policy_header_repeated(h, "X-API-Key"))) {
+	    (req_policy_header_repeated(h, "Authorization") || req_policy_header_repeated(h, "X-API-Key"))) {
 		*res = FG_ATTR_AMBIGUOUS;
 		return NULL;
 	}
-	return policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
+	return req_policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
 				h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res);
 }
 
-int policy_attr_refusal(enum fg_attr_result res, const char **detail)
+int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)
 {
 	switch (res) {
 	case FG_ATTR_LISTENER_GONE:
@@ -524,13 +524,13 @@ int policy_attr_refusal(enum fg_attr_result res, const char **detail)
 	}
 }
 
-int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
+int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
 		const struct sockaddr *peer, char *detail, size_t len)
 {
 	enum fg_attr_result res = FG_ATTR_NONE;
-	if (attribute && !policy_attribute_request(c, listener_spec, h, peer, &res)) {
+	if (attribute && !req_policy_attribute_request(c, listener_spec, h, peer, &res)) {
 		const char *why;
-		int st = policy_attr_refusal(res, &why);
+		int st = req_policy_attr_refusal(res, &why);
 		snprintf(detail, len, "%s", why);
 		return st;
 	}

@@ -1,9 +1,9 @@
-/* policy.h: attribution of a request to a tenant and the per-request
+/* req_policy.h: attribution of a request to a tenant and the per-request
  * policy checks of SPEC.md §3/§4. Pure reads of an immutable
  * configuration: no lock, no allocation that outlives a call except the
  * VIN list handed to the caller. */
-#ifndef FG_POLICY_H
-#define FG_POLICY_H
+#ifndef FG_REQ_POLICY_H
+#define FG_REQ_POLICY_H
 #include <stddef.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -26,26 +26,26 @@ enum fg_attr_result {
  * (LISTENER_GONE: its tenant is gone, and falling back to keys or sources
  * would hand the connection to someone else, so the client is asked to
  * reconnect, with Connection: close). *DETAIL says why. */
-int policy_attr_refusal(enum fg_attr_result res, const char **detail);
+int req_policy_attr_refusal(enum fg_attr_result res, const char **detail);
 /* First match wins: LISTENER_SPEC (the dedicated listener the request came
  * in on, NULL for the shared listeners; keys and sources are not looked at
  * there), then the credential of the AUTHORIZATION and X_API_KEY header
- * values (either may be NULL; see policy_credential: an API key or a live
+ * values (either may be NULL; see req_policy_credential: an API key or a live
  * local token), then the most specific `sources` range holding PEER (may
  * be NULL, e.g. unix). A credential presented in any form that matches no
  * tenant is BAD_KEY, never a fall back to the source. */
-const struct fg_tenant *policy_attribute(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
 					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
 struct evkeyvalq;
-/* policy_attribute with the credential headers of request headers H
+/* req_policy_attribute with the credential headers of request headers H
  * (NULL: none read, e.g. the token route, whose credentials are in its
  * body). A credential header sent more than once is ambiguous (which one
  * would the client mean, which one did a proxy in front read?): AMBIGUOUS,
  * never the first or the last of them (on a dedicated listener headers
  * are not looked at, so neither is this). */
-const struct fg_tenant *policy_attribute_request(const struct fg_config *c, const char *listener_spec,
+const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
 						 struct evkeyvalq *h, const struct sockaddr *peer,
 						 enum fg_attr_result *res);
 
@@ -60,7 +60,7 @@ enum fg_credential {
  * `Authorization: Bearer KEY` (scheme in any case, then spaces or tabs) or
  * `X-API-Key: KEY`, each trimmed of spaces and tabs the same way. When
  * both are present they must hold the same key. */
-enum fg_credential policy_credential(const char *authorization, const char *x_api_key,
+enum fg_credential req_policy_credential(const char *authorization, const char *x_api_key,
 				     const char **key, size_t *keylen);
 
 /* The body step of SPEC.md §12 "Hardening" for ROUTE: on the routes that
@@ -69,19 +69,19 @@ enum fg_credential policy_credential(const char *authorization, const char *x_ap
  * absent, else 415; BODY (LEN bytes) must be JSON with no duplicate key
  * anywhere, else 400. *JSON receives the parsed body (caller decrefs);
  * NULL on the other routes, which take no body. DETAIL says why. */
-int policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
+int req_policy_parse_body(enum fg_route route, const char *content_type, const unsigned char *body, size_t len,
 		      json_t **json, char *detail, size_t detaillen);
-bool policy_json_media_type(const char *content_type);
+bool req_policy_json_media_type(const char *content_type);
 /* The head check of a request with a body, on its headers H alone, before
- * the body is read: attribution as policy_attribute_request when ATTRIBUTE
- * (refused as policy_attr_refusal says; the local token endpoint reads
+ * the body is read: attribution as req_policy_attribute_request when ATTRIBUTE
+ * (refused as req_policy_attr_refusal says; the local token endpoint reads
  * its own credentials from the body, so it is not attributed here) and a
  * declared Content-Length over max_body_bytes (413). 0 when the request
  * may go on; else the status, with DETAIL. */
-int policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
+int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
 		const struct sockaddr *peer, char *detail, size_t len);
 
-bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
+bool req_policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 
 /* Policy for one request, before anything else happens to it. BODY is the
  * parsed JSON body for POST routes (NULL otherwise); PATH_VIN is the
@@ -89,9 +89,9 @@ bool policy_allows_vin(const struct fg_tenant *t, const char *vin17);
  * HTTP status to answer (400 wrong body shape / malformed VIN, 403 denied)
  * with DETAIL saying which rule decided. When the request's VINs could be
  * read (allowed, or 403 for a denied VIN), VINS receives them normalized
- * (caller frees with policy_vins_free) for cache invalidation and the
+ * (caller frees with req_policy_vins_free) for cache invalidation and the
  * audit log. */
-int policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
+int req_policy_check(const struct fg_tenant *t, enum fg_route route, const char *path_vin,
 		 json_t *body, char ***vins, size_t *nvins, char *detail, size_t detaillen);
-void policy_vins_free(char **vins, size_t n);
+void req_policy_vins_free(char **vins, size_t n);
 #endif

@@ -1,4 +1,4 @@
-/* query.c: the query string of a tenant request, read strictly.
+/* req_query.c: the query string of a tenant request, read strictly.
  *
  * The upstream acts on whatever query it is sent, so fleetgate forwards
  * none it has not checked: on the list route a single `filter`, parsed as
@@ -21,7 +21,7 @@
 /* Form decoding of IN (LEN bytes) into OUT (room for LEN + 1): %XX and
  * '+' for space. Returns the decoded length, or -1 on a malformed or NUL
  * escape. */
-static long query_decode(const char *in, size_t len, char *out)
+static long req_query_decode(const char *in, size_t len, char *out)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -29,8 +29,8 @@ static long query_decode(const char *in, size_t len, char *out)
 		if (c == '+')
 			c = ' ';
 		else if (c == '%') {
-			int hi = i + 1 < len ? parse_hexdigit(in[i + 1]) : -1;
-			int lo = hi >= 0 && i + 2 < len ? parse_hexdigit(in[i + 2]) : -1;
+			int hi = i + 1 < len ? conf_parse_hexdigit(in[i + 1]) : -1;
+			int lo = hi >= 0 && i + 2 < len ? conf_parse_hexdigit(in[i + 2]) : -1;
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
@@ -43,7 +43,7 @@ static long query_decode(const char *in, size_t len, char *out)
 }
 
 /* The filter's value V (N bytes, decoded) as normalized JSON, or 400. */
-static int query_filter(const char *v, size_t n, char **filter, char *detail, size_t detaillen)
+static int req_query_filter(const char *v, size_t n, char **filter, char *detail, size_t detaillen)
 {
 	json_error_t je;
 	json_t *j = json_loadb(v, n, JSON_REJECT_DUPLICATES, &je);
@@ -65,7 +65,7 @@ static int query_filter(const char *v, size_t n, char **filter, char *detail, si
 	return 0;
 }
 
-int query_parse(enum fg_route route, const char *query, char **filter, char *detail, size_t detaillen)
+int req_query_parse(enum fg_route route, const char *query, char **filter, char *detail, size_t detaillen)
 {
 	*filter = NULL;
 	if (detaillen)
@@ -85,7 +85,7 @@ int query_parse(enum fg_route route, const char *query, char **filter, char *det
 		size_t plen = strcspn(p, "&");
 		const char *eq = memchr(p, '=', plen);
 		size_t nlen = eq ? (size_t)(eq - p) : plen;
-		long dn = query_decode(p, nlen, buf);
+		long dn = req_query_decode(p, nlen, buf);
 		if (plen == 0) {
 			/* "a&&b", a trailing '&': nothing to act on */
 		} else if (dn < 0) {
@@ -101,11 +101,11 @@ int query_parse(enum fg_route route, const char *query, char **filter, char *det
 		} else if (!eq) {
 			snprintf(detail, detaillen, "the filter query parameter has no value");
 			status = 400;
-		} else if ((dn = query_decode(eq + 1, plen - nlen - 1, buf)) < 0) {
+		} else if ((dn = req_query_decode(eq + 1, plen - nlen - 1, buf)) < 0) {
 			snprintf(detail, detaillen, "the query has a malformed percent-encoding");
 			status = 400;
 		} else {
-			status = query_filter(buf, (size_t)dn, filter, detail, detaillen);
+			status = req_query_filter(buf, (size_t)dn, filter, detail, detaillen);
 		}
 		p += plen;
 		if (*p == '&')
@@ -119,7 +119,7 @@ int query_parse(enum fg_route route, const char *query, char **filter, char *det
 	return status;
 }
 
-char *query_upstream(const char *filter)
+char *req_query_upstream(const char *filter)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(filter);

@@ -1,8 +1,8 @@
-/* query.h: the query string of a tenant request (SPEC.md §12 "Hardening").
+/* req_query.h: the query string of a tenant request (SPEC.md §12 "Hardening").
  * Only `filter` on the list route is taken; it is parsed once, and what
  * was parsed is both the cache key and what goes upstream. */
-#ifndef FG_QUERY_H
-#define FG_QUERY_H
+#ifndef FG_REQ_QUERY_H
+#define FG_REQ_QUERY_H
 #include <stddef.h>
 #include "req_route.h"
 
@@ -14,8 +14,8 @@
  * malformed percent-encoding, a filter that is not such an object), or
  * 500 when out of memory. The local token route's query is not read at
  * all (0). */
-int query_parse(enum fg_route route, const char *query, char **filter, char *detail, size_t detaillen);
+int req_query_parse(enum fg_route route, const char *query, char **filter, char *detail, size_t detaillen);
 /* The upstream query string for a normalized FILTER: "filter=" and the
  * filter percent-encoded; caller frees. NULL when out of memory. */
-char *query_upstream(const char *filter);
+char *req_query_upstream(const char *filter);
 #endif

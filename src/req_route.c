@@ -1,12 +1,12 @@
-/* route.c: the routing table of SPEC.md §4, plus the local token route
+/* req_route.c: the routing table of SPEC.md §4, plus the local token route
  * (POST /v1/access_tokens, which has no upstream path), and the decoding
  * of the path it is matched on. Matching is by path shape first (so a
  * known path with the wrong method is 405, not 404), then by method.
  * Decoding is by length and refuses %00 and %2F: a path whose decoding
  * could end early or grow a separator would be checked as one resource
  * and acted on by the upstream as another. Pure functions; the only
- * allocations are the decoded copy in route_match_raw and
- * route_upstream_url's answer. */
+ * allocations are the decoded copy in req_route_match_raw and
+ * req_route_upstream_url's answer. */
 #include "req_route.h"
 #include "fleetgate.h"
 #include "conf_parse.h"
@@ -26,12 +26,12 @@ static const char *const route_names[FG_R_COUNT] = {
 	[FG_R_LOCAL_TOKEN] = "local_token",
 };
 
-const char *route_name(enum fg_route r)
+const char *req_route_name(enum fg_route r)
 {
 	return (r >= 0 && r < FG_R_COUNT) ? route_names[r] : "none";
 }
 
-unsigned route_needs(enum fg_route r)
+unsigned req_route_needs(enum fg_route r)
 {
 	switch (r) {
 	case FG_R_LIST: case FG_R_GET: return FG_M_GET;
@@ -41,7 +41,7 @@ unsigned route_needs(enum fg_route r)
 	}
 }
 
-int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
+int req_route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 {
 	int n;
 	if ((m->route == FG_R_GET || m->route == FG_R_DELETE || m->route == FG_R_CANCEL) && !m->vin[0])
@@ -58,10 +58,10 @@ int route_upstream_path(const struct fg_route_match *m, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-char *route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query)
+char *req_route_upstream_url(const struct fg_route_match *m, const char *base_url, const char *query)
 {
 	char path[128];
-	if (route_upstream_path(m, path, sizeof path) < 0)
+	if (req_route_upstream_path(m, path, sizeof path) < 0)
 		return NULL;
 	size_t n = strlen(base_url) + strlen(path) + (query ? strlen(query) + 1 : 0) + 1;
 	char *url = malloc(n);
@@ -70,18 +70,18 @@ char *route_upstream_url(const struct fg_route_match *m, const char *base_url, c
 	return url;
 }
 
-bool route_is_mutation(enum fg_route r)
+bool req_route_is_mutation(enum fg_route r)
 {
 	return r == FG_R_CREATE || r == FG_R_DELETE || r == FG_R_CANCEL || r == FG_R_ACCESS_TOKEN;
 }
 
-bool route_is_local(enum fg_route r)
+bool req_route_is_local(enum fg_route r)
 {
 	return r == FG_R_LOCAL_TOKEN;
 }
 
 /* A path segment with the VIN, up to the next '/' or the end. */
-static bool route_take_vin(const char *seg, size_t len, struct fg_route_match *out)
+static bool req_route_take_vin(const char *seg, size_t len, struct fg_route_match *out)
 {
 	if (!vin_normalize(seg, len, out->vin)) {
 		out->status = 400;
@@ -91,7 +91,7 @@ static bool route_take_vin(const char *seg, size_t len, struct fg_route_match *o
 	return true;
 }
 
-static void route_method(struct fg_route_match *out, enum fg_method m,
+static void req_route_method(struct fg_route_match *out, enum fg_method m,
 			 enum fg_method m1, enum fg_route r1,
 			 enum fg_method m2, enum fg_route r2, const char *allow)
 {
@@ -105,7 +105,7 @@ static void route_method(struct fg_route_match *out, enum fg_method m,
 	}
 }
 
-long route_decode_path(const char *raw, char *out, const char **why)
+long req_route_decode_path(const char *raw, char *out, const char **why)
 {
 	size_t n = 0;
 	for (const char *p = raw; *p; p++) {
@@ -113,7 +113,7 @@ long route_decode_path(const char *raw, char *out, const char **why)
 			out[n++] = *p;
 			continue;
 		}
-		int hi = parse_hexdigit(p[1]), lo = hi < 0 ? -1 : parse_hexdigit(p[2]);
+		int hi = conf_parse_hexdigit(p[1]), lo = hi < 0 ? -1 : conf_parse_hexdigit(p[2]);
 		if (hi < 0 || lo < 0) {
 			*why = "the path has a malformed percent-encoding";
 			return -1;
@@ -130,13 +130,13 @@ long route_decode_path(const char *raw, char *out, const char **why)
 	return (long)n;
 }
 
-void route_match_raw(enum fg_method m, const char *rawpath, struct fg_route_match *out)
+void req_route_match_raw(enum fg_method m, const char *rawpath, struct fg_route_match *out)
 {
 	const char *why = "the path cannot be decoded";
 	char *path = malloc(strlen(rawpath) + 1);
-	long n = path ? route_decode_path(rawpath, path, &why) : -1;
+	long n = path ? req_route_decode_path(rawpath, path, &why) : -1;
 	if (n >= 0)
-		route_match(m, path, (size_t)n, out);
+		req_route_match(m, path, (size_t)n, out);
 	else {
 		memset(out, 0, sizeof *out);
 		out->status = path ? 400 : 500;
@@ -145,7 +145,7 @@ void route_match_raw(enum fg_method m, const char *rawpath, struct fg_route_matc
 	free(path);
 }
 
-void route_match(enum fg_method m, const char *path, size_t plen, struct fg_route_match *out)
+void req_route_match(enum fg_method m, const char *path, size_t plen, struct fg_route_match *out)
 {
 	static const char vehicles[] = "/v1/fleets/vehicles";
 	static const char fleets[] = "/v1/fleets/";
@@ -158,7 +158,7 @@ void route_match(enum fg_method m, const char *path, size_t plen, struct fg_rout
 
 	if (plen == sizeof vehicles - 1 && memcmp(path, vehicles, plen) == 0) {
 		out->status = 0;
-		route_method(out, m, FG_GET, FG_R_LIST, FG_POST, FG_R_CREATE, "GET, POST");
+		req_route_method(out, m, FG_GET, FG_R_LIST, FG_POST, FG_R_CREATE, "GET, POST");
 		return;
 	}
 	if (plen > sizeof vehicles && memcmp(path, vehicles, sizeof vehicles - 1) == 0 &&
@@ -168,20 +168,20 @@ void route_match(enum fg_method m, const char *path, size_t plen, struct fg_rout
 		if (memchr(seg, '/', slen))
 			return;
 		out->status = 0;
-		route_method(out, m, FG_GET, FG_R_GET, FG_DELETE, FG_R_DELETE, "GET, DELETE");
+		req_route_method(out, m, FG_GET, FG_R_GET, FG_DELETE, FG_R_DELETE, "GET, DELETE");
 		if (out->status == 0)
-			route_take_vin(seg, slen, out);
+			req_route_take_vin(seg, slen, out);
 		return;
 	}
 	if (plen == strlen("/v1/access_tokens") && memcmp(path, "/v1/access_tokens", plen) == 0) {
 		out->status = 0;
-		route_method(out, m, FG_POST, FG_R_LOCAL_TOKEN, FG_OTHER, FG_R_NONE, "POST");
+		req_route_method(out, m, FG_POST, FG_R_LOCAL_TOKEN, FG_OTHER, FG_R_NONE, "POST");
 		return;
 	}
 	if (plen == strlen("/v1/fleets/access_tokens") &&
 	    memcmp(path, "/v1/fleets/access_tokens", plen) == 0) {
 		out->status = 0;
-		route_method(out, m, FG_POST, FG_R_ACCESS_TOKEN, FG_OTHER, FG_R_NONE, "POST");
+		req_route_method(out, m, FG_POST, FG_R_ACCESS_TOKEN, FG_OTHER, FG_R_NONE, "POST");
 		return;
 	}
 	/* /v1/fleets/{vin}/cancel_activation */
@@ -194,8 +194,8 @@ void route_match(enum fg_method m, const char *path, size_t plen, struct fg_rout
 		if (slen == 0 || memchr(seg, '/', slen))
 			return;
 		out->status = 0;
-		route_method(out, m, FG_POST, FG_R_CANCEL, FG_OTHER, FG_R_NONE, "POST");
+		req_route_method(out, m, FG_POST, FG_R_CANCEL, FG_OTHER, FG_R_NONE, "POST");
 		if (out->status == 0)
-			route_take_vin(seg, slen, out);
+			req_route_take_vin(seg, slen, out);
 	}
 }

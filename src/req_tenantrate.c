@@ -1,4 +1,4 @@
-/* ratelimit.c: tenant request rates (SPEC.md §7): one token bucket per
+/* req_tenantrate.c: tenant request rates (SPEC.md §7): one token bucket per
  * tenant name, shared by every worker (its lock is inside). A tenant over
  * its rate is refused at once; nobody else slows down and nothing waits.
  * Buckets are kept by name across reloads, so a reload neither refills
@@ -12,7 +12,7 @@
 
 #define RATELIMIT_BUCKETS 256
 
-double ratelimit_bucket_take(struct ratelimit_bucket *bk, double rate, double burst, double now)
+double req_tenantrate_bucket_take(struct ratelimit_bucket *bk, double rate, double burst, double now)
 {
 	if (burst < 1)
 		burst = 1;
@@ -47,7 +47,7 @@ static struct {
 	struct ratelimit_tbucket *b[RATELIMIT_BUCKETS];
 } ratelimit_tenants = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static struct ratelimit_tbucket *ratelimit_tbucket_get(const char *name)
+static struct ratelimit_tbucket *req_tenantrate_tbucket_get(const char *name)
 {
 	unsigned h = 5381;
 	for (const char *p = name; *p; p++)
@@ -65,27 +65,27 @@ static struct ratelimit_tbucket *ratelimit_tbucket_get(const char *name)
 	return t;
 }
 
-bool ratelimit_tenant_take(const char *name, double rate, double burst, double now, double *retry_after)
+bool req_tenantrate_tenant_take(const char *name, double rate, double burst, double now, double *retry_after)
 {
 	*retry_after = 0;
 	pthread_mutex_lock(&ratelimit_tenants.mu);
-	struct ratelimit_tbucket *t = ratelimit_tbucket_get(name);
-	double wait = t ? ratelimit_bucket_take(&t->bk, rate, burst, now) : 0;
+	struct ratelimit_tbucket *t = req_tenantrate_tbucket_get(name);
+	double wait = t ? req_tenantrate_bucket_take(&t->bk, rate, burst, now) : 0;
 	pthread_mutex_unlock(&ratelimit_tenants.mu);
 	*retry_after = wait;
 	return wait == 0;
 }
 
-bool ratelimit_tenant_allows(const struct fg_tenant *t, double now, double *retry_after)
+bool req_tenantrate_tenant_allows(const struct fg_tenant *t, double now, double *retry_after)
 {
 	*retry_after = 0;
 	if (!t->has_rate || !t->rate.count || !t->rate.window_s)
 		return true;
 	double rate = (double)t->rate.count / (double)t->rate.window_s;
-	return ratelimit_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, now, retry_after);
+	return req_tenantrate_tenant_take(t->name, rate, t->burst ? t->burst : t->rate.count, now, retry_after);
 }
 
-void ratelimit_shutdown(void)
+void req_tenantrate_shutdown(void)
 {
 	pthread_mutex_lock(&ratelimit_tenants.mu);
 	for (size_t i = 0; i < RATELIMIT_BUCKETS; i++) {

@@ -484,7 +484,7 @@ static void stats_prom_requests(struct stats_buf *b, const struct stats_sum *t)
 					continue;
 				sb_printf(b, "fleetgate_requests_total{tenant=\"");
 				sb_label(b, tn);
-				sb_printf(b, "\",route=\"%s\",code=\"", route_name((enum fg_route)r));
+				sb_printf(b, "\",route=\"%s\",code=\"", req_route_name((enum fg_route)r));
 				if (c < STATS_NCODES - 1)
 					sb_printf(b, "%d", stats_codes[c]);
 				else

@@ -2,7 +2,7 @@
  * files of the tenant folder are tenants, one [tenant] section per file,
  * every key parsed and checked with FILE:LINE errors, then names, keys,
  * listeners and source ranges unique across tenants. Attribution and
- * per-request policy are policy.c's.
+ * per-request policy are req_policy.c's.
  *
  * tenant_load builds a tenant while a configuration loads; nothing here
  * changes a tenant afterwards. This file must never put an API key (or
@@ -58,7 +58,7 @@ static void tenant_err(struct tenant_parse *P, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	errors_add(P->errs, P->file, line, "%s", msg);
+	conf_errors_add(P->errs, P->file, line, "%s", msg);
 }
 
 /* Names show up in metrics labels, logs and JSON; keeping them to a safe
@@ -89,7 +89,7 @@ static void tenant_key_name(struct tenant_parse *P, int line, const char *value)
 static void tenant_key_listen(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	struct fg_addrlist *l = &P->t->listen;
 	struct fg_addr *nv = realloc(l->v, (l->n + n + 1) * sizeof(*nv));
 	if (!nv) {
@@ -99,19 +99,19 @@ static void tenant_key_listen(struct tenant_parse *P, int line, const char *valu
 	l->v = nv;
 	for (size_t i = 0; i < n; i++) {
 		char err[FG_ERR_LEN];
-		if (parse_addrlist_add(l, items[i], P->dir, err, sizeof(err)) < 0)
+		if (conf_parse_addrlist_add(l, items[i], P->dir, err, sizeof(err)) < 0)
 			tenant_err(P, line, "listen: %s", err);
 	}
 	if (n == 0)
 		tenant_err(P, line, "listen has no items");
 done:
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	struct fg_tenant *t = P->t;
 	unsigned char (*nv)[32] = realloc(t->keys, (t->nkeys + n + 1) * sizeof(*nv));
 	if (!nv) {
@@ -123,7 +123,7 @@ static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 		/* The text is never echoed: someone may have pasted the key
 		 * itself here instead of its hash. */
 		char ignored[8];
-		if (parse_sha256_hex(items[i], t->keys[t->nkeys], ignored, sizeof ignored) == 0)
+		if (conf_parse_sha256_hex(items[i], t->keys[t->nkeys], ignored, sizeof ignored) == 0)
 			t->nkeys++;
 		else
 			tenant_err(P, line, "keys_sha256: item %zu is not 64 hex digits "
@@ -133,7 +133,7 @@ static void tenant_key_keys(struct tenant_parse *P, int line, const char *value)
 	if (n == 0)
 		tenant_err(P, line, "keys_sha256 has no items");
 done:
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 /* A v4-mapped IPv6 range (::ffff:a.b.c.d/96+) is stored as the IPv4 range
@@ -202,7 +202,7 @@ static int tenant_parse_cidr(const char *text, struct fg_cidr *out)
 static void tenant_key_sources(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	struct fg_tenant *t = P->t;
 	struct fg_cidr *nv = realloc(t->sources, (t->nsources + n + 1) * sizeof(*nv));
 	if (!nv) {
@@ -220,7 +220,7 @@ static void tenant_key_sources(struct tenant_parse *P, int line, const char *val
 	if (n == 0)
 		tenant_err(P, line, "sources has no items");
 done:
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 static const struct {
@@ -234,7 +234,7 @@ static const struct {
 static void tenant_key_methods(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	unsigned bits = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t m = 0;
@@ -249,13 +249,13 @@ static void tenant_key_methods(struct tenant_parse *P, int line, const char *val
 		tenant_err(P, line, "methods has no items (GET, POST and/or DELETE)");
 	P->t->methods = bits;
 	P->has_methods = true;
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 static void tenant_key_vins(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	for (size_t i = 0; i < n; i++) {
 		char vin[18];
 		if (vin_normalize(items[i], strlen(items[i]), vin))
@@ -264,7 +264,7 @@ static void tenant_key_vins(struct tenant_parse *P, int line, const char *value)
 			tenant_err(P, line, "vins: malformed VIN \"%.40s\" (17 characters of A-Z and 0-9)",
 				   items[i]);
 	}
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 /* Bad lines are reported by the VIN file's own FILE:LINE; a file that
@@ -278,11 +278,11 @@ static void tenant_vin_file(struct tenant_parse *P, int line, const char *path)
 		if (rc < 0 && i + 1 == e.n)
 			tenant_err(P, line, "vin_file: %s", e.lines[i]);
 		else
-			errors_add(P->errs, NULL, 0, "%s", e.lines[i]);
+			conf_errors_add(P->errs, NULL, 0, "%s", e.lines[i]);
 	}
 	if (rc < 0 && e.n == 0)
 		tenant_err(P, line, "vin_file: cannot read %s", path);
-	errors_free(&e);
+	conf_errors_free(&e);
 }
 
 /* Records PATH's identity in SEEN[I]; true when an earlier entry is the
@@ -303,17 +303,17 @@ static bool tenant_file_repeated(struct stat *seen, size_t i, const char *path)
 static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	/* A file named twice (under any spelling) is a mistake, refused
 	 * before it is read again: each repeat would cost a whole reading. */
 	struct stat *seen = calloc(n ? n : 1, sizeof(*seen));
 	if (!seen) {
 		tenant_err(P, line, "out of memory");
-		parse_list_free(items, n);
+		conf_parse_list_free(items, n);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char *path = parse_path_join(P->dir, items[i]);
+		char *path = conf_parse_path_join(P->dir, items[i]);
 		if (!path) {
 			tenant_err(P, line, "out of memory");
 			continue;
@@ -327,13 +327,13 @@ static void tenant_key_vin_file(struct tenant_parse *P, int line, const char *va
 	if (n == 0)
 		tenant_err(P, line, "vin_file has no items");
 	free(seen);
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 static void tenant_key_vin_prefixes(struct tenant_parse *P, int line, const char *value)
 {
 	char **items;
-	size_t n = parse_split_list(value, &items);
+	size_t n = conf_parse_split_list(value, &items);
 	for (size_t i = 0; i < n; i++) {
 		char err[FG_ERR_LEN];
 		if (vinset_add_prefix(P->t->vins, items[i], err, sizeof(err)) < 0)
@@ -341,13 +341,13 @@ static void tenant_key_vin_prefixes(struct tenant_parse *P, int line, const char
 	}
 	if (n == 0)
 		tenant_err(P, line, "vin_prefixes has no items");
-	parse_list_free(items, n);
+	conf_parse_list_free(items, n);
 }
 
 static void tenant_key_rate(struct tenant_parse *P, int line, const char *value)
 {
 	char err[FG_ERR_LEN];
-	if (parse_rate(value, &P->t->rate, err, sizeof(err)) < 0)
+	if (conf_parse_rate(value, &P->t->rate, err, sizeof(err)) < 0)
 		tenant_err(P, line, "rate: %s", err);
 	else
 		P->t->has_rate = true;
@@ -503,7 +503,7 @@ int tenant_files(const char *dir, char ***names, size_t *n)
 		if (!nv)
 			break;
 		v = nv;
-		v[cnt] = parse_path_join(dir, de->d_name);
+		v[cnt] = conf_parse_path_join(dir, de->d_name);
 		if (v[cnt])
 			cnt++;
 	}
@@ -528,7 +528,7 @@ struct fg_tenant *tenant_load(const char *path, struct fg_errors *errs)
 	P.t->stats_slot = -1;
 	if (!P.t->file || !P.t->vins)
 		goto oom;
-	if (ini_parse_file(path, tenant_ini_cb, &P, errs) < 0)
+	if (conf_ini_parse_file(path, tenant_ini_cb, &P, errs) < 0)
 		goto fail;
 	tenant_finish(&P);
 	if (!P.t->name)
@@ -538,7 +538,7 @@ struct fg_tenant *tenant_load(const char *path, struct fg_errors *errs)
 	free(P.dir);
 	return P.t;
 oom:
-	errors_add(errs, path, 0, "out of memory");
+	conf_errors_add(errs, path, 0, "out of memory");
 fail:
 	tenant_free(P.t);
 	free(P.dir);
@@ -551,7 +551,7 @@ void tenant_free(struct fg_tenant *t)
 		return;
 	free(t->name);
 	free(t->file);
-	parse_addrlist_free(&t->listen);
+	conf_parse_addrlist_free(&t->listen);
 	free(t->keys);
 	free(t->sources);
 	vinset_free(t->vins);
@@ -586,12 +586,12 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 {
 	int n = 0;
 	if (strcmp(a->name, b->name) == 0) {
-		errors_add(errs, b->file, b->line_name, "tenant name \"%s\" is also used by %s", b->name, a->file);
+		conf_errors_add(errs, b->file, b->line_name, "tenant name \"%s\" is also used by %s", b->name, a->file);
 		n++;
 	}
 	for (size_t k = 0; k < b->nkeys; k++) {
 		if (tenant_has_key(a, b->keys[k])) {
-			errors_add(errs, b->file, b->line_keys, "keys_sha256: an API key of tenant %s is also a key of tenant %s (%s)",
+			conf_errors_add(errs, b->file, b->line_keys, "keys_sha256: an API key of tenant %s is also a key of tenant %s (%s)",
 				   b->name, a->name, a->file);
 			n++;
 		}
@@ -599,7 +599,7 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 	for (size_t i = 0; i < b->listen.n; i++) {
 		for (size_t j = 0; j < a->listen.n; j++) {
 			if (strcmp(b->listen.v[i].spec, a->listen.v[j].spec) == 0) {
-				errors_add(errs, b->file, b->line_listen, "listen: %s is also a listener of tenant %s (%s)",
+				conf_errors_add(errs, b->file, b->line_listen, "listen: %s is also a listener of tenant %s (%s)",
 					   b->listen.v[i].spec, a->name, a->file);
 				n++;
 			}
@@ -610,7 +610,7 @@ static int tenant_check_pair(const struct fg_tenant *a, const struct fg_tenant *
 			if (tenant_cidr_eq(&b->sources[i], &a->sources[j])) {
 				char txt[INET6_ADDRSTRLEN + 8];
 				tenant_cidr_text(&b->sources[i], txt, sizeof(txt));
-				errors_add(errs, b->file, b->line_sources, "sources: %s is also a source range of tenant %s (%s)",
+				conf_errors_add(errs, b->file, b->line_sources, "sources: %s is also a source range of tenant %s (%s)",
 					   txt, a->name, a->file);
 				n++;
 			}

@@ -1,6 +1,6 @@
 /* tenant.h: tenant files (SPEC.md §3) and the checks across them.
  * Tenants are part of the immutable config; attribution and per-request
- * policy are policy.h's. This header must not include config.h: config.c
+ * policy are req_policy.h's. This header must not include conf.h: conf.c
  * loads tenants, so the dependency runs config -> tenant only. */
 #ifndef FG_TENANT_H
 #define FG_TENANT_H
@@ -33,13 +33,13 @@ struct fg_tenant {
 	/* Lines of the keys that must be unique across tenants, so a clash
 	 * is reported as FILE:LINE (the [tenant] line when a key is unset). */
 	int line_name, line_listen, line_keys, line_sources;
-	int stats_slot;             /* stats.c's slot for this name: set by config_swap,
+	int stats_slot;             /* stats.c's slot for this name: set by conf_swap,
 				     * so only a configuration in force takes one; -1 before */
 };
 
 /* The paths of the *.conf files of DIR (not starting with '.'), sorted,
  * so load order and error order do not depend on the file system. -1
- * when DIR cannot be opened; free with parse_list_free. */
+ * when DIR cannot be opened; free with conf_parse_list_free. */
 int tenant_files(const char *dir, char ***names, size_t *n);
 
 /* Parses one tenant file (relative vin_file paths are relative to its

@@ -1,6 +1,6 @@
-/* forward.c: request -> easy handle -> response relay.
+/* up_forward.c: request -> easy handle -> response relay.
  *
- * Headers going up are an allowlist (forward_header_allowed): whatever a
+ * Headers going up are an allowlist (up_forward_header_allowed): whatever a
  * client sends beyond Accept — its own credentials, its Content-Type (a
  * body goes up as the application/json it was checked as),
  * cookies, hop-by-hop headers, X-Forwarded-For and the like — never
@@ -48,7 +48,7 @@ struct fwd {
  * as application/json, whatever the client called it. */
 static const char *const fwd_allowed[] = { "Accept", "Accept-Language", "traceparent", "tracestate" };
 
-bool forward_header_allowed(const char *name)
+bool up_forward_header_allowed(const char *name)
 {
 	for (size_t i = 0; i < sizeof fwd_allowed / sizeof *fwd_allowed; i++)
 		if (strcasecmp(name, fwd_allowed[i]) == 0)
@@ -56,12 +56,12 @@ bool forward_header_allowed(const char *name)
 	return false;
 }
 
-int forward_error_status(CURLcode rc)
+int up_forward_error_status(CURLcode rc)
 {
 	return rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
 }
 
-const char *forward_error_text(CURLcode rc)
+const char *up_forward_error_text(CURLcode rc)
 {
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
@@ -173,7 +173,7 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 	} else if (fwd_header_is(line, len, "Content-Length", &v, &vlen)) {
 		fwd_presize(f, v, vlen);
 	} else {
-		int s = forward_parse_retry_after(line, len);
+		int s = up_forward_parse_retry_after(line, len);
 		if (s == FWD_RETRY_AFTER_MAX)
 			log_warn("upstream: a Retry-After of %d s or more is read as %d s",
 				 FWD_RETRY_AFTER_MAX, FWD_RETRY_AFTER_MAX);
@@ -185,7 +185,7 @@ static size_t fwd_header_cb(char *line, size_t size, size_t n, void *arg)
 
 /* Delay-seconds, saturated at FWD_RETRY_AFTER_MAX rather than ignored
  * when huge (a pause is capped there anyway). */
-int forward_parse_retry_after(const char *line, size_t len)
+int up_forward_parse_retry_after(const char *line, size_t len)
 {
 	const char *v;
 	size_t vlen;
@@ -269,7 +269,7 @@ static int fwd_build_headers(struct fwd *f, const struct fwd_params *p)
 	if (p->client_headers) {
 		const struct evkeyval *kv;
 		TAILQ_FOREACH(kv, p->client_headers, next) {
-			if (!forward_header_allowed(kv->key))
+			if (!up_forward_header_allowed(kv->key))
 				continue;
 			if (fwd_add_header_kv(f, kv->key, kv->value) < 0)
 				return -1;
@@ -320,7 +320,7 @@ static void fwd_set_common(CURL *e, const struct fg_config *c)
 	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 }
 
-struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg)
+struct fwd *up_forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg)
 {
 	struct fwd *f = calloc(1, sizeof *f);
 	if (!f)
@@ -331,7 +331,7 @@ struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_do
 	f->max_bytes = p->max_bytes ? p->max_bytes : p->cfg->max_upstream_bytes;
 	f->body = evbuffer_new();
 	f->pool = u;
-	f->easy = upstream_easy_get(u);
+	f->easy = up_multi_easy_get(u);
 	if (!f->body || !f->easy || fwd_build_headers(f, p) < 0)
 		goto fail;
 	CURL *e = f->easy;
@@ -351,31 +351,31 @@ struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_do
 	} else if (strcmp(p->method, "GET") != 0) {
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, p->method);
 	}
-	if (upstream_start(u, e, fwd_done_cb, f) < 0)
+	if (up_multi_start(u, e, fwd_done_cb, f) < 0)
 		goto fail;
 	f->u = u;
 	return f;
 fail:
-	forward_free(f);
+	up_forward_free(f);
 	return NULL;
 }
 
-void forward_cancel(struct fwd *f)
+void up_forward_cancel(struct fwd *f)
 {
 	if (!f)
 		return;
 	if (f->u)
-		upstream_cancel(f->u, f->easy);
+		up_multi_cancel(f->u, f->easy);
 	f->u = NULL;
-	forward_free(f);
+	up_forward_free(f);
 }
 
-void forward_free(struct fwd *f)
+void up_forward_free(struct fwd *f)
 {
 	if (!f)
 		return;
 	if (f->easy)
-		upstream_easy_put(f->pool, f->easy);
+		up_multi_easy_put(f->pool, f->easy);
 	/* The header list holds a copy of the token: wipe it before free. */
 	for (struct curl_slist *h = f->hdrs; h; h = h->next)
 		if (strncasecmp(h->data, "Authorization:", 14) == 0)
@@ -389,22 +389,22 @@ void forward_free(struct fwd *f)
 	free(f);
 }
 
-CURLcode forward_result(const struct fwd *f) { return f->rc; }
-long forward_status(const struct fwd *f) { return f->status; }
-const char *forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
-int forward_retry_after(const struct fwd *f) { return f->retry_after; }
+CURLcode up_forward_result(const struct fwd *f) { return f->rc; }
+long up_forward_status(const struct fwd *f) { return f->status; }
+const char *up_forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
+int up_forward_retry_after(const struct fwd *f) { return f->retry_after; }
 
-int forward_pause_hint(struct fwd *f)
+int up_forward_pause_hint(struct fwd *f)
 {
-	struct evbuffer *body = forward_body(f);
+	struct evbuffer *body = up_forward_body(f);
 	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
 	return in_body > f->retry_after ? in_body : f->retry_after;
 }
-struct evbuffer *forward_body(struct fwd *f) { return f->body; }
-double forward_ms(const struct fwd *f) { return f->ms; }
-const char *forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }
+struct evbuffer *up_forward_body(struct fwd *f) { return f->body; }
+double up_forward_ms(const struct fwd *f) { return f->ms; }
+const char *up_forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }
 
-void forward_trace_headers(const struct fwd *f, struct evkeyvalq *out)
+void up_forward_trace_headers(const struct fwd *f, struct evkeyvalq *out)
 {
 	if (f->traceparent)
 		evhttp_add_header(out, "traceparent", f->traceparent);

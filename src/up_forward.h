@@ -1,9 +1,9 @@
-/* forward.h: one upstream exchange — a request turned into a curl easy
+/* up_forward.h: one upstream exchange — a request turned into a curl easy
  * handle, and the response (status, Content-Type, Retry-After, body)
  * collected for relaying. The same code serves client requests and the
  * token endpoint. */
-#ifndef FG_FORWARD_H
-#define FG_FORWARD_H
+#ifndef FG_UP_FORWARD_H
+#define FG_UP_FORWARD_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <curl/curl.h>
@@ -19,7 +19,7 @@ typedef void (*fwd_done_fn)(void *arg, struct fwd *f);
 struct fwd_params {
 	const char *method;          /* "GET", "POST", "DELETE" */
 	const char *url;
-	const struct evkeyvalq *client_headers; /* filtered by forward_header_allowed; may be NULL */
+	const struct evkeyvalq *client_headers; /* filtered by up_forward_header_allowed; may be NULL */
 	const char *request_id;      /* X-Request-Id, may be NULL */
 	const char *bearer;          /* token for Authorization, may be NULL */
 	const char *content_type;    /* of the body; NULL: none is sent */
@@ -31,32 +31,32 @@ struct fwd_params {
 
 /* Starts the exchange on U; DONE runs once, from the event loop. NULL when
  * it could not be started. */
-struct fwd *forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg);
+struct fwd *up_forward_start(struct upstream *u, const struct fwd_params *p, fwd_done_fn done, void *arg);
 /* Stops a running exchange (DONE is not called) and frees it. */
-void forward_cancel(struct fwd *f);
-void forward_free(struct fwd *f);
+void up_forward_cancel(struct fwd *f);
+void up_forward_free(struct fwd *f);
 
-CURLcode forward_result(const struct fwd *f);
-long forward_status(const struct fwd *f);
-const char *forward_content_type(const struct fwd *f);   /* "" when absent */
+CURLcode up_forward_result(const struct fwd *f);
+long up_forward_status(const struct fwd *f);
+const char *up_forward_content_type(const struct fwd *f);   /* "" when absent */
 /* Seconds from a Retry-After header, or -1. */
-int forward_retry_after(const struct fwd *f);
+int up_forward_retry_after(const struct fwd *f);
 /* Seconds from one raw header line when it is Retry-After in seconds,
  * else -1. Exposed for tests/fuzz/fuzz_retry_after.c. */
-int forward_parse_retry_after(const char *line, size_t len);
+int up_forward_parse_retry_after(const char *line, size_t len);
 /* The pause an upstream 429 asks for: the longer of its Retry-After and a
  * "retry after Ns" in its body; -1 when it names neither. */
-int forward_pause_hint(struct fwd *f);
-struct evbuffer *forward_body(struct fwd *f);
-double forward_ms(const struct fwd *f);                  /* whole exchange */
+int up_forward_pause_hint(struct fwd *f);
+struct evbuffer *up_forward_body(struct fwd *f);
+double up_forward_ms(const struct fwd *f);                  /* whole exchange */
 /* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */
-const char *forward_peer(const struct fwd *f);
+const char *up_forward_peer(const struct fwd *f);
 /* Adds the upstream's traceparent / tracestate answer headers to OUT. */
-void forward_trace_headers(const struct fwd *f, struct evkeyvalq *out);
+void up_forward_trace_headers(const struct fwd *f, struct evkeyvalq *out);
 /* Client headers that may travel upstream: a short allowlist. */
-bool forward_header_allowed(const char *name);
+bool up_forward_header_allowed(const char *name);
 /* 502 or 504 for a failed transfer (an answer over max_upstream_bytes or
  * with a status outside 100..599 is one); a sentence for the error detail. */
-int forward_error_status(CURLcode rc);
-const char *forward_error_text(CURLcode rc);
+int up_forward_error_status(CURLcode rc);
+const char *up_forward_error_text(CURLcode rc);
 #endif

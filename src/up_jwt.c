@@ -1,4 +1,4 @@
-/* jwt.c: the ES256 client assertion of SPEC.md §5, reading a token's exp,
+/* up_jwt.c: the ES256 client assertion of SPEC.md §5, reading a token's exp,
  * and base64url.
  *
  * Owns loading the service-account private key (refusing anything that is
@@ -31,7 +31,7 @@
 static const char jwt_b64_alpha[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-char *jwt_b64url(const unsigned char *in, size_t len)
+char *up_jwt_b64url(const unsigned char *in, size_t len)
 {
 	char *out = malloc((len + 2) / 3 * 4 + 1);
 	size_t o = 0, i = 0;
@@ -55,7 +55,7 @@ char *jwt_b64url(const unsigned char *in, size_t len)
 	return out;
 }
 
-static int jwt_b64_value(char c)
+static int up_jwt_b64_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -70,7 +70,7 @@ static int jwt_b64_value(char c)
 	return -1;
 }
 
-unsigned char *jwt_b64url_decode(const char *in, size_t len, size_t *outlen)
+unsigned char *up_jwt_b64url_decode(const char *in, size_t len, size_t *outlen)
 {
 	while (len > 0 && in[len - 1] == '=')
 		len--;
@@ -83,7 +83,7 @@ unsigned char *jwt_b64url_decode(const char *in, size_t len, size_t *outlen)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
-		int v = jwt_b64_value(in[i]);
+		int v = up_jwt_b64_value(in[i]);
 		if (v < 0) {
 			free(out);
 			return NULL;
@@ -104,7 +104,7 @@ unsigned char *jwt_b64url_decode(const char *in, size_t len, size_t *outlen)
 
 /* An encrypted key would make PEM_read_PrivateKey prompt on the terminal of
  * a daemon; answering "no passphrase" makes it fail instead. */
-static int jwt_no_passphrase(char *buf, int size, int rwflag, void *u)
+static int up_jwt_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf;
 	(void)size;
@@ -113,7 +113,7 @@ static int jwt_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static bool jwt_is_p256(EVP_PKEY *key)
+static bool up_jwt_is_p256(EVP_PKEY *key)
 {
 	char group[64];
 	size_t len = 0;
@@ -124,7 +124,7 @@ static bool jwt_is_p256(EVP_PKEY *key)
 	return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0;
 }
 
-EVP_PKEY *jwt_load_key(const char *path, char *err, size_t errlen)
+EVP_PKEY *up_jwt_load_key(const char *path, char *err, size_t errlen)
 {
 	EVP_PKEY *key = NULL;
 	FILE *f = NULL;
@@ -148,14 +148,14 @@ EVP_PKEY *jwt_load_key(const char *path, char *err, size_t errlen)
 		goto done;
 	}
 	fd = -1;
-	key = PEM_read_PrivateKey(f, NULL, jwt_no_passphrase, NULL);
+	key = PEM_read_PrivateKey(f, NULL, up_jwt_no_passphrase, NULL);
 	if (!key) {
 		/* OpenSSL's reason text is generic, never the key's bytes, but
 		 * the queue is cleared rather than reported to be sure. */
 		snprintf(err, errlen, "%s: not an unencrypted PEM private key", path);
 		goto done;
 	}
-	if (!jwt_is_p256(key)) {
+	if (!up_jwt_is_p256(key)) {
 		snprintf(err, errlen, "%s: private key must be EC P-256 (prime256v1) for ES256", path);
 		EVP_PKEY_free(key);
 		key = NULL;
@@ -174,7 +174,7 @@ done:
 
 /* A version 4 UUID from 16 random bytes: unique per assertion, as jti
  * must be so the token endpoint can refuse a replay. */
-static int jwt_uuid(char out[37])
+static int up_jwt_uuid(char out[37])
 {
 	unsigned char b[16];
 	if (RAND_bytes(b, sizeof(b)) != 1)
@@ -188,10 +188,10 @@ static int jwt_uuid(char out[37])
 }
 
 /* b64url(JSON) of OBJ; takes the reference. */
-static char *jwt_b64_json(json_t *obj)
+static char *up_jwt_b64_json(json_t *obj)
 {
 	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *out = text ? jwt_b64url((unsigned char *)text, strlen(text)) : NULL;
+	char *out = text ? up_jwt_b64url((unsigned char *)text, strlen(text)) : NULL;
 	free(text);
 	json_decref(obj);
 	return out;
@@ -199,7 +199,7 @@ static char *jwt_b64_json(json_t *obj)
 
 /* Signs INPUT with SHA-256 and writes the JWS form r||s (each 32 bytes,
  * big-endian, left-padded) to RAW. */
-static int jwt_sign_raw(EVP_PKEY *key, const char *input, unsigned char raw[64])
+static int up_jwt_sign_raw(EVP_PKEY *key, const char *input, unsigned char raw[64])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char der[80];   /* 72 bytes at most for P-256 */
@@ -223,7 +223,7 @@ done:
 	return rc;
 }
 
-char *jwt_es256_assertion(EVP_PKEY *key, const char *key_id, const char *aud,
+char *up_jwt_es256_assertion(EVP_PKEY *key, const char *key_id, const char *aud,
 			  time_t now, char *err, size_t errlen)
 {
 	char jti[37], *head = NULL, *body = NULL, *input = NULL, *sig = NULL, *out = NULL;
@@ -232,23 +232,23 @@ char *jwt_es256_assertion(EVP_PKEY *key, const char *key_id, const char *aud,
 		snprintf(err, errlen, "client assertion needs a private key, key_id and audience");
 		return NULL;
 	}
-	if (jwt_uuid(jti) < 0) {
+	if (up_jwt_uuid(jti) < 0) {
 		snprintf(err, errlen, "client assertion: no random bytes for jti");
 		goto done;
 	}
-	head = jwt_b64_json(json_pack("{s:s,s:s}", "alg", "ES256", "typ", "JWT"));
-	body = jwt_b64_json(json_pack("{s:s,s:s,s:I,s:s,s:i}", "iss", key_id, "aud", aud,
+	head = up_jwt_b64_json(json_pack("{s:s,s:s}", "alg", "ES256", "typ", "JWT"));
+	body = up_jwt_b64_json(json_pack("{s:s,s:s,s:I,s:s,s:i}", "iss", key_id, "aud", aud,
 				      "iat", (json_int_t)now, "jti", jti, "ver", 2));
 	if (!head || !body || asprintf(&input, "%s.%s", head, body) < 0) {
 		input = NULL;
 		snprintf(err, errlen, "client assertion: out of memory");
 		goto done;
 	}
-	if (jwt_sign_raw(key, input, raw) < 0) {
+	if (up_jwt_sign_raw(key, input, raw) < 0) {
 		snprintf(err, errlen, "client assertion: signing with the private key failed");
 		goto done;
 	}
-	if (!(sig = jwt_b64url(raw, sizeof(raw))) || asprintf(&out, "%s.%s", input, sig) < 0) {
+	if (!(sig = up_jwt_b64url(raw, sizeof(raw))) || asprintf(&out, "%s.%s", input, sig) < 0) {
 		out = NULL;
 		snprintf(err, errlen, "client assertion: out of memory");
 	}
@@ -264,7 +264,7 @@ done:
 
 /* ---- reading exp -------------------------------------------------------- */
 
-int jwt_peek_exp(const char *token, size_t len, long long *exp)
+int up_jwt_peek_exp(const char *token, size_t len, long long *exp)
 {
 	const char *dot1 = token ? memchr(token, '.', len) : NULL;
 	if (!dot1)
@@ -274,7 +274,7 @@ int jwt_peek_exp(const char *token, size_t len, long long *exp)
 	if (!dot2 || dot1 == token)
 		return -1;
 	size_t plen;
-	unsigned char *payload = jwt_b64url_decode(rest, (size_t)(dot2 - rest), &plen);
+	unsigned char *payload = up_jwt_b64url_decode(rest, (size_t)(dot2 - rest), &plen);
 	if (!payload)
 		return -1;
 	json_t *claims = json_loadb((const char *)payload, plen, 0, NULL);

@@ -1,4 +1,4 @@
-/* batch.c: single-VIN reads answered by filtered list reads (see batch.h).
+/* up_listread.c: single-VIN reads answered by filtered list reads (see up_listread.h).
  *
  * Owns the pending set of VINs (each with the cache flight it leads for
  * the requests waiting), the refresh schedule, the list budget
@@ -33,19 +33,19 @@
 
 /* ---- pure parts ----------------------------------------------------------- */
 
-enum batch_way batch_choose(enum fg_vin_reads mode, bool can_list)
+enum batch_way up_listread_choose(enum fg_vin_reads mode, bool can_list)
 {
 	if (!can_list || mode == FG_VIN_READS_SINGLE)
 		return BATCH_SINGLE;
 	return mode == FG_VIN_READS_LIST ? BATCH_LIST : BATCH_TRY_SLOT;
 }
 
-double batch_refresh_at(double stored_at, double fresh_until)
+double up_listread_refresh_at(double stored_at, double fresh_until)
 {
 	return fresh_until - (fresh_until - stored_at) / 5;
 }
 
-char *batch_filter_query(char *const *vins, size_t n)
+char *up_listread_filter_query(char *const *vins, size_t n)
 {
 	json_t *vals = json_array();
 	for (size_t i = 0; vals && i < n; i++)
@@ -62,7 +62,7 @@ char *batch_filter_query(char *const *vins, size_t n)
 	return q;
 }
 
-json_t *batch_index(json_t *answer)
+json_t *up_listread_index(json_t *answer)
 {
 	json_t *list = json_is_array(answer) ? answer : json_object_get(answer, "vehicles");
 	if (!json_is_array(list))
@@ -77,7 +77,7 @@ json_t *batch_index(json_t *answer)
 	return idx;
 }
 
-int batch_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh)
+int up_listread_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -94,7 +94,7 @@ int batch_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, 
 	return 0;
 }
 
-size_t batch_set_take(struct batch_set *s, size_t max, struct batch_set *out)
+size_t up_listread_set_take(struct batch_set *s, size_t max, struct batch_set *out)
 {
 	size_t k = s->n < max ? s->n : max;
 	out->v = NULL;
@@ -111,21 +111,21 @@ size_t batch_set_take(struct batch_set *s, size_t max, struct batch_set *out)
 	return k;
 }
 
-void batch_set_free(struct batch_set *s)
+void up_listread_set_free(struct batch_set *s)
 {
 	free(s->v);
 	s->v = NULL;
 	s->n = s->cap = 0;
 }
 
-static void batch_sched_swap(struct batch_sched *s, size_t a, size_t b)
+static void up_listread_sched_swap(struct batch_sched *s, size_t a, size_t b)
 {
 	struct batch_due t = s->v[a];
 	s->v[a] = s->v[b];
 	s->v[b] = t;
 }
 
-int batch_sched_add(struct batch_sched *s, const char *vin, double stored_at, double at)
+int up_listread_sched_add(struct batch_sched *s, const char *vin, double stored_at, double at)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -140,11 +140,11 @@ int batch_sched_add(struct batch_sched *s, const char *vin, double stored_at, do
 	s->v[i].stored_at = stored_at;
 	s->v[i].at = at;
 	for (; i > 0 && s->v[(i - 1) / 2].at > s->v[i].at; i = (i - 1) / 2)
-		batch_sched_swap(s, i, (i - 1) / 2);
+		up_listread_sched_swap(s, i, (i - 1) / 2);
 	return 0;
 }
 
-bool batch_sched_pop(struct batch_sched *s, double now, struct batch_due *out)
+bool up_listread_sched_pop(struct batch_sched *s, double now, struct batch_due *out)
 {
 	if (!s->n || s->v[0].at > now)
 		return false;
@@ -158,18 +158,18 @@ bool batch_sched_pop(struct batch_sched *s, double now, struct batch_due *out)
 			m = r;
 		if (m == i)
 			break;
-		batch_sched_swap(s, i, m);
+		up_listread_sched_swap(s, i, m);
 		i = m;
 	}
 	return true;
 }
 
-double batch_sched_next(const struct batch_sched *s)
+double up_listread_sched_next(const struct batch_sched *s)
 {
 	return s->n ? s->v[0].at : 0;
 }
 
-void batch_sched_free(struct batch_sched *s)
+void up_listread_sched_free(struct batch_sched *s)
 {
 	free(s->v);
 	s->v = NULL;
@@ -208,7 +208,7 @@ static struct {
 	unsigned long long seq;
 } bt = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static void batch_settings(const struct fg_config *c)
+static void up_listread_settings(const struct fg_config *c)
 {
 	atomic_store(&bt.window_ms, c->list_batch_window_ms);
 	atomic_store(&bt.max, c->list_batch_max);
@@ -218,7 +218,7 @@ static void batch_settings(const struct fg_config *c)
 }
 
 /* Lock held: the window timer, unless set already (or a dispatch runs). */
-static void batch_arm_locked(double secs)
+static void up_listread_arm_locked(double secs)
 {
 	if (bt.armed || !bt.pending.n)
 		return;
@@ -228,7 +228,7 @@ static void batch_arm_locked(double secs)
 	evtimer_add(bt.window_ev, &tv);   /* from any thread: libevent is made thread-safe in main */
 }
 
-bool batch_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
+bool up_listread_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
 		struct cache_waiter **w)
 {
 	if (!bt.running || !*f)
@@ -238,9 +238,9 @@ bool batch_join(const char *vin, struct cache_flight **f, struct event_base *bas
 	if (cache_flight_join(cache_shared(), *f, base, cb, arg, w) != CACHE_WAIT)
 		return false;
 	pthread_mutex_lock(&bt.mu);
-	int rc = batch_set_add(&bt.pending, vin, *f, false);
+	int rc = up_listread_set_add(&bt.pending, vin, *f, false);
 	if (rc == 0)
-		batch_arm_locked(atomic_load(&bt.window_ms) / 1000.0);
+		up_listread_arm_locked(atomic_load(&bt.window_ms) / 1000.0);
 	pthread_mutex_unlock(&bt.mu);
 	if (rc < 0) {
 		cache_wait_cancel(*w);
@@ -251,13 +251,13 @@ bool batch_join(const char *vin, struct cache_flight **f, struct event_base *bas
 	return true;
 }
 
-void batch_note_read(const char *vin, double stored_at, double fresh_until, double now)
+void up_listread_note_read(const char *vin, double stored_at, double fresh_until, double now)
 {
 	if (!bt.running || !atomic_load(&bt.refresh_ahead))
 		return;
-	double at = batch_refresh_at(stored_at, fresh_until);
+	double at = up_listread_refresh_at(stored_at, fresh_until);
 	pthread_mutex_lock(&bt.mu);
-	if (batch_sched_add(&bt.sched, vin, stored_at, at) == 0 && (!bt.refresh_at || at < bt.refresh_at)) {
+	if (up_listread_sched_add(&bt.sched, vin, stored_at, at) == 0 && (!bt.refresh_at || at < bt.refresh_at)) {
 		struct timeval tv = clock_timeval(at > now ? at - now : 0);
 		bt.refresh_at = at;
 		evtimer_add(bt.refresh_ev, &tv);
@@ -271,7 +271,7 @@ void batch_note_read(const char *vin, double stored_at, double fresh_until, doub
  * the waiting requests get a stale entry when the read failed and one is
  * within stale_if_error; otherwise no answer, and they go to the
  * single-VIN budget themselves. */
-static void batch_give_up(struct batch_item *it, bool failed, double now)
+static void up_listread_give_up(struct batch_item *it, bool failed, double now)
 {
 	struct cache *c = cache_shared();
 	struct cache_answer *a = failed && !it->refresh ? cache_stale(c, it->vin, now) : NULL;
@@ -286,18 +286,18 @@ static void batch_give_up(struct batch_item *it, bool failed, double now)
 	it->f = NULL;
 }
 
-static void batch_fail_set(struct batch_set *s, const char *why)
+static void up_listread_fail_set(struct batch_set *s, const char *why)
 {
 	double now = clock_now();
 	if (s->n)
 		log_warn("a list read for %zu VINs failed (%s); they fall back to single reads", s->n, why);
 	for (size_t i = 0; i < s->n; i++)
-		batch_give_up(&s->v[i], true, now);
-	batch_set_free(s);
+		up_listread_give_up(&s->v[i], true, now);
+	up_listread_set_free(s);
 }
 
 /* Everything pending fails (the list route is paused, no token). */
-static void batch_fail_pending(const char *why)
+static void up_listread_fail_pending(const char *why)
 {
 	struct batch_set all;
 	stats_inc(STAT_list_failed);
@@ -306,18 +306,18 @@ static void batch_fail_pending(const char *why)
 	memset(&bt.pending, 0, sizeof bt.pending);
 	bt.armed = false;
 	pthread_mutex_unlock(&bt.mu);
-	batch_fail_set(&all, why);
+	up_listread_fail_set(&all, why);
 }
 
 /* The vehicle V answers IT's flight: stored as a single read would be. */
-static void batch_deliver(struct batch_item *it, json_t *v, const struct fg_config *cfg, double now)
+static void up_listread_deliver(struct batch_item *it, json_t *v, const struct fg_config *cfg, double now)
 {
 	struct cache *c = cache_shared();
 	char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	struct cache_answer *a = text ? cache_answer_new(200, "application/json", text, strlen(text), NULL, now) : NULL;
 	free(text);
 	if (!a) {
-		batch_give_up(it, true, now);
+		up_listread_give_up(it, true, now);
 		return;
 	}
 	int ttl = cache_ttl(cfg, false, json_string_value(json_object_get(v, "status")));
@@ -328,7 +328,7 @@ static void batch_deliver(struct batch_item *it, json_t *v, const struct fg_conf
 	cache_answer_unref(a);
 }
 
-static void batch_run_free(struct batch_run *run)
+static void up_listread_run_free(struct batch_run *run)
 {
 	if (run->prev)
 		run->prev->next = run->next;
@@ -336,17 +336,17 @@ static void batch_run_free(struct batch_run *run)
 		bt.runs = run->next;
 	if (run->next)
 		run->next->prev = run->prev;
-	batch_set_free(&run->items);
+	up_listread_set_free(&run->items);
 	free(run->url);
 	free(run);
 }
 
 /* An upstream 429 on the list route: nothing more goes there until its
  * Retry-After (header or body, the longer) has passed. */
-static void batch_pause(struct fwd *f, const struct fg_config *cfg)
+static void up_listread_pause(struct fwd *f, const struct fg_config *cfg)
 {
-	struct evbuffer *body = forward_body(f);
-	int secs = forward_retry_after(f);
+	struct evbuffer *body = up_forward_body(f);
+	int secs = up_forward_retry_after(f);
 	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
 	if (in_body > secs)
 		secs = in_body;
@@ -362,85 +362,85 @@ static void batch_pause(struct fwd *f, const struct fg_config *cfg)
 	 * during the pause does. */
 	if (bt.bw || bt.tw) {
 		budget_wait_cancel(bt.bw);
-		token_wait_cancel(bt.tw);
+		up_token_wait_cancel(bt.tw);
 		bt.bw = NULL;
 		bt.tw = NULL;
 		if (bt.have_slot)
 			budget_release(bt.budget, clock_now());
 		bt.have_slot = false;
-		batch_fail_pending("list reads are paused after an upstream 429");
+		up_listread_fail_pending("list reads are paused after an upstream 429");
 	}
 }
 
-static void batch_done(void *arg, struct fwd *f)
+static void up_listread_done(void *arg, struct fwd *f)
 {
 	struct batch_run *run = arg;
 	double now = clock_now();
-	CURLcode rc = forward_result(f);
-	long status = rc == CURLE_OK ? forward_status(f) : 0;
-	struct fg_config *cfg = config_current();
+	CURLcode rc = up_forward_result(f);
+	long status = rc == CURLE_OK ? up_forward_status(f) : 0;
+	struct fg_config *cfg = conf_current();
 	budget_used(bt.budget, now);
-	stats_upstream((int)status, forward_ms(f) / 1000.0);
+	stats_upstream((int)status, up_forward_ms(f) / 1000.0);
 	json_t *idx = NULL;
 	if (status == 200) {
-		struct evbuffer *body = forward_body(f);
+		struct evbuffer *body = up_forward_body(f);
 		json_t *j = json_loadb((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body), 0, NULL);
-		idx = batch_index(j);
+		idx = up_listread_index(j);
 		json_decref(j);
 	}
 	if (status == 401)
-		token_reject(run->token_gen);
+		up_token_reject(run->token_gen);
 	if (status == 429)
-		batch_pause(f, cfg);
+		up_listread_pause(f, cfg);
 	if (!idx || !cfg) {
 		char why[96];
 		if (rc != CURLE_OK)
-			snprintf(why, sizeof why, "%s", forward_error_text(rc));
+			snprintf(why, sizeof why, "%s", up_forward_error_text(rc));
 		else
 			snprintf(why, sizeof why, "upstream status %ld%s", status, status == 200 ? ", not a list" : "");
 		stats_inc(STAT_list_failed);
-		batch_fail_set(&run->items, why);
+		up_listread_fail_set(&run->items, why);
 	} else {
 		for (size_t i = 0; i < run->items.n; i++) {
 			json_t *v = json_object_get(idx, run->items.v[i].vin);
 			if (v)
-				batch_deliver(&run->items.v[i], v, cfg, now);
+				up_listread_deliver(&run->items.v[i], v, cfg, now);
 			else
-				batch_give_up(&run->items.v[i], false, now);
+				up_listread_give_up(&run->items.v[i], false, now);
 		}
 	}
 	json_decref(idx);
-	config_unref(cfg);
-	forward_free(f);
-	batch_run_free(run);
+	conf_unref(cfg);
+	up_forward_free(f);
+	up_listread_run_free(run);
 }
 
 /* ---- dispatch (main thread) ------------------------------------------------- */
 
-static void batch_dispatch(void);
+static void up_listread_dispatch(void);
 
-static void batch_send(struct fg_secret *tok, uint64_t gen)
+static void up_listread_send(struct fg_secret *tok, uint64_t gen)
 {
 	struct batch_run *run = calloc(1, sizeof *run);
-	struct fg_config *cfg = config_current();
+	struct fg_config *cfg = conf_current();
 	pthread_mutex_lock(&bt.mu);
-	size_t n = run ? batch_set_take(&bt.pending, (size_t)atomic_load(&bt.max), &run->items) : 0;
+	size_t n = run ? up_listread_set_take(&bt.pending, (size_t)atomic_load(&bt.max), &run->items) : 0;
 	bool more = bt.pending.n > 0;
 	bt.armed = more;
 	pthread_mutex_unlock(&bt.mu);
 	if (!n || !cfg) {
 		budget_release(bt.budget, clock_now());
 		if (run)
-			batch_fail_set(&run->items, "out of memory");
+			up_listread_fail_set(&run->items, "out of memory");
 		free(run);
-		config_unref(cfg);
+		conf_unref(cfg);
 		return;
 	}
 	char **vins = malloc(n * sizeof *vins);
 	char *q = NULL;
 	for (size_t i = 0; vins && i < n; i++)
 		vins[i] = run->items.v[i].vin;
-	q = vins ? batch_filter_query(vins, n) : NULL;
+	q = vins ? up_listread_filter_query(vins, n) : NULL;
 	free(vins);
 	if (q && asprintf(&run->url, "%s/v1/fleets/vehicles?%s", cfg->base_url, q) < 0)
 		run->url = NULL;
@@ -448,15 +448,15 @@ static void batch_send(struct fg_secret *tok, uint64_t gen)
 	char rid[32];
 	snprintf(rid, sizeof rid, "list-read-%llu", ++bt.seq);
 	struct fwd_params p = {
-		.method = "GET", .url = run->url, .request_id = rid, .bearer = secret_data(tok), .cfg = cfg,
+		.method = "GET", .url = run->url, .request_id = rid, .bearer = conf_secret_data(tok), .cfg = cfg,
 	};
 	run->token_gen = gen;
-	run->f = run->url ? forward_start(bt.up, &p, batch_done, run) : NULL;
-	config_unref(cfg);
+	run->f = run->url ? up_forward_start(bt.up, &p, up_listread_done, run) : NULL;
+	conf_unref(cfg);
 	if (!run->f) {
 		budget_release(bt.budget, clock_now());
 		stats_inc(STAT_list_failed);
-		batch_fail_set(&run->items, "the list read could not be started");
+		up_listread_fail_set(&run->items, "the list read could not be started");
 		free(run->url);
 		free(run);
 	} else {
@@ -472,35 +472,35 @@ static void batch_send(struct fg_secret *tok, uint64_t gen)
 		event_active(bt.window_ev, EV_TIMEOUT, 0);   /* the rest: the next list slot */
 }
 
-static void batch_slot_ready(void *arg)
+static void up_listread_slot_ready(void *arg)
 {
 	(void)arg;
 	bt.bw = NULL;
 	bt.have_slot = true;
-	batch_dispatch();
+	up_listread_dispatch();
 }
 
-static void batch_token_ready(void *arg)
+static void up_listread_token_ready(void *arg)
 {
 	(void)arg;
 	bt.tw = NULL;
-	batch_dispatch();
+	up_listread_dispatch();
 }
 
 /* A list slot, then a token, then the read of what is pending. */
-static void batch_dispatch(void)
+static void up_listread_dispatch(void)
 {
 	if (bt.bw || bt.tw)
 		return;   /* already waiting for one */
 	double now = clock_now(), ra = 0;
 	if (!bt.have_slot) {
-		enum budget_result res = budget_acquire(bt.budget, "list", now, bt.base, batch_slot_ready, NULL,
+		enum budget_result res = budget_acquire(bt.budget, "list", now, bt.base, up_listread_slot_ready, NULL,
 							&bt.bw, &ra);
 		if (res == BUDGET_QUEUED)
 			return;
 		bt.bw = NULL;
 		if (res != BUDGET_GRANTED) {
-			batch_fail_pending("list reads are paused after an upstream 429");
+			up_listread_fail_pending("list reads are paused after an upstream 429");
 			return;
 		}
 		bt.have_slot = true;
@@ -508,32 +508,32 @@ static void batch_dispatch(void)
 	struct fg_secret tok = { 0 };
 	uint64_t gen = 0;
 	struct token_waiter *tw = NULL;
-	if (!token_acquire(&tok, &gen, bt.base, batch_token_ready, NULL, &tw)) {
+	if (!up_token_acquire(&tok, &gen, bt.base, up_listread_token_ready, NULL, &tw)) {
 		bt.tw = tw;
 		if (tw)
 			return;
 		bt.have_slot = false;
 		budget_release(bt.budget, now);
-		batch_fail_pending("no upstream token");
+		up_listread_fail_pending("no upstream token");
 		return;
 	}
 	bt.have_slot = false;
-	batch_send(&tok, gen);
-	secret_wipe(&tok);
+	up_listread_send(&tok, gen);
+	conf_secret_wipe(&tok);
 }
 
-static void batch_window_cb(evutil_socket_t fd, short what, void *arg)
+static void up_listread_window_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	batch_dispatch();
+	up_listread_dispatch();
 }
 
 /* Entries due for a refresh become flights of the next list read, each
  * only while it is still the life that was read (a store since then, an
  * eviction or an invalidation drops it) and nobody else reads the key. */
-static void batch_refresh_cb(evutil_socket_t fd, short what, void *arg)
+static void up_listread_refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -541,64 +541,64 @@ static void batch_refresh_cb(evutil_socket_t fd, short what, void *arg)
 	double now = clock_now();
 	struct batch_due d;
 	pthread_mutex_lock(&bt.mu);
-	while (batch_sched_pop(&bt.sched, now + 0.001, &d)) {
+	while (up_listread_sched_pop(&bt.sched, now + 0.001, &d)) {
 		struct cache_flight *f = cache_refresh_open(cache_shared(), d.vin, d.stored_at, now);
-		if (f && batch_set_add(&bt.pending, d.vin, f, true) < 0)
+		if (f && up_listread_set_add(&bt.pending, d.vin, f, true) < 0)
 			cache_flight_done(cache_shared(), f, NULL, NULL);
 	}
-	bt.refresh_at = batch_sched_next(&bt.sched);
+	bt.refresh_at = up_listread_sched_next(&bt.sched);
 	if (bt.refresh_at) {
 		struct timeval tv = clock_timeval(bt.refresh_at > now ? bt.refresh_at - now : 0);
 		evtimer_add(bt.refresh_ev, &tv);
 	}
-	batch_arm_locked(atomic_load(&bt.window_ms) / 1000.0);
+	up_listread_arm_locked(atomic_load(&bt.window_ms) / 1000.0);
 	pthread_mutex_unlock(&bt.mu);
 }
 
 /* ---- life cycle --------------------------------------------------------------- */
 
-int batch_start(struct event_base *base, const struct fg_config *c)
+int up_listread_start(struct event_base *base, const struct fg_config *c)
 {
 	bt.base = base;
 	bt.budget = budget_new();
-	bt.up = upstream_new(base, 4);
-	bt.window_ev = evtimer_new(base, batch_window_cb, NULL);
-	bt.refresh_ev = evtimer_new(base, batch_refresh_cb, NULL);
+	bt.up = up_multi_new(base, 4);
+	bt.window_ev = evtimer_new(base, up_listread_window_cb, NULL);
+	bt.refresh_ev = evtimer_new(base, up_listread_refresh_cb, NULL);
 	if (!bt.budget || !bt.up || !bt.window_ev || !bt.refresh_ev) {
-		batch_stop();
+		up_listread_stop();
 		return -1;
 	}
-	batch_settings(c);
+	up_listread_settings(c);
 	bt.running = true;
 	return 0;
 }
 
-void batch_config_changed(const struct fg_config *c)
+void up_listread_config_changed(const struct fg_config *c)
 {
 	if (bt.budget)
-		batch_settings(c);
+		up_listread_settings(c);
 }
 
-void batch_stop(void)
+void up_listread_stop(void)
 {
 	bt.running = false;
 	if (bt.bw)
 		budget_wait_cancel(bt.bw);
 	if (bt.tw)
-		token_wait_cancel(bt.tw);
+		up_token_wait_cancel(bt.tw);
 	bt.bw = NULL;
 	bt.tw = NULL;
 	while (bt.runs) {
-		forward_cancel(bt.runs->f);
+		up_forward_cancel(bt.runs->f);
 		for (size_t i = 0; i < bt.runs->items.n; i++)
 			cache_flight_done(cache_shared(), bt.runs->items.v[i].f, NULL, NULL);
-		batch_run_free(bt.runs);
+		up_listread_run_free(bt.runs);
 	}
 	pthread_mutex_lock(&bt.mu);
 	for (size_t i = 0; i < bt.pending.n; i++)
 		cache_flight_done(cache_shared(), bt.pending.v[i].f, NULL, NULL);
-	batch_set_free(&bt.pending);
-	batch_sched_free(&bt.sched);
+	up_listread_set_free(&bt.pending);
+	up_listread_sched_free(&bt.sched);
 	bt.armed = false;
 	bt.refresh_at = 0;
 	pthread_mutex_unlock(&bt.mu);
@@ -607,7 +607,7 @@ void batch_stop(void)
 	if (bt.refresh_ev)
 		event_free(bt.refresh_ev);
 	bt.window_ev = bt.refresh_ev = NULL;
-	upstream_free(bt.up);
+	up_multi_free(bt.up);
 	bt.up = NULL;
 	budget_free(bt.budget);
 	bt.budget = NULL;
@@ -616,7 +616,7 @@ void batch_stop(void)
 
 /* ---- admin surface ------------------------------------------------------------- */
 
-void batch_stats_json(json_t *root)
+void up_listread_stats_json(json_t *root)
 {
 	struct budget_stats s;
 	json_t *o = json_object_get(root, "list_reads"), *budget = json_object_get(root, "budget");
@@ -633,7 +633,7 @@ void batch_stats_json(json_t *root)
 	pthread_mutex_unlock(&bt.mu);
 }
 
-void batch_metrics(struct evbuffer *b)
+void up_listread_metrics(struct evbuffer *b)
 {
 	struct budget_stats s;
 	if (!bt.budget)

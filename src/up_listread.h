@@ -1,4 +1,4 @@
-/* batch.h: single-VIN reads answered by filtered list reads (docs/cache.md
+/* up_listread.h: single-VIN reads answered by filtered list reads (docs/cache.md
  * "List-backed reads").
  *
  * The upstream allows 60 GET /v1/fleets/vehicles/{vin} a minute, but its
@@ -19,8 +19,8 @@
  * only add VINs. The pure parts (the choice of the way, the refresh time,
  * the filter query, the pending set, the refresh schedule) are unit-tested
  * with the clock passed in. */
-#ifndef FG_BATCH_H
-#define FG_BATCH_H
+#ifndef FG_UP_LISTREAD_H
+#define FG_UP_LISTREAD_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
@@ -39,19 +39,19 @@ enum batch_way {
 /* How a single-VIN miss goes upstream. CAN_LIST: the read leads a flight
  * others can join (cacheable, not no-cache) and was not sent back by a
  * list read already. */
-enum batch_way batch_choose(enum fg_vin_reads mode, bool can_list);
+enum batch_way up_listread_choose(enum fg_vin_reads mode, bool can_list);
 
 /* When an entry stored at STORED_AT and fresh until FRESH_UNTIL is
  * refreshed: as it enters the last fifth of its life. */
-double batch_refresh_at(double stored_at, double fresh_until);
+double up_listread_refresh_at(double stored_at, double fresh_until);
 
 /* "filter=" + the URL-encoded {"vin":{"operator":"in","value":[VINS]}}, a
  * new string (NULL when out of memory). */
-char *batch_filter_query(char *const *vins, size_t n);
+char *up_listread_filter_query(char *const *vins, size_t n);
 
 /* VIN -> vehicle object of a list answer (a JSON array, or an object whose
  * "vehicles" is one): a new object, NULL when ANSWER is neither. */
-json_t *batch_index(json_t *answer);
+json_t *up_listread_index(json_t *answer);
 
 /* VINs waiting for a list read, oldest first, each with its flight. */
 struct batch_item {
@@ -63,11 +63,11 @@ struct batch_set {
 	struct batch_item *v;
 	size_t n, cap;
 };
-int batch_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh);
+int up_listread_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh);
 /* Moves the oldest MAX items (at most) of S into OUT (empty). Returns
  * how many moved. */
-size_t batch_set_take(struct batch_set *s, size_t max, struct batch_set *out);
-void batch_set_free(struct batch_set *s);
+size_t up_listread_set_take(struct batch_set *s, size_t max, struct batch_set *out);
+void up_listread_set_free(struct batch_set *s);
 
 /* Entries to refresh, earliest first (a binary heap). */
 struct batch_due {
@@ -79,35 +79,35 @@ struct batch_sched {
 	struct batch_due *v;
 	size_t n, cap;
 };
-int batch_sched_add(struct batch_sched *s, const char *vin, double stored_at, double at);
+int up_listread_sched_add(struct batch_sched *s, const char *vin, double stored_at, double at);
 /* The earliest entry due at NOW or before into *OUT: true; false when none. */
-bool batch_sched_pop(struct batch_sched *s, double now, struct batch_due *out);
+bool up_listread_sched_pop(struct batch_sched *s, double now, struct batch_due *out);
 /* When the earliest entry is due; 0 when the schedule is empty. */
-double batch_sched_next(const struct batch_sched *s);
-void batch_sched_free(struct batch_sched *s);
+double up_listread_sched_next(const struct batch_sched *s);
+void up_listread_sched_free(struct batch_sched *s);
 
 /* ---- the daemon's batcher --------------------------------------------------- */
 
 /* Starts the batcher on BASE (the main loop) with C's settings; -1 when
  * out of memory. */
-int batch_start(struct event_base *base, const struct fg_config *c);
+int up_listread_start(struct event_base *base, const struct fg_config *c);
 /* A reload: the new pacing, window, size and refresh setting. */
-void batch_config_changed(const struct fg_config *c);
+void up_listread_config_changed(const struct fg_config *c);
 /* Ends what runs (waiting requests get no answer and ask again) and frees
  * the batcher; after the workers have stopped. */
-void batch_stop(void);
+void up_listread_stop(void);
 /* Hands *F, the flight of VIN's read the caller leads, to the next list
  * read and leaves the caller waiting on it (*W; CB(ARG, answer, how) runs
  * on BASE). True: *F is the batch's now (set to NULL). False: no batcher
  * runs or out of memory; the caller still leads. */
-bool batch_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
+bool up_listread_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
 		struct cache_waiter **w);
 /* The first hit of an entry's life (STORED_AT .. FRESH_UNTIL) at NOW: it
  * is refreshed ahead of expiry when refresh_ahead is on. */
-void batch_note_read(const char *vin, double stored_at, double fresh_until, double now);
+void up_listread_note_read(const char *vin, double stored_at, double fresh_until, double now);
 
 /* Admin surface. /stats: ROOT's list_reads counters move into
  * budget.list, with the list budget's state (what the status page shows). */
-void batch_stats_json(json_t *root);
-void batch_metrics(struct evbuffer *b);
+void up_listread_stats_json(json_t *root);
+void up_listread_metrics(struct evbuffer *b);
 #endif

@@ -1,16 +1,16 @@
-/* upstream.c: libcurl's multi interface on a libevent base, the way curl's
+/* up_multi.c: libcurl's multi interface on a libevent base, the way curl's
  * docs/examples/multi-event.c and hiperfifo.c do it.
  *
  * CURLMOPT_SOCKETFUNCTION gives each socket one struct event (kept in a
  * table by descriptor, parked between the transfers of a keep-alive
- * connection: see upstream_socket_fn); CURLMOPT_TIMERFUNCTION keeps one
+ * connection: see up_multi_socket_fn); CURLMOPT_TIMERFUNCTION keeps one
  * non-repeating timer.
  * Events call curl_multi_socket_action and then read finished transfers.
  * Curl callbacks only (re)arm events: they never call curl_multi_* and never
  * return -1, which would fail every transfer at once. A finished transfer
  * is removed before its owner hears of it, so the owner may free it or
  * start another from its completion callback. curl's zero-timeout polls
- * of sockets this loop watches are answered in zeropoll.c. */
+ * of sockets this loop watches are answered in up_zeropoll.c. */
 #include "up_multi.h"
 #include "log.h"
 #include "up_zeropoll.h"
@@ -53,14 +53,14 @@ struct upstream_sock {
 	bool parked;         /* curl is done with it for now (idle in its pool) */
 };
 
-static struct upstream_sock *upstream_sock_get(struct upstream *u, curl_socket_t fd)
+static struct upstream_sock *up_multi_sock_get(struct upstream *u, curl_socket_t fd)
 {
 	return fd >= 0 && fd < u->nsocks ? u->socks[fd] : NULL;
 }
 
-static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
+static void up_multi_sock_free(struct upstream *u, curl_socket_t fd)
 {
-	struct upstream_sock *s = upstream_sock_get(u, fd);
+	struct upstream_sock *s = up_multi_sock_get(u, fd);
 	if (!s)
 		return;
 	event_free(s->ev);
@@ -70,14 +70,14 @@ static void upstream_sock_free(struct upstream *u, curl_socket_t fd)
 
 /* A socket whose answer cannot be there yet as far as this loop knows:
  * connected, watched for reading, and not seen readable since (see
- * zeropoll.c: curl's zero-timeout polls of it need not reach the kernel). */
-static bool upstream_sock_quiet(void *ctx, int fd)
+ * up_zeropoll.c: curl's zero-timeout polls of it need not reach the kernel). */
+static bool up_multi_sock_quiet(void *ctx, int fd)
 {
-	struct upstream_sock *s = upstream_sock_get(ctx, fd);
+	struct upstream_sock *s = up_multi_sock_get(ctx, fd);
 	return s && s->seen_in && s->kind == EV_READ;
 }
 
-static void upstream_check_done(struct upstream *u)
+static void up_multi_check_done(struct upstream *u)
 {
 	CURLMsg *msg;
 	int left;
@@ -99,17 +99,17 @@ static void upstream_check_done(struct upstream *u)
 	}
 }
 
-static void upstream_action(struct upstream *u, curl_socket_t fd, int what)
+static void up_multi_action(struct upstream *u, curl_socket_t fd, int what)
 {
-	zeropoll_enter(upstream_sock_quiet, u);
+	up_zeropoll_enter(up_multi_sock_quiet, u);
 	CURLMcode mc = curl_multi_socket_action(u->multi, fd, what, &u->running);
 	if (mc != CURLM_OK)
 		log_error("upstream: curl_multi_socket_action: %s", curl_multi_strerror(mc));
-	upstream_check_done(u);
-	zeropoll_leave();
+	up_multi_check_done(u);
+	up_zeropoll_leave();
 }
 
-static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
+static void up_multi_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream_sock *s = arg;
 	if (s->parked) {
@@ -123,17 +123,17 @@ static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
 	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
 		     ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 	/* Curl may close this socket while acting on it, which frees S and
-	 * its event (upstream_close_fn) inside this callback: nothing of S is
+	 * its event (up_multi_close_fn) inside this callback: nothing of S is
 	 * used after this call, and libevent reads nothing of the event. */
-	upstream_action(s->u, fd, action);
+	up_multi_action(s->u, fd, action);
 }
 
-static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void up_multi_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	upstream_action(arg, CURL_SOCKET_TIMEOUT, 0);
+	up_multi_action(arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
-static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
+static int up_multi_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 {
 	struct upstream *u = arg;
 	if (timeout_ms < 0) {
@@ -146,7 +146,7 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 	 * not through a 0 ms timer, which costs an extra epoll_wait. Asked
 	 * while curl is already acting, it takes the timer: a 0 asked again
 	 * and again then still lets the loop poll in between. */
-	if (timeout_ms == 0 && zeropoll_context() != u) {
+	if (timeout_ms == 0 && up_zeropoll_context() != u) {
 		evtimer_del(u->timer);
 		event_active(u->timer, EV_TIMEOUT, 0);
 		return 0;
@@ -156,18 +156,18 @@ static int upstream_timer_fn(CURLM *multi, long timeout_ms, void *arg)
 	return 0;
 }
 
-static void upstream_sock_watch(struct upstream_sock *s, short kind)
+static void up_multi_sock_watch(struct upstream_sock *s, short kind)
 {
 	if (s->kind == kind)
 		return;
 	event_del(s->ev);
-	event_assign(s->ev, s->u->base, event_get_fd(s->ev), kind | EV_PERSIST, upstream_event_cb, s);
+	event_assign(s->ev, s->u->base, event_get_fd(s->ev), kind | EV_PERSIST, up_multi_event_cb, s);
 	s->kind = kind;
 	if (kind)
 		event_add(s->ev, NULL);
 }
 
-static struct upstream_sock *upstream_sock_new(struct upstream *u, curl_socket_t fd)
+static struct upstream_sock *up_multi_sock_new(struct upstream *u, curl_socket_t fd)
 {
 	if (fd < 0)
 		return NULL;
@@ -184,7 +184,7 @@ static struct upstream_sock *upstream_sock_new(struct upstream *u, curl_socket_t
 	if (!s)
 		return NULL;
 	s->u = u;
-	s->ev = event_new(u->base, fd, EV_PERSIST, upstream_event_cb, s);
+	s->ev = event_new(u->base, fd, EV_PERSIST, up_multi_event_cb, s);
 	if (!s->ev) {
 		free(s);
 		return NULL;
@@ -197,38 +197,38 @@ static struct upstream_sock *upstream_sock_new(struct upstream *u, curl_socket_t
  * requests curl says REMOVE and then IN again for the same socket; doing
  * what it says costs an epoll_ctl each time. Instead a socket that has been
  * read from (so it is connected, and curl will close it through
- * upstream_close_fn) is parked: still watched for reading, which is what
+ * up_multi_close_fn) is parked: still watched for reading, which is what
  * the next transfer wants anyway, and an upstream close while idle is
- * noticed by upstream_event_cb. A socket never read from (a connect
+ * noticed by up_multi_event_cb. A socket never read from (a connect
  * attempt) may be closed by curl without telling us, so it is dropped at
  * once: an event left on a closed descriptor would swallow the next socket
  * that gets the same number. */
-static int upstream_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+static int up_multi_socket_fn(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
 	struct upstream *u = arg;
-	struct upstream_sock *s = upstream_sock_get(u, fd);
+	struct upstream_sock *s = up_multi_sock_get(u, fd);
 	if (what == CURL_POLL_REMOVE) {
 		if (s && s->seen_in) {
 			s->parked = true;
-			upstream_sock_watch(s, EV_READ);
+			up_multi_sock_watch(s, EV_READ);
 		} else {
-			upstream_sock_free(u, fd);
+			up_multi_sock_free(u, fd);
 		}
 		return 0;
 	}
-	if (!s && !(s = upstream_sock_new(u, fd)))
+	if (!s && !(s = up_multi_sock_new(u, fd)))
 		return 0;   /* the transfer will time out; never return -1 */
 	s->parked = false;
 	if (what & CURL_POLL_IN)
 		s->seen_in = true;
-	upstream_sock_watch(s, (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
+	up_multi_sock_watch(s, (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
 				       ((what & CURL_POLL_OUT) ? EV_WRITE : 0)));
 	return 0;
 }
 
 /* In two steps, as http_conn.c's graves: a descriptor handed over in the
  * loop turn the timer fires waits for the next run. */
-static void upstream_closer_cb(evutil_socket_t unused, short what, void *arg)
+static void up_multi_closer_cb(evutil_socket_t unused, short what, void *arg)
 {
 	static const struct timeval after_poll = { 0, 1 };
 	struct upstream *u = arg;
@@ -251,11 +251,11 @@ static void upstream_closer_cb(evutil_socket_t unused, short what, void *arg)
  * at the next epoll_wait, so the descriptor is closed by a timer that runs
  * after it: closed at once, the deletion would reach epoll on a closed
  * descriptor, or on the same number just given to another thread. */
-static int upstream_close_fn(void *arg, curl_socket_t fd)
+static int up_multi_close_fn(void *arg, curl_socket_t fd)
 {
 	static const struct timeval after_poll = { 0, 1 };   /* 0 would run before epoll_wait */
 	struct upstream *u = arg;
-	upstream_sock_free(u, fd);
+	up_multi_sock_free(u, fd);
 	if (u->nclosing == u->capclosing) {
 		int cap = u->capclosing ? u->capclosing * 2 : 16;
 		int *t = realloc(u->closing, (size_t)cap * sizeof *t);
@@ -270,22 +270,22 @@ static int upstream_close_fn(void *arg, curl_socket_t fd)
 	return 0;
 }
 
-struct upstream *upstream_new(struct event_base *base, long maxconnects)
+struct upstream *up_multi_new(struct event_base *base, long maxconnects)
 {
 	struct upstream *u = calloc(1, sizeof *u);
 	if (!u)
 		return NULL;
 	u->base = base;
 	u->multi = curl_multi_init();
-	u->timer = evtimer_new(base, upstream_timer_cb, u);
-	u->closer = evtimer_new(base, upstream_closer_cb, u);
+	u->timer = evtimer_new(base, up_multi_timer_cb, u);
+	u->closer = evtimer_new(base, up_multi_closer_cb, u);
 	if (!u->multi || !u->timer || !u->closer) {
-		upstream_free(u);
+		up_multi_free(u);
 		return NULL;
 	}
-	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, upstream_socket_fn);
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, up_multi_socket_fn);
 	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, upstream_timer_fn);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, up_multi_timer_fn);
 	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
 	/* A fixed pool: warm connections survive a lull, and a burst cannot
 	 * open an unbounded number of sockets to the upstream. */
@@ -293,7 +293,7 @@ struct upstream *upstream_new(struct event_base *base, long maxconnects)
 	return u;
 }
 
-void upstream_free(struct upstream *u)
+void up_multi_free(struct upstream *u)
 {
 	if (!u)
 		return;
@@ -302,10 +302,10 @@ void upstream_free(struct upstream *u)
 	if (u->multi)
 		curl_multi_cleanup(u->multi);
 	for (int fd = 0; fd < u->nsocks; fd++)
-		upstream_sock_free(u, fd);
+		up_multi_sock_free(u, fd);
 	free(u->socks);
-	upstream_closer_cb(-1, 0, u);
-	upstream_closer_cb(-1, 0, u);
+	up_multi_closer_cb(-1, 0, u);
+	up_multi_closer_cb(-1, 0, u);
 	free(u->closing);
 	free(u->ripe);
 	if (u->closer)
@@ -315,7 +315,7 @@ void upstream_free(struct upstream *u)
 	free(u);
 }
 
-int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg)
+int up_multi_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg)
 {
 	struct upstream_xfer *x = malloc(sizeof *x);
 	if (!x)
@@ -323,7 +323,7 @@ int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *
 	x->done = done;
 	x->arg = arg;
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_fn);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, up_multi_close_fn);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, u);
 	if (curl_multi_add_handle(u->multi, easy) != CURLM_OK) {
 		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
@@ -333,7 +333,7 @@ int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *
 	return 0;
 }
 
-void upstream_cancel(struct upstream *u, CURL *easy)
+void up_multi_cancel(struct upstream *u, CURL *easy)
 {
 	struct upstream_xfer *x = NULL;
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
@@ -343,12 +343,12 @@ void upstream_cancel(struct upstream *u, CURL *easy)
 }
 
 
-CURL *upstream_easy_get(struct upstream *u)
+CURL *up_multi_easy_get(struct upstream *u)
 {
 	return u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
 }
 
-void upstream_easy_put(struct upstream *u, CURL *easy)
+void up_multi_easy_put(struct upstream *u, CURL *easy)
 {
 	if (u->npool >= UPSTREAM_POOL) {
 		curl_easy_cleanup(easy);

@@ -1,8 +1,8 @@
-/* upstream.h: one libcurl multi handle driven by one libevent base.
+/* up_multi.h: one libcurl multi handle driven by one libevent base.
  * This is the only file that touches CURLM. Each worker thread (and the
  * token manager on the main thread) owns one; nothing is shared. */
-#ifndef FG_UPSTREAM_H
-#define FG_UPSTREAM_H
+#ifndef FG_UP_MULTI_H
+#define FG_UP_MULTI_H
 #include <curl/curl.h>
 #include <event2/event.h>
 
@@ -13,15 +13,15 @@ struct upstream;
  * and belongs to the caller again. */
 typedef void (*upstream_done_fn)(void *arg, CURL *easy, CURLcode rc);
 
-struct upstream *upstream_new(struct event_base *base, long maxconnects);
-void upstream_free(struct upstream *u);
+struct upstream *up_multi_new(struct event_base *base, long maxconnects);
+void up_multi_free(struct upstream *u);
 /* Starts EASY. Returns 0, or -1 when curl refuses it (nothing will be called). */
-int upstream_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg);
+int up_multi_start(struct upstream *u, CURL *easy, upstream_done_fn done, void *arg);
 /* Stops a running transfer; DONE is not called. */
-void upstream_cancel(struct upstream *u, CURL *easy);
+void up_multi_cancel(struct upstream *u, CURL *easy);
 /* An easy handle from this thread's pool (or a new one), and its return.
  * Reusing handles saves curl's per-handle set-up on every request; the
  * connection cache lives in the multi handle either way. */
-CURL *upstream_easy_get(struct upstream *u);
-void upstream_easy_put(struct upstream *u, CURL *easy);
+CURL *up_multi_easy_get(struct upstream *u);
+void up_multi_easy_put(struct upstream *u, CURL *easy);
 #endif

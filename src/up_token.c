@@ -1,4 +1,4 @@
-/* token.c: the OAuth2 client-credentials token (SPEC.md §5).
+/* up_token.c: the OAuth2 client-credentials token (SPEC.md §5).
  *
  * Owns: the current token, its timings on the monotonic clock, the refresh
  * timer, back-off after failures, the single fetch in flight, and the list
@@ -80,21 +80,21 @@ static struct {
 } tk = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* Uniform in [lo, hi). */
-static double token_jitter(double lo, double hi)
+static double up_token_jitter(double lo, double hi)
 {
 	uint32_t r = 0;
 	RAND_bytes((unsigned char *)&r, sizeof r);
 	return lo + (hi - lo) * ((double)r / 4294967296.0);
 }
 
-static bool token_usable_locked(double now)
+static bool up_token_usable_locked(double now)
 {
-	return !secret_empty(&tk.tok) && !tk.bad && now < tk.usable_until;
+	return !conf_secret_empty(&tk.tok) && !tk.bad && now < tk.usable_until;
 }
 
 /* ---- waking waiters ----------------------------------------------------- */
 
-static void token_waiter_run(struct waiter *wt)
+static void up_token_waiter_run(struct waiter *wt)
 {
 	struct token_waiter *w = (struct token_waiter *)wt;
 	w->cb(w->arg);
@@ -102,7 +102,7 @@ static void token_waiter_run(struct waiter *wt)
 
 /* Lock held: every waiter leaves the list, onto Q, to be woken once the
  * lock is released. */
-static void token_take_all_locked(struct token_waitq *q)
+static void up_token_take_all_locked(struct token_waitq *q)
 {
 	struct token_waiter *w;
 	while ((w = TAILQ_FIRST(&tk.waiters))) {
@@ -113,7 +113,7 @@ static void token_take_all_locked(struct token_waitq *q)
 }
 
 /* Lock released: each callback runs on its waiter's own thread. */
-static void token_wake(struct token_waitq *q)
+static void up_token_wake(struct token_waitq *q)
 {
 	struct token_waiter *w;
 	while ((w = TAILQ_FIRST(q))) {
@@ -122,7 +122,7 @@ static void token_wake(struct token_waitq *q)
 	}
 }
 
-void token_wait_cancel(struct token_waiter *w)
+void up_token_wait_cancel(struct token_waiter *w)
 {
 	if (!w)
 		return;
@@ -136,7 +136,7 @@ void token_wait_cancel(struct token_waiter *w)
 
 /* ---- the fetch ---------------------------------------------------------- */
 
-static void token_schedule(double delay)
+static void up_token_schedule(double delay)
 {
 	if (!(delay >= 0))           /* also NaN */
 		delay = 0;
@@ -146,7 +146,7 @@ static void token_schedule(double delay)
 	evtimer_add(tk.timer, &tv);
 }
 
-static void token_body_wipe(void)
+static void up_token_body_wipe(void)
 {
 	if (tk.body) {
 		OPENSSL_cleanse(tk.body, tk.body_len);
@@ -157,7 +157,7 @@ static void token_body_wipe(void)
 }
 
 /* The request body of §5, with a client secret or a signed assertion. */
-static int token_build_body(const struct fg_config *c, char *err, size_t errlen)
+static int up_token_build_body(const struct fg_config *c, char *err, size_t errlen)
 {
 	json_t *o = json_object();
 	char *assertion = NULL;
@@ -166,7 +166,7 @@ static int token_build_body(const struct fg_config *c, char *err, size_t errlen)
 	json_object_set_new(o, "grant_type", json_string("client_credentials"));
 	json_object_set_new(o, "client_id", json_string(c->client_id));
 	if (c->private_key) {
-		assertion = jwt_es256_assertion(c->private_key, c->key_id, c->audience,
+		assertion = up_jwt_es256_assertion(c->private_key, c->key_id, c->audience,
 						time(NULL), err, errlen);
 		if (!assertion)
 			goto out;
@@ -174,7 +174,7 @@ static int token_build_body(const struct fg_config *c, char *err, size_t errlen)
 				    json_string("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
 		json_object_set_new(o, "client_assertion", json_string(assertion));
 	} else {
-		secret_v = json_stringn(secret_data(&c->client_secret), c->client_secret.len);
+		secret_v = json_stringn(conf_secret_data(&c->client_secret), c->client_secret.len);
 		json_object_set(o, "client_secret", secret_v);
 	}
 	if (c->scope)
@@ -198,9 +198,9 @@ out:
 	return rc;
 }
 
-static void token_fetch_done(void *arg, struct fwd *f);
+static void up_token_fetch_done(void *arg, struct fwd *f);
 
-static void token_fetch(void)
+static void up_token_fetch(void)
 {
 	char err[FG_ERR_LEN];
 	if (tk.fetching || !tk.cfg)
@@ -208,16 +208,16 @@ static void token_fetch(void)
 	evtimer_del(tk.timer);
 	double now = clock_now();
 	if (tk.last_fetch > 0 && now - tk.last_fetch < TOKEN_FETCH_GAP) {
-		token_schedule(tk.last_fetch + TOKEN_FETCH_GAP - now);
+		up_token_schedule(tk.last_fetch + TOKEN_FETCH_GAP - now);
 		return;
 	}
 	tk.last_fetch = now;
-	if (token_build_body(tk.cfg, err, sizeof err) < 0) {
+	if (up_token_build_body(tk.cfg, err, sizeof err) < 0) {
 		log_error("token: cannot build the token request: %s", err);
 		tk.st.failures++;
 		tk.st.fail_rejected++;
 		tk.failures++;
-		token_schedule(60);
+		up_token_schedule(60);
 		return;
 	}
 	struct fwd_params p = {
@@ -226,11 +226,11 @@ static void token_fetch(void)
 		.body = tk.body, .body_len = tk.body_len, .cfg = tk.cfg,
 		.max_bytes = TOKEN_ANSWER_MAX,
 	};
-	tk.inflight = forward_start(tk.up, &p, token_fetch_done, NULL);
+	tk.inflight = up_forward_start(tk.up, &p, up_token_fetch_done, NULL);
 	if (!tk.inflight) {
-		token_body_wipe();
+		up_token_body_wipe();
 		log_error("token: cannot start the token request");
-		token_schedule(1);
+		up_token_schedule(1);
 		return;
 	}
 	tk.fetching = true;
@@ -239,7 +239,7 @@ static void token_fetch(void)
 
 /* RFC 6750 b64token, the only thing that may follow "Bearer ":
  * 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". */
-static bool token_chars_ok(const char *s, size_t len)
+static bool up_token_chars_ok(const char *s, size_t len)
 {
 	size_t i = 0;
 	for (; i < len; i++) {
@@ -257,7 +257,7 @@ static bool token_chars_ok(const char *s, size_t len)
 
 /* Reads access_token and expires_in; the lifetime is cut to the JWT's exp
  * when the token is a JWT expiring earlier, then clamped. */
-int token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
+int up_token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
 		       char *err, size_t errlen)
 {
 	json_error_t je;
@@ -273,7 +273,7 @@ int token_parse_answer(const char *body, size_t len, struct fg_secret *out, doub
 		snprintf(err, errlen, "the answer has no usable access_token");
 		goto out;
 	}
-	if (!token_chars_ok(json_string_value(at), json_string_length(at))) {
+	if (!up_token_chars_ok(json_string_value(at), json_string_length(at))) {
 		snprintf(err, errlen, "the answer's access_token has characters a bearer token may not have");
 		goto out;
 	}
@@ -283,7 +283,7 @@ int token_parse_answer(const char *body, size_t len, struct fg_secret *out, doub
 	}
 	*lifetime = json_number_value(ei);
 	long long exp;
-	if (jwt_peek_exp(json_string_value(at), json_string_length(at), &exp) == 0) {
+	if (up_jwt_peek_exp(json_string_value(at), json_string_length(at), &exp) == 0) {
 		/* In double: exp comes from the endpoint, and exp - now in
 		 * integers overflows for an exp near INT64_MIN. */
 		double left = (double)exp - (double)time(NULL);
@@ -302,7 +302,7 @@ int token_parse_answer(const char *body, size_t len, struct fg_secret *out, doub
 		log_warn("token: the token endpoint's lifetime %g s is outside %.0f s .. %.0f s; using %.0f s",
 			 given, TOKEN_LIFETIME_MIN, TOKEN_LIFETIME_MAX, *lifetime);
 	}
-	secret_set(out, json_string_value(at), json_string_length(at));
+	conf_secret_set(out, json_string_value(at), json_string_length(at));
 	OPENSSL_cleanse((char *)json_string_value(at), json_string_length(at));
 	rc = 0;
 out:
@@ -311,9 +311,9 @@ out:
 }
 
 /* Names the endpoint's OAuth error code when it gave one (never a secret). */
-static void token_error_code(struct fwd *f, char *code, size_t len)
+static void up_token_error_code(struct fwd *f, char *code, size_t len)
 {
-	struct evbuffer *b = forward_body(f);
+	struct evbuffer *b = up_forward_body(f);
 	json_t *o = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
 	json_t *e = json_object_get(o, "error");
 	snprintf(code, len, "%s", json_is_string(e) ? json_string_value(e) : "");
@@ -323,7 +323,7 @@ static void token_error_code(struct fwd *f, char *code, size_t len)
 	json_decref(o);
 }
 
-static void token_failed(enum token_fail kind, const char *what)
+static void up_token_failed(enum token_fail kind, const char *what)
 {
 	tk.failures++;
 	tk.st.failures++;
@@ -333,7 +333,7 @@ static void token_failed(enum token_fail kind, const char *what)
 	double delay = (double)(1u << shift);
 	if (delay > 60)
 		delay = 60;
-	delay *= token_jitter(0.8, 1.2);
+	delay *= up_token_jitter(0.8, 1.2);
 	if (delay > 60)
 		delay = 60;
 	if (kind == TOKEN_FAIL_REJECTED) {
@@ -345,12 +345,12 @@ static void token_failed(enum token_fail kind, const char *what)
 		tk.st.fail_transient++;
 		log_warn("token: token request failed (%s); retrying in %.1f s", what, delay);
 	}
-	token_schedule(delay);
+	up_token_schedule(delay);
 }
 
-static void token_installed(struct fg_secret *t, double lifetime, double now)
+static void up_token_installed(struct fg_secret *t, double lifetime, double now)
 {
-	secret_wipe(&tk.tok);
+	conf_secret_wipe(&tk.tok);
 	tk.tok = *t;
 	tk.gen++;
 	tk.bad = false;
@@ -368,60 +368,60 @@ static void token_installed(struct fg_secret *t, double lifetime, double now)
 	if (rb >= 0)
 		refresh = lifetime - rb;
 	else
-		refresh = lifetime / 2 * token_jitter(0.95, 1.05);
+		refresh = lifetime / 2 * up_token_jitter(0.95, 1.05);
 	/* A refresh_before longer than the lifetime must not spin. */
 	if (refresh < lifetime / 10)
 		refresh = lifetime / 10;
-	token_schedule(refresh);
+	up_token_schedule(refresh);
 	log_info("token: new access token, lifetime %.0f s, next refresh in %.1f s", lifetime, refresh);
 }
 
-static void token_fetch_done(void *arg, struct fwd *f)
+static void up_token_fetch_done(void *arg, struct fwd *f)
 {
 	char err[FG_ERR_LEN];
 	struct fg_secret t = { 0 };
 	double lifetime = 0;
 	double now = clock_now();
-	CURLcode rc = forward_result(f);
-	long status = forward_status(f);
+	CURLcode rc = up_forward_result(f);
+	long status = up_forward_status(f);
 
 	struct token_waitq woken = TAILQ_HEAD_INITIALIZER(woken);
 	pthread_mutex_lock(&tk.mu);
 	tk.fetching = false;
 	tk.inflight = NULL;
-	token_body_wipe();
+	up_token_body_wipe();
 	if (rc != CURLE_OK) {
-		snprintf(err, sizeof err, "%s (%s): %s", forward_error_text(rc), forward_peer(f), curl_easy_strerror(rc));
-		token_failed(TOKEN_FAIL_TRANSIENT, err);
+		snprintf(err, sizeof err, "%s (%s): %s", up_forward_error_text(rc), up_forward_peer(f), curl_easy_strerror(rc));
+		up_token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else if (status == 400 || status == 401 || status == 403) {
 		char code[64], what[128];
-		token_error_code(f, code, sizeof code);
+		up_token_error_code(f, code, sizeof code);
 		snprintf(what, sizeof what, "HTTP %ld%s%s", status, code[0] ? " " : "", code);
-		token_failed(TOKEN_FAIL_REJECTED, what);
+		up_token_failed(TOKEN_FAIL_REJECTED, what);
 	} else if (status != 200) {
 		snprintf(err, sizeof err, "HTTP %ld", status);
-		token_failed(TOKEN_FAIL_TRANSIENT, err);
-	} else if (token_parse_answer((const char *)evbuffer_pullup(forward_body(f), -1),
-				      evbuffer_get_length(forward_body(f)), &t, &lifetime, err, sizeof err) < 0) {
-		token_failed(TOKEN_FAIL_TRANSIENT, err);
+		up_token_failed(TOKEN_FAIL_TRANSIENT, err);
+	} else if (up_token_parse_answer((const char *)evbuffer_pullup(up_forward_body(f), -1),
+				      evbuffer_get_length(up_forward_body(f)), &t, &lifetime, err, sizeof err) < 0) {
+		up_token_failed(TOKEN_FAIL_TRANSIENT, err);
 	} else {
-		token_installed(&t, lifetime, now);
-		token_take_all_locked(&woken);
+		up_token_installed(&t, lifetime, now);
+		up_token_take_all_locked(&woken);
 	}
 	pthread_mutex_unlock(&tk.mu);
-	token_wake(&woken);
-	forward_free(f);
+	up_token_wake(&woken);
+	up_forward_free(f);
 }
 
-static void token_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void up_token_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	pthread_mutex_lock(&tk.mu);
-	token_fetch();
+	up_token_fetch();
 	pthread_mutex_unlock(&tk.mu);
 }
 
 /* From any thread: a fetch now, unless one is running. */
-static void token_kick_locked(void)
+static void up_token_kick_locked(void)
 {
 	if (!tk.fetching && tk.kick)
 		event_active(tk.kick, EV_TIMEOUT, 0);
@@ -429,27 +429,27 @@ static void token_kick_locked(void)
 
 /* ---- public API --------------------------------------------------------- */
 
-int token_start(struct event_base *base, struct fg_config *cfg)
+int up_token_start(struct event_base *base, struct fg_config *cfg)
 {
 	TAILQ_INIT(&tk.waiters);
 	tk.base = base;
-	tk.up = upstream_new(base, 4);
-	tk.timer = evtimer_new(base, token_timer_cb, NULL);
-	tk.kick = event_new(base, -1, 0, token_timer_cb, NULL);
+	tk.up = up_multi_new(base, 4);
+	tk.timer = evtimer_new(base, up_token_timer_cb, NULL);
+	tk.kick = event_new(base, -1, 0, up_token_timer_cb, NULL);
 	if (!tk.up || !tk.timer || !tk.kick)
 		return -1;
 	pthread_mutex_lock(&tk.mu);
-	tk.cfg = config_ref(cfg);
-	token_fetch();
+	tk.cfg = conf_ref(cfg);
+	up_token_fetch();
 	pthread_mutex_unlock(&tk.mu);
 	return 0;
 }
 
-static bool token_creds_differ(const struct fg_config *a, const struct fg_config *b)
+static bool up_token_creds_differ(const struct fg_config *a, const struct fg_config *b)
 {
 	return strcmp(a->token_url, b->token_url) != 0 ||
 	       strcmp(a->client_id, b->client_id) != 0 ||
-	       !secret_equal(&a->client_secret, &b->client_secret) ||
+	       !conf_secret_equal(&a->client_secret, &b->client_secret) ||
 	       (a->private_key_file == NULL) != (b->private_key_file == NULL) ||
 	       (a->private_key_file && strcmp(a->private_key_file, b->private_key_file) != 0) ||
 	       (a->key_id == NULL) != (b->key_id == NULL) ||
@@ -458,60 +458,60 @@ static bool token_creds_differ(const struct fg_config *a, const struct fg_config
 	       (a->scope && strcmp(a->scope, b->scope) != 0);
 }
 
-void token_config_changed(struct fg_config *cfg)
+void up_token_config_changed(struct fg_config *cfg)
 {
 	pthread_mutex_lock(&tk.mu);
 	struct fg_config *old = tk.cfg;
-	tk.cfg = config_ref(cfg);
-	if (old && token_creds_differ(old, cfg)) {
+	tk.cfg = conf_ref(cfg);
+	if (old && up_token_creds_differ(old, cfg)) {
 		log_info("token: credentials changed, fetching a new token");
 		tk.failures = 0;
-		token_kick_locked();
+		up_token_kick_locked();
 	}
 	pthread_mutex_unlock(&tk.mu);
 	if (old)
-		config_unref(old);
+		conf_unref(old);
 }
 
-void token_stop(void)
+void up_token_stop(void)
 {
 	pthread_mutex_lock(&tk.mu);
 	if (tk.inflight)
-		forward_cancel(tk.inflight);
+		up_forward_cancel(tk.inflight);
 	tk.inflight = NULL;
 	tk.fetching = false;
-	token_body_wipe();
+	up_token_body_wipe();
 	struct token_waiter *w;
 	while ((w = TAILQ_FIRST(&tk.waiters))) {
 		TAILQ_REMOVE(&tk.waiters, w, next);
 		free(w);
 	}
-	secret_wipe(&tk.tok);
+	conf_secret_wipe(&tk.tok);
 	if (tk.timer)
 		event_free(tk.timer);
 	if (tk.kick)
 		event_free(tk.kick);
 	tk.timer = tk.kick = NULL;
-	upstream_free(tk.up);
+	up_multi_free(tk.up);
 	tk.up = NULL;
 	if (tk.cfg)
-		config_unref(tk.cfg);
+		conf_unref(tk.cfg);
 	tk.cfg = NULL;
 	pthread_mutex_unlock(&tk.mu);
 }
 
-bool token_acquire(struct fg_secret *out, uint64_t *gen,
+bool up_token_acquire(struct fg_secret *out, uint64_t *gen,
 		   struct event_base *base, token_ready_fn cb, void *arg,
 		   struct token_waiter **w)
 {
 	bool ok = false;
 	pthread_mutex_lock(&tk.mu);
-	if (token_usable_locked(clock_now())) {
-		secret_copy(out, &tk.tok);
+	if (up_token_usable_locked(clock_now())) {
+		conf_secret_copy(out, &tk.tok);
 		*gen = tk.gen;
 		ok = true;
 	} else if (cb) {
-		struct token_waiter *nw = waiter_new(sizeof *nw, &tk.mu, base, token_waiter_run, NULL);
+		struct token_waiter *nw = waiter_new(sizeof *nw, &tk.mu, base, up_token_waiter_run, NULL);
 		if (nw) {
 			nw->cb = cb;
 			nw->arg = arg;
@@ -521,28 +521,28 @@ bool token_acquire(struct fg_secret *out, uint64_t *gen,
 		/* An expired token with a back-off timer pending still waits for
 		 * the timer: hammering a failing endpoint helps nobody. */
 		if (tk.failures == 0)
-			token_kick_locked();
+			up_token_kick_locked();
 	}
 	pthread_mutex_unlock(&tk.mu);
 	return ok;
 }
 
-void token_reject(uint64_t gen)
+void up_token_reject(uint64_t gen)
 {
 	pthread_mutex_lock(&tk.mu);
-	if (gen == tk.gen && !tk.bad && !secret_empty(&tk.tok)) {
+	if (gen == tk.gen && !tk.bad && !conf_secret_empty(&tk.tok)) {
 		tk.bad = true;
 		tk.st.rejected_by_upstream++;
 		log_warn("token: the upstream answered 401 to the current token; fetching a new one");
-		token_kick_locked();
+		up_token_kick_locked();
 	}
 	pthread_mutex_unlock(&tk.mu);
 }
 
-bool token_ready(char *reason, size_t len)
+bool up_token_ready(char *reason, size_t len)
 {
 	pthread_mutex_lock(&tk.mu);
-	bool ok = token_usable_locked(clock_now());
+	bool ok = up_token_usable_locked(clock_now());
 	if (!ok) {
 		if (tk.last_error[0])
 			snprintf(reason, len, "no valid upstream token: %s", tk.last_error);
@@ -555,12 +555,12 @@ bool token_ready(char *reason, size_t len)
 	return ok;
 }
 
-void token_get_stats(struct token_stats *out)
+void up_token_get_stats(struct token_stats *out)
 {
 	pthread_mutex_lock(&tk.mu);
 	*out = tk.st;
 	double now = clock_now();
-	out->valid = token_usable_locked(now);
+	out->valid = up_token_usable_locked(now);
 	out->expires_in_s = out->valid ? tk.usable_until - now : 0;
 	out->generation = tk.gen;
 	out->last_refresh_ago_s = tk.gen ? now - tk.last_ok_at : -1;

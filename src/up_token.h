@@ -1,12 +1,12 @@
-/* token.h: the upstream access token, shared by every worker.
+/* up_token.h: the upstream access token, shared by every worker.
  *
  * One token manager runs on the main thread's event base with its own
- * upstream handle. Workers ask for the current token with token_acquire();
+ * upstream handle. Workers ask for the current token with up_token_acquire();
  * when none is usable they leave a waiter and are woken on their own event
  * base (event_base_once) when a token arrives. At most one token request is
  * in flight at any time. */
-#ifndef FG_TOKEN_H
-#define FG_TOKEN_H
+#ifndef FG_UP_TOKEN_H
+#define FG_UP_TOKEN_H
 #include <stdbool.h>
 #include <stdint.h>
 #include <event2/event.h>
@@ -29,31 +29,31 @@ struct token_stats {
 };
 
 /* Starts the manager on BASE (the main loop) and fetches the first token. */
-int token_start(struct event_base *base, struct fg_config *cfg);
+int up_token_start(struct event_base *base, struct fg_config *cfg);
 /* A new configuration: fetch a fresh token when the credentials changed. */
-void token_config_changed(struct fg_config *cfg);
-void token_stop(void);
+void up_token_config_changed(struct fg_config *cfg);
+void up_token_stop(void);
 
 /* When a token is usable: copies it to OUT (caller wipes), stores its
  * generation and returns true. Otherwise, when BASE/CB are given, leaves a
  * waiter in *W that calls CB(ARG) on BASE once a token arrives, makes sure a
  * fetch is under way, and returns false. */
-bool token_acquire(struct fg_secret *out, uint64_t *gen,
+bool up_token_acquire(struct fg_secret *out, uint64_t *gen,
 		   struct event_base *base, token_ready_fn cb, void *arg,
 		   struct token_waiter **w);
 /* Withdraws a waiter that has not fired (same thread that made it). */
-void token_wait_cancel(struct token_waiter *w);
+void up_token_wait_cancel(struct token_waiter *w);
 /* The upstream answered 401 to a request sent with token GEN: when GEN is
  * still current, it is marked bad and a new one fetched (once). */
-void token_reject(uint64_t gen);
+void up_token_reject(uint64_t gen);
 
 /* True when a usable token is held; otherwise REASON says why. */
-bool token_ready(char *reason, size_t len);
-void token_get_stats(struct token_stats *out);
+bool up_token_ready(char *reason, size_t len);
+void up_token_get_stats(struct token_stats *out);
 /* Parses the token endpoint's 200 answer BODY: the access_token into OUT
  * and its LIFETIME in seconds (expires_in, cut to the JWT's exp when that
  * is earlier). -1 with ERR filled (never with the token) when unusable.
  * Exposed for tests/fuzz/fuzz_token.c. */
-int token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
+int up_token_parse_answer(const char *body, size_t len, struct fg_secret *out, double *lifetime,
 		       char *err, size_t errlen);
 #endif

@@ -1,4 +1,4 @@
-/* zeropoll.c: curl's zero-timeout polls answered by the event loop.
+/* up_zeropoll.c: curl's zero-timeout polls answered by the event loop.
  *
  * libcurl 7.88 asks poll() about a pooled connection twice per transfer:
  * is it still alive before reuse (readable would mean closed or garbage),
@@ -7,9 +7,9 @@
  * already watches (upstream_socket_fn keeps it watched while parked), and
  * each is a system call, which on a VM costs as much as the work around it.
  * So fleetgate defines poll() itself. While this thread is between
- * zeropoll_enter and zeropoll_leave (upstream.c: curl acting on its
+ * up_zeropoll_enter and up_zeropoll_leave (up_multi.c: curl acting on its
  * sockets), a zero-timeout, read-only poll of one connected socket that
- * the loop's events have not seen readable (upstream.c vouches for it) is
+ * the loop's events have not seen readable (up_multi.c vouches for it) is
  * answered "nothing yet" without asking the kernel. That answer is always safe:
  * the socket stays watched (level-triggered), so an answer that is
  * already there is read on the next loop turn; and a pooled connection
@@ -29,14 +29,14 @@
 static __thread void *zeropoll_ctx;
 static __thread zeropoll_quiet_fn zeropoll_quiet;
 
-void zeropoll_enter(zeropoll_quiet_fn quiet, void *ctx)
+void up_zeropoll_enter(zeropoll_quiet_fn quiet, void *ctx)
 {
 	zeropoll_quiet = quiet;
 	zeropoll_ctx = ctx;
 }
 
-void zeropoll_leave(void) { zeropoll_ctx = NULL; }
-void *zeropoll_context(void) { return zeropoll_ctx; }
+void up_zeropoll_leave(void) { zeropoll_ctx = NULL; }
+void *up_zeropoll_context(void) { return zeropoll_ctx; }
 
 /* glibc declares poll's array write-only (for _FORTIFY_SOURCE), so GCC
  * takes our read of the events the caller asked for as uninitialised. */

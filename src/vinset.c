@@ -431,15 +431,15 @@ int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs)
 	FILE *f = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
+		conf_errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		errors_add(errs, path, 0, "cannot read VIN file: not a regular file");
+		conf_errors_add(errs, path, 0, "cannot read VIN file: not a regular file");
 		goto fail;
 	}
 	if (!(f = fdopen(fd, "r"))) {
-		errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
+		conf_errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
 		goto fail;
 	}
 	/* A VIN line is 18 bytes: size the table once instead of doubling
@@ -469,16 +469,16 @@ int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs)
 		if (++bad <= VINSET_MAX_FILE_ERRORS) {
 			char q[48];
 			vin_quote(p, len, q, sizeof(q));
-			errors_add(errs, path, lineno, "malformed VIN \"%s\" (17 characters of A-Z and 0-9)", q);
+			conf_errors_add(errs, path, lineno, "malformed VIN \"%s\" (17 characters of A-Z and 0-9)", q);
 		}
 	}
 	vinbatch_flush(s, &batch);
 	if (ferror(f)) {
-		errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
+		conf_errors_add(errs, path, 0, "cannot read VIN file: %s", strerror(errno));
 		rc = -1;
 	}
 	if (bad > VINSET_MAX_FILE_ERRORS)
-		errors_add(errs, path, 0, "%d more malformed VINs not listed", bad - VINSET_MAX_FILE_ERRORS);
+		conf_errors_add(errs, path, 0, "%d more malformed VINs not listed", bad - VINSET_MAX_FILE_ERRORS);
 	free(line);
 	fclose(f);
 	return rc;

@@ -2,7 +2,7 @@
  * token, another request's upstream answer, a budget slot), woken on its
  * own event base, so its callback runs on its own thread.
  *
- * The owner (token.c, cache.c, budget.c) keeps its waiters on its own
+ * The owner (up_token.c, cache.c, budget.c) keeps its waiters on its own
  * lists under its own lock and makes its waiter type start with a struct
  * waiter (waiter.c frees the whole of it). A waiter's life:
  *   queued    on the owner's list;

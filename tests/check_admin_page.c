@@ -1,4 +1,4 @@
-/* check_status.c: the status page's template filling. Figures come out in
+/* check_admin_page.c: the status page's template filling. Figures come out in
  * the formats the page's script uses too, every value is HTML-escaped
  * (tenant names included), the snapshot embedded for the script cannot
  * close its <script>, sections for /stats fields that do not exist yet
@@ -17,7 +17,7 @@ static char *render(const char *tpl, const char *snap_json)
 	json_t *snap = json_loads(snap_json, 0, &jerr);
 	ck_assert_msg(snap != NULL, "bad test JSON: %s", jerr.text);
 	struct evbuffer *b = evbuffer_new();
-	ck_assert_int_eq(status_render(tpl, strlen(tpl), snap, b), 0);
+	ck_assert_int_eq(admin_page_render(tpl, strlen(tpl), snap, b), 0);
 	size_t n = evbuffer_get_length(b);
 	char *s = malloc(n + 1);
 	evbuffer_remove(b, s, n);
@@ -108,7 +108,7 @@ END_TEST
 /* The page as built: every mark is one this file knows, so none is left. */
 START_TEST(built_page_fills_every_mark)
 {
-	char *tpl = strndup((const char *)status_html, status_html_len);
+	char *tpl = strndup((const char *)admin_page_html, admin_page_html_len);
 	char *got = render(tpl, "{\"version\":\"1\",\"budget\":{\"limit\":60}}");
 	ck_assert_ptr_null(strstr(got, "{{"));
 	ck_assert_ptr_nonnull(strstr(got, "<span id=\"budget-limit\" data-k=\"budget.limit\">60</span>"));

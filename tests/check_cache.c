@@ -144,8 +144,8 @@ START_TEST(freshness_per_status)
 }
 END_TEST
 
-/* The key is the filter as query.c parsed it (its normalization is
- * tested in check_route.c): two filters that parse alike share a key. */
+/* The key is the filter as req_query.c parsed it (its normalization is
+ * tested in check_req_route.c): two filters that parse alike share a key. */
 START_TEST(filter_keys_are_normalized)
 {
 	char *a = cache_list_key("{\"brand\":\"bmw\",\"status\":{\"in\":[\"approved\"]}}");

@@ -1,4 +1,4 @@
-/* check_config.c: Check suite for the main configuration file: defaults,
+/* check_conf.c: Check suite for the main configuration file: defaults,
  * every key, FILE:LINE errors, secrets, relative paths, reference counts
  * and the config swap. Each test writes its files into a fresh mkdtemp
  * folder and removes it afterwards. */
@@ -44,7 +44,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -68,7 +68,7 @@ static char *path_in(const char *name)
 static struct fg_config *load(const char *text)
 {
 	write_file("fleetgate.conf", text);
-	return config_load(conf, &errs);
+	return conf_load(conf, &errs);
 }
 
 static void dump_errors(void)
@@ -166,7 +166,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->token_url, "https://sandbox.api.high-mobility.com/v1/access_tokens");
 	ck_assert_str_eq(c->audience, "https://sandbox.api.high-mobility.com/v1");
 	ck_assert_str_eq(c->client_id, "abc");
-	ck_assert_str_eq(secret_data(&c->client_secret), "literal-s3cret");
+	ck_assert_str_eq(conf_secret_data(&c->client_secret), "literal-s3cret");
 	ck_assert_ptr_null(c->private_key_file);
 	ck_assert_ptr_null(c->private_key);
 	ck_assert_ptr_null(c->key_id);
@@ -184,7 +184,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->ntenants, 0);
 	ck_assert_uint_eq(c->nvins, 0);
 	ck_assert_uint_eq(c->generation, 0);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -336,7 +336,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(c->max_upstream_bytes, 2u << 20);
 	ck_assert_str_eq(c->token_url, "http://127.0.0.1:7000/tok");
 	ck_assert_str_eq(c->client_id, "09ce38c6-5cd7-47b0-b271-235414e938c6");
-	ck_assert(secret_empty(&c->client_secret));
+	ck_assert(conf_secret_empty(&c->client_secret));
 	snprintf(want, sizeof(want), "%s/sa.pem", tmpdir);
 	ck_assert_str_eq(c->private_key_file, want);
 	ck_assert_ptr_nonnull(c->private_key);
@@ -351,19 +351,19 @@ START_TEST(test_every_key)
 		ck_assert_int_eq(c->ttl_status[i], 100 + i);
 	ck_assert_int_eq(c->ttl_list, 0);
 	ck_assert_int_eq(c->stale_if_error, 7);
-	ck_assert(config_redis_on(c));
+	ck_assert(conf_redis_on(c));
 	ck_assert_str_eq(c->redis_url.addr.host, "127.0.0.1");
 	ck_assert_int_eq(c->redis_url.addr.port, 6380);
 	ck_assert_int_eq(c->redis_url.db, 4);
 	ck_assert_str_eq(c->redis_username, "fg");
-	ck_assert_str_eq(secret_data(&c->redis_password), "literal-redis-pw");
+	ck_assert_str_eq(conf_secret_data(&c->redis_password), "literal-redis-pw");
 	ck_assert_str_eq(c->redis_prefix, "fg2");
 	ck_assert_int_eq(c->redis_connect_timeout_ms, 1500);
 	ck_assert_int_eq(c->redis_timeout_ms, 250);
 	ck_assert_int_eq(c->redis_instances, 3);
 	ck_assert_int_eq(c->redis_on_failure, FG_REDIS_CLOSED);
 	ck_assert(!c->redis_cache);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -372,22 +372,22 @@ END_TEST
 START_TEST(test_redis_absent_and_defaults)
 {
 	struct fg_config *c = load_ok(MIN_OAUTH);
-	ck_assert(!config_redis_on(c));
+	ck_assert(!conf_redis_on(c));
 	ck_assert_str_eq(c->redis_prefix, "fleetgate");
 	ck_assert_int_eq(c->redis_connect_timeout_ms, 1000);
 	ck_assert_int_eq(c->redis_timeout_ms, 250);
 	ck_assert_int_eq(c->redis_instances, 2);
 	ck_assert_int_eq(c->redis_on_failure, FG_REDIS_SHARE);
 	ck_assert(c->redis_cache);
-	config_unref(c);
+	conf_unref(c);
 	c = load_ok(MIN_OAUTH "[redis]\nurl =\n");
-	ck_assert(!config_redis_on(c));
-	config_unref(c);
+	ck_assert(!conf_redis_on(c));
+	conf_unref(c);
 	c = load_ok(MIN_OAUTH "[redis]\nurl = unix:redis.sock\n");
-	ck_assert(config_redis_on(c));
+	ck_assert(conf_redis_on(c));
 	ck_assert(c->redis_url.addr.is_unix);
 	ck_assert_int_eq(strncmp(c->redis_url.addr.path, tmpdir, strlen(tmpdir)), 0);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -399,7 +399,7 @@ START_TEST(test_redis_refusals)
 	ck_assert_uint_eq(errs.n, 1);
 	ck_assert_msg(strstr(errs.lines[0], "fleetgate.conf:5: url: rediss:// (TLS) is not supported: "
 			     "Debian's hiredis 0.14 is built without TLS") != NULL, "%s", errs.lines[0]);
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	c = load(MIN_OAUTH "[redis]\nurl = redis://:pw-in-url@10.0.0.1\nusername = u\n"
 		 "timeout = 0\non_failure = open\nprefix = a b\n");
 	ck_assert_ptr_null(c);
@@ -423,13 +423,13 @@ START_TEST(test_list_read_keys)
 	ck_assert_int_eq(c->list_batch_max, 100);
 	ck_assert_uint_eq(c->list_get_rate.count, 30);
 	ck_assert(c->refresh_ahead);
-	config_unref(c);
+	conf_unref(c);
 	c = load(MIN_OAUTH "[upstream]\nvin_reads = sometimes\nlist_batch_max = 301\n");
 	ck_assert_ptr_null(c);
 	ck_assert_uint_eq(errs.n, 2);
 	ck_assert_ptr_nonnull(strstr(errs.lines[0], ":5: vin_reads: \"sometimes\" is none of auto, list, single"));
 	ck_assert_ptr_nonnull(strstr(errs.lines[1], ":6: list_batch_max: 301 is out of range"));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 }
 END_TEST
 
@@ -458,7 +458,7 @@ START_TEST(test_empty_value_means_default)
 	ck_assert_ptr_null(c->scope);
 	ck_assert_int_eq(c->refresh_before, -1);
 	ck_assert_str_eq(c->token_url, "https://sandbox.api.high-mobility.com/v1/access_tokens");
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -508,9 +508,9 @@ START_TEST(test_long_lines)
 	ck_assert_uint_eq(strlen(c->client_id), n);
 	ck_assert_str_eq(c->client_id, big);
 	ck_assert_int_eq(c->ttl, 5);
-	config_unref(c);
+	conf_unref(c);
 	/* line numbers stay right after long lines */
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 	free(text);
 	ck_assert_int_gt(asprintf(&text, "# %s\n# %s\n" MIN_OAUTH "bad = 1\n", big, big), 0);
@@ -527,9 +527,9 @@ START_TEST(test_secret_env)
 {
 	setenv("FG_TEST_SECRET", "env-hunter2", 1);
 	struct fg_config *c = load_ok("[oauth]\nclient_id = a\nclient_secret = env:FG_TEST_SECRET\n");
-	ck_assert_str_eq(secret_data(&c->client_secret), "env-hunter2");
+	ck_assert_str_eq(conf_secret_data(&c->client_secret), "env-hunter2");
 	ck_assert_uint_eq(c->client_secret.len, 11);
-	config_unref(c);
+	conf_unref(c);
 
 	unsetenv("FG_TEST_NOPE");
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nclient_secret = env:FG_TEST_NOPE\n"));
@@ -543,13 +543,13 @@ START_TEST(test_secret_file)
 	struct fg_config *c;
 	write_file("secret.txt", "file-hunter2\n");
 	c = load_ok("[oauth]\nclient_id = a\nclient_secret = file:secret.txt\n");
-	ck_assert_str_eq(secret_data(&c->client_secret), "file-hunter2");
-	config_unref(c);
+	ck_assert_str_eq(conf_secret_data(&c->client_secret), "file-hunter2");
+	conf_unref(c);
 
 	write_file("crlf.txt", "crlf-hunter2\r\n");
 	c = load_ok("[oauth]\nclient_id = a\nclient_secret = file:crlf.txt\n");
-	ck_assert_str_eq(secret_data(&c->client_secret), "crlf-hunter2");
-	config_unref(c);
+	ck_assert_str_eq(conf_secret_data(&c->client_secret), "crlf-hunter2");
+	conf_unref(c);
 
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nclient_secret = file:missing.txt\n"));
 	ck_assert(has_error("%s:3: client_secret: cannot read secret file \"%s/missing.txt\": "
@@ -568,7 +568,7 @@ START_TEST(test_secret_never_in_errors)
 				"private_key_file = nope.pem\nkey_id = k\n[cache]\nttl = x\n"));
 	ck_assert_uint_ge(errs.n, 3);
 	ck_assert(!any_error_contains("hunter2"));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nclient_secret = file:secret.txt\nbogus = 1\n"));
 	ck_assert(!any_error_contains("hunter2"));
@@ -579,22 +579,22 @@ START_TEST(test_secret_type)
 {
 	struct fg_secret a = { 0 }, b = { 0 };
 	char err[FG_ERR_LEN];
-	ck_assert(secret_empty(&a));
-	ck_assert_str_eq(secret_data(&a), "");
-	secret_set(&a, "abc", 3);
-	secret_copy(&b, &a);
-	ck_assert(secret_equal(&a, &b));
-	secret_set(&b, "abd", 3);
-	ck_assert(!secret_equal(&a, &b));
-	secret_set(&b, "ab", 2);
-	ck_assert(!secret_equal(&a, &b));
-	ck_assert_int_eq(secret_resolve(&b, "plain", "/", err, sizeof(err)), 0);
-	ck_assert_str_eq(secret_data(&b), "plain");
-	ck_assert_int_eq(secret_resolve(&b, "env:", "/", err, sizeof(err)), -1);
-	ck_assert(secret_empty(&b));
-	secret_wipe(&a);
-	secret_wipe(&b);
-	ck_assert(secret_empty(&a));
+	ck_assert(conf_secret_empty(&a));
+	ck_assert_str_eq(conf_secret_data(&a), "");
+	conf_secret_set(&a, "abc", 3);
+	conf_secret_copy(&b, &a);
+	ck_assert(conf_secret_equal(&a, &b));
+	conf_secret_set(&b, "abd", 3);
+	ck_assert(!conf_secret_equal(&a, &b));
+	conf_secret_set(&b, "ab", 2);
+	ck_assert(!conf_secret_equal(&a, &b));
+	ck_assert_int_eq(conf_secret_resolve(&b, "plain", "/", err, sizeof(err)), 0);
+	ck_assert_str_eq(conf_secret_data(&b), "plain");
+	ck_assert_int_eq(conf_secret_resolve(&b, "env:", "/", err, sizeof(err)), -1);
+	ck_assert(conf_secret_empty(&b));
+	conf_secret_wipe(&a);
+	conf_secret_wipe(&b);
+	ck_assert(conf_secret_empty(&a));
 	ck_assert_ptr_null(a.buf);
 }
 END_TEST
@@ -664,15 +664,15 @@ START_TEST(test_listener_clash)
 	ck_assert_ptr_null(load(MIN_OAUTH "[gateway]\nlisten = 127.0.0.1:1, 127.0.0.1:01\n"
 				"admin_listen = 127.0.0.1:1\n"));
 	ck_assert(has_error("%s:5: listen: address 127.0.0.1:1 is listed twice", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 	ck_assert_ptr_null(load(MIN_OAUTH "[gateway]\nlisten = 127.0.0.1:1\n\nadmin_listen = 127.0.0.1:1\n"));
 	ck_assert(has_error("%s:7: admin_listen: 127.0.0.1:1 is also in listen", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 	struct fg_config *c = load_ok(MIN_OAUTH "[gateway]\nadmin_listen = off\n");
 	ck_assert_uint_eq(c->admin_listen.n, 0);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -682,23 +682,23 @@ START_TEST(test_credentials_required)
 {
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\n"));
 	ck_assert(has_error("%s: [oauth] needs client_secret or private_key_file", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 
 	write_p256_key("sa.pem");
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nclient_secret = s\nprivate_key_file = sa.pem\nkey_id = k\n"));
 	ck_assert(has_error("%s:4: [oauth] set either client_secret or private_key_file, not both", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nprivate_key_file = sa.pem\n"));
 	ck_assert(has_error("%s:3: [oauth] private_key_file needs key_id", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 
 	ck_assert_ptr_null(load("[oauth]\nclient_secret = s\n"));
 	ck_assert(has_error("%s: [oauth] client_id is required", conf));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 
 	ck_assert_ptr_null(load("[oauth]\nclient_id = a\nprivate_key_file = nokey.pem\nkey_id = k\n"));
@@ -706,11 +706,11 @@ START_TEST(test_credentials_required)
 	ck_assert(strncmp(errs.lines[0], conf, strlen(conf)) == 0);
 	ck_assert(strstr(errs.lines[0], ":3: private_key_file: ") != NULL);
 
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	memset(&errs, 0, sizeof(errs));
 	struct fg_config *c = load_ok("[oauth]\nclient_id = a\nprivate_key_file = sa.pem\nkey_id = k\n");
 	ck_assert_ptr_nonnull(c->private_key);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -732,7 +732,7 @@ START_TEST(test_missing_file)
 {
 	char p[600];
 	snprintf(p, sizeof(p), "%s/nope.conf", tmpdir);
-	ck_assert_ptr_null(config_load(p, &errs));
+	ck_assert_ptr_null(conf_load(p, &errs));
 	ck_assert(has_error("%s: cannot open: No such file or directory", p));
 }
 END_TEST
@@ -757,7 +757,7 @@ START_TEST(test_relative_paths)
 	snprintf(from, sizeof(from), "%s", path_in("fleetgate.conf"));
 	ck_assert_int_eq(rename(from, path_in("sub/main.conf")), 0);
 	ck_assert_int_eq(chdir(tmpdir), 0);
-	struct fg_config *c = config_load("./sub/main.conf", &errs);
+	struct fg_config *c = conf_load("./sub/main.conf", &errs);
 	ck_assert_int_eq(chdir(cwd), 0);
 	if (!c)
 		dump_errors();
@@ -774,8 +774,8 @@ START_TEST(test_relative_paths)
 	ck_assert_str_eq(c->listen.v[0].path, want);
 	snprintf(want, sizeof(want), "%s/sub/ca.pem", tmpdir);
 	ck_assert_str_eq(c->ca_file, want);
-	ck_assert_str_eq(secret_data(&c->client_secret), "from-sub");
-	config_unref(c);
+	ck_assert_str_eq(conf_secret_data(&c->client_secret), "from-sub");
+	conf_unref(c);
 }
 END_TEST
 
@@ -802,7 +802,7 @@ START_TEST(test_tenants)
 	ck_assert_str_eq(c->tenants[0]->name, "alpha");
 	ck_assert_str_eq(c->tenants[1]->name, "bravo");
 	ck_assert_uint_eq(c->nvins, 3);
-	config_unref(c);
+	conf_unref(c);
 }
 END_TEST
 
@@ -822,23 +822,23 @@ START_TEST(test_swap_generation)
 {
 	struct fg_config *a = load_ok(MIN_OAUTH), *b = load_ok(MIN_OAUTH), *cur;
 
-	ck_assert_ptr_null(config_current());
-	config_swap(a);
+	ck_assert_ptr_null(conf_current());
+	conf_swap(a);
 	ck_assert_uint_eq(a->generation, 1);
-	cur = config_current();
+	cur = conf_current();
 	ck_assert_ptr_eq(cur, a);
 	ck_assert_int_eq(atomic_load(&a->refs), 2);
-	config_swap(b);
+	conf_swap(b);
 	ck_assert_uint_eq(b->generation, 2);
 	/* the old config lives on while a request still holds it */
 	ck_assert_int_eq(atomic_load(&a->refs), 1);
 	ck_assert_str_eq(cur->client_id, "abc");
-	config_unref(cur);
-	cur = config_current();
+	conf_unref(cur);
+	cur = conf_current();
 	ck_assert_ptr_eq(cur, b);
-	config_unref(cur);
-	config_swap(NULL); /* drops b: nothing leaks at exit */
-	ck_assert_ptr_null(config_current());
+	conf_unref(cur);
+	conf_swap(NULL); /* drops b: nothing leaks at exit */
+	ck_assert_ptr_null(conf_current());
 }
 END_TEST
 
@@ -854,18 +854,18 @@ START_TEST(test_stats_slots_only_on_swap)
 
 	write_file("tenants.d/n.conf", "[tenant]\nname = newcomer\nsources = 10.9.0.0/16\n");
 	ck_assert_ptr_null(load(MIN_OAUTH "[gateway]\nworkers = lots\n"));
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	struct fg_config *c = load_ok(MIN_OAUTH);
 	ck_assert_str_eq(c->tenants[0]->name, "newcomer");
 	ck_assert_int_eq(c->tenants[0]->stats_slot, -1);
-	config_unref(c);
+	conf_unref(c);
 	ck_assert_int_eq(stats_tenant_slot("probe-after"), before + 1);
 
 	c = load_ok(MIN_OAUTH);
-	config_swap(c);
+	conf_swap(c);
 	ck_assert_int_eq(c->tenants[0]->stats_slot, before + 2);
 	ck_assert_int_eq(stats_tenant_slot("newcomer"), before + 2);
-	config_swap(NULL);
+	conf_swap(NULL);
 }
 END_TEST
 
@@ -873,12 +873,12 @@ START_TEST(test_refcount)
 {
 	struct fg_config *c = load_ok(MIN_OAUTH);
 	ck_assert_int_eq(atomic_load(&c->refs), 1);
-	ck_assert_ptr_eq(config_ref(c), c);
+	ck_assert_ptr_eq(conf_ref(c), c);
 	ck_assert_int_eq(atomic_load(&c->refs), 2);
-	config_unref(c);
+	conf_unref(c);
 	ck_assert_int_eq(atomic_load(&c->refs), 1);
-	config_unref(c); /* frees; ASan / valgrind prove nothing is left */
-	config_unref(NULL);
+	conf_unref(c); /* frees; ASan / valgrind prove nothing is left */
+	conf_unref(NULL);
 }
 END_TEST
 

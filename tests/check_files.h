@@ -24,7 +24,7 @@ static void teardown(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
-	errors_free(&errs);
+	conf_errors_free(&errs);
 }
 
 /* Writes NAME in the temp folder; returns its path (static buffer rotates). */

@@ -1,4 +1,4 @@
-/* check_sharedbudget.c: Check suite for redis.c and the shared budget's
+/* check_redis_budget.c: Check suite for redis.c and the shared budget's
  * scripts against a real redis-server, driven through a real event base.
  *
  * main() starts `redis-server` on a free loopback port (no persistence,
@@ -151,7 +151,7 @@ static void setup(void)
 	char text[64];
 	char err[256];
 	snprintf(text, sizeof text, "redis://127.0.0.1:%d/0", redis_port);
-	ck_assert_int_eq(parse_redis_url(text, NULL, &url, err, sizeof err), 0);
+	ck_assert_int_eq(conf_parse_redis_url(text, NULL, &url, err, sizeof err), 0);
 	base = event_base_new();
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	struct timeval tv = { 0, 10000 };
@@ -164,7 +164,7 @@ static void teardown(void)
 {
 	event_free(tick);
 	event_base_free(base);
-	parse_redis_url_free(&url);
+	conf_parse_redis_url_free(&url);
 }
 
 /* ---- collecting results ---------------------------------------------------- */
@@ -199,10 +199,10 @@ static int count_status(const struct collect *c, enum sharedbudget_status s)
 START_TEST(test_limit_never_exceeded)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 5, 2000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 5, 2000);
 	struct collect col = { .want = 8 };
 	for (int i = 0; i < 8; i++)
-		ck_assert_ptr_nonnull(sharedbudget_acquire(sb, c, collect_cb, &col));
+		ck_assert_ptr_nonnull(redis_budget_acquire(sb, c, collect_cb, &col));
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(count_status(&col, SHAREDBUDGET_GRANTED), 5);
 	ck_assert_int_eq(count_status(&col, SHAREDBUDGET_WAIT), 3);
@@ -215,11 +215,11 @@ START_TEST(test_limit_never_exceeded)
 			ck_assert_int_le(col.r[i].in_window, 5);
 		}
 	}
-	ck_assert_int_eq(cmd_int("ZCARD %s", sharedbudget_log_key(sb)), 5);
-	long long ttl = cmd_int("PTTL %s", sharedbudget_log_key(sb));
+	ck_assert_int_eq(cmd_int("ZCARD %s", redis_budget_log_key(sb)), 5);
+	long long ttl = cmd_int("PTTL %s", redis_budget_log_key(sb));
 	ck_assert_int_gt(ttl, 0);
 	ck_assert_int_le(ttl, 3000);
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -227,13 +227,13 @@ END_TEST
 START_TEST(test_two_instances_share_one_window)
 {
 	struct redis_conn *a = conn(1000), *b = conn(1000);
-	struct sharedbudget *sa = sharedbudget_new("fgt", CLIENT, 6, 60000);
-	struct sharedbudget *sbb = sharedbudget_new("fgt", CLIENT, 6, 60000);
+	struct sharedbudget *sa = redis_budget_new("fgt", CLIENT, 6, 60000);
+	struct sharedbudget *sbb = redis_budget_new("fgt", CLIENT, 6, 60000);
 	struct collect col = { .want = 20 };
-	ck_assert_str_eq(sharedbudget_log_key(sa), sharedbudget_log_key(sbb));
+	ck_assert_str_eq(redis_budget_log_key(sa), redis_budget_log_key(sbb));
 	for (int i = 0; i < 10; i++) {
-		ck_assert_ptr_nonnull(sharedbudget_acquire(sa, a, collect_cb, &col));
-		ck_assert_ptr_nonnull(sharedbudget_acquire(sbb, b, collect_cb, &col));
+		ck_assert_ptr_nonnull(redis_budget_acquire(sa, a, collect_cb, &col));
+		ck_assert_ptr_nonnull(redis_budget_acquire(sbb, b, collect_cb, &col));
 	}
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(count_status(&col, SHAREDBUDGET_GRANTED), 6);
@@ -242,9 +242,9 @@ START_TEST(test_two_instances_share_one_window)
 		for (int j = i + 1; j < col.n; j++)
 			if (col.r[i].status == SHAREDBUDGET_GRANTED && col.r[j].status == SHAREDBUDGET_GRANTED)
 				ck_assert_str_ne(col.r[i].lease, col.r[j].lease);
-	ck_assert_int_eq(cmd_int("ZCARD %s", sharedbudget_log_key(sa)), 6);
-	sharedbudget_free(sa);
-	sharedbudget_free(sbb);
+	ck_assert_int_eq(cmd_int("ZCARD %s", redis_budget_log_key(sa)), 6);
+	redis_budget_free(sa);
+	redis_budget_free(sbb);
 	redis_conn_free(a);
 	redis_conn_free(b);
 }
@@ -253,11 +253,11 @@ END_TEST
 START_TEST(test_lease_restamped_or_removed)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect col = { .want = 2 };
-	const char *key = sharedbudget_log_key(sb);
-	sharedbudget_acquire(sb, c, collect_cb, &col);
-	sharedbudget_acquire(sb, c, collect_cb, &col);
+	const char *key = redis_budget_log_key(sb);
+	redis_budget_acquire(sb, c, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(count_status(&col, SHAREDBUDGET_GRANTED), 2);
 	redisReply *r = cmd("ZSCORE %s %s", key, col.r[0].lease);
@@ -274,8 +274,8 @@ START_TEST(test_lease_restamped_or_removed)
 		freeReplyObject(r);
 	} while (t < granted_at + 20 && mono() < deadline);
 	struct collect done = { .want = 2 };
-	ck_assert_int_eq(sharedbudget_commit(sb, c, col.r[0].lease, true, collect_cb, &done), 0);
-	ck_assert_int_eq(sharedbudget_commit(sb, c, col.r[1].lease, false, collect_cb, &done), 0);
+	ck_assert_int_eq(redis_budget_commit(sb, c, col.r[0].lease, true, collect_cb, &done), 0);
+	ck_assert_int_eq(redis_budget_commit(sb, c, col.r[1].lease, false, collect_cb, &done), 0);
 	ck_assert(run_until(&done.done, 5));
 	ck_assert_int_eq(done.r[0].status, SHAREDBUDGET_GRANTED);
 	r = cmd("ZSCORE %s %s", key, col.r[0].lease);
@@ -287,7 +287,7 @@ START_TEST(test_lease_restamped_or_removed)
 	ck_assert_int_eq(r->type, REDIS_REPLY_NIL);   /* not used: not recorded */
 	freeReplyObject(r);
 	ck_assert_int_eq(cmd_int("ZCARD %s", key), 1);
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -295,30 +295,30 @@ END_TEST
 START_TEST(test_pause_honoured_by_every_instance)
 {
 	struct redis_conn *a = conn(1000), *b = conn(1000);
-	struct sharedbudget *sa = sharedbudget_new("fgt", CLIENT, 10, 60000);
-	struct sharedbudget *sbb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sa = redis_budget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sbb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect p = { .want = 2 };
-	ck_assert_int_eq(sharedbudget_pause(sa, a, 1500, collect_cb, &p), 0);
-	ck_assert_int_eq(sharedbudget_pause(sa, a, 200, collect_cb, &p), 0);  /* never shortens */
+	ck_assert_int_eq(redis_budget_pause(sa, a, 1500, collect_cb, &p), 0);
+	ck_assert_int_eq(redis_budget_pause(sa, a, 200, collect_cb, &p), 0);  /* never shortens */
 	ck_assert(run_until(&p.done, 5));
 	ck_assert_int_eq(p.r[0].status, SHAREDBUDGET_PAUSED);
 	ck_assert_int_eq(p.r[0].wait_ms, 1500);
 	ck_assert_int_gt(p.r[1].wait_ms, 1000);
-	long long pttl = cmd_int("PTTL %s", sharedbudget_pause_key(sa));
+	long long pttl = cmd_int("PTTL %s", redis_budget_pause_key(sa));
 	ck_assert_int_gt(pttl, 1000);
 	ck_assert_int_le(pttl, 1500);
 	struct collect col = { .want = 2 };
-	sharedbudget_acquire(sa, a, collect_cb, &col);
-	sharedbudget_acquire(sbb, b, collect_cb, &col);
+	redis_budget_acquire(sa, a, collect_cb, &col);
+	redis_budget_acquire(sbb, b, collect_cb, &col);
 	ck_assert(run_until(&col.done, 5));
 	for (int i = 0; i < 2; i++) {
 		ck_assert_int_eq(col.r[i].status, SHAREDBUDGET_PAUSED);
 		ck_assert_int_gt(col.r[i].wait_ms, 0);
 		ck_assert_int_le(col.r[i].wait_ms, 1500);
 	}
-	ck_assert_int_eq(cmd_int("EXISTS %s", sharedbudget_log_key(sa)), 0);  /* nothing recorded */
-	sharedbudget_free(sa);
-	sharedbudget_free(sbb);
+	ck_assert_int_eq(cmd_int("EXISTS %s", redis_budget_log_key(sa)), 0);  /* nothing recorded */
+	redis_budget_free(sa);
+	redis_budget_free(sbb);
 	redis_conn_free(a);
 	redis_conn_free(b);
 }
@@ -327,15 +327,15 @@ END_TEST
 START_TEST(test_every_key_has_a_ttl)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 3, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 3, 60000);
 	struct collect col = { .want = 5 };
 	const char *leases[1] = { "seeded:1" };
 	long long ages[1] = { 10 };
-	sharedbudget_acquire(sb, c, collect_cb, &col);
-	sharedbudget_acquire(sb, c, collect_cb, &col);
-	sharedbudget_pause(sb, c, 5000, collect_cb, &col);
-	sharedbudget_seed(sb, c, leases, ages, 1, 4000, collect_cb, &col);
-	sharedbudget_acquire(sb, c, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
+	redis_budget_pause(sb, c, 5000, collect_cb, &col);
+	redis_budget_seed(sb, c, leases, ages, 1, 4000, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
 	ck_assert(run_until(&col.done, 5));
 	redisReply *keys = cmd("KEYS fgt:*");
 	ck_assert_int_eq(keys->elements, 2);
@@ -343,7 +343,7 @@ START_TEST(test_every_key_has_a_ttl)
 		ck_assert_msg(cmd_int("PTTL %s", keys->element[i]->str) > 0, "%s has no TTL",
 			      keys->element[i]->str);
 	freeReplyObject(keys);
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -360,21 +360,21 @@ static long long eval_calls(void)
 START_TEST(test_noscript_falls_back_to_eval)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect col = { .want = 1 };
-	sharedbudget_acquire(sb, c, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(col.r[0].status, SHAREDBUDGET_GRANTED);
 	freeReplyObject(cmd("SCRIPT FLUSH"));
 	long long before = eval_calls();
 	struct collect col2 = { .want = 2 };
-	sharedbudget_acquire(sb, c, collect_cb, &col2);
-	sharedbudget_acquire(sb, c, collect_cb, &col2);
+	redis_budget_acquire(sb, c, collect_cb, &col2);
+	redis_budget_acquire(sb, c, collect_cb, &col2);
 	ck_assert(run_until(&col2.done, 5));
 	ck_assert_int_eq(count_status(&col2, SHAREDBUDGET_GRANTED), 2);
 	ck_assert_int_ge(eval_calls(), before + 1);
-	ck_assert_int_eq(cmd_int("ZCARD %s", sharedbudget_log_key(sb)), 3);
-	sharedbudget_free(sb);
+	ck_assert_int_eq(cmd_int("ZCARD %s", redis_budget_log_key(sb)), 3);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -382,17 +382,17 @@ END_TEST
 START_TEST(test_seed_counts_nothing_twice)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 10000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 10000);
 	const char *leases[3] = { "i:1", "i:2", "i:3" };
 	long long ages[3] = { 100, 2000, 10100 };   /* the last is out of the window */
 	struct collect col = { .want = 2 };
-	ck_assert_int_eq(sharedbudget_seed(sb, c, leases, ages, 3, 3000, collect_cb, &col), 0);
-	ck_assert_int_eq(sharedbudget_seed(sb, c, leases, ages, 3, 0, collect_cb, &col), 0);
+	ck_assert_int_eq(redis_budget_seed(sb, c, leases, ages, 3, 3000, collect_cb, &col), 0);
+	ck_assert_int_eq(redis_budget_seed(sb, c, leases, ages, 3, 0, collect_cb, &col), 0);
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(col.r[0].in_window, 2);
 	ck_assert_int_eq(col.r[1].in_window, 2);
-	ck_assert_int_gt(cmd_int("PTTL %s", sharedbudget_pause_key(sb)), 2000);
-	sharedbudget_free(sb);
+	ck_assert_int_gt(cmd_int("PTTL %s", redis_budget_pause_key(sb)), 2000);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -400,21 +400,21 @@ END_TEST
 START_TEST(test_cancel_gives_the_slot_back)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect col = { .want = 1 };
-	struct sharedbudget_op *op = sharedbudget_acquire(sb, c, collect_cb, &col);
+	struct sharedbudget_op *op = redis_budget_acquire(sb, c, collect_cb, &col);
 	ck_assert_ptr_nonnull(op);
-	sharedbudget_cancel(op);
+	redis_budget_cancel(op);
 	/* a later command on the same connection is answered after the
 	 * grant and the release it triggers */
-	sharedbudget_acquire(sb, c, collect_cb, &col);
+	redis_budget_acquire(sb, c, collect_cb, &col);
 	ck_assert(run_until(&col.done, 5));
 	ck_assert_int_eq(col.n, 1);    /* the cancelled one never called back */
 	double deadline = mono() + 5;
-	while (cmd_int("ZCARD %s", sharedbudget_log_key(sb)) != 1 && mono() < deadline)
+	while (cmd_int("ZCARD %s", redis_budget_log_key(sb)) != 1 && mono() < deadline)
 		event_base_loop(base, EVLOOP_ONCE);
-	ck_assert_int_eq(cmd_int("ZCARD %s", sharedbudget_log_key(sb)), 1);
-	sharedbudget_free(sb);
+	ck_assert_int_eq(cmd_int("ZCARD %s", redis_budget_log_key(sb)), 1);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -424,11 +424,11 @@ START_TEST(test_stopped_server_is_unknown_never_granted)
 	if (!redis_pid)
 		return;   /* a server we did not start is not ours to stop */
 	struct redis_conn *c = conn(200);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect col = { .want = 1 };
 	kill(redis_pid, SIGSTOP);
 	double t0 = mono();
-	ck_assert_ptr_nonnull(sharedbudget_acquire(sb, c, collect_cb, &col));
+	ck_assert_ptr_nonnull(redis_budget_acquire(sb, c, collect_cb, &col));
 	bool got = run_until(&col.done, 3);
 	double took = mono() - t0;
 	ck_assert(got);
@@ -436,14 +436,14 @@ START_TEST(test_stopped_server_is_unknown_never_granted)
 	ck_assert_double_lt(took, 1.5);
 	/* not up any more: nothing is sent, the caller knows at once */
 	ck_assert_int_ne(redis_conn_state(c), REDIS_UP);
-	ck_assert_ptr_null(sharedbudget_acquire(sb, c, collect_cb, &col));
+	ck_assert_ptr_null(redis_budget_acquire(sb, c, collect_cb, &col));
 	ck_assert(wait_state(c, REDIS_DOWN, 5));
 	struct redis_stats st;
 	redis_get_stats(&st);
 	ck_assert_uint_ge(st.timeouts, 1);
 	kill(redis_pid, SIGCONT);
 	ck_assert(wait_state(c, REDIS_UP, 5));
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 	redis_conn_free(c);
 }
 END_TEST
@@ -462,11 +462,11 @@ static void free_in_cb(const struct sharedbudget_result *r, void *arg)
 START_TEST(test_free_inside_callback_is_safe)
 {
 	struct redis_conn *c = conn(1000);
-	struct sharedbudget *sb = sharedbudget_new("fgt", CLIENT, 10, 60000);
+	struct sharedbudget *sb = redis_budget_new("fgt", CLIENT, 10, 60000);
 	struct collect col = { .want = 3 };
 	free_me = c;
 	for (int i = 0; i < 3; i++)
-		ck_assert_ptr_nonnull(sharedbudget_acquire(sb, c, free_in_cb, &col));
+		ck_assert_ptr_nonnull(redis_budget_acquire(sb, c, free_in_cb, &col));
 	/* every command is answered exactly once: granted if its reply was
 	 * already read, else unknown when the deferred free closes it */
 	ck_assert(run_until(&col.done, 5));
@@ -478,7 +478,7 @@ START_TEST(test_free_inside_callback_is_safe)
 	for (int i = 0; i < 5; i++)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	ck_assert_int_eq(col.n, 3);
-	sharedbudget_free(sb);
+	redis_budget_free(sb);
 }
 END_TEST
 
@@ -534,26 +534,26 @@ END_TEST
 
 START_TEST(test_fallback_share)
 {
-	ck_assert_uint_eq(sharedbudget_fallback_share(60, 2), 30);
-	ck_assert_uint_eq(sharedbudget_fallback_share(60, 7), 8);
-	ck_assert_uint_eq(sharedbudget_fallback_share(60, 1), 60);
-	ck_assert_uint_eq(sharedbudget_fallback_share(1, 2), 0);
-	ck_assert_uint_eq(sharedbudget_fallback_share(60, 0), 60);
+	ck_assert_uint_eq(redis_budget_fallback_share(60, 2), 30);
+	ck_assert_uint_eq(redis_budget_fallback_share(60, 7), 8);
+	ck_assert_uint_eq(redis_budget_fallback_share(60, 1), 60);
+	ck_assert_uint_eq(redis_budget_fallback_share(1, 2), 0);
+	ck_assert_uint_eq(redis_budget_fallback_share(60, 0), 60);
 }
 END_TEST
 
 START_TEST(test_keys_hash_the_client_id)
 {
-	struct sharedbudget *sb = sharedbudget_new("fleetgate", CLIENT, 10, 60000);
-	const char *k = sharedbudget_log_key(sb);
+	struct sharedbudget *sb = redis_budget_new("fleetgate", CLIENT, 10, 60000);
+	const char *k = redis_budget_log_key(sb);
 	ck_assert_ptr_null(strstr(k, CLIENT));
 	ck_assert_int_eq(strncmp(k, "fleetgate:budget:{", 18), 0);
 	ck_assert_uint_eq(strlen(k), 18 + 32 + 1);
 	ck_assert_str_eq(k + 51, "");
 	char want[128];
 	snprintf(want, sizeof want, "%s:pause", k);
-	ck_assert_str_eq(sharedbudget_pause_key(sb), want);
-	sharedbudget_free(sb);
+	ck_assert_str_eq(redis_budget_pause_key(sb), want);
+	redis_budget_free(sb);
 }
 END_TEST
 

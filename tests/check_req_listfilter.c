@@ -1,4 +1,4 @@
-/* check_listview.c: a list filtered per tenant keeps exactly the elements
+/* check_req_listfilter.c: a list filtered per tenant keeps exactly the elements
  * whose VIN the tenant may see, in order and byte for byte, for both list
  * shapes, and the per-tenant memo never serves one tenant's view to
  * another. The expected text comes from a plain jansson filter here. */
@@ -35,7 +35,7 @@ static void free_tenant(struct fg_tenant *t)
 static char *render(struct listview *v, struct fg_tenant *t, unsigned gen)
 {
 	struct evbuffer *b = evbuffer_new();
-	ck_assert_int_eq(listview_render(v, t, gen, b), 0);
+	ck_assert_int_eq(req_listfilter_render(v, t, gen, b), 0);
 	size_t n = evbuffer_get_length(b);
 	char *s = malloc(n + 1);
 	evbuffer_remove(b, s, n);
@@ -49,7 +49,7 @@ static bool allowed(struct fg_tenant *t, json_t *el)
 	json_t *jv = json_object_get(el, "vin");
 	char vin[18];
 	return json_is_string(jv) && vin_normalize(json_string_value(jv), json_string_length(jv), vin) &&
-	       policy_allows_vin(t, vin);
+	       req_policy_allows_vin(t, vin);
 }
 
 /* The reference: the answer with the tenant's elements only, dumped; "*"
@@ -77,7 +77,7 @@ START_TEST(array_answers_keep_the_tenants_elements)
 	static const char *const d_vins[] = { "EXVETESTVIN000001", "EXVETESTVIN000002", NULL };
 	static const char *const o_vins[] = { "EXVETESTVIN000003", NULL };
 	json_t *answer = json_loads(list_text, 0, NULL);
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	ck_assert_ptr_nonnull(v);
 	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
 	struct fg_tenant *o = mk_tenant("other", o_vins, false);
@@ -93,7 +93,7 @@ START_TEST(array_answers_keep_the_tenants_elements)
 	char *s = render(v, none, 1);
 	ck_assert_str_eq(s, "[]");
 	free(s);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(answer);
 	free_tenant(d);
 	free_tenant(o);
@@ -112,7 +112,7 @@ START_TEST(wrapped_answers_keep_only_what_is_filtered)
 	snprintf(text, sizeof text, "{\"count\":4,\"vehicles\":%s,\"next\":\"EXVETESTVIN000001\","
 		 "\"errors\":[{\"title\":\"t\",\"vin\":\"EXVETESTVIN000001\"}]}", list_text);
 	json_t *answer = json_loads(text, JSON_PRESERVE_ORDER, NULL);
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	ck_assert_ptr_nonnull(v);
 	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
 	char *got = render(v, d, 1);
@@ -124,7 +124,7 @@ START_TEST(wrapped_answers_keep_only_what_is_filtered)
 	json_decref(g);
 	json_decref(want);
 	free(got);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(answer);
 	free_tenant(d);
 }
@@ -135,7 +135,7 @@ START_TEST(memo_is_per_generation_and_name)
 	static const char *const one[] = { "EXVETESTVIN000001", NULL };
 	static const char *const three[] = { "EXVETESTVIN000003", NULL };
 	json_t *answer = json_loads(list_text, 0, NULL);
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	struct fg_tenant *before = mk_tenant("dispatch", one, false);
 	struct fg_tenant *after = mk_tenant("dispatch", three, false);   /* same name, reloaded */
 	char *a = render(v, before, 1), *b = render(v, after, 2), *c = render(v, after, 2);
@@ -151,7 +151,7 @@ START_TEST(memo_is_per_generation_and_name)
 	free(a);
 	free(b);
 	free(c);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(answer);
 	free_tenant(before);
 	free_tenant(after);
@@ -166,7 +166,7 @@ static size_t heap_used(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
-/* [cache] max_bytes bounds memory only if listview_cost covers every
+/* [cache] max_bytes bounds memory only if req_listfilter_cost covers every
  * byte a cached list holds: 60 tenants reading one list (each seeing all
  * of it, the largest filtered copy) must not grow it past its cost. */
 START_TEST(memo_stays_within_the_cost_charged)
@@ -186,7 +186,7 @@ START_TEST(memo_stays_within_the_cost_charged)
 	bool measurable = heap_used() >= (1 << 20);
 	free(probe);
 	size_t before = heap_used();
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	ck_assert_ptr_nonnull(v);
 	for (int i = 0; i < 60; i++) {
 		char name[32];
@@ -196,15 +196,15 @@ START_TEST(memo_stays_within_the_cost_charged)
 		ck_assert_uint_eq(strlen(r), len);
 		free(r);
 		free_tenant(t);
-		ck_assert_uint_le(listview_memo_bytes(v), listview_cost(v));
+		ck_assert_uint_le(req_listfilter_memo_bytes(v), req_listfilter_cost(v));
 	}
 	size_t held = heap_used() - before;
 	/* 16 KiB of slack: freed chunks in glibc's per-thread cache still
 	 * count as in use. Without the memo's byte bound it held 8 copies. */
 	if (measurable)
-		ck_assert_msg(held <= listview_cost(v) + 16384, "the view holds %zu bytes but is charged %zu", held,
-			      listview_cost(v));
-	listview_free(v);
+		ck_assert_msg(held <= req_listfilter_cost(v) + 16384, "the view holds %zu bytes but is charged %zu", held,
+			      req_listfilter_cost(v));
+	req_listfilter_free(v);
 	json_decref(answer);
 	free(text);
 }
@@ -216,20 +216,20 @@ START_TEST(objects_without_a_list_keep_nothing_unfiltered)
 	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
 	json_t *o = json_loads("{\"vin\":\"EXVETESTVIN000001\",\"errors\":[{\"detail\":\"retry after 5s\",\"n\":1}]}",
 			       0, NULL);
-	struct listview *v = listview_new(o);
+	struct listview *v = req_listfilter_new(o);
 	ck_assert_ptr_nonnull(v);
 	char *got = render(v, d, 1);
 	ck_assert_str_eq(got, "{\"errors\":[{\"detail\":\"retry after 5s\"}]}");
 	free(got);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(o);
 	json_t *n = json_integer(7);
-	ck_assert_ptr_null(listview_new(n));
+	ck_assert_ptr_null(req_listfilter_new(n));
 	json_decref(n);
 	json_t *e = json_loads("[]", 0, NULL);
-	v = listview_new(e);
+	v = req_listfilter_new(e);
 	ck_assert_ptr_nonnull(v);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(e);
 	free_tenant(d);
 }
@@ -248,7 +248,7 @@ START_TEST(marker_text_in_the_answer_keeps_the_frame)
 				    "\"vehicles\":[{\"vin\":\"EXVETESTVIN000001\"},{\"vin\":\"EXVETESTVIN000009\"}]}",
 				    0, NULL);
 	ck_assert_ptr_nonnull(answer);
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	ck_assert_ptr_nonnull(v);
 	struct fg_tenant *d = mk_tenant("dispatch", d_vins, false);
 	char *got = render(v, d, 1);
@@ -260,7 +260,7 @@ START_TEST(marker_text_in_the_answer_keeps_the_frame)
 	ck_assert(json_equal(json_object_get(out, "errors"), json_object_get(answer, "errors")));
 	json_decref(out);
 	free(got);
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(answer);
 	free_tenant(d);
 }

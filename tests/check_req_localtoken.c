@@ -1,4 +1,4 @@
-/* check_localtoken.c: the local token store and endpoint (localtoken.c):
+/* check_req_localtoken.c: the local token store and endpoint (req_localtoken.c):
  * issue and lookup, expiry, the bound on live tokens, the rules by which a
  * token survives a reload (its tenant, and the key that asked for it,
  * still there), threads issuing and looking up at once, and the token
@@ -69,8 +69,8 @@ static void hash_of(const char *key, unsigned char out[32])
 	SHA256((const unsigned char *)key, strlen(key), out);
 }
 
-static void setup(void) { localtoken_clear(); }
-static void teardown(void) { localtoken_clear(); }
+static void setup(void) { req_localtoken_clear(); }
+static void teardown(void) { req_localtoken_clear(); }
 
 /* ---- the store ---- */
 
@@ -82,24 +82,24 @@ START_TEST(test_issue_and_lookup)
 	unsigned char kh[32];
 	hash_of("k-ops", kh);
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("ops", kh, 100, 60, a), 0);
-	ck_assert_int_eq(localtoken_issue("ops", kh, 100, 60, b), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, b), 0);
 	ck_assert_uint_eq(strlen(a), LOCALTOKEN_LEN);
 	ck_assert_str_ne(a, b);   /* random, never the same twice */
 	for (const char *p = a; *p; p++)
 		ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, a, strlen(a), 100), k.t[0]);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, b, strlen(b), 159.9), k.t[0]);
-	ck_assert_uint_eq(localtoken_count(), 2);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, a, strlen(a), 100), k.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, b, strlen(b), 159.9), k.t[0]);
+	ck_assert_uint_eq(req_localtoken_count(), 2);
 
 	/* Anything else is no token: a changed character, a prefix, the key. */
 	char c[LOCALTOKEN_LEN + 1];
 	memcpy(c, a, sizeof c);
 	c[0] = c[0] == 'A' ? 'B' : 'A';
-	ck_assert_ptr_null(localtoken_lookup(&k.c, c, strlen(c), 100));
-	ck_assert_ptr_null(localtoken_lookup(&k.c, a, LOCALTOKEN_LEN - 1, 100));
-	ck_assert_ptr_null(localtoken_lookup(&k.c, "k-ops", 5, 100));
-	ck_assert_ptr_null(localtoken_lookup(NULL, a, strlen(a), 100));
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, c, strlen(c), 100));
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, a, LOCALTOKEN_LEN - 1, 100));
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, "k-ops", 5, 100));
+	ck_assert_ptr_null(req_localtoken_lookup(NULL, a, strlen(a), 100));
 	free_cfg(&k);
 }
 END_TEST
@@ -109,19 +109,19 @@ START_TEST(test_expiry)
 	struct cfg k;
 	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("src", NULL, 1000, 30, a), 0);
-	ck_assert_int_eq(localtoken_issue("src", NULL, 1000, 300, b), 0);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, a, strlen(a), 1029.5), k.t[0]);
-	ck_assert_ptr_null(localtoken_lookup(&k.c, a, strlen(a), 1030));
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 30, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 300, b), 0);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, a, strlen(a), 1029.5), k.t[0]);
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, a, strlen(a), 1030));
 	/* The expired token was dropped when met, not just refused. */
-	ck_assert_uint_eq(localtoken_count(), 1);
-	ck_assert_ptr_null(localtoken_lookup(&k.c, a, strlen(a), 1000));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, b, strlen(b), 1030), k.t[0]);
+	ck_assert_uint_eq(req_localtoken_count(), 1);
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, a, strlen(a), 1000));
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, b, strlen(b), 1030), k.t[0]);
 	/* A sweep at the next issue takes expired tokens nobody presents. */
 	char c[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("src", NULL, 1400, 30, c), 0);
-	ck_assert_uint_eq(localtoken_count(), 1);
-	ck_assert_ptr_null(localtoken_lookup(&k.c, b, strlen(b), 1400));
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1400, 30, c), 0);
+	ck_assert_uint_eq(req_localtoken_count(), 1);
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, b, strlen(b), 1400));
 	free_cfg(&k);
 }
 END_TEST
@@ -137,31 +137,31 @@ START_TEST(test_bounded)
 	char first[LOCALTOKEN_LEN + 1], last[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
 	char srctok[LOCALTOKEN_LEN + 1];
 	ck_assert_int_lt(LOCALTOKEN_MAX / 16, LOCALTOKEN_PER_TENANT);
-	ck_assert_int_eq(localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
+	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
-	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
-	ck_assert_int_eq(localtoken_issue("src", NULL, 1, 1000, last), 0);
-	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
-	ck_assert_ptr_null(localtoken_lookup(&k.c, first, strlen(first), 1));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
+	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1, 1000, last), 0);
+	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, first, strlen(first), 1));
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
 
 	/* Tokens of one lifetime issued over time (clients fetching one per
 	 * call): the oldest sixteenth goes at once, the newest stay. */
-	localtoken_clear();
+	req_localtoken_clear();
 	char oldest[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
 						  (i + 1) % 16 ? tok : srctok), 0);
-	ck_assert_int_eq(localtoken_issue("t1", NULL, 100, 3600, last), 0);
-	size_t n = localtoken_count();
+	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 100, 3600, last), 0);
+	size_t n = req_localtoken_count();
 	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
 	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
-	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 100));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, srctok, strlen(srctok), 100), k.t[0]);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, last, strlen(last), 100), k.t[1]);
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, oldest, strlen(oldest), 100));
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, srctok, strlen(srctok), 100), k.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, last, strlen(last), 100), k.t[1]);
 	free_cfg(&k);
 }
 END_TEST
@@ -173,27 +173,27 @@ START_TEST(test_per_tenant_cap)
 	struct cfg k;
 	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("quiet", NULL, 0), mk_tenant("greedy", NULL, 0) });
 	char quiet[LOCALTOKEN_LEN + 1], oldest[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
-	ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < 3 * LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
-	ck_assert_uint_le(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
-	ck_assert_uint_ge(localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
-	ck_assert_ptr_null(localtoken_lookup(&k.c, oldest, strlen(oldest), 1));
-	ck_assert_ptr_eq(localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[1]);
+		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
+	ck_assert_uint_le(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
+	ck_assert_uint_ge(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
+	ck_assert_ptr_null(req_localtoken_lookup(&k.c, oldest, strlen(oldest), 1));
+	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, tok, strlen(tok), 1), k.t[1]);
 
 	/* Tokens that expire leave the tenant's count: a tenant at its cap
 	 * whose tokens all expired holds one token after its next, not a
 	 * sixteenth less than the cap. */
-	localtoken_clear();
+	req_localtoken_clear();
 	for (size_t i = 0; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(localtoken_issue("greedy", NULL, 0, 10, tok), 0);
-	ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
-	ck_assert_uint_eq(localtoken_count(), 1);
+		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 10, tok), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(req_localtoken_count(), 1);
 	for (size_t i = 1; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(localtoken_issue("greedy", NULL, 20, 10, tok), 0);
-	ck_assert_uint_eq(localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
+		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
 	free_cfg(&k);
 }
 END_TEST
@@ -208,29 +208,29 @@ START_TEST(test_reload_rules)
 	unsigned char h1[32];
 	hash_of("k1", h1);
 	char bykey[LOCALTOKEN_LEN + 1], byaddr[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(localtoken_issue("ops", h1, 0, 3600, bykey), 0);
-	ck_assert_int_eq(localtoken_issue("src", NULL, 0, 3600, byaddr), 0);
-	ck_assert_int_eq(localtoken_issue("ops", NULL, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", h1, 0, 3600, bykey), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, byaddr), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", NULL, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
 
 	/* Same tenants, new structures: both live on, on the new tenants. */
 	mk_cfg(&same, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("ops", k1, 1) });
-	ck_assert_ptr_eq(localtoken_lookup(&same.c, bykey, LOCALTOKEN_LEN, 1), same.t[1]);
-	ck_assert_ptr_eq(localtoken_lookup(&same.c, byaddr, LOCALTOKEN_LEN, 1), same.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&same.c, bykey, LOCALTOKEN_LEN, 1), same.t[1]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&same.c, byaddr, LOCALTOKEN_LEN, 1), same.t[0]);
 
 	/* The key that asked is gone (another key stays): the token dies. */
 	mk_cfg(&nokey, 2, (struct fg_tenant *[]){ mk_tenant("ops", k2, 1), mk_tenant("src", NULL, 0) });
-	ck_assert_ptr_null(localtoken_lookup(&nokey.c, bykey, LOCALTOKEN_LEN, 1));
-	ck_assert_ptr_eq(localtoken_lookup(&nokey.c, byaddr, LOCALTOKEN_LEN, 1), nokey.t[1]);
+	ck_assert_ptr_null(req_localtoken_lookup(&nokey.c, bykey, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_eq(req_localtoken_lookup(&nokey.c, byaddr, LOCALTOKEN_LEN, 1), nokey.t[1]);
 
 	/* The tenant is gone, or another tenant has the key now: dead. */
 	mk_cfg(&gone, 1, (struct fg_tenant *[]){ mk_tenant("other", k1, 1) });
-	ck_assert_ptr_null(localtoken_lookup(&gone.c, bykey, LOCALTOKEN_LEN, 1));
-	ck_assert_ptr_null(localtoken_lookup(&gone.c, byaddr, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_null(req_localtoken_lookup(&gone.c, bykey, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_null(req_localtoken_lookup(&gone.c, byaddr, LOCALTOKEN_LEN, 1));
 	mk_cfg(&renamed, 1, (struct fg_tenant *[]){ mk_tenant("ops2", k12, 2) });
-	ck_assert_ptr_null(localtoken_lookup(&renamed.c, bykey, LOCALTOKEN_LEN, 1));
+	ck_assert_ptr_null(req_localtoken_lookup(&renamed.c, bykey, LOCALTOKEN_LEN, 1));
 
 	/* Back to the first configuration: the key returned, so did the token. */
-	ck_assert_ptr_eq(localtoken_lookup(&old.c, bykey, LOCALTOKEN_LEN, 1), old.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&old.c, bykey, LOCALTOKEN_LEN, 1), old.t[0]);
 	free_cfg(&old);
 	free_cfg(&same);
 	free_cfg(&nokey);
@@ -247,8 +247,8 @@ static void *issue_and_look(void *arg)
 	long bad = 0;
 	for (int i = 0; i < 3000; i++) {
 		char tok[LOCALTOKEN_LEN + 1];
-		if (localtoken_issue("src", NULL, i, 1000000, tok) != 0 ||
-		    localtoken_lookup(&threads_cfg.c, tok, LOCALTOKEN_LEN, i) != threads_cfg.t[0])
+		if (req_localtoken_issue("src", NULL, i, 1000000, tok) != 0 ||
+		    req_localtoken_lookup(&threads_cfg.c, tok, LOCALTOKEN_LEN, i) != threads_cfg.t[0])
 			bad++;
 	}
 	return (void *)bad;
@@ -265,7 +265,7 @@ START_TEST(test_threads)
 		pthread_join(th[i], &bad);
 		ck_assert_ptr_null(bad);
 	}
-	ck_assert_uint_le(localtoken_count(), 4 * 3000);
+	ck_assert_uint_le(req_localtoken_count(), 4 * 3000);
 	free_cfg(&threads_cfg);
 }
 END_TEST
@@ -287,7 +287,7 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
-	a.status = localtoken_request(c, by_addr, dedicated, ctype, (const unsigned char *)body, strlen(body), 50,
+	a.status = req_localtoken_request(c, by_addr, dedicated, ctype, (const unsigned char *)body, strlen(body), 50,
 				      &a.tenant, &h, out);
 	size_t n = evbuffer_get_length(out);
 	char *text = calloc(1, n + 1);
@@ -348,8 +348,8 @@ START_TEST(test_form_and_json)
 	ck_assert_int_eq(json_integer_value(json_object_get(a.body, "expires_in")), 120);
 	ck_assert_str_eq(a.cache_control, "no-store");
 	const char *tok = field(&a, "access_token");
-	ck_assert_ptr_eq(localtoken_lookup(&ep.c, tok, strlen(tok), 50), ep.t[0]);
-	ck_assert_ptr_null(localtoken_lookup(&ep.c, tok, strlen(tok), 170));   /* local_token_ttl */
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 50), ep.t[0]);
+	ck_assert_ptr_null(req_localtoken_lookup(&ep.c, tok, strlen(tok), 170));   /* local_token_ttl */
 	json_decref(a.body);
 
 	/* The second key, percent- and plus-encoded parameters, extra ones. */
@@ -418,7 +418,7 @@ START_TEST(test_refusals)
 	struct answer a = ask(&ep.c, NULL, false, NULL, big);
 	ck_assert_int_eq(a.status, 413);
 	json_decref(a.body);
-	ck_assert_uint_eq(localtoken_count(), 0);
+	ck_assert_uint_eq(req_localtoken_count(), 0);
 }
 END_TEST
 
@@ -444,7 +444,7 @@ START_TEST(test_rate)
 	json_decref(a.body);
 	ck_assert_int_eq(status_of(NULL, false, "grant_type=client_credentials&client_id=other&client_secret=k-other"),
 			 200);
-	ck_assert_uint_eq(localtoken_count(), 3);
+	ck_assert_uint_eq(req_localtoken_count(), 3);
 }
 END_TEST
 
@@ -471,7 +471,7 @@ START_TEST(test_by_address)
 	ck_assert_int_eq(a.status, 200);
 	const char *tok = field(&a, "access_token");
 	ep.t[0]->nkeys = 0;   /* a reload took ops' keys, ops is still there */
-	ck_assert_ptr_eq(localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[0]);
 	json_decref(a.body);
 }
 END_TEST

@@ -1,4 +1,4 @@
-/* check_policy.c: attribution order (listener, key, source), the policy
+/* check_req_policy.c: attribution order (listener, key, source), the policy
  * checks of every route, and list filtering by a tenant's VINs. Tenants
  * are loaded from files written into a fresh folder per test. */
 #define _GNU_SOURCE
@@ -72,7 +72,7 @@ static void teardown_attr(void)
 
 static const char *who(const char *listener, const char *key, const char *addr, enum fg_attr_result *r)
 {
-	const struct fg_tenant *t = policy_attribute(&attc, listener, NULL, key, addr ? peer(addr) : NULL, r);
+	const struct fg_tenant *t = req_policy_attribute(&attc, listener, NULL, key, addr ? peer(addr) : NULL, r);
 	return t ? t->name : "-";
 }
 
@@ -80,7 +80,7 @@ static const char *who(const char *listener, const char *key, const char *addr, 
  * (the source of "keyed"). */
 static const char *who_auth(const char *auth, const char *xkey, enum fg_attr_result *r)
 {
-	const struct fg_tenant *t = policy_attribute(&attc, NULL, auth, xkey, peer("10.1.2.200"), r);
+	const struct fg_tenant *t = req_policy_attribute(&attc, NULL, auth, xkey, peer("10.1.2.200"), r);
 	return t ? t->name : "-";
 }
 
@@ -111,7 +111,7 @@ START_TEST(attr_order)
 	ck_assert_int_eq(r, FG_ATTR_NONE);
 	ck_assert_str_eq(who(NULL, NULL, NULL, &r), "-");
 	ck_assert_int_eq(r, FG_ATTR_NONE);
-	ck_assert_ptr_null(policy_attribute(NULL, NULL, NULL, NULL, NULL, &r));
+	ck_assert_ptr_null(req_policy_attribute(NULL, NULL, NULL, NULL, NULL, &r));
 }
 END_TEST
 
@@ -139,7 +139,7 @@ START_TEST(attr_ipv6_and_mapped)
 	ck_assert_int_eq(r, FG_ATTR_OK);
 	/* a unix-socket peer has no address */
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	ck_assert_ptr_null(policy_attribute(&attc, NULL, NULL, NULL, (struct sockaddr *)&un, &r));
+	ck_assert_ptr_null(req_policy_attribute(&attc, NULL, NULL, NULL, (struct sockaddr *)&un, &r));
 	ck_assert_int_eq(r, FG_ATTR_NONE);
 }
 END_TEST
@@ -175,7 +175,7 @@ START_TEST(attr_authorization_forms)
 	ck_assert_str_eq(who_auth(NULL, NULL, &r), "keyed");
 	const char *k;
 	size_t kl;
-	ck_assert_int_eq(policy_credential("Bearer\t\tabc\t", NULL, &k, &kl), FG_CRED_KEY);
+	ck_assert_int_eq(req_policy_credential("Bearer\t\tabc\t", NULL, &k, &kl), FG_CRED_KEY);
 	ck_assert_uint_eq(kl, 3);
 	ck_assert_int_eq(memcmp(k, "abc", 3), 0);
 }
@@ -189,19 +189,19 @@ START_TEST(body_media_types)
 			       "application/json;charset=UTF-8", " application/json ", "application/vnd.api+json",
 			       "application/problem+json; x=y" };
 	for (size_t i = 0; i < sizeof json / sizeof *json; i++)
-		ck_assert_msg(policy_json_media_type(json[i]), "%s", json[i] ? json[i] : "(none)");
+		ck_assert_msg(req_policy_json_media_type(json[i]), "%s", json[i] ? json[i] : "(none)");
 	const char *other[] = { "application/x-www-form-urlencoded", "text/plain", "text/json", "multipart/form-data",
 				"", "application/", "application/+json", "application/jsonx", "application/json+x",
 				"application/a/b+json", "json" };
 	for (size_t i = 0; i < sizeof other / sizeof *other; i++)
-		ck_assert_msg(!policy_json_media_type(other[i]), "%s", other[i]);
+		ck_assert_msg(!req_policy_json_media_type(other[i]), "%s", other[i]);
 }
 END_TEST
 
 static int body(enum fg_route r, const char *ct, const char *text, json_t **j)
 {
 	char d[256] = "";
-	int st = policy_parse_body(r, ct, (const unsigned char *)text, strlen(text), j, d, sizeof d);
+	int st = req_policy_parse_body(r, ct, (const unsigned char *)text, strlen(text), j, d, sizeof d);
 	if (st)
 		ck_assert_msg(d[0], "no detail");
 	return st;
@@ -252,7 +252,7 @@ static int check(enum fg_route r, const char *path_vin, const char *body, char *
 		j = json_loads(body, JSON_DECODE_ANY, NULL);
 		ck_assert_ptr_nonnull(j);
 	}
-	int st = policy_check(pol, r, path_vin, j, vins, n, detail, dlen);
+	int st = req_policy_check(pol, r, path_vin, j, vins, n, detail, dlen);
 	json_decref(j);
 	return st;
 }
@@ -266,13 +266,13 @@ START_TEST(policy_vin_routes)
 	ck_assert_int_eq(check(FG_R_GET, "EXVETESTVIN000001", NULL, &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000001");
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_GET, "EXVETESTVIN000009", NULL, &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VIN EXVETESTVIN000009 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	/* a denied request still hands back its VIN, for the audit line */
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000009");
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	/* DELETE and cancel need the DELETE method, checked before the VIN */
 	ck_assert_int_eq(check(FG_R_DELETE, "EXVETESTVIN000009", NULL, &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "method DELETE is not allowed for tenant dispatch (methods = GET, POST)");
@@ -290,11 +290,11 @@ START_TEST(policy_delete_allowed)
 	pol->methods = FG_M_GET | FG_M_DELETE;
 	ck_assert_int_eq(check(FG_R_DELETE, "EXVETESTVIN000002", NULL, &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000002", NULL, &v, &n, d, sizeof(d)), 0);
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CANCEL, "EXVETESTVIN000003", NULL, &v, &n, d, sizeof(d)), 403);
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_CREATE, NULL, "{\"vehicles\":[]}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "method POST is not allowed for tenant dispatch (methods = GET, DELETE)");
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{}", &v, &n, d, sizeof(d)), 403);
@@ -312,7 +312,7 @@ START_TEST(policy_create)
 	ck_assert_uint_eq(n, 2);   /* normalized, duplicates once */
 	ck_assert_str_eq(v[0], "EXVETESTVIN000001");
 	ck_assert_str_eq(v[1], "WBADT43452G296403");
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	/* mixed: every denied VIN is named; all VINs asked for come back */
 	ck_assert_int_eq(check(FG_R_CREATE, NULL,
 		"{\"vehicles\":[{\"vin\":\"EXVETESTVIN000001\"},{\"vin\":\"EXVETESTVIN000007\"},"
@@ -320,7 +320,7 @@ START_TEST(policy_create)
 		"{\"vin\":\"EXVETESTVIN000007\"}]}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VINs EXVETESTVIN000007, EXVETESTVIN000008 are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
 	ck_assert_uint_eq(n, 4);   /* normalized, duplicates once */
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 }
 END_TEST
 
@@ -338,7 +338,7 @@ START_TEST(policy_create_many_denied_fit)
 	ck_assert_ptr_nonnull(strstr(d, "more are not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)"));
 	ck_assert_uint_lt(strlen(d), sizeof(d));
 	ck_assert_uint_eq(n, 40);
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 }
 END_TEST
 
@@ -378,10 +378,10 @@ START_TEST(policy_access_token)
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"exvetestvin000002\"}", &v, &n, d, sizeof(d)), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(v[0], "EXVETESTVIN000002");
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"EXVETESTVIN000003\"}", &v, &n, d, sizeof(d)), 403);
 	ck_assert_str_eq(d, "VIN EXVETESTVIN000003 is not allowed for tenant dispatch (not in its vins, vin_file or vin_prefixes)");
-	policy_vins_free(v, n);
+	req_policy_vins_free(v, n);
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":\"short\"}", &v, &n, d, sizeof(d)), 400);
 	ck_assert_ptr_nonnull(strstr(d, "\"short\" is not a VIN"));
 	ck_assert_int_eq(check(FG_R_ACCESS_TOKEN, NULL, "{\"vin\":5}", &v, &n, d, sizeof(d)), 400);
@@ -394,14 +394,14 @@ END_TEST
  * gateway uses for every list (cached or not), read back as JSON. */
 static json_t *tenant_view(const struct fg_tenant *t, json_t *answer)
 {
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	if (!v)
 		return NULL;
 	struct evbuffer *b = evbuffer_new();
-	ck_assert_int_eq(listview_render(v, t, 1, b), 0);
+	ck_assert_int_eq(req_listfilter_render(v, t, 1, b), 0);
 	json_t *out = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
 	evbuffer_free(b);
-	listview_free(v);
+	req_listfilter_free(v);
 	return out;
 }
 

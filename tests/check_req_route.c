@@ -1,4 +1,4 @@
-/* check_route.c: route matching (SPEC.md §4) with the path decoding and
+/* check_req_route.c: route matching (SPEC.md §4) with the path decoding and
  * query reading in front of it (§12 "Hardening"), and the header
  * allowlist. */
 #include <check.h>
@@ -13,7 +13,7 @@
 static struct fg_route_match M(enum fg_method m, const char *path)
 {
 	struct fg_route_match r;
-	route_match_raw(m, path, &r);
+	req_route_match_raw(m, path, &r);
 	return r;
 }
 
@@ -84,11 +84,11 @@ START_TEST(paths_decode_without_aliases)
 	}
 	char out[64];
 	const char *why = NULL;
-	ck_assert_int_eq(route_decode_path("/a%41+b", out, &why), 5);
+	ck_assert_int_eq(req_route_decode_path("/a%41+b", out, &why), 5);
 	ck_assert_str_eq(out, "/aA+b");   /* '+' is a plus in a path */
-	ck_assert_int_eq(route_decode_path("/a%00", out, &why), -1);
+	ck_assert_int_eq(req_route_decode_path("/a%00", out, &why), -1);
 	ck_assert_ptr_nonnull(strstr(why, "NUL"));
-	ck_assert_int_eq(route_decode_path("/a%2f", out, &why), -1);
+	ck_assert_int_eq(req_route_decode_path("/a%2f", out, &why), -1);
 	ck_assert_ptr_nonnull(strstr(why, "slash"));
 }
 END_TEST
@@ -96,7 +96,7 @@ END_TEST
 static int Q(enum fg_route route, const char *query, char **filter)
 {
 	char detail[256];
-	int st = query_parse(route, query, filter, detail, sizeof detail);
+	int st = req_query_parse(route, query, filter, detail, sizeof detail);
 	if (st)
 		ck_assert_msg(detail[0], "no detail for %s", query);
 	return st;
@@ -117,7 +117,7 @@ START_TEST(queries_take_only_the_filter)
 	ck_assert_str_eq(f, g);
 	free(g);
 	/* what goes upstream is what was parsed, percent-encoded */
-	char *up = query_upstream(f);
+	char *up = req_query_upstream(f);
 	ck_assert_str_eq(up, "filter=%7B%22brand%22%3A%22bmw%22%2C%22status%22%3A%7B%22in%22%3A%5B%22approved%22%5D%7D%7D");
 	free(up);
 	free(f);
@@ -140,35 +140,35 @@ END_TEST
 
 START_TEST(route_policy_bits)
 {
-	ck_assert_uint_eq(route_needs(FG_R_LIST), FG_M_GET);
-	ck_assert_uint_eq(route_needs(FG_R_CREATE), FG_M_POST);
-	ck_assert_uint_eq(route_needs(FG_R_CANCEL), FG_M_DELETE);
-	ck_assert(route_is_mutation(FG_R_ACCESS_TOKEN));
-	ck_assert(!route_is_mutation(FG_R_GET));
-	ck_assert_str_eq(route_name(FG_R_GET), "vehicle_get");
+	ck_assert_uint_eq(req_route_needs(FG_R_LIST), FG_M_GET);
+	ck_assert_uint_eq(req_route_needs(FG_R_CREATE), FG_M_POST);
+	ck_assert_uint_eq(req_route_needs(FG_R_CANCEL), FG_M_DELETE);
+	ck_assert(req_route_is_mutation(FG_R_ACCESS_TOKEN));
+	ck_assert(!req_route_is_mutation(FG_R_GET));
+	ck_assert_str_eq(req_route_name(FG_R_GET), "vehicle_get");
 }
 END_TEST
 
 START_TEST(headers_allowlist)
 {
-	ck_assert(forward_header_allowed("accept"));
+	ck_assert(up_forward_header_allowed("accept"));
 	/* A body goes up labelled as the JSON it was checked as, never with
 	 * the client's label. */
-	ck_assert(!forward_header_allowed("Content-Type"));
+	ck_assert(!up_forward_header_allowed("Content-Type"));
 	const char *dropped[] = { "Authorization", "X-API-Key", "Cookie", "Connection", "Keep-Alive",
 				  "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
 				  "Host", "Content-Length", "X-Forwarded-For", "Forwarded", "X-Request-Id",
 				  "Expect" };
 	for (size_t i = 0; i < sizeof dropped / sizeof *dropped; i++)
-		ck_assert_msg(!forward_header_allowed(dropped[i]), "%s must not go upstream", dropped[i]);
+		ck_assert_msg(!up_forward_header_allowed(dropped[i]), "%s must not go upstream", dropped[i]);
 }
 END_TEST
 
 START_TEST(error_status_for_curl_codes)
 {
-	ck_assert_int_eq(forward_error_status(CURLE_OPERATION_TIMEDOUT), 504);
-	ck_assert_int_eq(forward_error_status(CURLE_COULDNT_CONNECT), 502);
-	ck_assert_int_eq(forward_error_status(CURLE_PEER_FAILED_VERIFICATION), 502);
+	ck_assert_int_eq(up_forward_error_status(CURLE_OPERATION_TIMEDOUT), 504);
+	ck_assert_int_eq(up_forward_error_status(CURLE_COULDNT_CONNECT), 502);
+	ck_assert_int_eq(up_forward_error_status(CURLE_PEER_FAILED_VERIFICATION), 502);
 }
 END_TEST
 

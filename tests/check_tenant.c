@@ -1,5 +1,5 @@
 /* check_tenant.c: tenant files (every key, every error with FILE:LINE) and
- * cross-tenant duplicates. Attribution and policy are check_policy.c's. */
+ * cross-tenant duplicates. Attribution and policy are check_req_policy.c's. */
 #define _GNU_SOURCE
 #include <check.h>
 #include "check_main.h"
@@ -93,11 +93,11 @@ START_TEST(load_all_keys)
 	ck_assert_int_eq(t->sources[2].bits, 128);
 	ck_assert_uint_eq(t->methods, FG_M_GET | FG_M_POST | FG_M_DELETE);
 	ck_assert_uint_eq(vinset_count(t->vins), 4);
-	ck_assert(policy_allows_vin(t, "WBADT43452G296403"));
-	ck_assert(policy_allows_vin(t, "EXVETESTVIN000001"));
-	ck_assert(policy_allows_vin(t, "EXVETESTVIN000004"));
-	ck_assert(policy_allows_vin(t, "WMWZZZ3C58TZ12345"));   /* prefix */
-	ck_assert(!policy_allows_vin(t, "EXVETESTVIN000002"));
+	ck_assert(req_policy_allows_vin(t, "WBADT43452G296403"));
+	ck_assert(req_policy_allows_vin(t, "EXVETESTVIN000001"));
+	ck_assert(req_policy_allows_vin(t, "EXVETESTVIN000004"));
+	ck_assert(req_policy_allows_vin(t, "WMWZZZ3C58TZ12345"));   /* prefix */
+	ck_assert(!req_policy_allows_vin(t, "EXVETESTVIN000002"));
 	ck_assert(t->has_rate);
 	ck_assert_uint_eq(t->rate.count, 20);
 	ck_assert_uint_eq(t->rate.window_s, 1);
@@ -114,7 +114,7 @@ START_TEST(load_defaults)
 	ck_assert_uint_eq(t->methods, FG_M_GET);       /* default GET */
 	ck_assert(!t->has_rate);
 	ck_assert_uint_eq(vinset_count(t->vins), 0);
-	ck_assert(!policy_allows_vin(t, "WBADT43452G296403"));
+	ck_assert(!req_policy_allows_vin(t, "WBADT43452G296403"));
 	tenant_free(t);
 
 	/* an empty value means the default, as in the main file */

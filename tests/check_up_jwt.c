@@ -1,6 +1,6 @@
-/* check_jwt.c: ES256 client assertions verified independently of jwt.c
+/* check_up_jwt.c: ES256 client assertions verified independently of up_jwt.c
  * (split, decode, check the JSON, rebuild DER from r||s, EVP_DigestVerify),
- * key loading refusals, base64url and jwt_peek_exp. */
+ * key loading refusals, base64url and up_jwt_peek_exp. */
 #define _GNU_SOURCE
 #include <check.h>
 #include "check_main.h"
@@ -58,7 +58,7 @@ static const char *write_key(EVP_PKEY *key, const char *name, mode_t mode)
 static json_t *decode_part(const char *p, size_t len)
 {
 	size_t n;
-	unsigned char *raw = jwt_b64url_decode(p, len, &n);
+	unsigned char *raw = up_jwt_b64url_decode(p, len, &n);
 	ck_assert_ptr_nonnull(raw);
 	json_t *j = json_loadb((const char *)raw, n, 0, NULL);
 	free(raw);
@@ -94,7 +94,7 @@ static void verify_jws(const char *jws, EVP_PKEY *pub, const char *kid, const ch
 	json_decref(c);
 
 	size_t siglen;
-	unsigned char *sig = jwt_b64url_decode(d2 + 1, strlen(d2 + 1), &siglen);
+	unsigned char *sig = up_jwt_b64url_decode(d2 + 1, strlen(d2 + 1), &siglen);
 	ck_assert_ptr_nonnull(sig);
 	ck_assert_uint_eq(siglen, 64);   /* raw r||s, not DER */
 
@@ -136,7 +136,7 @@ START_TEST(assertion_verifies)
 {
 	EVP_PKEY *gen = gen_ec("P-256");
 	char err[FG_ERR_LEN] = "";
-	EVP_PKEY *key = jwt_load_key(write_key(gen, "sa.pem", 0600), err, sizeof(err));
+	EVP_PKEY *key = up_jwt_load_key(write_key(gen, "sa.pem", 0600), err, sizeof(err));
 	ck_assert_msg(key != NULL, "%s", err);
 	time_t now = 1700000000;
 	const char *kid = "5e3cc349-1c6f-4975-aeaa-9d319086190b";
@@ -144,7 +144,7 @@ START_TEST(assertion_verifies)
 	/* many signatures: r or s with leading zero bytes must still be 32 */
 	char *prev = NULL;
 	for (int i = 0; i < 64; i++) {
-		char *jws = jwt_es256_assertion(key, kid, aud, now, err, sizeof(err));
+		char *jws = up_jwt_es256_assertion(key, kid, aud, now, err, sizeof(err));
 		ck_assert_msg(jws != NULL, "%s", err);
 		verify_jws(jws, gen, kid, aud, now);
 		char *jti = jti_of(jws);
@@ -163,7 +163,7 @@ END_TEST
 START_TEST(assertion_needs_inputs)
 {
 	char err[FG_ERR_LEN];
-	ck_assert_ptr_null(jwt_es256_assertion(NULL, "k", "a", 0, err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_es256_assertion(NULL, "k", "a", 0, err, sizeof(err)));
 	ck_assert_str_ne(err, "");
 }
 END_TEST
@@ -172,13 +172,13 @@ START_TEST(load_refuses_other_curves_and_rsa)
 {
 	char err[FG_ERR_LEN];
 	EVP_PKEY *p384 = gen_ec("P-384");
-	ck_assert_ptr_null(jwt_load_key(write_key(p384, "p384.pem", 0600), err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(write_key(p384, "p384.pem", 0600), err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "P-256"));
 	EVP_PKEY_free(p384);
 
 	EVP_PKEY *rsa = EVP_RSA_gen(2048);
 	ck_assert_ptr_nonnull(rsa);
-	ck_assert_ptr_null(jwt_load_key(write_key(rsa, "rsa.pem", 0600), err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(write_key(rsa, "rsa.pem", 0600), err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "P-256"));
 	EVP_PKEY_free(rsa);
 }
@@ -189,12 +189,12 @@ START_TEST(load_refuses_readable_file)
 	char err[FG_ERR_LEN];
 	EVP_PKEY *k = gen_ec("P-256");
 	const char *p = write_key(k, "open.pem", 0640);
-	ck_assert_ptr_null(jwt_load_key(p, err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(p, err, sizeof(err)));
 	char want[512];
 	snprintf(want, sizeof(want), "%s: private key is group/world-readable (chmod 600)", p);
 	ck_assert_str_eq(err, want);
-	ck_assert_ptr_null(jwt_load_key(write_key(k, "world.pem", 0604), err, sizeof(err)));
-	EVP_PKEY *ok = jwt_load_key(write_key(k, "ok.pem", 0400), err, sizeof(err));
+	ck_assert_ptr_null(up_jwt_load_key(write_key(k, "world.pem", 0604), err, sizeof(err)));
+	EVP_PKEY *ok = up_jwt_load_key(write_key(k, "ok.pem", 0400), err, sizeof(err));
 	ck_assert_msg(ok != NULL, "%s", err);   /* owner-only read is fine */
 	EVP_PKEY_free(ok);
 	EVP_PKEY_free(k);
@@ -209,12 +209,12 @@ START_TEST(load_refuses_junk_missing_encrypted)
 	fputs("-----BEGIN PRIVATE KEY-----\nTUlTU0lOR0tFWU1BVEVSSUFM\n-----END PRIVATE KEY-----\n", f);
 	fclose(f);
 	chmod(path, 0600);
-	ck_assert_ptr_null(jwt_load_key(path, err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(path, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "not an unencrypted PEM private key"));
 	ck_assert_ptr_null(strstr(err, "TUlTU0lOR0tF"));   /* no key material in errors */
 
 	snprintf(path, sizeof(path), "%s/none.pem", tmpdir);
-	ck_assert_ptr_null(jwt_load_key(path, err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(path, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "No such file"));
 
 	/* an encrypted key fails instead of prompting for a passphrase */
@@ -224,7 +224,7 @@ START_TEST(load_refuses_junk_missing_encrypted)
 	ck_assert_int_eq(PEM_write_PrivateKey(f, k, EVP_aes_128_cbc(), (unsigned char *)"pw", 2, NULL, NULL), 1);
 	fclose(f);
 	chmod(path, 0600);
-	ck_assert_ptr_null(jwt_load_key(path, err, sizeof(err)));
+	ck_assert_ptr_null(up_jwt_load_key(path, err, sizeof(err)));
 	EVP_PKEY_free(k);
 }
 END_TEST
@@ -233,32 +233,32 @@ START_TEST(b64url_round_trip)
 {
 	const unsigned char in[] = { 0xfb, 0xff, 0xfe, 0x00, 0x01, 0x3e, 0x3f };
 	for (size_t n = 0; n <= sizeof(in); n++) {
-		char *e = jwt_b64url(in, n);
+		char *e = up_jwt_b64url(in, n);
 		ck_assert_ptr_nonnull(e);
 		ck_assert_ptr_null(strpbrk(e, "+/="));
 		size_t m;
-		unsigned char *d = jwt_b64url_decode(e, strlen(e), &m);
+		unsigned char *d = up_jwt_b64url_decode(e, strlen(e), &m);
 		ck_assert_ptr_nonnull(d);
 		ck_assert_uint_eq(m, n);
 		ck_assert(memcmp(d, in, n) == 0);
 		free(d);
 		free(e);
 	}
-	char *e = jwt_b64url((const unsigned char *)"\xfb\xff", 2);
+	char *e = up_jwt_b64url((const unsigned char *)"\xfb\xff", 2);
 	ck_assert_str_eq(e, "-_8");
 	free(e);
 	size_t m;
-	unsigned char *d = jwt_b64url_decode("-_8=", 4, &m);   /* padding accepted */
+	unsigned char *d = up_jwt_b64url_decode("-_8=", 4, &m);   /* padding accepted */
 	ck_assert_uint_eq(m, 2);
 	free(d);
-	ck_assert_ptr_null(jwt_b64url_decode("ab+c", 4, &m));
-	ck_assert_ptr_null(jwt_b64url_decode("abcde", 5, &m));
+	ck_assert_ptr_null(up_jwt_b64url_decode("ab+c", 4, &m));
+	ck_assert_ptr_null(up_jwt_b64url_decode("abcde", 5, &m));
 }
 END_TEST
 
 static char *make_token(const char *payload)
 {
-	char *p = jwt_b64url((const unsigned char *)payload, strlen(payload)), *t = NULL;
+	char *p = up_jwt_b64url((const unsigned char *)payload, strlen(payload)), *t = NULL;
 	ck_assert_int_gt(asprintf(&t, "eyJhbGciOiJFUzI1NiJ9.%s.c2ln", p), 0);
 	free(p);
 	return t;
@@ -268,26 +268,26 @@ START_TEST(peek_exp)
 {
 	long long exp = 0;
 	char *t = make_token("{\"sub\":\"x\",\"exp\":1700000600}");
-	ck_assert_int_eq(jwt_peek_exp(t, strlen(t), &exp), 0);
+	ck_assert_int_eq(up_jwt_peek_exp(t, strlen(t), &exp), 0);
 	ck_assert_int_eq(exp, 1700000600LL);
 	free(t);
 	t = make_token("{\"exp\":1700000600.5}");
-	ck_assert_int_eq(jwt_peek_exp(t, strlen(t), &exp), 0);
+	ck_assert_int_eq(up_jwt_peek_exp(t, strlen(t), &exp), 0);
 	ck_assert_int_eq(exp, 1700000600LL);
 	free(t);
 	t = make_token("{\"exp\":\"soon\"}");
-	ck_assert_int_eq(jwt_peek_exp(t, strlen(t), &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp(t, strlen(t), &exp), -1);
 	free(t);
 	t = make_token("[1]");
-	ck_assert_int_eq(jwt_peek_exp(t, strlen(t), &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp(t, strlen(t), &exp), -1);
 	free(t);
 	const char *opaque = "8f1c0a7e-opaque-token";
-	ck_assert_int_eq(jwt_peek_exp(opaque, strlen(opaque), &exp), -1);
-	ck_assert_int_eq(jwt_peek_exp("a.b", 3, &exp), -1);
-	ck_assert_int_eq(jwt_peek_exp("a.!!!.c", 7, &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp(opaque, strlen(opaque), &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp("a.b", 3, &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp("a.!!!.c", 7, &exp), -1);
 	/* LEN bounds the token: the second dot lies beyond it */
 	t = make_token("{\"exp\":5}");
-	ck_assert_int_eq(jwt_peek_exp(t, (size_t)(strrchr(t, '.') - t), &exp), -1);
+	ck_assert_int_eq(up_jwt_peek_exp(t, (size_t)(strrchr(t, '.') - t), &exp), -1);
 	free(t);
 }
 END_TEST
@@ -303,23 +303,23 @@ START_TEST(answer_lifetime_with_exp)
 	struct fg_secret tok = {0};
 	char *t = make_token("{\"exp\":99999999999}");
 	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":0.5}", t);
-	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
+	ck_assert_int_eq(up_token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
 	ck_assert(life == 1.0);
-	secret_wipe(&tok);
+	conf_secret_wipe(&tok);
 	free(t);
 	char payload[64];
 	snprintf(payload, sizeof payload, "{\"exp\":%lld}", (long long)time(NULL) + 100);
 	t = make_token(payload);
 	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":3600}", t);
-	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
+	ck_assert_int_eq(up_token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), 0);
 	ck_assert(life > 90 && life <= 100);
-	secret_wipe(&tok);
+	conf_secret_wipe(&tok);
 	free(t);
 	t = make_token("{\"exp\":1}");
 	snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":3600}", t);
-	ck_assert_int_eq(token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), -1);
+	ck_assert_int_eq(up_token_parse_answer(body, strlen(body), &tok, &life, err, sizeof err), -1);
 	ck_assert_str_eq(err, "the token's exp is past or less than a second away");
-	ck_assert(secret_empty(&tok));
+	ck_assert(conf_secret_empty(&tok));
 	free(t);
 }
 END_TEST

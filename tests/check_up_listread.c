@@ -1,4 +1,4 @@
-/* check_batch.c: the pure parts of list-backed reads (batch.c) with the
+/* check_up_listread.c: the pure parts of list-backed reads (up_listread.c) with the
  * clock passed in: the choice of the way per vin_reads, the refresh time
  * and schedule, the pending set split at list_batch_max, the filter query,
  * the index of a list answer, and the cache side of a batch (a flight whose
@@ -15,20 +15,20 @@
 
 START_TEST(way_follows_vin_reads)
 {
-	ck_assert_int_eq(batch_choose(FG_VIN_READS_SINGLE, true), BATCH_SINGLE);
-	ck_assert_int_eq(batch_choose(FG_VIN_READS_LIST, true), BATCH_LIST);
-	ck_assert_int_eq(batch_choose(FG_VIN_READS_AUTO, true), BATCH_TRY_SLOT);
+	ck_assert_int_eq(up_listread_choose(FG_VIN_READS_SINGLE, true), BATCH_SINGLE);
+	ck_assert_int_eq(up_listread_choose(FG_VIN_READS_LIST, true), BATCH_LIST);
+	ck_assert_int_eq(up_listread_choose(FG_VIN_READS_AUTO, true), BATCH_TRY_SLOT);
 	/* not joinable (no-cache, not cacheable) or sent back by a list read */
-	ck_assert_int_eq(batch_choose(FG_VIN_READS_LIST, false), BATCH_SINGLE);
-	ck_assert_int_eq(batch_choose(FG_VIN_READS_AUTO, false), BATCH_SINGLE);
+	ck_assert_int_eq(up_listread_choose(FG_VIN_READS_LIST, false), BATCH_SINGLE);
+	ck_assert_int_eq(up_listread_choose(FG_VIN_READS_AUTO, false), BATCH_SINGLE);
 }
 END_TEST
 
 START_TEST(refresh_in_the_last_fifth)
 {
-	ck_assert(fabs(batch_refresh_at(100, 160) - 148) < 1e-9);
-	ck_assert(fabs(batch_refresh_at(0, 3) - 2.4) < 1e-9);
-	ck_assert(batch_refresh_at(10, 10) == 10);
+	ck_assert(fabs(up_listread_refresh_at(100, 160) - 148) < 1e-9);
+	ck_assert(fabs(up_listread_refresh_at(0, 3) - 2.4) < 1e-9);
+	ck_assert(up_listread_refresh_at(10, 10) == 10);
 }
 END_TEST
 
@@ -40,24 +40,24 @@ START_TEST(schedule_pops_what_is_due_in_order)
 	char vin[18];
 	for (int i = 0; i < 6; i++) {
 		snprintf(vin, sizeof vin, "VIN%014d", i);
-		ck_assert_int_eq(batch_sched_add(&s, vin, i, at[i]), 0);
+		ck_assert_int_eq(up_listread_sched_add(&s, vin, i, at[i]), 0);
 	}
-	ck_assert(batch_sched_next(&s) == 10);
-	ck_assert(!batch_sched_pop(&s, 9.99, &d));   /* nothing due yet */
-	ck_assert(batch_sched_pop(&s, 25, &d));
+	ck_assert(up_listread_sched_next(&s) == 10);
+	ck_assert(!up_listread_sched_pop(&s, 9.99, &d));   /* nothing due yet */
+	ck_assert(up_listread_sched_pop(&s, 25, &d));
 	ck_assert_str_eq(d.vin, "VIN00000000000001");
 	ck_assert(d.stored_at == 1 && d.at == 10);
-	ck_assert(batch_sched_pop(&s, 25, &d));
+	ck_assert(up_listread_sched_pop(&s, 25, &d));
 	ck_assert(d.at == 10.5);
-	ck_assert(batch_sched_pop(&s, 25, &d));
+	ck_assert(up_listread_sched_pop(&s, 25, &d));
 	ck_assert(d.at == 20);
-	ck_assert(!batch_sched_pop(&s, 25, &d));
-	ck_assert(batch_sched_next(&s) == 30);
-	ck_assert(batch_sched_pop(&s, 1000, &d) && d.at == 30);
-	ck_assert(batch_sched_pop(&s, 1000, &d) && d.at == 40);
-	ck_assert(batch_sched_pop(&s, 1000, &d) && d.at == 50);
-	ck_assert(batch_sched_next(&s) == 0);
-	batch_sched_free(&s);
+	ck_assert(!up_listread_sched_pop(&s, 25, &d));
+	ck_assert(up_listread_sched_next(&s) == 30);
+	ck_assert(up_listread_sched_pop(&s, 1000, &d) && d.at == 30);
+	ck_assert(up_listread_sched_pop(&s, 1000, &d) && d.at == 40);
+	ck_assert(up_listread_sched_pop(&s, 1000, &d) && d.at == 50);
+	ck_assert(up_listread_sched_next(&s) == 0);
+	up_listread_sched_free(&s);
 }
 END_TEST
 
@@ -67,22 +67,22 @@ START_TEST(pending_set_splits_at_the_maximum)
 	char vin[18];
 	for (int i = 0; i < 250; i++) {
 		snprintf(vin, sizeof vin, "VIN%014d", i);
-		ck_assert_int_eq(batch_set_add(&s, vin, NULL, i % 2), 0);
+		ck_assert_int_eq(up_listread_set_add(&s, vin, NULL, i % 2), 0);
 	}
-	ck_assert_uint_eq(batch_set_take(&s, 100, &out), 100);
+	ck_assert_uint_eq(up_listread_set_take(&s, 100, &out), 100);
 	ck_assert_str_eq(out.v[0].vin, "VIN00000000000000");
 	ck_assert_str_eq(out.v[99].vin, "VIN00000000000099");
 	ck_assert(out.v[1].refresh && !out.v[0].refresh);
-	batch_set_free(&out);
-	ck_assert_uint_eq(batch_set_take(&s, 100, &out), 100);
+	up_listread_set_free(&out);
+	ck_assert_uint_eq(up_listread_set_take(&s, 100, &out), 100);
 	ck_assert_str_eq(out.v[0].vin, "VIN00000000000100");
-	batch_set_free(&out);
-	ck_assert_uint_eq(batch_set_take(&s, 100, &out), 50);
+	up_listread_set_free(&out);
+	ck_assert_uint_eq(up_listread_set_take(&s, 100, &out), 50);
 	ck_assert_str_eq(out.v[49].vin, "VIN00000000000249");
-	batch_set_free(&out);
-	ck_assert_uint_eq(batch_set_take(&s, 100, &out), 0);
+	up_listread_set_free(&out);
+	ck_assert_uint_eq(up_listread_set_take(&s, 100, &out), 0);
 	ck_assert_uint_eq(s.n, 0);
-	batch_set_free(&s);
+	up_listread_set_free(&s);
 }
 END_TEST
 
@@ -93,7 +93,7 @@ START_TEST(filter_query_is_an_encoded_in_filter)
 		vins[i] = malloc(18);
 		snprintf(vins[i], 18, "WBA%014d", i);
 	}
-	char *q = batch_filter_query(vins, 2);
+	char *q = up_listread_filter_query(vins, 2);
 	ck_assert_ptr_nonnull(q);
 	ck_assert(strncmp(q, "filter=", 7) == 0);
 	ck_assert_ptr_null(strchr(q + 7, '"'));   /* encoded */
@@ -102,7 +102,7 @@ START_TEST(filter_query_is_an_encoded_in_filter)
 	free(dec);
 	free(q);
 	/* list_batch_max's bound: 300 VINs stay under 8 KB of URL */
-	q = batch_filter_query(vins, 300);
+	q = up_listread_filter_query(vins, 300);
 	ck_assert_uint_lt(strlen(q), 8192 - 200);
 	free(q);
 	for (int i = 0; i < 300; i++)
@@ -113,19 +113,19 @@ END_TEST
 START_TEST(index_of_a_list_answer)
 {
 	json_t *arr = json_loads("[{\"vin\":\"A1\",\"status\":\"approved\"},{\"vin\":\"B2\",\"status\":\"pending\"},7]", 0, NULL);
-	json_t *idx = batch_index(arr);
+	json_t *idx = up_listread_index(arr);
 	ck_assert_ptr_nonnull(idx);
 	ck_assert_uint_eq(json_object_size(idx), 2);
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(idx, "B2"), "status")), "pending");
 	json_decref(idx);
 	json_decref(arr);
 	json_t *obj = json_loads("{\"vehicles\":[{\"vin\":\"C3\"}]}", 0, NULL);
-	idx = batch_index(obj);
+	idx = up_listread_index(obj);
 	ck_assert_ptr_nonnull(json_object_get(idx, "C3"));
 	json_decref(idx);
 	json_decref(obj);
 	json_t *bad = json_loads("{\"errors\":[]}", 0, NULL);
-	ck_assert_ptr_null(batch_index(bad));
+	ck_assert_ptr_null(up_listread_index(bad));
 	json_decref(bad);
 }
 END_TEST
@@ -158,7 +158,7 @@ START_TEST(fifty_requests_of_one_vin_are_one_batch_entry)
 			ck_assert_ptr_null(lead);
 			lead = f;
 			ck_assert_int_eq(cache_flight_join(c, f, NULL, wake, NULL, &w), CACHE_WAIT);
-			ck_assert_int_eq(batch_set_add(&pending, "VIN00000000000001", f, false), 0);
+			ck_assert_int_eq(up_listread_set_add(&pending, "VIN00000000000001", f, false), 0);
 		} else {
 			ck_assert_int_eq(r, CACHE_WAIT);
 		}
@@ -175,7 +175,7 @@ START_TEST(fifty_requests_of_one_vin_are_one_batch_entry)
 	ck_assert(cache_answer_first_read(hit));
 	ck_assert(!cache_answer_first_read(hit));   /* scheduled once per life */
 	cache_answer_unref(hit);
-	batch_set_free(&pending);
+	up_listread_set_free(&pending);
 	cache_free(c);
 }
 END_TEST

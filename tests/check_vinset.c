@@ -210,7 +210,7 @@ START_TEST(file_comments_blank_lines)
 	ck_assert(vinset_contains(s, "EXVETESTVIN000001"));
 	ck_assert(vinset_contains(s, "EXVETESTVIN000002"));
 	ck_assert(vinset_contains(s, "EXVETESTVIN000003"));
-	errors_free(&e);
+	conf_errors_free(&e);
 	vinset_free(s);
 }
 END_TEST
@@ -235,7 +235,7 @@ START_TEST(file_bad_line_gives_file_line)
 	ck_assert_msg(strncmp(e.lines[1], want, strlen(want)) == 0, "got %s", e.lines[1]);
 	/* good lines still load: the caller decides to reject the config */
 	ck_assert(vinset_contains(s, "EXVETESTVIN000001"));
-	errors_free(&e);
+	conf_errors_free(&e);
 	vinset_free(s);
 }
 END_TEST
@@ -253,7 +253,7 @@ START_TEST(file_many_bad_lines_are_capped)
 	vinset_load_file(s, path, &e);
 	ck_assert(e.n > 1 && e.n < 50);
 	ck_assert_ptr_nonnull(strstr(e.lines[e.n - 1], "more malformed VINs"));
-	errors_free(&e);
+	conf_errors_free(&e);
 	vinset_free(s);
 }
 END_TEST
@@ -269,7 +269,7 @@ START_TEST(file_missing)
 	char want[512];
 	snprintf(want, sizeof(want), "%s: cannot read VIN file: No such file or directory", path);
 	ck_assert_str_eq(e.lines[0], want);
-	errors_free(&e);
+	conf_errors_free(&e);
 	vinset_free(s);
 }
 END_TEST
@@ -291,7 +291,7 @@ START_TEST(file_not_regular)
 		snprintf(want, sizeof(want), "%s: cannot read VIN file: not a regular file", paths[i]);
 		ck_assert_str_eq(e.lines[0], want);
 		ck_assert_uint_eq(vinset_count(s), 0);
-		errors_free(&e);
+		conf_errors_free(&e);
 		vinset_free(s);
 	}
 	unlink(path);
@@ -360,7 +360,7 @@ START_TEST(million_vins_from_file)
 	}
 	/* stays compact: 12-byte slots, load factor at least 0.35 */
 	ck_assert_uint_le(vinset_memory(s), 40u * MILLION);
-	errors_free(&e);
+	conf_errors_free(&e);
 	vinset_free(s);
 }
 END_TEST

@@ -1,5 +1,5 @@
 /* fuzz_config.c: the INI reader and the main configuration file
- * (config_load in src/config.c over src/ini.c).
+ * (conf_load in src/conf.c over src/conf_ini.c).
  *
  * The input is fleetgate.conf in a scratch folder whose tenants.d holds
  * one valid tenant, so an accepted file is taken through tenant loading and
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_write("fleetgate.conf", data, size);
 
 	struct fg_errors errs = {0};
-	struct fg_config *c = config_load(path, &errs);
+	struct fg_config *c = conf_load(path, &errs);
 	FUZZ_ASSERT((c != NULL) == (errs.n == 0));
 	bool secret_in_input = memmem(data, size, FUZZ_SECRET, strlen(FUZZ_SECRET)) != NULL;
 	for (size_t i = 0; i < errs.n; i++) {
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c) {
 		FUZZ_ASSERT(c->workers >= 1 && c->workers <= 1024);
 		FUZZ_ASSERT(c->base_url && c->token_url && c->audience && c->client_id);
-		FUZZ_ASSERT(secret_empty(&c->client_secret) != (c->private_key_file == NULL));
+		FUZZ_ASSERT(conf_secret_empty(&c->client_secret) != (c->private_key_file == NULL));
 		FUZZ_ASSERT(c->tenants_dir && c->max_body_bytes > 0);
 		check_addrs(&c->listen);
 		check_addrs(&c->admin_listen);
@@ -76,8 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			nvins += vinset_count(c->tenants[i]->vins);
 		}
 		FUZZ_ASSERT(nvins == c->nvins);
-		config_unref(c);
+		conf_unref(c);
 	}
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	return 0;
 }

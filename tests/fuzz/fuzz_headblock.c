@@ -1,11 +1,11 @@
 /* fuzz_headblock.c: a request's header block as it arrives from a client
- * (src/headblock.c), read before evhttp sees it: headblock_end over input
- * that comes in two parts, and headblock_parse.
+ * (src/http_headblock.c), read before evhttp sees it: http_headblock_end over input
+ * that comes in two parts, and http_headblock_parse.
  *
  * The first byte says where the rest is split into the two arrivals.
- * Asserts: headblock_end finds the same end whether the input came at
+ * Asserts: http_headblock_end finds the same end whether the input came at
  * once or in two parts; an end lies within the input, after an empty line
- * ("\n\n" or "\n\r\n"); headblock_parse answers 0, -1 or -2, its target
+ * ("\n\n" or "\n\r\n"); http_headblock_parse answers 0, -1 or -2, its target
  * fits and holds no space; on 0 every header name is a non-empty token
  * (RFC 9110 5.1) and every value holds no LF or NUL and no leading or
  * trailing space or tab; -2 only when some line's name is not a token. */
@@ -35,7 +35,7 @@ static void check_parse(const char *blk, size_t len)
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
 	char target[512];
-	int rc = headblock_parse(blk, len, &h, target, sizeof target);
+	int rc = http_headblock_parse(blk, len, &h, target, sizeof target);
 	FUZZ_ASSERT(rc == 0 || rc == -1 || rc == -2);
 	FUZZ_ASSERT(strlen(target) < sizeof target && !strchr(target, ' '));
 	if (rc == 0) {
@@ -63,12 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(whole && parts);
 	size_t s1 = 0, s2 = 0;
 	evbuffer_add(whole, in, len);
-	ssize_t e1 = headblock_end(whole, &s1);
+	ssize_t e1 = http_headblock_end(whole, &s1);
 	evbuffer_add(parts, in, split);
-	ssize_t e2 = headblock_end(parts, &s2);
+	ssize_t e2 = http_headblock_end(parts, &s2);
 	if (e2 < 0) {
 		evbuffer_add(parts, in + split, len - split);
-		e2 = headblock_end(parts, &s2);
+		e2 = http_headblock_end(parts, &s2);
 	}
 	FUZZ_ASSERT(e1 == e2);
 	if (e1 >= 0) {

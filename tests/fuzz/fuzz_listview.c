@@ -1,4 +1,4 @@
-/* fuzz_listview.c: a list answer filtered for a tenant (src/listview.c).
+/* fuzz_listview.c: a list answer filtered for a tenant (src/req_listfilter.c).
  *
  * The input is the upstream's list answer. For a tenant with a few VINs
  * and a prefix, and for one allowed all ("*"), the rendered text must be
@@ -33,7 +33,7 @@ static struct fg_tenant *mk(const char *name, bool all)
 static char *render(struct listview *v, const struct fg_tenant *t, size_t *len)
 {
 	struct evbuffer *b = evbuffer_new();
-	FUZZ_ASSERT(b && listview_render(v, t, 1, b) == 0);
+	FUZZ_ASSERT(b && req_listfilter_render(v, t, 1, b) == 0);
 	*len = evbuffer_get_length(b);
 	char *s = malloc(*len + 1);
 	evbuffer_remove(b, s, *len);
@@ -49,7 +49,7 @@ static bool visible(const struct fg_tenant *t, json_t *el)
 	if (vinset_allows_all(t->vins))
 		return true;
 	return json_is_string(jv) && vin_normalize(json_string_value(jv), json_string_length(jv), vin) &&
-	       policy_allows_vin(t, vin);
+	       req_policy_allows_vin(t, vin);
 }
 
 static void check(struct listview *v, const struct fg_tenant *t, json_t *answer)
@@ -120,14 +120,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *answer = json_loadb((const char *)data, size, 0, NULL);
 	if (!answer)
 		return 0;
-	struct listview *v = listview_new(answer);
+	struct listview *v = req_listfilter_new(answer);
 	FUZZ_ASSERT((v != NULL) == (json_is_array(answer) || json_is_object(answer)));
 	if (v) {
-		FUZZ_ASSERT(listview_cost(v) > 0);
+		FUZZ_ASSERT(req_listfilter_cost(v) > 0);
 		check(v, some, answer);
 		check(v, all, answer);
 	}
-	listview_free(v);
+	req_listfilter_free(v);
 	json_decref(answer);
 	return 0;
 }

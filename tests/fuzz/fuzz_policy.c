@@ -1,4 +1,4 @@
-/* fuzz_policy.c: a tenant's policy on one request (policy_check in
+/* fuzz_policy.c: a tenant's policy on one request (req_policy_check in
  * src/tenant.c): the create body's vehicles[].vin, the access-token body's
  * vin, and the VIN of a path.
  *
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *body = NULL;
 	char *path_vin = NULL;
 	if (r == FG_R_CREATE || r == FG_R_ACCESS_TOKEN) {
-		/* request.c answers a body that is not JSON before policy runs */
+		/* req.c answers a body that is not JSON before policy runs */
 		body = json_loadb((const char *)data + 1, size - 1, 0, NULL);
 		if (!body)
 			return 0;
@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *detail = malloc(detaillen);
 	char **vins = NULL;
 	size_t nvins = 0;
-	int st = policy_check(t, r, path_vin, body, &vins, &nvins, detail, detaillen);
+	int st = req_policy_check(t, r, path_vin, body, &vins, &nvins, detail, detaillen);
 	FUZZ_ASSERT(st == model(t, r, path_vin, body));
 	FUZZ_ASSERT(memchr(detail, 0, detaillen) != NULL);
 	for (const char *d = detail; *d; d++)
@@ -115,12 +115,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(!vinset_contains(seen, vins[i]));   /* distinct */
 		vinset_add(seen, vins[i]);
 		if (st == 0)
-			FUZZ_ASSERT(policy_allows_vin(t, vins[i]));
+			FUZZ_ASSERT(req_policy_allows_vin(t, vins[i]));
 	}
 	vinset_free(seen);
 	if (st == 400)
 		FUZZ_ASSERT(nvins == 0);
-	policy_vins_free(vins, nvins);
+	req_policy_vins_free(vins, nvins);
 	free(detail);
 	free(path_vin);
 	json_decref(body);

@@ -1,7 +1,7 @@
 /* fuzz_retry_after.c: what an upstream 429 says about waiting: the
  * "retry after Ns" of its error body (budget_parse_retry_after in
  * src/budget.c) and its Retry-After header line
- * (forward_parse_retry_after in src/forward.c).
+ * (up_forward_parse_retry_after in src/up_forward.c).
  *
  * The first byte picks body or header line. Asserts, against a plain
  * re-reading here: the body gives the first "retry after" (any case, then
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(n == model_body(in, len));
 		FUZZ_ASSERT(n >= -1 && n < 10000000);
 	} else {
-		int s = forward_parse_retry_after(in, len);
+		int s = up_forward_parse_retry_after(in, len);
 		FUZZ_ASSERT(s >= -1 && s < 86400);
 		if (s >= 0)
 			FUZZ_ASSERT(len > 12 && strncasecmp(in, "Retry-After:", 12) == 0);

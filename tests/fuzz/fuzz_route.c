@@ -1,6 +1,6 @@
 /* fuzz_route.c: the route matcher behind libevent's URI parsing, with
- * fleetgate's own percent-decoding, as request.c drives it (src/route.c:
- * route_match_raw).
+ * fleetgate's own percent-decoding, as req.c drives it (src/req_route.c:
+ * req_route_match_raw).
  *
  * Input: one byte picking the method, then the request target. Asserts:
  * the outcome is one of matched / 400 / 404 / 405; an encoded NUL or
@@ -26,12 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *raw = u ? evhttp_uri_get_path(u) : NULL;
 	const char *why = NULL;
 	char *path = raw ? malloc(strlen(raw) + 1) : NULL;
-	long plen = path ? route_decode_path(raw, path, &why) : -1;
+	long plen = path ? req_route_decode_path(raw, path, &why) : -1;
 	const char *p = plen >= 0 ? path : "";
 
 	struct fg_route_match rm;
-	route_match_raw(m, raw ? raw : "", &rm);
-	/* 500 is route.h's out-of-memory answer */
+	req_route_match_raw(m, raw ? raw : "", &rm);
+	/* 500 is req_route.h's out-of-memory answer */
 	FUZZ_ASSERT(rm.status == 0 || rm.status == 400 || rm.status == 404 || rm.status == 405 ||
 		    rm.status == 500);
 	if (raw && (strcasestr(raw, "%00") || strcasestr(raw, "%2f")))
@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(plen >= 0 && (size_t)plen == strlen(p));
 	if (rm.status == 0) {
 		FUZZ_ASSERT(rm.route > FG_R_NONE && rm.route < FG_R_COUNT);
-		FUZZ_ASSERT(route_needs(rm.route) != 0 || route_is_local(rm.route));   /* the token endpoint needs no method */
-		FUZZ_ASSERT(strcmp(route_name(rm.route), "none") != 0);
+		FUZZ_ASSERT(req_route_needs(rm.route) != 0 || req_route_is_local(rm.route));   /* the token endpoint needs no method */
+		FUZZ_ASSERT(strcmp(req_route_name(rm.route), "none") != 0);
 	} else {
 		FUZZ_ASSERT(rm.route == FG_R_NONE || rm.status == 400);
 	}

@@ -56,10 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct fg_tenant *pair[2] = { t, t };
 		struct fg_errors clash = {0};
 		FUZZ_ASSERT(tenant_check_set(pair, 2, &clash) > 0 && clash.n > 0);
-		errors_free(&clash);
+		conf_errors_free(&clash);
 		tenant_free(t);
 	}
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	free(path);
 	return 0;
 }

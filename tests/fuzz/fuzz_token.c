@@ -1,6 +1,6 @@
-/* fuzz_token.c: the token endpoint's answer (token_parse_answer in
- * src/token.c) and reading a JWT's exp (jwt_peek_exp, base64url in
- * src/jwt.c).
+/* fuzz_token.c: the token endpoint's answer (up_token_parse_answer in
+ * src/up_token.c) and reading a JWT's exp (up_jwt_peek_exp, base64url in
+ * src/up_jwt.c).
  *
  * The first byte picks what the rest is: (0) the endpoint's whole answer;
  * (1) a JWT payload, sent base64url-encoded as the access_token of an
@@ -9,7 +9,7 @@
  * most 8192 bytes and a positive, finite lifetime no longer than
  * expires_in, or exactly the 1 s floor when expires_in is below it (the
  * clamp docs/tokens.md describes); a refused one an error that never holds the token;
- * jwt_peek_exp agrees with jansson on the payload's integer exp; base64url
+ * up_jwt_peek_exp agrees with jansson on the payload's integer exp; base64url
  * decoding and encoding round-trip. */
 #include "fuzz.h"
 #include <math.h>
@@ -23,28 +23,28 @@ static void check_answer(const char *body, size_t len)
 	struct fg_secret tok = {0};
 	double lifetime = -1;
 	char err[256] = "";
-	int rc = token_parse_answer(body, len, &tok, &lifetime, err, sizeof err);
+	int rc = up_token_parse_answer(body, len, &tok, &lifetime, err, sizeof err);
 
 	json_t *o = json_loadb(body, len, 0, NULL);
 	json_t *at = json_object_get(o, "access_token");
 	json_t *ei = json_object_get(o, "expires_in");
 	if (rc == 0) {
-		FUZZ_ASSERT(!secret_empty(&tok) && tok.len <= 8192);
+		FUZZ_ASSERT(!conf_secret_empty(&tok) && tok.len <= 8192);
 		FUZZ_ASSERT(json_is_string(at) && tok.len == json_string_length(at));
-		FUZZ_ASSERT(memcmp(secret_data(&tok), json_string_value(at), tok.len) == 0);
+		FUZZ_ASSERT(memcmp(conf_secret_data(&tok), json_string_value(at), tok.len) == 0);
 		FUZZ_ASSERT(isfinite(lifetime) && lifetime > 0);
 		FUZZ_ASSERT(json_is_number(ei));
 		FUZZ_ASSERT(lifetime <= json_number_value(ei) ||
 			    (lifetime == 1.0 && json_number_value(ei) < 1.0));
 	} else {
-		FUZZ_ASSERT(rc == -1 && secret_empty(&tok) && err[0]);
+		FUZZ_ASSERT(rc == -1 && conf_secret_empty(&tok) && err[0]);
 		/* The messages hold no digit, so a token with one must not show. */
 		if (json_is_string(at) && json_string_length(at) > 0 &&
 		    strpbrk(json_string_value(at), "0123456789"))
 			FUZZ_ASSERT(!strstr(err, json_string_value(at)));
 	}
 	json_decref(o);
-	secret_wipe(&tok);
+	conf_secret_wipe(&tok);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,13 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_answer(in, len);
 		break;
 	case 1: {
-		char *payload = jwt_b64url((const unsigned char *)in, len);
+		char *payload = up_jwt_b64url((const unsigned char *)in, len);
 		FUZZ_ASSERT(payload);
 		size_t tlen = strlen(payload) + 64;
 		char *token = malloc(tlen);
 		snprintf(token, tlen, "eyJhbGciOiJFUzI1NiJ9.%s.c2ln", payload);
 		long long exp = 0;
-		int rc = jwt_peek_exp(token, strlen(token), &exp);
+		int rc = up_jwt_peek_exp(token, strlen(token), &exp);
 		json_t *claims = json_loadb(in, len, 0, NULL);
 		json_t *jexp = json_object_get(claims, "exp");
 		if (json_is_integer(jexp))
@@ -84,14 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	default: {
 		long long exp;
-		int rc = jwt_peek_exp(in, len, &exp);
+		int rc = up_jwt_peek_exp(in, len, &exp);
 		FUZZ_ASSERT(rc == 0 || rc == -1);
 		size_t n;
-		unsigned char *raw = jwt_b64url_decode(in, len, &n);
+		unsigned char *raw = up_jwt_b64url_decode(in, len, &n);
 		if (raw) {
-			char *enc = jwt_b64url(raw, n);
+			char *enc = up_jwt_b64url(raw, n);
 			size_t n2;
-			unsigned char *raw2 = enc ? jwt_b64url_decode(enc, strlen(enc), &n2) : NULL;
+			unsigned char *raw2 = enc ? up_jwt_b64url_decode(enc, strlen(enc), &n2) : NULL;
 			FUZZ_ASSERT(raw2 && n2 == n && memcmp(raw, raw2, n) == 0);
 			free(raw2);
 			free(enc);

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_ASSERT((unsigned char)*e >= 0x20 && *e != 0x7f);
 	}
 	free(good);
-	errors_free(&errs);
+	conf_errors_free(&errs);
 	vinset_free(s);
 	return 0;
 }
