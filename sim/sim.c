@@ -3,7 +3,7 @@
  *
  * fleetgate-sim stands in for the High Mobility Fleet Clearance API and its
  * OAuth2 token endpoint so that fleetgate's tests and quick start run
- * without network access (SPEC.md §10, docs/simulator.md). */
+ * without network access (docs/simulator.md). */
 #include "sim.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /* sim.h: shared state and seams of fleetgate-sim, the local stand-in for the
- * High Mobility Fleet Clearance and OAuth2 APIs (SPEC.md §10).
+ * High Mobility Fleet Clearance and OAuth2 APIs (docs/simulator.md).
  *
  * The simulator is single-threaded: one event base, one evhttp. Every module
  * reads the one global `sim_g`, which keeps the handlers small and makes the

@@ -1,6 +1,6 @@
 /* sim_oauth.c: the simulated OAuth2 token endpoint (hm-oauth-rest-v1.yml):
  * client_credentials with a client secret or an ES256 client assertion
- * (SPEC.md §5), the store of issued access tokens with their monotonic
+ * (docs/tokens.md), the store of issued access tokens with their monotonic
  * expiry, and the base64url helpers both need.
  *
  * Tokens are opaque UUIDs, or with --jwt-tokens JWT-shaped strings whose

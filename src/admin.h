@@ -1,4 +1,4 @@
-/* admin.h: the admin listener's routes (SPEC.md §8). */
+/* admin.h: the admin listener's routes (docs/operations.md). */
 #ifndef FG_ADMIN_H
 #define FG_ADMIN_H
 #include <stdbool.h>

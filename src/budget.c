@@ -1,5 +1,5 @@
 /* budget.c: the upstream read budget, its fair queue and the 429 pause
- * (SPEC.md §7). Tenant rates are req_tenantrate.c's.
+ * (docs/cache.md). Tenant rates are req_tenantrate.c's.
  *
  * Owns: a sliding-window log of the times single-VIN GETs were sent (not a
  * token bucket: 60/min means no 61st send within any 60 s, never a burst

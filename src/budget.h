@@ -1,4 +1,4 @@
-/* budget.h: the upstream read budget (SPEC.md §7).
+/* budget.h: the upstream read budget (docs/cache.md).
  *
  * The budget is a sliding-window log of single-VIN GETs sent upstream,
  * shared by every worker and tenant (its lock is inside): never more than

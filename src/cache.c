@@ -1,4 +1,4 @@
-/* cache.c: the clearance cache (SPEC.md §6).
+/* cache.c: the clearance cache (docs/cache.md).
  *
  * Owns: the hash map of key -> entry, the LRU list and the byte count
  * (per-entry overhead included) bounded by max_bytes, the flights that

@@ -1,4 +1,4 @@
-/* cache.h: the shared clearance cache (SPEC.md §6).
+/* cache.h: the shared clearance cache (docs/cache.md).
  *
  * One cache serves every worker thread; its lock is inside. It holds
  * answers (immutable, reference-counted bodies) by key, keeps them in LRU

@@ -8,7 +8,7 @@
  * evhttp_set_gencb registers a callback): this file never calls it by
  * name, and the handler reaches a worker only through the accessors in
  * http.h. Also here: the reply written at once and the JSON error shape
- * of SPEC.md §4, shared with admin.c.
+ * of docs/http.md, shared with admin.c.
  *
  * Never: bind sockets (http_listen.c), decide anything about a request. */
 #include "http.h"

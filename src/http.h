@@ -101,7 +101,7 @@ struct upstream *http_worker_upstream(const struct http_worker *w);
 struct fg_config *http_worker_config(struct http_worker *w, struct http_cfgref **ref);
 void http_config_release(struct http_cfgref *ref);
 
-/* Shared by admin.c and req.c: the JSON error shape of SPEC.md §4. */
+/* Shared by admin.c and req.c: the JSON error shape of docs/http.md. */
 struct evbuffer *http_error_body(int status, const char *detail);
 void http_send_error(struct evhttp_request *req, int status, const char *detail);
 /* evhttp_send_reply with the reason phrase of STATUS, written to the

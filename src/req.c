@@ -272,7 +272,7 @@ static enum req_go req_reply(struct req *r, int status, struct evbuffer *body, c
 	return REQ_DONE;
 }
 
-/* An error in the shape of SPEC.md §4, with Retry-After when RETRY_AFTER
+/* An error in the shape of docs/http.md, with Retry-After when RETRY_AFTER
  * >= 0. Every 429 fleetgate sends itself is counted as rate limited. */
 static enum req_go req_reply_error(struct req *r, int status, int retry_after, const char *detail)
 {
@@ -496,7 +496,7 @@ static enum req_go req_tenant_rate(struct req *r)
 	return req_reply_error(r, 429, (int)ceil(ra), d);
 }
 
-/* ---- cache, budget, token (SPEC.md §6, §7) ------------------------------- */
+/* ---- cache, budget, token (docs/cache.md) ------------------------------- */
 
 static void req_cache_woken(void *arg, struct cache_answer *a, const char *how)
 {

@@ -1,4 +1,4 @@
-/* req_cache.h: the cache side of one tenant request (SPEC.md §6): its key,
+/* req_cache.h: the cache side of one tenant request (docs/cache.md): its key,
  * the lookup that answers, leads or joins a read, the store of a 200 read,
  * the hand-over to the requests waiting for it, stale-if-error, and the
  * X-Cache / Cache-Status (RFC 9211) headers. req.c drives it; this

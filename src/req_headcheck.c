@@ -1,8 +1,8 @@
 /* req_headcheck.c: the check of a request with a body on its headers alone,
  * before evhttp reads the body (http_conn.c holds the body back until
  * this answers): attribution and the declared size, so an unauthenticated
- * client cannot make the gateway buffer megabytes (SPEC.md §12
- * "Hardening"). The request's steps (req.c) run later as usual.
+ * client cannot make the gateway buffer megabytes (docs/http.md, "Requests with a body are
+ * refused on their headers"). The request's steps (req.c) run later as usual.
  *
  * Never: read the body, or refuse what the steps would let through. */
 #include "req_headcheck.h"

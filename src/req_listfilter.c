@@ -96,7 +96,7 @@ static int lv_frame_at(struct listview *v, const char *s, const char *mark)
 	return 0;
 }
 
-/* The errors of an error answer in SPEC.md §4's shape: each error's
+/* The errors of an error answer in docs/http.md's shape: each error's
  * string title, detail and source, nothing else. */
 static json_t *lv_errors(json_t *errors)
 {

@@ -1,6 +1,6 @@
 /* req_policy.c: what one request may do. Attribution of a request to a tenant
  * (by dedicated listener, API key or source address) and the policy checks
- * of SPEC.md §3/§4: methods, VINs in the path or the body, and the shape
+ * of docs/tenants.md and docs/http.md: methods, VINs in the path or the body, and the shape
  * of the body those VINs are read from. List answers are filtered with
  * the same VIN test by req_listfilter.c.
  *

@@ -1,5 +1,5 @@
 /* req_policy.h: attribution of a request to a tenant and the per-request
- * policy checks of SPEC.md §3/§4. Pure reads of an immutable
+ * policy checks of docs/tenants.md and docs/http.md. Pure reads of an immutable
  * configuration: no lock, no allocation that outlives a call except the
  * VIN list handed to the caller. */
 #ifndef FG_REQ_POLICY_H
@@ -63,7 +63,7 @@ enum fg_credential {
 enum fg_credential req_policy_credential(const char *authorization, const char *x_api_key,
 				     const char **key, size_t *keylen);
 
-/* The body step of SPEC.md §12 "Hardening" for ROUTE: on the routes that
+/* The body step of docs/http.md for ROUTE: on the routes that
  * take a body (create, access token) CONTENT_TYPE must be a JSON media
  * type (application/json or application/<x>+json, any parameters) or
  * absent, else 415; BODY (LEN bytes) must be JSON with no duplicate key

@@ -1,4 +1,4 @@
-/* req_query.h: the query string of a tenant request (SPEC.md §12 "Hardening").
+/* req_query.h: the query string of a tenant request (docs/http.md).
  * Only `filter` on the list route is taken; it is parsed once, and what
  * was parsed is both the cache key and what goes upstream. */
 #ifndef FG_REQ_QUERY_H

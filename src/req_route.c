@@ -1,4 +1,4 @@
-/* req_route.c: the routing table of SPEC.md §4, plus the local token route
+/* req_route.c: the routing table of docs/http.md, plus the local token route
  * (POST /v1/access_tokens, which has no upstream path), and the decoding
  * of the path it is matched on. Matching is by path shape first (so a
  * known path with the wrong method is 405, not 404), then by method.

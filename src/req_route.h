@@ -1,4 +1,4 @@
-/* req_route.h: the six upstream routes of SPEC.md §4, the one local route
+/* req_route.h: the six upstream routes of docs/http.md, the one local route
  * (POST /v1/access_tokens, answered by req_localtoken.c) and the matcher. */
 #ifndef FG_REQ_ROUTE_H
 #define FG_REQ_ROUTE_H

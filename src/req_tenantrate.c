@@ -1,4 +1,4 @@
-/* req_tenantrate.c: tenant request rates (SPEC.md §7): one token bucket per
+/* req_tenantrate.c: tenant request rates (docs/cache.md): one token bucket per
  * tenant name, shared by every worker (its lock is inside). A tenant over
  * its rate is refused at once; nobody else slows down and nothing waits.
  * Buckets are kept by name across reloads, so a reload neither refills

@@ -1,5 +1,5 @@
 /* req_tenantrate.h: tenant request rates, one token bucket per tenant name
- * (SPEC.md §7). Functions that depend on time take NOW (monotonic
+ * (docs/cache.md). Functions that depend on time take NOW (monotonic
  * seconds), so unit tests drive the clock. */
 #ifndef FG_REQ_TENANTRATE_H
 #define FG_REQ_TENANTRATE_H
@@ -17,7 +17,7 @@ double req_tenantrate_bucket_take(struct ratelimit_bucket *bk, double rate, doub
  * when the request may go on; otherwise *RETRY_AFTER gets the wait. */
 bool req_tenantrate_tenant_take(const char *name, double rate, double burst, double now, double *retry_after);
 struct fg_tenant;
-/* The request rate of tenant T (SPEC.md §7; rate, burst): true when it
+/* The request rate of tenant T (docs/cache.md; rate, burst): true when it
  * has none or the request may go on; otherwise *RETRY_AFTER gets the
  * wait (> 0). Every request attributed to T counts, local token requests
  * included. */

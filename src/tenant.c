@@ -1,4 +1,4 @@
-/* tenant.c: tenant files (SPEC.md §3) and the rules across them: which
+/* tenant.c: tenant files (docs/tenants.md) and the rules across them: which
  * files of the tenant folder are tenants, one [tenant] section per file,
  * every key parsed and checked with FILE:LINE errors, then names, keys,
  * listeners and source ranges unique across tenants. Attribution and

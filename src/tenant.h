@@ -1,4 +1,4 @@
-/* tenant.h: tenant files (SPEC.md §3) and the checks across them.
+/* tenant.h: tenant files (docs/tenants.md) and the checks across them.
  * Tenants are part of the immutable config; attribution and per-request
  * policy are req_policy.h's. This header must not include conf.h: conf.c
  * loads tenants, so the dependency runs config -> tenant only. */

@@ -1,4 +1,4 @@
-/* up_jwt.c: the ES256 client assertion of SPEC.md §5, reading a token's exp,
+/* up_jwt.c: the ES256 client assertion of docs/tokens.md, reading a token's exp,
  * and base64url.
  *
  * Owns loading the service-account private key (refusing anything that is

@@ -1,4 +1,4 @@
-/* up_jwt.h: ES256 client assertions (SPEC.md §5) and reading a token's exp.
+/* up_jwt.h: ES256 client assertions (docs/tokens.md) and reading a token's exp.
  * Signing uses OpenSSL; the JWS signature is the raw 64-byte r||s, not the
  * DER that ECDSA_do_sign / EVP_DigestSign produce. */
 #ifndef FG_UP_JWT_H

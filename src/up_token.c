@@ -1,4 +1,4 @@
-/* up_token.c: the OAuth2 client-credentials token (SPEC.md §5).
+/* up_token.c: the OAuth2 client-credentials token (docs/tokens.md).
  *
  * Owns: the current token, its timings on the monotonic clock, the refresh
  * timer, back-off after failures, the single fetch in flight, and the list

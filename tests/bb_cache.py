@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Black-box tests of the clearance cache and the upstream budget (SPEC.md
-§6, §7; issue 5): hits with Age, coalescing, invalidation and the
+"""Black-box tests of the clearance cache and the upstream budget (docs/cache.md;
+issue 5): hits with Age, coalescing, invalidation and the
 generation rule, stale-if-error, the shared sliding-window budget with its
 fair queue, the pause after an upstream 429, tenant rates, purge.
 
@@ -133,7 +133,7 @@ class Hits(CacheCase):
         self.assertEqual(vins(narrow), [VIN])
         self.assertEqual(self.upstream_count("list"), 2)
         # Another parameter or a filter that is not JSON is not forwarded
-        # (SPEC §12 "Hardening": 400), so nothing uncacheable goes upstream.
+        # (docs/http.md: 400), so nothing uncacheable goes upstream.
         for q in ("page=2", f1 + "&page=2", "filter=%7Bnope"):
             r = self.list(q)
             self.assertEqual(r.status, 400, q)

@@ -22,7 +22,7 @@ vin_prefixes = EXVE
 
 
 def fleetgate_error(test, r, status):
-    """Asserts the JSON error shape of SPEC.md §4."""
+    """Asserts the JSON error shape of docs/http.md."""
     test.assertEqual(r.status, status, r)
     test.assertTrue(r.header("Content-Type").startswith("application/json"))
     e = r.json()["errors"][0]

@@ -3,7 +3,7 @@
 items 9, 10, 11, 13, 14): fleetgate-sim's /_sim/script makes the next
 answers carry what a broken or malicious server might send, and fleetgate
 must answer with a defined outcome: a refused token, a clamped lifetime, a
-502 in the error shape of SPEC.md §4, a capped pause, a cleaned header."""
+502 in the error shape of docs/http.md, a capped pause, a cleaned header."""
 import base64
 import json
 import os
@@ -19,7 +19,7 @@ CLEARANCE = json.dumps({"vin": VIN, "status": "approved", "brand": "bmw"})
 
 
 def fleetgate_error(test, r, status):
-    """Asserts the JSON error shape of SPEC.md §4."""
+    """Asserts the JSON error shape of docs/http.md."""
     test.assertEqual(r.status, status, r)
     test.assertTrue(r.header("Content-Type").startswith("application/json"))
     e = r.json()["errors"][0]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Black-box tests of observability (SPEC.md §8, §9): /stats counts equal
+"""Black-box tests of observability (docs/operations.md and docs/metrics.md): /stats counts equal
 the traffic a test sent, /metrics parses as Prometheus text format 0.0.4
 and agrees with /stats, the access log has one JSON line per request, the
 audit log one per mutation with its VINs, admin routes are not served on

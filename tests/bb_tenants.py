@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Black-box tests of tenants and VIN policy (SPEC.md §3, the policy half of
+"""Black-box tests of tenants and VIN policy (docs/tenants.md, the policy half of
 §4) and of reload on SIGHUP (§1): every route allows the tenant's VINs and
 refuses the others before anything reaches the simulator, list answers are
 filtered, each attribution path works, and a reload swaps the whole policy
@@ -69,7 +69,7 @@ def ipv6_loopback():
 
 class TenantCase(FgTestCase):
     def assert_error(self, r, status, *words):
-        """The JSON error shape of SPEC.md §4, with WORDS in the detail."""
+        """The JSON error shape of docs/http.md, with WORDS in the detail."""
         self.assertEqual(r.status, status, r)
         self.assertTrue(r.header("Content-Type").startswith("application/json"), r.headers)
         e = r.json()["errors"][0]

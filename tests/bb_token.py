@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Black-box tests of the token lifecycle (SPEC.md §5): rotation before
+"""Black-box tests of the token lifecycle (docs/tokens.md): rotation before
 expiry, never sending a token in its last moments, single flight, 401
 recovery, outage back-off, rejected credentials, ES256 client assertions,
 TLS verification, and no token or secret anywhere it must not be."""

@@ -1,4 +1,4 @@
-/* check_budget.c: the upstream read budget (SPEC.md §7) with an injected
+/* check_budget.c: the upstream read budget (docs/cache.md) with an injected
  * clock: the sliding window over a long simulated timeline, fairness
  * across tenants, the 429 pause, "retry after Ns". */
 #include <check.h>

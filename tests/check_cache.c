@@ -1,4 +1,4 @@
-/* check_cache.c: the clearance cache (SPEC.md §6) with an injected clock:
+/* check_cache.c: the clearance cache (docs/cache.md) with an injected clock:
  * LRU order and the byte bound, freshness per status, filter-key
  * normalization, the generation rule, coalescing bookkeeping, purge. */
 #include <check.h>

@@ -1,4 +1,4 @@
-/* check_req_route.c: route matching (SPEC.md §4) with the path decoding and
+/* check_req_route.c: route matching (docs/http.md) with the path decoding and
  * query reading in front of it (§12 "Hardening"), and the header
  * allowlist. */
 #include <check.h>

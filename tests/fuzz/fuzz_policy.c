@@ -4,7 +4,7 @@
  *
  * Input: one byte (route, the tenant's methods, the detail buffer's size),
  * then the JSON body (POST routes) or the path VIN (other routes). The
- * verdict is checked against a plain model written here from SPEC.md §4:
+ * verdict is checked against a plain model written here from docs/http.md:
  * 403 for a method the tenant lacks, 400 for a wrong body shape or a text
  * that is not a VIN, 403 when any VIN is not the tenant's, else allowed;
  * the VINs handed back are normalized, distinct, and (when allowed) all
