@@ -7,14 +7,20 @@
  * becomes is the handler's business (req.c, registered by main as
  * evhttp_set_gencb registers a callback): this file never calls it by
  * name, and the handler reaches a worker only through the accessors in
- * http.h. Also here: the reply written at once and the JSON error shape
- * of docs/http.md, shared with admin.c.
+ * http.h. What else lives on a worker's base (a Redis connection) is
+ * dropped by the "base gone" hooks others register (http_on_base_gone),
+ * so this layer names nothing above it.
  *
- * Never: bind sockets (http_listen.c), decide anything about a request. */
+ * Calls go down: to the connections (http_conn.c, which are handed what
+ * they ask of the worker in struct http_conn_owner and never call back by
+ * name), the accept guard and the upstream multi handle.
+ *
+ * Never: bind sockets (http_listen.c), decide anything about a request,
+ * write replies (http_reply.c). */
 #include "http.h"
 #include "http_accept.h"
+#include "http_conn.h"
 #include "log.h"
-#include "redis_cache.h"
 #include "stats.h"
 #include "up_multi.h"
 #include <errno.h>
@@ -30,11 +36,10 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <openssl/rand.h>
-#include <jansson.h>
 
 #define HTTP_MAX_WORKERS FG_MAX_WORKERS   /* conf.c refuses more */
 #define HTTP_UPSTREAM_CONNS FG_UPSTREAM_CONNS
+#define HTTP_BASE_HOOKS 4
 
 /* ---- workers ----------------------------------------------------------- */
 
@@ -95,57 +100,19 @@ struct wmsg {
 	char *spec;
 };
 
-const char *http_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 422: return "Unprocessable Entity";
-	case 431: return "Request Header Fields Too Large";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return status < 400 ? "OK" : "Error";
-	}
-}
-
-struct evbuffer *http_error_body(int status, const char *detail)
-{
-	json_t *e = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "title", http_reason(status),
-			      "detail", detail, "source", "fleetgate");
-	char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	struct evbuffer *b = evbuffer_new();
-	if (s && b)
-		evbuffer_add(b, s, strlen(s));
-	free(s);
-	json_decref(e);
-	return b;
-}
-
-void http_send_error(struct evhttp_request *er, int status, const char *detail)
-{
-	struct evbuffer *b = http_error_body(status, detail);
-	evhttp_add_header(evhttp_request_get_output_headers(er), "Content-Type", "application/json");
-	http_reply(er, status, b);
-	if (b)
-		evbuffer_free(b);
-}
-
 static const struct http_handler *handler;
+static void (*base_gone[HTTP_BASE_HOOKS])(struct event_base *base);
+static int nbase_gone;
 
 void http_set_handler(const struct http_handler *h) { handler = h; }
-const struct http_handler *http_handler(void) { return handler; }
+
+int http_on_base_gone(void (*fn)(struct event_base *base))
+{
+	if (nbase_gone == HTTP_BASE_HOOKS)
+		return -1;
+	base_gone[nbase_gone++] = fn;
+	return 0;
+}
 
 void http_config_release(struct http_cfgref *c)
 {
@@ -207,29 +174,29 @@ const struct sockaddr *http_request_peer(struct evhttp_request *er)
 void http_bind_hold(struct http_bind *b) { b->active++; }
 void http_bind_release(struct http_bind *b) { b->active--; }   /* a retired bind's reaper frees it at 0 */
 
-/* evhttp_send_reply, and the answer written at once. A bufferevent writes
- * only when epoll reports the socket writable: an epoll_ctl to ask, a trip
- * through the loop, and another epoll_ctl to stop asking. A reply to a
- * request is small and the socket is almost always writable, so write it
- * now; when all of it went, tell evhttp the write is done (it may free the
- * request and the connection: the reference keeps the bufferevent valid).
- * When only part went, or the write failed, the bufferevent goes on as
- * usual with the rest, or the error. */
-void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
+/* evhttp's callbacks for a bind, handed on to the worker's connections. */
+static struct bufferevent *worker_bev_cb(struct event_base *base, void *arg)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
-	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-	if (bev)
-		bufferevent_incref(bev);
-	evhttp_send_reply(er, status, http_reason(status), body);
-	if (!bev)
-		return;
-	struct evbuffer *out = bufferevent_get_output(bev);
-	evutil_socket_t fd = bufferevent_getfd(bev);
-	if (fd >= 0 && (bufferevent_get_enabled(bev) & EV_WRITE) && evbuffer_get_length(out) > 0 &&
-	    evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0)
-		bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
-	bufferevent_decref(bev);
+	struct http_bind *b = arg;
+	return http_conn_bev_new(b->w->conns, base, b);
+}
+
+static void worker_request_cb(struct evhttp_request *er, void *arg)
+{
+	struct http_bind *b = arg;
+	http_conn_request(b->w->conns, er, b);
+}
+
+/* What a connection asks of its worker (struct http_conn_owner): the
+ * limits as the worker's configuration view has them now. */
+static void worker_conn_limits(void *arg, struct http_conn_limits *l)
+{
+	struct http_cfgref *ref = worker_config(arg);
+	const struct fg_config *cfg = ref ? ref->cfg : NULL;
+	l->header_timeout = cfg ? cfg->client_header_timeout : 60;
+	l->body_timeout = cfg ? cfg->client_body_timeout : 60;
+	l->max_connections = cfg ? cfg->max_connections : 0;
+	http_config_release(ref);
 }
 
 static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_role role, const char *spec)
@@ -243,8 +210,8 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	b->http = evhttp_new(w->base);
 	if (!b->spec || !b->http)
 		goto fail;
-	evhttp_set_gencb(b->http, http_conn_request_cb, b);
-	evhttp_set_bevcb(b->http, http_conn_bev_new, b);
+	evhttp_set_gencb(b->http, worker_request_cb, b);
+	evhttp_set_bevcb(b->http, worker_bev_cb, b);
 	evhttp_set_timeout(b->http, w->client_timeout);
 	/* Bodies up to the hard limit are read and answered 413 by us in the
 	 * JSON error shape; beyond it libevent refuses them outright. */
@@ -429,6 +396,8 @@ static struct event_base *worker_base_new(void)
 
 int http_workers_start(const struct fg_config *c)
 {
+	if (!handler)
+		return -1;   /* http_set_handler comes first */
 	int n = c->workers > 0 ? c->workers : 1;
 	if (n > HTTP_MAX_WORKERS)
 		n = HTTP_MAX_WORKERS;
@@ -439,7 +408,11 @@ int http_workers_start(const struct fg_config *c)
 		w->id = i;
 		w->base = worker_base_new();
 		w->up = w->base ? up_multi_new(w->base, HTTP_UPSTREAM_CONNS) : NULL;
-		w->conns = w->base ? http_conns_new(w->base) : NULL;
+		const struct http_conn_owner o = {
+			.request = handler->request, .client_gone = handler->client_gone, .head = handler->head,
+			.limits = worker_conn_limits, .arg = w, .max_headers = HTTP_MAX_HEADERS,
+		};
+		w->conns = w->base ? http_conns_new(w->base, &o) : NULL;
 		w->stats = stats_shard_new();
 		w->client_timeout = c->client_timeout;
 		w->hard_body_limit = c->max_body_bytes * 4 + 65536;
@@ -501,7 +474,7 @@ void http_stop_accepting(void)
 
 long http_in_flight(void) { return handler ? handler->in_flight() : 0; }
 bool http_accepting_stopped(void) { return atomic_load(&stopped_accepting) >= nworkers; }
-struct http_conns *http_worker_conns(const struct http_worker *w) { return w->conns; }
+long http_connections(void) { return http_conn_count(); }
 
 void http_workers_stop(void)
 {
@@ -518,7 +491,8 @@ void http_workers_stop(void)
 			event_base_loop(w->base, EVLOOP_NONBLOCK);
 		while (w->binds)
 			worker_bind_free(w, w->binds);
-		redis_cache_base_gone(w->base);   /* its Redis connection lives on the base */
+		for (int k = 0; k < nbase_gone; k++)
+			base_gone[k](w->base);   /* what others keep on the base (a Redis connection) */
 		http_conns_free(w->conns);   /* the closed connections' sockets */
 		up_multi_free(w->up);
 		http_config_release(w->cfg);

@@ -1,16 +1,21 @@
-/* http.h: worker threads, their client connections, and replies.
+/* http.h: the worker layer as the layers above it see it: worker
+ * threads, what a request may know of its worker, and replies.
  *
  * http.c owns the workers; what a tenant request becomes belongs to the
  * handler registered with http_set_handler (req.c's, set by main), in
  * the way evhttp_set_gencb registers a callback, so http.c never calls the
- * request code by name. The handler reaches a worker's pieces only through
- * the accessors below. */
+ * request code by name. What others keep on a worker's base goes through
+ * a "base gone" hook (http_on_base_gone, registered by main for the Redis
+ * cache). The handler reaches a worker's pieces only through the accessors
+ * below. Client connections are http_conn.c's, behind http_conn.h, which
+ * only http.c includes. */
 #ifndef FG_HTTP_H
 #define FG_HTTP_H
 #include <stdbool.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include "conf.h"
+#include "http_reply.h"   /* replies and the JSON error shape, for req.c and admin.c */
 
 struct evbuffer;
 struct evkeyvalq;
@@ -45,9 +50,14 @@ struct http_handler {
 	int (*head)(struct http_bind *b, struct evhttp_connection *evcon, const char *target,
 		    struct evkeyvalq *h, char *detail, size_t len);
 };
-/* Set once, before http_workers_run. */
+/* Set once, before http_workers_start. */
 void http_set_handler(const struct http_handler *h);
-const struct http_handler *http_handler(void);
+/* FN(base) runs for each worker's event base as http_workers_stop frees
+ * the worker: after its listeners are gone, before its closed connections'
+ * sockets and the base itself. For what others keep on a worker's base (a
+ * Redis connection). Main thread, before http_workers_run; -1 when the
+ * few slots are taken. */
+int http_on_base_gone(void (*fn)(struct event_base *base));
 
 /* Makes C->workers workers (threads not yet running). */
 int http_workers_start(const struct fg_config *c);
@@ -70,17 +80,8 @@ bool http_accepting_stopped(void);
 long http_in_flight(void);
 /* Stops and joins the workers and frees them. */
 void http_workers_stop(void);
-/* Client connections open on public and tenant listeners (http_conn.c). */
+/* Client connections open on public and tenant listeners, over all workers. */
 long http_connections(void);
-
-/* A worker's client connections (http_conn.c): made with its base, freed
- * after its binds; evhttp's bevcb (argument: the bind) and gencb. */
-struct http_conns;
-struct http_conns *http_conns_new(struct event_base *base);
-void http_conns_free(struct http_conns *cs);
-struct http_conns *http_worker_conns(const struct http_worker *w);
-struct bufferevent *http_conn_bev_new(struct event_base *base, void *bind);
-void http_conn_request_cb(struct evhttp_request *er, void *bind);
 
 /* What a request may know of the worker and listener serving it. */
 struct http_worker *http_bind_worker(const struct http_bind *b);
@@ -100,12 +101,4 @@ struct upstream *http_worker_upstream(const struct http_worker *w);
  * out of memory before W's first view. */
 struct fg_config *http_worker_config(struct http_worker *w, struct http_cfgref **ref);
 void http_config_release(struct http_cfgref *ref);
-
-/* Shared by admin.c and req.c: the JSON error shape of docs/http.md. */
-struct evbuffer *http_error_body(int status, const char *detail);
-void http_send_error(struct evhttp_request *req, int status, const char *detail);
-/* evhttp_send_reply with the reason phrase of STATUS, written to the
- * socket at once when it can be (saves the trip through epoll). */
-void http_reply(struct evhttp_request *req, int status, struct evbuffer *body);
-const char *http_reason(int status);
 #endif

@@ -7,11 +7,16 @@
  * epoll has forgotten it). Everything runs on the worker's thread; the
  * only shared value is the count of open connections.
  *
+ * The worker (http.c) calls in; what this file asks of the worker comes
+ * with http_conns_new (struct http_conn_owner, http_conn.h), so it never
+ * calls http.c by name.
+ *
  * Never: decide anything about a request (the handler's head check and
  * request callback do), bind or accept (http_listen.c, evhttp). */
-#include "http.h"
+#include "http_conn.h"
 #include "clock.h"
 #include "http_headblock.h"
+#include "http_reply.h"
 #include "log.h"
 #include "stats.h"
 #include <errno.h>
@@ -27,7 +32,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#define HTTP_CONN_MAX_HEADERS HTTP_MAX_HEADERS
 #define HTTP_CONN_LINGER 5   /* seconds, as nginx's lingering_timeout */
 
 static atomic_long open_conns;   /* client connections on public and tenant listeners */
@@ -35,6 +39,7 @@ static atomic_long open_conns;   /* client connections on public and tenant list
 /* One worker's connections. */
 struct http_conns {
 	struct event_base *base;
+	struct http_conn_owner owner;   /* the worker's hooks and limits */
 	int just_read_fd;         /* socket whose read event is delivering a request */
 	struct conn **byfd;       /* by descriptor */
 	int nbyfd;
@@ -114,7 +119,6 @@ struct conn {
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon;
 	struct http_bind *b;
-	struct http_worker *w;
 	struct http_conns *cs;
 	struct event *keep;
 	struct event *deadline;   /* headers, then body; a doomed connection's end */
@@ -219,7 +223,7 @@ static void conn_keep_cb(evutil_socket_t fd, short what, void *arg)
 	event_free(c->keep);
 	c->keep = NULL;
 	if (gone)
-		http_handler()->client_gone(c->evcon);   /* may free the connection, and C */
+		c->cs->owner.client_gone(c->evcon);   /* may free the connection, and C */
 }
 
 static void conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -276,11 +280,9 @@ static void conn_refuse(struct conn *c, int status, const char *detail)
 
 static int conn_timeout(struct conn *c, bool header)
 {
-	struct http_cfgref *ref;
-	struct fg_config *cfg = http_worker_config(c->w, &ref);
-	int t = cfg ? (header ? cfg->client_header_timeout : cfg->client_body_timeout) : 60;
-	http_config_release(ref);
-	return t;
+	struct http_conn_limits l;
+	c->cs->owner.limits(c->cs->owner.arg, &l);
+	return header ? l.header_timeout : l.body_timeout;
 }
 
 static void conn_arm(struct conn *c, bool header)
@@ -305,7 +307,8 @@ static void conn_head_scan(struct conn *c)
 	if (!evtimer_pending(c->deadline, NULL))
 		conn_arm(c, true);
 	ssize_t end = http_headblock_end(in, &c->scanned);
-	if (end < 0 ? evbuffer_get_length(in) > HTTP_CONN_MAX_HEADERS : end > HTTP_CONN_MAX_HEADERS) {
+	size_t max = c->cs->owner.max_headers;
+	if (end < 0 ? evbuffer_get_length(in) > max : (size_t)end > max) {
 		conn_refuse(c, 431, "the request's header block is larger than 64 KiB");
 		return;
 	}
@@ -319,8 +322,8 @@ static void conn_head_scan(struct conn *c)
 	int parsed = http_headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
 	if (parsed == 0) {
 		body = conn_has_body(&h);
-		if (body && http_handler()->head)
-			status = http_handler()->head(c->b, c->evcon, target, &h, detail, sizeof detail);
+		if (body && c->cs->owner.head)
+			status = c->cs->owner.head(c->b, c->evcon, target, &h, detail, sizeof detail);
 	} else if (parsed == -2) {
 		stats_inc(STAT_bad_requests);
 		status = 400;
@@ -410,7 +413,6 @@ static void conn_shed(struct conn *c, int max)
 static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct http_worker *w = c->w;
 	struct http_conns *cs = c->cs;
 	void *evcon = NULL;
 	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
@@ -424,10 +426,9 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	evhttp_connection_set_closecb(evcon, conn_closed, c);
 	long open = atomic_fetch_add(&open_conns, 1) + 1;
 	stats_inc(STAT_connections);
-	struct http_cfgref *ref;
-	struct fg_config *cfg = http_worker_config(w, &ref);
-	int max = cfg ? cfg->max_connections : 0;
-	http_config_release(ref);
+	struct http_conn_limits l;
+	cs->owner.limits(cs->owner.arg, &l);
+	int max = l.max_connections;
 	c->deadline = evtimer_new(cs->base, conn_deadline_cb, c);
 	if (!c->deadline || c->fd < 0 || (max > 0 && open > max) || conn_index(cs, c) < 0) {
 		conn_shed(c, max);
@@ -444,16 +445,14 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	conn_arm(c, true);
 }
 
-struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg)
+struct bufferevent *http_conn_bev_new(struct http_conns *cs, struct event_base *base, struct http_bind *b)
 {
-	struct http_bind *b = arg;
 	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	struct conn *c = bev ? calloc(1, sizeof *c) : NULL;
 	if (c) {
 		c->bev = bev;
 		c->b = b;
-		c->w = http_bind_worker(b);
-		c->cs = http_worker_conns(c->w);
+		c->cs = cs;
 		c->fd = -1;
 		if (event_base_once(base, -1, EV_TIMEOUT, conn_adopt, c, NULL) < 0)
 			free(c);
@@ -463,10 +462,8 @@ struct bufferevent *http_conn_bev_new(struct event_base *base, void *arg)
 
 /* Every request of a tenant-facing listener passes here first, inside the
  * read event that delivered it (see the keeper). */
-void http_conn_request_cb(struct evhttp_request *er, void *arg)
+void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct http_bind *b)
 {
-	struct http_bind *b = arg;
-	struct http_conns *cs = http_worker_conns(http_bind_worker(b));
 	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
 	cs->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
 	struct conn *c = conn_of(cs, evcon);
@@ -475,15 +472,16 @@ void http_conn_request_cb(struct evhttp_request *er, void *arg)
 		evtimer_del(c->deadline);
 		evhttp_request_set_on_complete_cb(er, conn_request_done, c);
 	}
-	http_handler()->request(er, b);
+	cs->owner.request(er, b);
 }
 
-struct http_conns *http_conns_new(struct event_base *base)
+struct http_conns *http_conns_new(struct event_base *base, const struct http_conn_owner *o)
 {
 	struct http_conns *cs = calloc(1, sizeof *cs);
 	if (!cs)
 		return NULL;
 	cs->base = base;
+	cs->owner = *o;
 	cs->just_read_fd = -1;
 	cs->grave_ev = evtimer_new(base, conn_graves_cb, cs);
 	if (!cs->grave_ev) {
@@ -510,4 +508,4 @@ void http_conns_free(struct http_conns *cs)
 	free(cs);
 }
 
-long http_connections(void) { return atomic_load(&open_conns); }
+long http_conn_count(void) { return atomic_load(&open_conns); }

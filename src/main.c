@@ -263,11 +263,15 @@ static int main_share_start(struct fg_config *c, struct redis_conn **redis)
 }
 
 /* Each worker's base gets its second-level cache connection now, so the
- * first reads find it connected. */
+ * first reads find it connected, and drops it when the worker frees its
+ * base (the worker layer never names Redis: this is its "base gone" hook). */
 static int main_workers_redis(void)
 {
-	if (redis_cache_on())
-		http_workers_each_base(redis_cache_base_add);
+	if (!redis_cache_on())
+		return 0;
+	if (http_on_base_gone(redis_cache_base_gone) < 0)
+		return -1;
+	http_workers_each_base(redis_cache_base_add);
 	return 0;
 }
 
