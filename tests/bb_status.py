@@ -82,7 +82,7 @@ def by_key(page, key):
 def list_reads(page):
     """The list-reads panel: ([its <dt> labels], {budget.list field: shown text},
     its visible text)."""
-    m = re.search(r'<div id="list-reads"[^>]*>(.*?)</div>', page, re.S)
+    m = re.search(r'<div id="list-reads"[^>]*>(.*?)</dl>', page, re.S)
     assert m, "no list-reads panel in the page"
     panel = m.group(1)
     labels = [html.unescape(t).strip() for t in re.findall(r"<dt>(.*?)</dt>", panel, re.S)]
@@ -320,7 +320,7 @@ class StatusPage(FgTestCase):
             t.start()
         origin = StaleOrigin(None, self.g.admin_port, hold=2.0)
         try:
-            self.browser("--screenshot=" + path, "--hide-scrollbars", window="1000,740",
+            self.browser("--screenshot=" + path, "--hide-scrollbars", window="1000,960",
                          port=origin.port, budget=30000)
         finally:
             stop.set()

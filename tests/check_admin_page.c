@@ -153,7 +153,7 @@ START_TEST(list_reads_have_labels)
 				"\"pauses\":0,\"pending\":0,\"refresh_scheduled\":20}}}");
 	char *panel = strstr(got, "<div id=\"list-reads\" data-if=\"budget.list\" >");
 	ck_assert_ptr_nonnull(panel);
-	char *end = strstr(panel, "</div>");
+	char *end = strstr(panel, "</dl>");
 	ck_assert_ptr_nonnull(end);
 	*end = 0;
 	char k[64];
