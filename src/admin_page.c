@@ -185,7 +185,9 @@ static void admin_page_cell(struct evbuffer *out, json_t *v)
 	evbuffer_add_printf(out, "</td>");
 }
 
-/* requests.tenants as table rows, in /stats' order (first seen first). */
+/* requests.tenants as table rows, in /stats' order: every tenant in
+ * force (silent ones with zeros), those a reload dropped that still have
+ * counts, marked, and "-". */
 static void admin_page_tenants(struct evbuffer *out, json_t *snap)
 {
 	static const char *const cols[] = { "requests", "denied", "rate_limited", "errors" };
@@ -200,6 +202,8 @@ static void admin_page_tenants(struct evbuffer *out, json_t *snap)
 	json_object_foreach(ts, name, t) {
 		evbuffer_add_printf(out, "<tr><td>");
 		admin_page_text(out, name);
+		if (strcmp(name, "-") && json_is_false(json_object_get(t, "configured")))
+			evbuffer_add_printf(out, "<small> (removed)</small>");
 		evbuffer_add_printf(out, "</td>");
 		for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 			admin_page_cell(out, json_object_get(t, cols[i]));
@@ -210,8 +214,8 @@ static void admin_page_tenants(struct evbuffer *out, json_t *snap)
 	}
 }
 
-/* An object's scalar fields as <dt>/<dd> pairs: sections whose fields
- * other work defines ([redis], list reads) show whatever /stats says. */
+/* An object's scalar fields as <dt>/<dd> pairs: a section whose fields
+ * other work defines ([redis]) shows whatever /stats says. */
 static void admin_page_kv(struct evbuffer *out, json_t *o)
 {
 	const char *k;

@@ -778,9 +778,16 @@ void conf_swap(struct fg_config *c)
 	/* Stats slots are a fixed, never-released table: only a configuration
 	 * that is put in force may take one, or a refused reload (or a -t run)
 	 * would use slots up for names that never answer a request. Resolved
-	 * before C is published, so a request never takes the stats lock. */
-	for (size_t i = 0; c && i < c->ntenants; i++)
-		c->tenants[i]->stats_slot = stats_tenant_slot(c->tenants[i]->name);
+	 * before C is published, so a request never takes the stats lock.
+	 * /stats lists the tenants in force from here on, silent ones too. */
+	bool in_force[STATS_MAX_TENANTS] = { false };
+	for (size_t i = 0; c && i < c->ntenants; i++) {
+		int slot = stats_tenant_slot(c->tenants[i]->name);
+		c->tenants[i]->stats_slot = slot;
+		if (slot >= 0)
+			in_force[slot] = true;
+	}
+	stats_tenants_in_force(in_force);
 	pthread_mutex_lock(&config_lock);
 	if (c)
 		c->generation = atomic_fetch_add(&config_generation, 1) + 1;

@@ -51,6 +51,9 @@ static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_shard *stats_shards[STATS_MAX_SHARDS];
 static char *stats_tenants[STATS_MAX_TENANTS];
 static int stats_ntenants;
+/* The slots of the configuration in force: /stats lists those tenants
+ * even before their first request (a silent tenant is news). */
+static bool stats_in_force[STATS_MAX_TENANTS];
 static double stats_t0;   /* clock_now() at start */
 static _Thread_local struct stats_shard *stats_self;
 /* The last reload: 0 none yet, 1 ok, 2 refused; and its monotonic second.
@@ -202,6 +205,13 @@ int stats_tenant_slot(const char *name)
 	return slot;
 }
 
+void stats_tenants_in_force(const bool in_force[STATS_MAX_TENANTS])
+{
+	pthread_mutex_lock(&stats_mu);
+	memcpy(stats_in_force, in_force, sizeof stats_in_force);
+	pthread_mutex_unlock(&stats_mu);
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 struct stats_sum {
@@ -215,6 +225,7 @@ struct stats_sum {
 	uint64_t cache_b[STATS_NCACHE][STATS_LAT_BUCKETS], cache_sum_us[STATS_NCACHE], cache_count[STATS_NCACHE];
 	int ntenants;
 	char *tenants[STATS_MAX_TENANTS];
+	bool in_force[STATS_MAX_TENANTS];
 };
 
 static void stats_sum_hist(const struct stats_hist *h, uint64_t *b, uint64_t *sum, uint64_t *count)
@@ -255,6 +266,7 @@ static struct stats_sum *stats_collect(void)
 	t->ntenants = stats_ntenants;
 	for (int i = 0; i < stats_ntenants; i++)
 		t->tenants[i] = stats_tenants[i];   /* never freed while running */
+	memcpy(t->in_force, stats_in_force, sizeof t->in_force);
 	pthread_mutex_unlock(&stats_mu);
 	return t;
 }
@@ -298,9 +310,28 @@ static json_t *stats_codes_json(const uint64_t *v)
 	return o;
 }
 
+/* Which tenants /stats lists (requests.by_tenant and requests.tenants
+ * alike): every tenant of the configuration in force, with zeros before
+ * its first request; a name a reload dropped while it still has counts
+ * (counts never go backwards, so they stay until restart; one that never
+ * answered a request goes with its configuration); and "-" once a request
+ * had no tenant. Bounded by the STATS_MAX_TENANTS slots. */
+static bool stats_tenant_listed(const struct stats_sum *t, int slot)
+{
+	if (slot == STATS_MAX_TENANTS)
+		return t->by_tenant[slot] != 0;
+	return slot < t->ntenants && (t->in_force[slot] || t->by_tenant[slot] != 0);
+}
+
+static const char *stats_tenant_name(const struct stats_sum *t, int slot)
+{
+	return slot == STATS_MAX_TENANTS ? "-" : t->tenants[slot];
+}
+
 /* requests.tenants: per tenant, the counts an operator scans first, read
  * from the same tenant x route x code table /metrics renders. Codes outside
- * the table's list are "other": their class is not known any more. */
+ * the table's list are "other": their class is not known any more.
+ * "configured": the name is a tenant of the configuration in force. */
 static json_t *stats_tenant_json(const struct stats_sum *t, int slot)
 {
 	uint64_t total = 0, cls[6] = { 0 };
@@ -310,14 +341,14 @@ static json_t *stats_tenant_json(const struct stats_sum *t, int slot)
 			total += v;
 			cls[c < STATS_NCODES - 1 ? stats_codes[c] / 100 : 0] += v;
 		}
-	if (!total)
-		return NULL;
 	uint64_t denied = 0, limited = 0;
 	for (int r = 0; r < FG_R_COUNT; r++) {
 		denied += t->trc[slot][r][stats_code_index(403)];
 		limited += t->trc[slot][r][stats_code_index(429)];
 	}
-	return json_pack("{s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}", "requests", (json_int_t)total,
+	bool configured = slot < STATS_MAX_TENANTS && t->in_force[slot];
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I}}", "configured", configured,
+			 "requests", (json_int_t)total,
 			 "denied", (json_int_t)denied, "rate_limited", (json_int_t)limited,
 			 "errors", (json_int_t)cls[5], "by_class", "2xx", (json_int_t)cls[2],
 			 "4xx", (json_int_t)cls[4], "5xx", (json_int_t)cls[5], "other", (json_int_t)cls[0]);
@@ -326,13 +357,9 @@ static json_t *stats_tenant_json(const struct stats_sum *t, int slot)
 static void stats_extra_json(json_t *root, const struct stats_sum *t, long long now_s)
 {
 	json_t *ts = json_object();
-	for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
-		if (i >= t->ntenants && i != STATS_MAX_TENANTS)
-			continue;
-		json_t *o = stats_tenant_json(t, i);
-		if (o)
-			json_object_set_new(ts, i == STATS_MAX_TENANTS ? "-" : t->tenants[i], o);
-	}
+	for (int i = 0; i <= STATS_MAX_TENANTS; i++)
+		if (stats_tenant_listed(t, i))
+			json_object_set_new(ts, stats_tenant_name(t, i), stats_tenant_json(t, i));
 	json_object_set_new(stats_section(root, "requests"), "tenants", ts);
 	uint64_t reads = t->c[STAT_cache_hits] + t->c[STAT_cache_misses];
 	json_object_set_new(stats_section(root, "cache"), "hit_ratio",
@@ -360,11 +387,9 @@ json_t *stats_json(void)
 	json_t *req = stats_section(root, "requests");
 	json_object_set_new(req, "by_status", stats_codes_json(t->by_status));
 	json_t *bt = json_object();
-	for (int i = 0; i < t->ntenants; i++)
-		if (t->by_tenant[i])
-			json_object_set_new(bt, t->tenants[i], json_integer((json_int_t)t->by_tenant[i]));
-	if (t->by_tenant[STATS_MAX_TENANTS])
-		json_object_set_new(bt, "-", json_integer((json_int_t)t->by_tenant[STATS_MAX_TENANTS]));
+	for (int i = 0; i <= STATS_MAX_TENANTS; i++)
+		if (stats_tenant_listed(t, i))
+			json_object_set_new(bt, stats_tenant_name(t, i), json_integer((json_int_t)t->by_tenant[i]));
 	json_object_set_new(req, "by_tenant", bt);
 	json_t *up = stats_section(root, "upstream");
 	json_object_set_new(up, "by_status", stats_codes_json(t->up_by_status));

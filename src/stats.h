@@ -93,6 +93,9 @@ void stats_loaded(bool ok);
 double stats_last_load(bool *ok);
 /* Stable slot for a tenant name (names are kept across reloads). */
 int stats_tenant_slot(const char *name);
+/* The slots of the configuration being put in force (conf_swap): /stats
+ * lists those tenants, with zeros before their first request. */
+void stats_tenants_in_force(const bool in_force[STATS_MAX_TENANTS]);
 
 /* Render every shard, summed. admin.c adds the sections and families
  * owned by other files (token, cache, config, connections). */

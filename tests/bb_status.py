@@ -3,8 +3,9 @@
 docs/operations.md): after scripted traffic the plain HTML already holds
 the figures (server-rendered from the /stats snapshot, so readable without
 JavaScript), and headless Chromium renders the live page, polling /stats,
-with the tenants, the budget limit, a denied count and the token state.
-The page loads nothing external, holds no secret, fits 320 px, and is not
+with the tenants (a configured one that sent nothing among them), the
+budget limit, a denied count, the token state and the list reads under
+human labels. The page loads nothing external, holds no secret, fits 320 px, and is not
 served on tenant listeners.
 
 Chromium is Debian's `chromium` (scripts/setup installs it). Where it
@@ -30,6 +31,7 @@ VIN1 = "EXVETESTVIN000001"
 VIN2 = "EXVETESTVIN000002"
 KEY_A = "alpha-key-7f3a9c1e55"
 KEY_B = "beta-key-0b8d2e6f44"
+KEY_IDLE = "idle-key-4c6a0e9b21"
 KEY_UNKNOWN = "nobody-key-93c1d7a2"
 LIMIT = 7   # vin_get_rate: a number no other figure on the page is likely to be
 
@@ -38,6 +40,20 @@ TENANTS = {
              % fgtest.sha256_hex(KEY_A),
     "beta": "[tenant]\nname = beta\nkeys_sha256 = %s\nmethods = GET\nvins = %s\n"
             % (fgtest.sha256_hex(KEY_B), VIN1),
+    # Configured, never sends: the page and /stats list it with zeros.
+    "idle": "[tenant]\nname = idle\nkeys_sha256 = %s\nmethods = GET\nvins = %s\n"
+            % (fgtest.sha256_hex(KEY_IDLE), VIN2),
+}
+ZEROS = ["0"] * 8
+
+# The list-reads panel: each budget.list field of /stats under its label.
+LIST_LABELS = {
+    "in_window": "in window", "limit": "in window", "window_s": "in window",
+    "queued": "batch waiting for a slot", "pending": "VINs waiting",
+    "paused_for_s": "429 pause left", "pauses": "429 pauses", "sent": "list reads sent",
+    "batches": "batches gathered", "vins": "VINs carried", "served": "single reads answered",
+    "fallbacks": "back to single reads", "throttled": "answered 429", "failed": "failed reads",
+    "refreshes_ahead": "refreshed ahead", "refresh_scheduled": "refreshes scheduled",
 }
 
 
@@ -61,6 +77,19 @@ def by_key(page, key):
     """The text of every element that shows /stats field KEY (data-k)."""
     return [html.unescape(v).strip()
             for v in re.findall(r'<[a-z0-9]+ [^>]*\bdata-k="%s"[^>]*>([^<]*)<' % re.escape(key), page)]
+
+
+def list_reads(page):
+    """The list-reads panel: ([its <dt> labels], {budget.list field: shown text},
+    its visible text)."""
+    m = re.search(r'<div id="list-reads"[^>]*>(.*?)</dl>', page, re.S)
+    assert m, "no list-reads panel in the page"
+    panel = m.group(1)
+    labels = [html.unescape(t).strip() for t in re.findall(r"<dt>(.*?)</dt>", panel, re.S)]
+    shown = {k: html.unescape(v).strip()
+             for k, v in re.findall(r'data-k="budget\.list\.([a-z_]+)"[^>]*>([^<]*)<', panel)}
+    text = html.unescape(re.sub(r"<[^>]*>", " ", panel))
+    return labels, shown, text
 
 
 def tenant_rows(page):
@@ -109,6 +138,21 @@ class StatusPage(FgTestCase):
         self.assertEqual(rows.get("beta", [])[:4], ["2", "1", "0", "0"], where + ": %r" % rows)
         self.assertEqual(rows["beta"][4:7], ["1", "1", "0"], where + ": by class")
         self.assertIn("-", rows, where + ": the 401 has no tenant")
+        self.assertEqual(rows.get("idle"), ZEROS, where + ": the silent tenant is listed: %r" % rows)
+
+    def assert_list_reads(self, page, st, where):
+        """Every budget.list field of /stats is on the panel under its
+        human label, and no raw field name is shown."""
+        fields = st["budget"]["list"]
+        labels, shown, text = list_reads(page)
+        self.assertEqual(set(shown), set(fields), where + ": a list field without a labelled row")
+        self.assertEqual(set(labels), set(LIST_LABELS.values()), where)
+        for k in fields:
+            self.assertIn(LIST_LABELS[k], labels, where + ": " + k)
+            self.assertNotIn(k, labels, where + ": raw field name as a label")
+            if "_" in k:
+                self.assertNotIn(k, text, where + ": raw field name shown")
+        self.assertEqual(shown["sent"], str(fields["sent"]), where)
 
     # ---- plain HTTP: the figures are in the HTML itself -----------------
 
@@ -136,11 +180,43 @@ class StatusPage(FgTestCase):
         # No mark is left unfilled, and no [redis] means no Redis section.
         self.assertNotIn("{{", page)
         self.assertRegex(page, r'<section id="redis" data-if="redis" hidden>')
-        # List-backed reads: the list budget's section is shown.
+        # List-backed reads: the list budget's section is shown, labelled.
         self.assertRegex(page, r'<div id="list-reads" data-if="budget.list" >')
-        lr = re.search(r'<dl data-kv="budget.list">(.*?)</dl>', page, re.S).group(1)
-        for k in ("sent", "vins", "fallbacks", "refreshes_ahead", "limit", "paused_for_s"):
-            self.assertIn("<dt>%s</dt>" % k, lr)
+        self.assert_list_reads(page, st, "server HTML")
+        self.assertEqual(list_reads(page)[1]["limit"], str(st["budget"]["list"]["limit"]))
+
+    def test_stats_lists_every_configured_tenant(self):
+        # Before any traffic: every tenant in force, with zeros.
+        st = self.g.stats()
+        zero = {"configured": True, "requests": 0, "denied": 0, "rate_limited": 0, "errors": 0,
+                "by_class": {"2xx": 0, "4xx": 0, "5xx": 0, "other": 0}}
+        self.assertEqual(st["requests"]["tenants"], {n: zero for n in ("alpha", "beta", "idle")})
+        self.assertEqual(st["requests"]["by_tenant"], {"alpha": 0, "beta": 0, "idle": 0})
+        self.traffic()
+        st = self.g.stats()
+        self.assertEqual(st["requests"]["tenants"]["idle"], zero)
+        self.assertEqual(st["requests"]["by_tenant"], {"alpha": 2, "beta": 2, "idle": 0, "-": 1})
+        self.assertIs(st["requests"]["tenants"]["-"]["configured"], False)
+        # A reload drops beta (it has counts: kept until restart, marked
+        # not configured) and idle (no counts: gone with its configuration).
+        self.g.remove_tenant("beta")
+        self.g.remove_tenant("idle")
+        self.g.reload()
+        st = self.g.stats()
+        self.assertEqual(st["config"]["last_reload"], "ok")
+        ts = st["requests"]["tenants"]
+        self.assertEqual(sorted(ts), ["-", "alpha", "beta"])
+        self.assertIs(ts["alpha"]["configured"], True)
+        self.assertEqual((ts["beta"]["configured"], ts["beta"]["requests"], ts["beta"]["denied"]), (False, 2, 1))
+        self.assertEqual(st["requests"]["by_tenant"], {"alpha": 2, "beta": 2, "-": 1})
+        self.assertEqual(sum(st["requests"]["by_tenant"].values()), st["requests"]["total"])
+        rows = tenant_rows(self.page()[1])
+        self.assertEqual(sorted(rows), ["-", "alpha", "beta<small> (removed)</small>"])
+        # Configured again: the same counts, in force again.
+        self.g.write_tenant("idle", TENANTS["idle"])
+        self.g.reload()
+        ts = self.g.stats()["requests"]["tenants"]
+        self.assertEqual(ts["idle"], zero)
 
     def test_page_is_self_contained_and_holds_no_secret(self):
         self.traffic()
@@ -201,7 +277,8 @@ class StatusPage(FgTestCase):
         self.assertEqual(by_id(before, "denied-total"), "0")
         # The configured limit shows before any read has used the budget.
         self.assertEqual(by_id(before, "budget-limit"), str(LIMIT))
-        self.assertEqual(tenant_rows(before), {"no tenant traffic yet": []})
+        # Every configured tenant is listed before it sends anything.
+        self.assertEqual(tenant_rows(before), {"alpha": ZEROS, "beta": ZEROS, "idle": ZEROS})
         self.traffic()
         origin = StaleOrigin(before.encode(), self.g.admin_port)
         self.addCleanup(origin.close)
@@ -213,6 +290,7 @@ class StatusPage(FgTestCase):
         self.assertTrue(polls and int(polls.group(1)) >= 2, "the page counted its polls: %r" % dom[:400])
         self.assertRegex(by_id(dom, "live"), r"^live, updated ")
         self.assert_figures(dom, "browser DOM")
+        self.assert_list_reads(dom, self.g.stats(), "browser DOM")
         # The chart is drawn by the page from its polled history.
         self.assertEqual(len(re.findall(r'<polyline points="[0-9., ]+"', dom)), 3)
         self.assertRegex(dom, r'<section id="redis" data-if="redis" hidden')
@@ -242,7 +320,7 @@ class StatusPage(FgTestCase):
             t.start()
         origin = StaleOrigin(None, self.g.admin_port, hold=2.0)
         try:
-            self.browser("--screenshot=" + path, "--hide-scrollbars", window="1000,740",
+            self.browser("--screenshot=" + path, "--hide-scrollbars", window="1000,960",
                          port=origin.port, budget=30000)
         finally:
             stop.set()

@@ -1,12 +1,14 @@
 /* check_admin_page.c: the status page's template filling. Figures come out in
  * the formats the page's script uses too, every value is HTML-escaped
- * (tenant names included), the snapshot embedded for the script cannot
- * close its <script>, sections for /stats fields that do not exist yet
- * ([redis], list reads) are hidden until they do and then list whatever the
- * object holds, and the page as built has no mark left unfilled. */
+ * (tenant names included), tenant rows are what /stats lists (a silent
+ * tenant with zeros, a dropped one marked), the snapshot embedded for the
+ * script cannot close its <script>, sections for /stats fields that may be
+ * absent ([redis], list reads) are hidden until they exist, the list reads
+ * under human labels, and the page as built has no mark left unfilled. */
 #define _GNU_SOURCE   /* strndup */
 #include <check.h>
 #include "check_main.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "admin_page.h"
@@ -76,6 +78,24 @@ START_TEST(values_are_escaped)
 }
 END_TEST
 
+/* A silent tenant is a row of zeros; one a reload dropped keeps its
+ * counts and says so; "-" is never "removed". */
+START_TEST(silent_and_removed_tenants)
+{
+	const char *snap = "{\"requests\":{\"tenants\":{"
+			   "\"quiet\":{\"configured\":true,\"requests\":0,\"denied\":0,\"rate_limited\":0,\"errors\":0,"
+			   "\"by_class\":{\"2xx\":0,\"4xx\":0,\"5xx\":0,\"other\":0}},"
+			   "\"gone\":{\"configured\":false,\"requests\":2,\"denied\":0,\"rate_limited\":0,\"errors\":0,"
+			   "\"by_class\":{\"2xx\":2,\"4xx\":0,\"5xx\":0,\"other\":0}},"
+			   "\"-\":{\"configured\":false,\"requests\":1,\"denied\":0,\"rate_limited\":0,\"errors\":0,"
+			   "\"by_class\":{\"2xx\":0,\"4xx\":1,\"5xx\":0,\"other\":0}}}}}";
+	EXPECT("{{@tenants}}", snap,
+	       "<tr><td>quiet</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>"
+	       "<tr><td>gone<small> (removed)</small></td><td>2</td><td>0</td><td>0</td><td>0</td><td>2</td><td>0</td><td>0</td><td>0</td></tr>"
+	       "<tr><td>-</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td><td>0</td><td>0</td></tr>");
+}
+END_TEST
+
 START_TEST(embedded_snapshot_cannot_end_its_script)
 {
 	char *got = render("<script>{{@json}}</script>", "{\"name\":\"</script><!--&x>\"}");
@@ -113,6 +133,39 @@ START_TEST(built_page_fills_every_mark)
 	ck_assert_ptr_null(strstr(got, "{{"));
 	ck_assert_ptr_nonnull(strstr(got, "<span id=\"budget-limit\" data-k=\"budget.limit\">60</span>"));
 	ck_assert_ptr_nonnull(strstr(got, "<section id=\"redis\" data-if=\"redis\" hidden>"));
+	ck_assert_ptr_nonnull(strstr(got, "<div id=\"list-reads\" data-if=\"budget.list\" hidden>"));
+	free(got);
+	free(tpl);
+}
+END_TEST
+
+/* The list-reads panel: each budget.list field under a label, never its
+ * raw name (window_s, paused_for_s, refresh_scheduled, ...). */
+START_TEST(list_reads_have_labels)
+{
+	static const char *const fields[] = { "sent", "batches", "vins", "served", "throttled", "failed",
+					      "fallbacks", "refreshes_ahead", "limit", "window_s", "in_window",
+					      "queued", "paused_for_s", "pauses", "pending", "refresh_scheduled" };
+	char *tpl = strndup((const char *)admin_page_html, admin_page_html_len);
+	char *got = render(tpl, "{\"budget\":{\"limit\":60,\"list\":{\"sent\":3,\"batches\":2,\"vins\":140,"
+				"\"served\":151,\"throttled\":0,\"failed\":0,\"fallbacks\":1,\"refreshes_ahead\":20,"
+				"\"limit\":30,\"window_s\":60.0,\"in_window\":3,\"queued\":0,\"paused_for_s\":90.0,"
+				"\"pauses\":0,\"pending\":0,\"refresh_scheduled\":20}}}");
+	char *panel = strstr(got, "<div id=\"list-reads\" data-if=\"budget.list\" >");
+	ck_assert_ptr_nonnull(panel);
+	char *end = strstr(panel, "</dl>");
+	ck_assert_ptr_nonnull(end);
+	*end = 0;
+	char k[64];
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		snprintf(k, sizeof k, "data-k=\"budget.list.%s\"", fields[i]);
+		ck_assert_msg(strstr(panel, k), "no row for budget.list.%s", fields[i]);
+		snprintf(k, sizeof k, "<dt>%s</dt>", fields[i]);
+		ck_assert_msg(!strstr(panel, k), "raw field name as a label: %s", fields[i]);
+	}
+	ck_assert_ptr_nonnull(strstr(panel, "<dt>429 pause left</dt><dd data-k=\"budget.list.paused_for_s\" data-f=\"dur\">1m 30s</dd>"));
+	ck_assert_ptr_nonnull(strstr(panel, "<dt>refreshes scheduled</dt><dd data-k=\"budget.list.refresh_scheduled\">20</dd>"));
+	ck_assert_ptr_nonnull(strstr(panel, "<span data-k=\"budget.list.in_window\">3</span> of <span data-k=\"budget.list.limit\">30</span> per"));
 	free(got);
 	free(tpl);
 }
@@ -125,10 +178,12 @@ int main(void)
 	tcase_add_test(tc, figures_use_the_scripts_formats);
 	tcase_add_test(tc, durations_and_bytes);
 	tcase_add_test(tc, values_are_escaped);
+	tcase_add_test(tc, silent_and_removed_tenants);
 	tcase_add_test(tc, embedded_snapshot_cannot_end_its_script);
 	tcase_add_test(tc, sections_for_fields_to_come);
 	tcase_add_test(tc, unknown_marks_stay_visible);
 	tcase_add_test(tc, built_page_fills_every_mark);
+	tcase_add_test(tc, list_reads_have_labels);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
