@@ -174,17 +174,15 @@ static void admin_metrics_token(struct evbuffer *b)
 {
 	struct token_stats ts;
 	up_token_get_stats(&ts);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_token_refreshes_total Token requests by result: ok, rejected (credentials refused: fix the configuration), failed (5xx, time-out, unusable answer)\n"
-		"# TYPE fleetgate_token_refreshes_total counter\n"
-		"fleetgate_token_refreshes_total{result=\"ok\"} %llu\n"
-		"fleetgate_token_refreshes_total{result=\"rejected\"} %llu\n"
-		"fleetgate_token_refreshes_total{result=\"failed\"} %llu\n"
-		"# HELP fleetgate_token_upstream_rejections_total Tokens marked bad after an upstream 401\n"
-		"# TYPE fleetgate_token_upstream_rejections_total counter\n"
-		"fleetgate_token_upstream_rejections_total %llu\n",
-		(unsigned long long)ts.refreshes, (unsigned long long)ts.fail_rejected,
-		(unsigned long long)ts.fail_transient, (unsigned long long)ts.rejected_by_upstream);
+	const char *name = "fleetgate_token_refreshes_total";
+	metric_family(b, name, METRIC_COUNTER,
+		      "Token requests by result: ok, rejected (credentials refused: fix the configuration), failed (5xx, time-out, unusable answer)");
+	metric_u64(b, name, (const char *const[]){ "result", "ok", NULL }, ts.refreshes);
+	metric_u64(b, name, (const char *const[]){ "result", "rejected", NULL }, ts.fail_rejected);
+	metric_u64(b, name, (const char *const[]){ "result", "failed", NULL }, ts.fail_transient);
+	name = "fleetgate_token_upstream_rejections_total";
+	metric_family(b, name, METRIC_COUNTER, "Tokens marked bad after an upstream 401");
+	metric_u64(b, name, NULL, ts.rejected_by_upstream);
 	metric_gauge(b, "token_expiry_seconds", "Seconds the current token may still be sent (0 when none)",
 		     ts.expires_in_s);
 	metric_gauge(b, "token_valid", "Whether a usable token is held (1) or not (0)", ts.valid ? 1 : 0);
@@ -271,43 +269,32 @@ static void admin_metrics_process(struct evbuffer *b)
 	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	double maxfds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (double)rl.rlim_cur : -1;
-	evbuffer_add_printf(b,
-		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-		"# TYPE process_cpu_seconds_total counter\n"
-		"process_cpu_seconds_total %.2f\n"
-		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-		"# TYPE process_resident_memory_bytes gauge\n"
-		"process_resident_memory_bytes %llu\n"
-		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-		"# TYPE process_virtual_memory_bytes gauge\n"
-		"process_virtual_memory_bytes %llu\n"
-		"# HELP process_open_fds Number of open file descriptors.\n"
-		"# TYPE process_open_fds gauge\n"
-		"process_open_fds %ld\n"
-		"# HELP process_max_fds Maximum number of open file descriptors.\n"
-		"# TYPE process_max_fds gauge\n"
-		"process_max_fds %.0f\n"
-		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
-		"# TYPE process_start_time_seconds gauge\n"
-		"process_start_time_seconds %.2f\n",
-		cpu, rss * (unsigned long long)page, vsz * (unsigned long long)page,
-		admin_proc_open_fds(), maxfds, admin_proc_start_time());
+	/* The standard process collector's names, help and units, as every
+	 * Prometheus client library exports them. */
+	metric_family(b, "process_cpu_seconds_total", METRIC_COUNTER, "Total user and system CPU time spent in seconds.");
+	metric_fixed(b, "process_cpu_seconds_total", NULL, cpu, 2);
+	metric_family(b, "process_resident_memory_bytes", METRIC_GAUGE, "Resident memory size in bytes.");
+	metric_u64(b, "process_resident_memory_bytes", NULL, rss * (unsigned long long)page);
+	metric_family(b, "process_virtual_memory_bytes", METRIC_GAUGE, "Virtual memory size in bytes.");
+	metric_u64(b, "process_virtual_memory_bytes", NULL, vsz * (unsigned long long)page);
+	metric_family(b, "process_open_fds", METRIC_GAUGE, "Number of open file descriptors.");
+	metric_value(b, "process_open_fds", NULL, (double)admin_proc_open_fds());
+	metric_family(b, "process_max_fds", METRIC_GAUGE, "Maximum number of open file descriptors.");
+	metric_fixed(b, "process_max_fds", NULL, maxfds, 0);
+	metric_family(b, "process_start_time_seconds", METRIC_GAUGE,
+		      "Start time of the process since unix epoch in seconds.");
+	metric_fixed(b, "process_start_time_seconds", NULL, admin_proc_start_time(), 2);
 }
 
 static void admin_metrics(struct evhttp_request *req)
 {
-	size_t len = 0;
-	char *text = stats_prometheus(&len);
 	struct evbuffer *b = evbuffer_new();
-	if (!text || !b) {
-		free(text);
+	if (!b || !stats_prometheus(b)) {
 		if (b)
 			evbuffer_free(b);
 		http_send_error(req, 500, "out of memory");
 		return;
 	}
-	evbuffer_add(b, text, len);
-	free(text);
 	admin_metrics_token(b);
 	admin_metrics_gauges(b);
 	cache_metrics(b);

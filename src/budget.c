@@ -623,6 +623,18 @@ int budget_parse_retry_after(const char *body, size_t len)
 	return -1;
 }
 
+int budget_pause_from_429(struct budget *b, double now, int header_s, const char *body, size_t len,
+			  double default_s)
+{
+	int secs = budget_parse_retry_after(body, len);
+	if (header_s > secs)
+		secs = header_s;
+	if (secs < 0)
+		secs = (int)default_s;
+	budget_pause(b, now, secs);
+	return secs;
+}
+
 void budget_get_stats(struct budget *b, double now, struct budget_stats *out)
 {
 	memset(out, 0, sizeof *out);

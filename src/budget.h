@@ -124,6 +124,14 @@ size_t budget_gate_sends(struct budget *b, double now, char (**leases)[BUDGET_LE
 
 /* "retry after Ns" anywhere in an upstream error body: N, or -1. */
 int budget_parse_retry_after(const char *body, size_t len);
+/* The one decision after an upstream 429, for single reads (req.c) and
+ * list reads (up_listread.c): B pauses for the longer of the answer's
+ * Retry-After header (HEADER_S seconds as up_forward.c read it, -1 none)
+ * and a "retry after Ns" in its BODY, or DEFAULT_S (the route's window)
+ * when it names neither; budget_pause cuts it at BUDGET_PAUSE_MAX.
+ * Returns the seconds asked for, for the caller's log line. */
+int budget_pause_from_429(struct budget *b, double now, int header_s, const char *body, size_t len,
+			  double default_s);
 
 struct budget_stats {
 	unsigned limit;

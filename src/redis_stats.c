@@ -4,6 +4,7 @@
  * here, never a password (redis.c keeps none in its error texts). */
 #include "redis_stats.h"
 #include "redis.h"
+#include "metric.h"
 #include <stdio.h>
 
 void redis_stats_json(json_t *o)
@@ -32,34 +33,16 @@ void redis_stats_metrics(struct evbuffer *b)
 {
 	struct redis_stats s;
 	redis_get_stats(&s);
-	evbuffer_add_printf(b,
-		"# HELP fleetgate_redis_up Whether the main Redis connection is up (1) or not (0)\n"
-		"# TYPE fleetgate_redis_up gauge\n"
-		"fleetgate_redis_up %d\n"
-		"# HELP fleetgate_redis_state Main Redis connection state: 0 down, 1 connecting, 2 up\n"
-		"# TYPE fleetgate_redis_state gauge\n"
-		"fleetgate_redis_state %d\n"
-		"# HELP fleetgate_redis_connects_total Redis connections made (handshake done)\n"
-		"# TYPE fleetgate_redis_connects_total counter\n"
-		"fleetgate_redis_connects_total %llu\n"
-		"# HELP fleetgate_redis_disconnects_total Redis connections lost after they were up\n"
-		"# TYPE fleetgate_redis_disconnects_total counter\n"
-		"fleetgate_redis_disconnects_total %llu\n"
-		"# HELP fleetgate_redis_commands_total Redis commands sent\n"
-		"# TYPE fleetgate_redis_commands_total counter\n"
-		"fleetgate_redis_commands_total %llu\n"
-		"# HELP fleetgate_redis_timeouts_total Redis commands without an answer in time\n"
-		"# TYPE fleetgate_redis_timeouts_total counter\n"
-		"fleetgate_redis_timeouts_total %llu\n"
-		"# HELP fleetgate_redis_errors_total Redis failures: connects, error replies, time-outs, lost connections\n"
-		"# TYPE fleetgate_redis_errors_total counter\n"
-		"fleetgate_redis_errors_total %llu\n"
-		"# HELP fleetgate_redis_eviction_safe Whether Redis's eviction policy cannot drop the budget (1)\n"
-		"# TYPE fleetgate_redis_eviction_safe gauge\n"
-		"fleetgate_redis_eviction_safe %d\n",
-		s.state == REDIS_UP, (int)s.state, (unsigned long long)s.connects,
-		(unsigned long long)s.disconnects, (unsigned long long)s.commands,
-		(unsigned long long)s.timeouts, (unsigned long long)s.errors, !s.eviction_unsafe);
+	metric_gauge(b, "redis_up", "Whether the main Redis connection is up (1) or not (0)", s.state == REDIS_UP);
+	metric_gauge(b, "redis_state", "Main Redis connection state: 0 down, 1 connecting, 2 up", (int)s.state);
+	metric_counter(b, "redis_connects_total", "Redis connections made (handshake done)", (double)s.connects);
+	metric_counter(b, "redis_disconnects_total", "Redis connections lost after they were up", (double)s.disconnects);
+	metric_counter(b, "redis_commands_total", "Redis commands sent", (double)s.commands);
+	metric_counter(b, "redis_timeouts_total", "Redis commands without an answer in time", (double)s.timeouts);
+	metric_counter(b, "redis_errors_total",
+		       "Redis failures: connects, error replies, time-outs, lost connections", (double)s.errors);
+	metric_gauge(b, "redis_eviction_safe", "Whether Redis's eviction policy cannot drop the budget (1)",
+		     !s.eviction_unsafe);
 }
 
 bool redis_stats_ready_detail(char *buf, size_t len)

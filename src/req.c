@@ -720,10 +720,11 @@ static enum req_go req_answer(struct req *r)
 				       "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 	}
 	if (status == 429 && r->rm.route == FG_R_GET) {   /* nothing more goes there until its hint */
-		int secs = up_forward_pause_hint(f);               /* has passed; none: a whole window */
-		secs = secs >= 0 ? secs : (int)r->cfg->vin_get_rate.window_s;
+		struct evbuffer *body = up_forward_body(f);        /* has passed; none: a whole window */
+		int secs = budget_pause_from_429(budget_shared(), clock_now(), up_forward_retry_after(f),
+						 (const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body),
+						 r->cfg->vin_get_rate.window_s);
 		log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
-		budget_pause(budget_shared(), clock_now(), secs);
 	}
 	if (status >= 500 || status == 429) {
 		char why[32];

@@ -7,13 +7,13 @@
 #include "stats.h"
 #include "clock.h"
 #include "fleetgate.h"
+#include "metric.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <stdio.h>
 #include <time.h>
-#include <stdarg.h>
 
 #define STATS_MAX_SHARDS 256
 #define STATS_CODES 600
@@ -403,101 +403,25 @@ json_t *stats_json(void)
 	return root;
 }
 
-/* ---- Prometheus text format 0.0.4 --------------------------------------- */
+/* ---- Prometheus text format 0.0.4, written by metric.c --------------------- */
 
-struct stats_buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_printf(struct stats_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct stats_buf *b, const char *fmt, ...)
+static void stats_prom_cache_hist(struct evbuffer *b, const struct stats_sum *t)
 {
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 65536;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p)
-			return;
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
-/* A label value in the text format: backslash, double quote and newline
- * escaped. Today's values are tenant names and fixed words, but the format
- * must hold whatever a later label carries. */
-static void sb_label(struct stats_buf *b, const char *v)
-{
-	for (; *v; v++) {
-		if (*v == '\\')
-			sb_printf(b, "\\\\");
-		else if (*v == '"')
-			sb_printf(b, "\\\"");
-		else if (*v == '\n')
-			sb_printf(b, "\\n");
-		else
-			sb_printf(b, "%c", *v);
-	}
-}
-
-static void stats_prom_head(struct stats_buf *b, const char *name, const char *type, const char *help)
-{
-	sb_printf(b, "# HELP fleetgate_%s %s\n# TYPE fleetgate_%s %s\n", name, help, name, type);
-}
-
-static void stats_prom_hist(struct stats_buf *b, const char *name, const char *help,
-			    const uint64_t *bk, uint64_t sum_us, uint64_t count)
-{
-	stats_prom_head(b, name, "histogram", help);
-	uint64_t acc = 0;
-	for (int i = 0; i < STATS_LAT_BUCKETS - 1; i++) {
-		acc += bk[i];
-		sb_printf(b, "fleetgate_%s_bucket{le=\"%g\"} %llu\n", name, stats_le[i], (unsigned long long)acc);
-	}
-	acc += bk[STATS_LAT_BUCKETS - 1];
-	sb_printf(b, "fleetgate_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)acc);
-	sb_printf(b, "fleetgate_%s_sum %.6f\nfleetgate_%s_count %llu\n", name, (double)sum_us / 1e6,
-		  name, (unsigned long long)count);
-}
-
-static void stats_prom_cache_hist(struct stats_buf *b, const struct stats_sum *t)
-{
-	const char *name = "request_duration_by_cache_seconds";
-	stats_prom_head(b, name, "histogram",
-			"Time from a request's arrival to its answer, by cache result (hit, miss, stale, bypass; none = not a cacheable read)");
-	for (size_t c = 0; c < STATS_NCACHE; c++) {
-		const char *cn = stats_cache_names[c];
-		uint64_t acc = 0;
-		for (int i = 0; i < STATS_LAT_BUCKETS - 1; i++) {
-			acc += t->cache_b[c][i];
-			sb_printf(b, "fleetgate_%s_bucket{cache=\"%s\",le=\"%g\"} %llu\n", name, cn, stats_le[i],
-				  (unsigned long long)acc);
-		}
-		acc += t->cache_b[c][STATS_LAT_BUCKETS - 1];
-		sb_printf(b, "fleetgate_%s_bucket{cache=\"%s\",le=\"+Inf\"} %llu\n", name, cn, (unsigned long long)acc);
-		sb_printf(b, "fleetgate_%s_sum{cache=\"%s\"} %.6f\nfleetgate_%s_count{cache=\"%s\"} %llu\n",
-			  name, cn, (double)t->cache_sum_us[c] / 1e6, name, cn, (unsigned long long)t->cache_count[c]);
-	}
+	const char *name = "fleetgate_request_duration_by_cache_seconds";
+	metric_family(b, name, METRIC_HISTOGRAM,
+		      "Time from a request's arrival to its answer, by cache result (hit, miss, stale, bypass; none = not a cacheable read)");
+	for (size_t c = 0; c < STATS_NCACHE; c++)
+		metric_histogram(b, name, (const char *const[]){ "cache", stats_cache_names[c], NULL }, stats_le,
+				 STATS_LAT_BUCKETS - 1, t->cache_b[c], (double)t->cache_sum_us[c] / 1e6,
+				 t->cache_count[c]);
 }
 
 /* fleetgate_requests_total{tenant,route,code}: only non-zero series, so
  * the output grows with what happened, bounded by tenants x 7 x 17. */
-static void stats_prom_requests(struct stats_buf *b, const struct stats_sum *t)
+static void stats_prom_requests(struct evbuffer *b, const struct stats_sum *t)
 {
-	stats_prom_head(b, "requests_total", "counter",
-			"Requests answered on tenant listeners, by tenant, route and status code");
+	const char *name = "fleetgate_requests_total";
+	metric_family(b, name, METRIC_COUNTER, "Requests answered on tenant listeners, by tenant, route and status code");
 	for (int i = 0; i <= STATS_MAX_TENANTS; i++) {
 		if (i >= t->ntenants && i != STATS_MAX_TENANTS)
 			continue;
@@ -507,66 +431,66 @@ static void stats_prom_requests(struct stats_buf *b, const struct stats_sum *t)
 				uint64_t v = t->trc[i][r][c];
 				if (!v)
 					continue;
-				sb_printf(b, "fleetgate_requests_total{tenant=\"");
-				sb_label(b, tn);
-				sb_printf(b, "\",route=\"%s\",code=\"", req_route_name((enum fg_route)r));
+				char code[8] = "other";
 				if (c < STATS_NCODES - 1)
-					sb_printf(b, "%d", stats_codes[c]);
-				else
-					sb_printf(b, "other");
-				sb_printf(b, "\"} %llu\n", (unsigned long long)v);
+					snprintf(code, sizeof code, "%d", stats_codes[c]);
+				metric_u64(b, name, (const char *const[]){ "tenant", tn, "route",
+					   req_route_name((enum fg_route)r), "code", code, NULL }, v);
 			}
 	}
 }
 
-static void stats_prom_upstream(struct stats_buf *b, const struct stats_sum *t)
+static void stats_prom_upstream(struct evbuffer *b, const struct stats_sum *t)
 {
-	stats_prom_head(b, "upstream_requests_total", "counter",
-			"Exchanges with the upstream fleet API by status code (0 = no answer)");
+	const char *name = "fleetgate_upstream_requests_total";
+	metric_family(b, name, METRIC_COUNTER, "Exchanges with the upstream fleet API by status code (0 = no answer)");
 	for (int i = 0; i < STATS_CODES; i++)
-		if (t->up_by_status[i])
-			sb_printf(b, "fleetgate_upstream_requests_total{code=\"%d\"} %llu\n", i,
-				  (unsigned long long)t->up_by_status[i]);
+		if (t->up_by_status[i]) {
+			char code[8];
+			snprintf(code, sizeof code, "%d", i);
+			metric_u64(b, name, (const char *const[]){ "code", code, NULL }, t->up_by_status[i]);
+		}
 }
 
-static void stats_prom_reloads(struct stats_buf *b, const struct stats_sum *t)
+static void stats_prom_reloads(struct evbuffer *b, const struct stats_sum *t)
 {
-	stats_prom_head(b, "config_reloads_total", "counter",
-			"Configuration reloads (SIGHUP) by result: ok, or failed (old configuration kept)");
-	sb_printf(b, "fleetgate_config_reloads_total{result=\"ok\"} %llu\n"
-		     "fleetgate_config_reloads_total{result=\"failed\"} %llu\n",
-		  (unsigned long long)t->c[STAT_config_reloads],
-		  (unsigned long long)t->c[STAT_config_reload_failures]);
+	const char *name = "fleetgate_config_reloads_total";
+	metric_family(b, name, METRIC_COUNTER,
+		      "Configuration reloads (SIGHUP) by result: ok, or failed (old configuration kept)");
+	metric_u64(b, name, (const char *const[]){ "result", "ok", NULL }, t->c[STAT_config_reloads]);
+	metric_u64(b, name, (const char *const[]){ "result", "failed", NULL }, t->c[STAT_config_reload_failures]);
 }
 
-char *stats_prometheus(size_t *len)
+bool stats_prometheus(struct evbuffer *b)
 {
 	struct stats_sum *t = stats_collect();
-	struct stats_buf b = { 0 };
 	if (!t)
-		return NULL;
-	stats_prom_head(&b, "build_info", "gauge", "Always 1; the version is a label");
-	sb_printf(&b, "fleetgate_build_info{version=\"");
-	sb_label(&b, FG_VERSION);
-	sb_printf(&b, "\"} 1\n");
-	stats_prom_head(&b, "uptime_seconds", "gauge", "Seconds since the process started");
-	sb_printf(&b, "fleetgate_uptime_seconds %lld\n", (long long)(clock_now() - stats_t0));
+		return false;
+	metric_family(b, "fleetgate_build_info", METRIC_GAUGE, "Always 1; the version is a label");
+	metric_u64(b, "fleetgate_build_info", (const char *const[]){ "version", FG_VERSION, NULL }, 1);
+	metric_family(b, "fleetgate_uptime_seconds", METRIC_GAUGE, "Seconds since the process started");
+	metric_u64(b, "fleetgate_uptime_seconds", NULL, (uint64_t)(long long)(clock_now() - stats_t0));
+	/* A counter without a Prometheus name is shown only in a labelled
+	 * family below. */
 #define X(id, sec, key, prom, help) \
 	if (prom[0]) { \
-		stats_prom_head(&b, prom, "counter", help); \
-		sb_printf(&b, "fleetgate_%s %llu\n", prom, (unsigned long long)t->c[STAT_##id]); \
+		metric_family(b, "fleetgate_" prom, METRIC_COUNTER, help); \
+		metric_u64(b, "fleetgate_" prom, NULL, t->c[STAT_##id]); \
 	}
 	STATS_COUNTERS(X)
 #undef X
-	stats_prom_requests(&b, t);
-	stats_prom_upstream(&b, t);
-	stats_prom_reloads(&b, t);
-	stats_prom_hist(&b, "request_duration_seconds", "Time from a request's arrival to its answer",
-			t->req_b, t->req_sum_us, t->req_count);
-	stats_prom_hist(&b, "upstream_duration_seconds", "Duration of exchanges with the upstream fleet API",
-			t->up_b, t->up_sum_us, t->up_count);
-	stats_prom_cache_hist(&b, t);
+	stats_prom_requests(b, t);
+	stats_prom_upstream(b, t);
+	stats_prom_reloads(b, t);
+	metric_family(b, "fleetgate_request_duration_seconds", METRIC_HISTOGRAM,
+		      "Time from a request's arrival to its answer");
+	metric_histogram(b, "fleetgate_request_duration_seconds", NULL, stats_le, STATS_LAT_BUCKETS - 1, t->req_b,
+			 (double)t->req_sum_us / 1e6, t->req_count);
+	metric_family(b, "fleetgate_upstream_duration_seconds", METRIC_HISTOGRAM,
+		      "Duration of exchanges with the upstream fleet API");
+	metric_histogram(b, "fleetgate_upstream_duration_seconds", NULL, stats_le, STATS_LAT_BUCKETS - 1, t->up_b,
+			 (double)t->up_sum_us / 1e6, t->up_count);
+	stats_prom_cache_hist(b, t);
 	free(t);
-	*len = b.len;
-	return b.p;
+	return true;
 }

@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include "req_route.h"
 
+struct evbuffer;
+
 /* Each counter: id, JSON section ("" = top level) and key, Prometheus
  * name without the fleetgate_ prefix, help. A Prometheus name of "" means
  * the counter is rendered only inside a labelled family (requests by
@@ -100,7 +102,9 @@ void stats_tenants_in_force(const bool in_force[STATS_MAX_TENANTS]);
 /* Render every shard, summed. admin.c adds the sections and families
  * owned by other files (token, cache, config, connections). */
 json_t *stats_json(void);
-char *stats_prometheus(size_t *len);
+/* The counter table, the labelled families and the histograms, as
+ * Prometheus text through metric.c into B; false when out of memory. */
+bool stats_prometheus(struct evbuffer *b);
 /* Process start on the monotonic clock, for uptime. */
 void stats_init(void);
 #endif

@@ -14,7 +14,6 @@
  * every header value relayed either way. */
 #define _GNU_SOURCE   /* asprintf */
 #include "up_forward.h"
-#include "budget.h"
 #include "log.h"
 #include "stats.h"
 #include <stdlib.h>
@@ -394,12 +393,6 @@ long up_forward_status(const struct fwd *f) { return f->status; }
 const char *up_forward_content_type(const struct fwd *f) { return f->content_type ? f->content_type : ""; }
 int up_forward_retry_after(const struct fwd *f) { return f->retry_after; }
 
-int up_forward_pause_hint(struct fwd *f)
-{
-	struct evbuffer *body = up_forward_body(f);
-	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
-	return in_body > f->retry_after ? in_body : f->retry_after;
-}
 struct evbuffer *up_forward_body(struct fwd *f) { return f->body; }
 double up_forward_ms(const struct fwd *f) { return f->ms; }
 const char *up_forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }

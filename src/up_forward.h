@@ -44,9 +44,6 @@ int up_forward_retry_after(const struct fwd *f);
 /* Seconds from one raw header line when it is Retry-After in seconds,
  * else -1. Exposed for tests/fuzz/fuzz_retry_after.c. */
 int up_forward_parse_retry_after(const char *line, size_t len);
-/* The pause an upstream 429 asks for: the longer of its Retry-After and a
- * "retry after Ns" in its body; -1 when it names neither. */
-int up_forward_pause_hint(struct fwd *f);
 struct evbuffer *up_forward_body(struct fwd *f);
 double up_forward_ms(const struct fwd *f);                  /* whole exchange */
 /* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */

@@ -342,19 +342,15 @@ static void up_listread_run_free(struct batch_run *run)
 }
 
 /* An upstream 429 on the list route: nothing more goes there until its
- * Retry-After (header or body, the longer) has passed. */
+ * hint has passed (budget_pause_from_429 decides, as for single reads). */
 static void up_listread_pause(struct fwd *f, const struct fg_config *cfg)
 {
 	struct evbuffer *body = up_forward_body(f);
-	int secs = up_forward_retry_after(f);
-	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
-	if (in_body > secs)
-		secs = in_body;
-	if (secs < 0)
-		secs = (int)cfg->list_get_rate.window_s;
 	stats_inc(STAT_list_throttled);
+	int secs = budget_pause_from_429(bt.budget, clock_now(), up_forward_retry_after(f),
+					 (const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body),
+					 cfg->list_get_rate.window_s);
 	log_warn("the upstream answered 429 to a list read; list reads pause for %d s", secs);
-	budget_pause(bt.budget, clock_now(), secs);
 	/* A batch already waiting for a list slot would now wait out the
 	 * slot and the pause while its requests sit until their deadline;
 	 * one holding a slot and waiting for a token would be sent during

@@ -1,6 +1,6 @@
 /* check_budget.c: the upstream read budget (docs/cache.md) with an injected
  * clock: the sliding window over a long simulated timeline, fairness
- * across tenants, the 429 pause, "retry after Ns". */
+ * across tenants, the 429 pause, "retry after Ns" and the pause it decides. */
 #include <check.h>
 #include "check_main.h"
 #include <math.h>
@@ -252,6 +252,40 @@ START_TEST(retry_after_in_body)
 }
 END_TEST
 
+/* One decision after a 429 for single and list reads: the longer of the
+ * Retry-After header and the body's "retry after Ns", else the route's
+ * window; capped by budget_pause, but the ask is returned as made. */
+START_TEST(pause_from_429_takes_the_longer_hint_else_the_window)
+{
+	static const struct {
+		int header;
+		const char *body;
+		double window;
+		int asked;
+		double paused;
+	} cases[] = {
+		{ 30, "", 60, 30, 30 },                        /* header only */
+		{ -1, "slow down: retry after 20s", 60, 20, 20 },   /* body only */
+		{ 10, "retry after 25s", 60, 25, 25 },         /* both: the longer */
+		{ 40, "retry after 5s", 60, 40, 40 },
+		{ -1, "slow down", 60, 60, 60 },               /* neither: the window */
+		{ -1, "", 1, 1, 1 },
+		{ 0, "", 60, 0, 0 },                           /* "Retry-After: 0" is a hint */
+		{ -1, "retry after 99999999999999999999s", 60, 9999999, BUDGET_PAUSE_MAX },
+		{ -1, "", 7200, 7200, BUDGET_PAUSE_MAX },      /* a window over the cap */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct budget *b = budget_new();
+		budget_set_rate(b, 60, 60);
+		int asked = budget_pause_from_429(b, 100, cases[i].header, cases[i].body, strlen(cases[i].body),
+						  cases[i].window);
+		ck_assert_int_eq(asked, cases[i].asked);
+		ck_assert_double_eq_tol(budget_paused_for(b, 100), cases[i].paused, 1e-9);
+		budget_free(b);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("budget");
@@ -263,6 +297,7 @@ int main(void)
 	tcase_add_test(tc, pause_after_upstream_429);
 	tcase_add_test(tc, pause_is_capped_and_can_be_resumed);
 	tcase_add_test(tc, retry_after_in_body);
+	tcase_add_test(tc, pause_from_429_takes_the_longer_hint_else_the_window);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
