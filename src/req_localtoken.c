@@ -5,17 +5,19 @@
  * access tokens"; docs/tenants.md, "Moving an existing High Mobility
  * client behind fleetgate").
  *
- * Owns: reading a token request (form-encoded or JSON), deciding it
- * (client_id names a tenant; client_secret is one of that tenant's keys,
- * or the caller is already attributed to that tenant by its listener or
- * source address), the OAuth-shaped answer, and the process-wide store of
+ * Owns, for the steps of req.c that the token route runs through (body,
+ * client, tenant_rate, local_token; docs/overview.md): reading a token
+ * request (form-encoded or JSON), deciding it (client_id names a tenant;
+ * client_secret is one of that tenant's keys, or the caller is already
+ * attributed to that tenant by its listener or source address), the
+ * OAuth-shaped answers and refusals, and the process-wide store of
  * the tokens issued. The store keeps only SHA-256 hashes of tokens, with
  * the tenant's name, the hash of the key that asked (if any) and the
  * expiry; it is shared by every worker thread behind one mutex, bounded
  * by LOCALTOKEN_MAX and by LOCALTOKEN_PER_TENANT for each tenant (so one
  * tenant fetching tokens in a loop drops its own, not others'), and swept of
  * expired tokens as it goes. A token request counts against its tenant's
- * request rate like any other request. A token is
+ * request rate in the tenant_rate step like any other request. A token is
  * checked against the configuration in force when it is used, so it
  * survives a reload while its tenant (and key) do and dies with them.
  *
@@ -26,7 +28,6 @@
 #include "req_localtoken.h"
 #include "conf.h"
 #include "log.h"
-#include "req_tenantrate.h"
 #include "stats.h"
 #include "tenant.h"
 #include <pthread.h>
@@ -307,41 +308,35 @@ void req_localtoken_clear(void)
 
 /* ---- the endpoint --------------------------------------------------------- */
 
-/* The parameters of a token request; the secret is wiped after use. */
-struct lt_params {
-	char *grant_type, *client_id, *secret;
-	size_t secret_len;
-};
-
-static void lt_params_free(struct lt_params *p)
+void req_localtoken_req_free(struct localtoken_req *q)
 {
-	if (p->secret)
-		OPENSSL_cleanse(p->secret, p->secret_len);
-	free(p->grant_type);
-	free(p->client_id);
-	free(p->secret);
-	memset(p, 0, sizeof *p);
+	if (q->secret)
+		OPENSSL_cleanse(q->secret, q->secret_len);
+	free(q->grant_type);
+	free(q->client_id);
+	free(q->secret);
+	OPENSSL_cleanse(q, sizeof *q);
 }
 
-/* Takes NAME = VALUE into P when it is one of the three; a second one of
+/* Takes NAME = VALUE into Q when it is one of the three; a second one of
  * the same name is refused (which would the client mean?). */
-static int lt_param(struct lt_params *p, const char *name, const char *value, size_t vlen)
+static int lt_param(struct localtoken_req *q, const char *name, const char *value, size_t vlen)
 {
-	char **slot = strcmp(name, "grant_type") == 0 ? &p->grant_type
-		    : strcmp(name, "client_id") == 0 ? &p->client_id
-		    : strcmp(name, "client_secret") == 0 ? &p->secret : NULL;
+	char **slot = strcmp(name, "grant_type") == 0 ? &q->grant_type
+		    : strcmp(name, "client_id") == 0 ? &q->client_id
+		    : strcmp(name, "client_secret") == 0 ? &q->secret : NULL;
 	if (!slot)
 		return 0;   /* scope, audience...: not ours to check */
 	if (*slot || !(*slot = malloc(vlen + 1)))
 		return -1;
 	memcpy(*slot, value, vlen);
 	(*slot)[vlen] = '\0';
-	if (slot == &p->secret)
-		p->secret_len = vlen;
+	if (slot == &q->secret)
+		q->secret_len = vlen;
 	return 0;
 }
 
-static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_parse_json(const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	json_error_t je;
 	json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je), *v;
@@ -351,7 +346,7 @@ static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params
 		json_object_foreach(j, k, v) {
 			bool ours = !strcmp(k, "grant_type") || !strcmp(k, "client_id") || !strcmp(k, "client_secret");
 			if (ours && (!json_is_string(v) ||
-				     lt_param(p, k, json_string_value(v), json_string_length(v)) < 0))
+				     lt_param(q, k, json_string_value(v), json_string_length(v)) < 0))
 				rc = -1;
 			if (ours && json_is_string(v) && !strcmp(k, "client_secret"))
 				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
@@ -361,23 +356,23 @@ static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params
 	return rc;
 }
 
-static int lt_parse_form(const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_parse_form(const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	char *s = malloc(len + 1);
-	struct evkeyvalq q;
+	struct evkeyvalq kvs;
 	if (!s)
 		return -1;
 	memcpy(s, body, len);
 	s[len] = '\0';
-	TAILQ_INIT(&q);
-	int rc = (memchr(s, '\0', len) || evhttp_parse_query_str(s, &q) < 0) ? -1 : 0;
-	for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
-		if (rc == 0 && lt_param(p, kv->key, kv->value, strlen(kv->value)) < 0)
+	TAILQ_INIT(&kvs);
+	int rc = (memchr(s, '\0', len) || evhttp_parse_query_str(s, &kvs) < 0) ? -1 : 0;
+	for (struct evkeyval *kv = kvs.tqh_first; kv; kv = kv->next.tqe_next) {
+		if (rc == 0 && lt_param(q, kv->key, kv->value, strlen(kv->value)) < 0)
 			rc = -1;
 		if (strcmp(kv->key, "client_secret") == 0)
 			OPENSSL_cleanse(kv->value, strlen(kv->value));
 	}
-	evhttp_clear_headers(&q);
+	evhttp_clear_headers(&kvs);
 	OPENSSL_cleanse(s, len);
 	free(s);
 	return rc;
@@ -385,7 +380,7 @@ static int lt_parse_form(const unsigned char *body, size_t len, struct lt_params
 
 /* JSON when it says so (or, without a usable Content-Type, looks so);
  * form-encoded otherwise, as OAuth clients send by default. */
-static int lt_parse(const char *ctype, const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_parse(const char *ctype, const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	bool json;
 	if (ctype && strncasecmp(ctype, "application/json", 16) == 0)
@@ -398,7 +393,7 @@ static int lt_parse(const char *ctype, const unsigned char *body, size_t len, st
 			i++;
 		json = i < len && body[i] == '{';
 	}
-	return json ? lt_parse_json(body, len, p) : lt_parse_form(body, len, p);
+	return json ? lt_parse_json(body, len, q) : lt_parse_form(body, len, q);
 }
 
 /* The tenant CLIENT_ID names and whether SECRET is one of its keys (the
@@ -439,36 +434,54 @@ static int lt_error(struct evbuffer *out, int status, const char *error, const c
 	return status;
 }
 
-int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
-		       const char *ctype, const unsigned char *body, size_t len, double now,
-		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out)
+void req_localtoken_headers(struct evkeyvalq *headers)
 {
-	struct lt_params p = {0};
-	unsigned char keyhash[SHA256_DIGEST_LENGTH];
-	bool key_ok = false;
-	int status;
-	*tenant = NULL;
 	/* RFC 6749 5.1: no cache keeps an answer that may hold a token. */
 	evhttp_add_header(headers, "Cache-Control", "no-store");
 	evhttp_add_header(headers, "Pragma", "no-cache");
-	if (len > c->max_body_bytes) {
-		log_warn("local token request refused: the body is larger than max_body_bytes");
-		return lt_error(out, 413, "invalid_request", "the request body is too large");
-	}
-	if (lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, &p) < 0) {
+}
+
+int req_localtoken_too_large(struct evbuffer *out)
+{
+	log_warn("local token request refused: the body is larger than max_body_bytes");
+	return lt_error(out, 413, "invalid_request", "the request body is too large");
+}
+
+int req_localtoken_over_rate(const struct fg_tenant *t, double retry_after, struct evkeyvalq *headers,
+			     struct evbuffer *out)
+{
+	char v[24];
+	snprintf(v, sizeof v, "%d", (int)ceil(retry_after) < 1 ? 1 : (int)ceil(retry_after));   /* as the steps' 429 */
+	evhttp_add_header(headers, "Retry-After", v);
+	log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
+		 t->rate.count, t->rate.window_s);
+	stats_inc(STAT_rate_limited);
+	return lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
+}
+
+int req_localtoken_read(struct localtoken_req *q, const char *ctype, const unsigned char *body, size_t len,
+			struct evbuffer *out)
+{
+	if (lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, q) < 0) {
 		log_warn("local token request refused: the body is neither form-encoded nor a JSON object "
 			 "of strings, or repeats a parameter");
-		status = lt_error(out, 400, "invalid_request",
-				  "the body must be form-encoded or a JSON object, each parameter once");
-		goto done;
+		return lt_error(out, 400, "invalid_request",
+				"the body must be form-encoded or a JSON object, each parameter once");
 	}
-	if (!p.grant_type || strcmp(p.grant_type, "client_credentials") != 0) {
-		log_warn("local token request refused: grant_type is %s", p.grant_type ? "not client_credentials" : "missing");
-		status = p.grant_type ? lt_error(out, 400, "unsupported_grant_type", "grant_type must be client_credentials")
-				      : lt_error(out, 400, "invalid_request", "grant_type can't be blank");
-		goto done;
+	if (!q->grant_type || strcmp(q->grant_type, "client_credentials") != 0) {
+		log_warn("local token request refused: grant_type is %s", q->grant_type ? "not client_credentials" : "missing");
+		return q->grant_type ? lt_error(out, 400, "unsupported_grant_type", "grant_type must be client_credentials")
+				     : lt_error(out, 400, "invalid_request", "grant_type can't be blank");
 	}
-	const struct fg_tenant *t = lt_credentials(c, p.client_id, p.secret, p.secret_len, keyhash, &key_ok);
+	return 0;
+}
+
+int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *by_addr,
+				bool dedicated, const struct fg_tenant **tenant, struct evbuffer *out)
+{
+	bool key_ok = false;
+	*tenant = NULL;
+	const struct fg_tenant *t = lt_credentials(c, q->client_id, q->secret, q->secret_len, q->keyhash, &key_ok);
 	/* A dedicated listener is its tenant's alone: no other tenant's
 	 * token is handed out there, whatever the secret. */
 	bool addr_ok = t && by_addr == t;
@@ -479,26 +492,23 @@ int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by
 			log_warn("local token request refused for tenant %s: the client_secret is not one of its "
 				 "keys and the caller is not attributed to it by listener or source "
 				 "(or came in on another tenant's listener)", t->name);
-		status = lt_error(out, 401, "invalid_client", "client authentication failed");
-		goto done;
+		OPENSSL_cleanse(q->keyhash, sizeof q->keyhash);
+		return lt_error(out, 401, "invalid_client", "client authentication failed");
 	}
-	double ra;
-	if (!req_tenantrate_tenant_allows(t, now, &ra)) {
-		char v[24];
-		snprintf(v, sizeof v, "%d", (int)ceil(ra));   /* as the steps' 429 */
-		evhttp_add_header(headers, "Retry-After", v);
-		log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
-			 t->rate.count, t->rate.window_s);
-		stats_inc(STAT_rate_limited);
-		*tenant = t;   /* it authenticated: logged and counted as that tenant's 429 */
-		status = lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
-		goto done;
-	}
+	q->by_key = key_ok;
+	if (!key_ok)
+		OPENSSL_cleanse(q->keyhash, sizeof q->keyhash);
+	*tenant = t;
+	return 0;
+}
+
+int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *t,
+			 double now, struct evbuffer *out)
+{
 	char tok[LOCALTOKEN_LEN + 1];
-	if (req_localtoken_issue(t->name, key_ok ? keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
+	if (req_localtoken_issue(t->name, q->by_key ? q->keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
 		log_error("local token for tenant %s: no random bytes or no memory", t->name);
-		status = lt_error(out, 500, "server_error", "no token could be issued");
-		goto done;
+		return lt_error(out, 500, "server_error", "no token could be issued");
 	}
 	char *text = NULL;
 	int n = asprintf(&text, "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":%d,"
@@ -510,34 +520,10 @@ int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by
 		if (n >= 0)
 			lt_wipe_text(text, (size_t)n, NULL);
 		log_error("local token for tenant %s: no memory for the answer", t->name);
-		status = lt_error(out, 500, "server_error", "no token could be issued");
-		goto done;
+		return lt_error(out, 500, "server_error", "no token could be issued");
 	}
 	stats_inc(STAT_local_tokens_issued);
-	log_info("local token issued to tenant %s (by %s, %d s)", t->name, key_ok ? "key" : "address",
+	log_info("local token issued to tenant %s (by %s, %d s)", t->name, q->by_key ? "key" : "address",
 		 c->local_token_ttl);
-	*tenant = t;
-	status = 200;
-done:
-	OPENSSL_cleanse(keyhash, sizeof keyhash);
-	lt_params_free(&p);
-	return status;
-}
-
-int req_localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
-		      bool dedicated, double now, char *uri, const struct fg_tenant **tenant, struct evbuffer *out)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(er);
-	size_t len = evbuffer_get_length(in);
-	*tenant = NULL;
-	/* Parameters belong in the body (RFC 6749 2.3.1); whatever a client
-	 * put in the query stays out of the access log all the same. */
-	if (uri)
-		uri[strcspn(uri, "?")] = '\0';
-	if (!out)
-		return 500;
-	return req_localtoken_request(c, by_addr, dedicated,
-				  evhttp_find_header(evhttp_request_get_input_headers(er), "Content-Type"),
-				  len && len <= c->max_body_bytes ? evbuffer_pullup(in, -1) : NULL, len, now, tenant,
-				  evhttp_request_get_output_headers(er), out);
+	return 200;
 }

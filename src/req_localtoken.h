@@ -24,25 +24,51 @@ struct fg_tenant;
 /* Characters of a token: 32 random bytes, base64url without padding. */
 #define LOCALTOKEN_LEN 43
 
-/* Answers one token request. BODY/LEN is the request body, CTYPE its
- * Content-Type (may be NULL). BY_ADDR is the tenant the caller is
- * attributed to by its listener or source address (NULL: none);
- * DEDICATED says the request came in on a tenant's own listener, which
- * is that tenant's alone. Returns the HTTP status (200, 400, 401, 413,
- * 429 with Retry-After, 500) with the JSON answer appended to OUT and its
- * headers (no-store) added to HEADERS; *TENANT is the tenant a token was
- * issued to, or that authenticated and is over its rate (429); NULL
- * otherwise. Logs and counts every refusal. */
-int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
-		       const char *ctype, const unsigned char *body, size_t len, double now,
-		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out);
+/* One token request between the steps of req.c (docs/overview.md): the
+ * body step reads it, the client step authenticates it, the tenant_rate
+ * step counts it and the local_token step answers it. Free with
+ * req_localtoken_req_free (the secret is wiped). */
+struct localtoken_req {
+	char *grant_type, *client_id, *secret;
+	size_t secret_len;
+	bool by_key;                       /* a key authenticated it (else the listener or source) */
+	unsigned char keyhash[32];         /* by_key: the key's SHA-256 */
+};
+void req_localtoken_req_free(struct localtoken_req *q);
 
-/* req_localtoken_request for request ER (body, Content-Type, answer headers
- * from it). URI is the request's as the access log will show it: its
- * query is cut off, so no client_secret= sent there is logged. 500
- * without OUT (no memory). */
-int req_localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
-		      bool dedicated, double now, char *uri, const struct fg_tenant **tenant, struct evbuffer *out);
+/* Cache-Control: no-store and Pragma: no-cache into HEADERS: every answer
+ * of the token route past its route and attribute steps carries them
+ * (RFC 6749 5.1). */
+void req_localtoken_headers(struct evkeyvalq *headers);
+
+/* The body step: BODY/LEN (within max_body_bytes; the step checked) with
+ * Content-Type CTYPE (may be NULL), form-encoded or JSON, into Q. 0, or
+ * 400 with the OAuth error appended to OUT. */
+int req_localtoken_read(struct localtoken_req *q, const char *ctype, const unsigned char *body, size_t len,
+			struct evbuffer *out);
+
+/* The client step: the tenant Q's client_id names when its secret is one
+ * of that tenant's keys, or when the caller is attributed to that tenant
+ * by BY_ADDR (its listener or source address; NULL: none). DEDICATED:
+ * the request came in on a tenant's own listener, which hands out that
+ * tenant's tokens only. 0 with *TENANT set, or 400/401 with the OAuth
+ * error appended to OUT (and *TENANT NULL). */
+int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *by_addr,
+				bool dedicated, const struct fg_tenant **tenant, struct evbuffer *out);
+
+/* The refusals the shared steps make on the token route, in the OAuth
+ * error shape, logged and counted: a body over max_body_bytes (413), and
+ * tenant T over its rate (429; Retry-After RETRY_AFTER seconds into
+ * HEADERS). Return the status. */
+int req_localtoken_too_large(struct evbuffer *out);
+int req_localtoken_over_rate(const struct fg_tenant *t, double retry_after, struct evkeyvalq *headers,
+			     struct evbuffer *out);
+
+/* The local_token step: issues TENANT's token for Q (valid NOW + the
+ * configured local_token_ttl) and appends the OAuth answer to OUT. 200,
+ * or 500 with the OAuth error (no random bytes, no memory). */
+int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *tenant,
+			 double now, struct evbuffer *out);
 
 /* Issues a token for TENANT_NAME, bound to the SHA-256 KEYHASH of the key
  * that asked for it (NULL: issued to the caller's address), valid until

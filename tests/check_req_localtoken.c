@@ -19,6 +19,7 @@
 #include <openssl/sha.h>
 #include "conf.h"
 #include "req_localtoken.h"
+#include "req_tenantrate.h"
 #include "tenant.h"
 
 /* ---- hand-made configurations ---- */
@@ -280,6 +281,31 @@ struct answer {
 	const struct fg_tenant *tenant;
 };
 
+/* The token route's steps as req.c runs them (docs/overview.md): body
+ * (size, then the parameters), client, tenant_rate, local_token, each
+ * answering with the functions the steps call. */
+static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated, const char *ctype,
+		     const char *body, const struct fg_tenant **tenant, struct evkeyvalq *h, struct evbuffer *out)
+{
+	struct localtoken_req q = {0};
+	size_t len = strlen(body);
+	double ra;
+	int st;
+	*tenant = NULL;
+	req_localtoken_headers(h);
+	if (len > c->max_body_bytes)
+		st = req_localtoken_too_large(out);
+	else if ((st = req_localtoken_read(&q, ctype, (const unsigned char *)body, len, out)) == 0 &&
+		 (st = req_localtoken_authenticate(&q, c, by_addr, dedicated, tenant, out)) == 0) {
+		if (!req_tenantrate_tenant_allows(*tenant, 50, &ra))
+			st = req_localtoken_over_rate(*tenant, ra, h, out);   /* *tenant: logged as its 429 */
+		else if ((st = req_localtoken_grant(&q, c, *tenant, 50, out)) != 200)
+			*tenant = NULL;
+	}
+	req_localtoken_req_free(&q);
+	return st;
+}
+
 static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
 			 const char *ctype, const char *body)
 {
@@ -287,8 +313,7 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
-	a.status = req_localtoken_request(c, by_addr, dedicated, ctype, (const unsigned char *)body, strlen(body), 50,
-				      &a.tenant, &h, out);
+	a.status = run_steps(c, by_addr, dedicated, ctype, body, &a.tenant, &h, out);
 	size_t n = evbuffer_get_length(out);
 	char *text = calloc(1, n + 1);
 	evbuffer_remove(out, text, n);
