@@ -137,6 +137,7 @@ struct req {
 	uint64_t token_gen;
 	double token_deadline;      /* this attempt's token wait ends; 0: none yet */
 	struct fwd *answer;         /* the upstream's, for the answer step */
+	struct fg_attribution by;   /* what attributed r->tenant (the token route's client step) */
 	struct localtoken_req lt;   /* the token route's request, body to local_token */
 	enum req_slot slot;
 	struct reqcache cache;
@@ -417,15 +418,17 @@ static enum req_go req_route(struct req *r)
 	return req_reply_error(r, st, -1, r->rm.status ? r->rm.detail : d);
 }
 
+static enum req_go req_reply_oauth(struct req *r, int status, struct evbuffer *out);
+
 static enum req_go req_attribute(struct req *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-	bool local = req_route_is_local(r->rm.route);   /* the token route reads its own credentials */
+	bool local = req_route_is_local(r->rm.route);   /* Basic there is the client step's */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = req_policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
-					     http_request_peer(r->er), &res);
-	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
-		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	r->tenant = req_policy_attribute_how(r->cfg, http_bind_tenant_listener(r->b), h, http_request_peer(r->er), local,
+					     &r->by, &res);
+	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || (local && res == FG_ATTR_NONE))) {
+		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;   /* the token route: the client step decides */
 		return REQ_GO;
 	}
 	const char *detail;
@@ -436,6 +439,10 @@ static enum req_go req_attribute(struct req *r)
 	req_headcheck_count(st);
 	if (res == FG_ATTR_BAD_KEY)   /* RFC 6750: so clients that refresh on 401 do */
 		evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+	if (local && st != 503) {   /* a credential the token route cannot take: the OAuth shape */
+		struct evbuffer *b = evbuffer_new();
+		return req_reply_oauth(r, b ? req_localtoken_bad_header(st, b) : 500, b);
+	}
 	return req_reply_error(r, st, st == 503 ? 1 : -1, detail);
 }
 
@@ -443,7 +450,7 @@ static enum req_go req_attribute(struct req *r)
  * OUT (req_localtoken.c wrote it; NULL: no memory). */
 static enum req_go req_reply_oauth(struct req *r, int status, struct evbuffer *out)
 {
-	req_localtoken_headers(evhttp_request_get_output_headers(r->er));
+	req_localtoken_headers(&r->lt, status, evhttp_request_get_output_headers(r->er));
 	if (!out)
 		return req_reply_error(r, 500, -1, "out of memory");
 	req_reply(r, status, out, "application/json");
@@ -465,7 +472,8 @@ static enum req_go req_body(struct req *r)
 	if (local) {
 		struct evbuffer *out = evbuffer_new();
 		st = !out ? 500 : len > r->cfg->max_body_bytes ? req_localtoken_too_large(out)
-			: req_localtoken_read(&r->lt, ctype, len ? evbuffer_pullup(in, -1) : NULL, len, out);
+			: req_localtoken_read(&r->lt, evhttp_find_header(evhttp_request_get_input_headers(r->er), "Authorization"),
+					      ctype, len ? evbuffer_pullup(in, -1) : NULL, len, out);
 		if (st == 0) {
 			evbuffer_free(out);
 			return REQ_GO;
@@ -495,8 +503,8 @@ static enum req_go req_client(struct req *r)
 	const struct fg_tenant *by_addr = r->tenant;
 	r->tenant = NULL;
 	r->tenant_slot = -1;
-	int st = !out ? 500 : req_localtoken_authenticate(&r->lt, r->cfg, by_addr, http_bind_tenant_listener(r->b) != NULL,
-							&r->tenant, out);
+	int st = !out ? 500 : req_localtoken_authenticate(&r->lt, r->cfg, by_addr, &r->by,
+							http_bind_tenant_listener(r->b) != NULL, &r->tenant, out);
 	if (st)
 		return req_reply_oauth(r, st, out);
 	evbuffer_free(out);
@@ -545,10 +553,10 @@ static enum req_go req_local_token(struct req *r)
 	if (!req_route_is_local(r->rm.route))
 		return REQ_GO;
 	struct evbuffer *out = evbuffer_new();
-	int st = out ? req_localtoken_grant(&r->lt, r->cfg, r->tenant, clock_now(), out) : 500;
+	int st = out ? req_localtoken_grant(&r->lt, r->cfg, r->tenant, clock_now(), clock_wall(), out) : 500;
 	if (st != 200)
 		return req_reply_oauth(r, st, out);
-	req_localtoken_headers(evhttp_request_get_output_headers(r->er));
+	req_localtoken_headers(&r->lt, st, evhttp_request_get_output_headers(r->er));
 	req_reply(r, st, out, "application/json");
 	evbuffer_free(out);
 	return REQ_DONE;

@@ -16,6 +16,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/sha.h>
 #include "conf.h"
 #include "req_localtoken.h"
@@ -24,11 +25,26 @@
 
 /* ---- hand-made configurations ---- */
 
+/* Every hand-made tenant has the source range 10.0.0.0/8; SRC is the
+ * attribution by it, as a token issued to a source address carries. */
+static const struct fg_cidr SRC_RANGE = { .family = AF_INET, .addr = { 10 }, .bits = 8 };
+static struct fg_attribution SRC;
+
+static const struct fg_attribution *by_key(const unsigned char kh[32])
+{
+	static struct fg_attribution a;
+	req_policy_by_keyhash(kh, &a);
+	return &a;
+}
+
 static struct fg_tenant *mk_tenant(const char *name, const char *const *keys, size_t nkeys)
 {
 	struct fg_tenant *t = calloc(1, sizeof *t);
 	ck_assert_ptr_nonnull(t);
 	t->name = strdup(name);
+	t->sources = calloc(1, sizeof *t->sources);
+	t->sources[0] = SRC_RANGE;
+	t->nsources = 1;
 	t->keys = calloc(nkeys ? nkeys : 1, sizeof *t->keys);
 	for (size_t i = 0; i < nkeys; i++)
 		SHA256((const unsigned char *)keys[i], strlen(keys[i]), t->keys[i]);
@@ -38,6 +54,7 @@ static struct fg_tenant *mk_tenant(const char *name, const char *const *keys, si
 
 static void free_tenant(struct fg_tenant *t)
 {
+	free(t->sources);
 	free(t->name);
 	free(t->keys);
 	free(t);
@@ -70,7 +87,11 @@ static void hash_of(const char *key, unsigned char out[32])
 	SHA256((const unsigned char *)key, strlen(key), out);
 }
 
-static void setup(void) { req_localtoken_clear(); }
+static void setup(void)
+{
+	req_localtoken_clear();
+	req_policy_by_range(&SRC_RANGE, &SRC);
+}
 static void teardown(void) { req_localtoken_clear(); }
 
 /* ---- the store ---- */
@@ -83,8 +104,8 @@ START_TEST(test_issue_and_lookup)
 	unsigned char kh[32];
 	hash_of("k-ops", kh);
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, a), 0);
-	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, b), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(kh), 100, 60, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(kh), 100, 60, b), 0);
 	ck_assert_uint_eq(strlen(a), LOCALTOKEN_LEN);
 	ck_assert_str_ne(a, b);   /* random, never the same twice */
 	for (const char *p = a; *p; p++)
@@ -110,8 +131,8 @@ START_TEST(test_expiry)
 	struct cfg k;
 	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 30, a), 0);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 300, b), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1000, 30, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1000, 300, b), 0);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, a, strlen(a), 1029.5), k.t[0]);
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, a, strlen(a), 1030));
 	/* The expired token was dropped when met, not just refused. */
@@ -120,7 +141,7 @@ START_TEST(test_expiry)
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, b, strlen(b), 1030), k.t[0]);
 	/* A sweep at the next issue takes expired tokens nobody presents. */
 	char c[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1400, 30, c), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1400, 30, c), 0);
 	ck_assert_uint_eq(req_localtoken_count(), 1);
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, b, strlen(b), 1400));
 	free_cfg(&k);
@@ -138,12 +159,12 @@ START_TEST(test_bounded)
 	char first[LOCALTOKEN_LEN + 1], last[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
 	char srctok[LOCALTOKEN_LEN + 1];
 	ck_assert_int_lt(LOCALTOKEN_MAX / 16, LOCALTOKEN_PER_TENANT);
-	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
+	ck_assert_int_eq(req_localtoken_issue("t1", &SRC, 0, 10, first), 0);   /* closest to expiry */
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], &SRC, 0, 1000, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1, 1000, last), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1, 1000, last), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, first, strlen(first), 1));
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
@@ -152,11 +173,11 @@ START_TEST(test_bounded)
 	 * call): the oldest sixteenth goes at once, the newest stay. */
 	req_localtoken_clear();
 	char oldest[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], &SRC, (double)i / 1000, 3600,
 						  (i + 1) % 16 ? tok : srctok), 0);
-	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 100, 3600, last), 0);
+	ck_assert_int_eq(req_localtoken_issue("t1", &SRC, 100, 3600, last), 0);
 	size_t n = req_localtoken_count();
 	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
 	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
@@ -174,10 +195,10 @@ START_TEST(test_per_tenant_cap)
 	struct cfg k;
 	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("quiet", NULL, 0), mk_tenant("greedy", NULL, 0) });
 	char quiet[LOCALTOKEN_LEN + 1], oldest[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
-	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("quiet", &SRC, 0, 100, quiet), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < 3 * LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, (double)i / 1000, 3600, tok), 0);
 	ck_assert_uint_le(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
 	ck_assert_uint_ge(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
@@ -189,11 +210,11 @@ START_TEST(test_per_tenant_cap)
 	 * sixteenth less than the cap. */
 	req_localtoken_clear();
 	for (size_t i = 0; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 10, tok), 0);
-	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 0, 10, tok), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 20, 10, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), 1);
 	for (size_t i = 1; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 20, 10, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
 	free_cfg(&k);
 }
@@ -209,9 +230,9 @@ START_TEST(test_reload_rules)
 	unsigned char h1[32];
 	hash_of("k1", h1);
 	char bykey[LOCALTOKEN_LEN + 1], byaddr[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("ops", h1, 0, 3600, bykey), 0);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, byaddr), 0);
-	ck_assert_int_eq(req_localtoken_issue("ops", NULL, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(h1), 0, 3600, bykey), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 0, 3600, byaddr), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", &SRC, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
 
 	/* Same tenants, new structures: both live on, on the new tenants. */
 	mk_cfg(&same, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("ops", k1, 1) });
@@ -248,7 +269,7 @@ static void *issue_and_look(void *arg)
 	long bad = 0;
 	for (int i = 0; i < 3000; i++) {
 		char tok[LOCALTOKEN_LEN + 1];
-		if (req_localtoken_issue("src", NULL, i, 1000000, tok) != 0 ||
+		if (req_localtoken_issue("src", &SRC, i, 1000000, tok) != 0 ||
 		    req_localtoken_lookup(&threads_cfg.c, tok, LOCALTOKEN_LEN, i) != threads_cfg.t[0])
 			bad++;
 	}
@@ -273,7 +294,11 @@ END_TEST
 
 /* ---- the endpoint ---- */
 
+/* The next ask()'s Authorization header (NULL: none). */
+static const char *a_authorization;
+
 struct answer {
+	char www_authenticate[64];
 	int status;
 	json_t *body;
 	char cache_control[32];
@@ -284,24 +309,27 @@ struct answer {
 /* The token route's steps as req.c runs them (docs/overview.md): body
  * (size, then the parameters), client, tenant_rate, local_token, each
  * answering with the functions the steps call. */
-static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated, const char *ctype,
-		     const char *body, const struct fg_tenant **tenant, struct evkeyvalq *h, struct evbuffer *out)
+#define WALL 1700000000.0   /* the wall clock the steps read, for sealed tokens */
+
+static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
+		     const char *authorization, const char *ctype, const char *body, const struct fg_tenant **tenant,
+		     struct evkeyvalq *h, struct evbuffer *out)
 {
 	struct localtoken_req q = {0};
 	size_t len = strlen(body);
 	double ra;
 	int st;
 	*tenant = NULL;
-	req_localtoken_headers(h);
 	if (len > c->max_body_bytes)
 		st = req_localtoken_too_large(out);
-	else if ((st = req_localtoken_read(&q, ctype, (const unsigned char *)body, len, out)) == 0 &&
-		 (st = req_localtoken_authenticate(&q, c, by_addr, dedicated, tenant, out)) == 0) {
+	else if ((st = req_localtoken_read(&q, authorization, ctype, (const unsigned char *)body, len, out)) == 0 &&
+		 (st = req_localtoken_authenticate(&q, c, by_addr, by_addr ? &SRC : NULL, dedicated, tenant, out)) == 0) {
 		if (!req_tenantrate_tenant_allows(*tenant, 50, &ra))
 			st = req_localtoken_over_rate(*tenant, ra, h, out);   /* *tenant: logged as its 429 */
-		else if ((st = req_localtoken_grant(&q, c, *tenant, 50, out)) != 200)
+		else if ((st = req_localtoken_grant(&q, c, *tenant, 50, WALL, out)) != 200)
 			*tenant = NULL;
 	}
+	req_localtoken_headers(&q, st, h);
 	req_localtoken_req_free(&q);
 	return st;
 }
@@ -313,7 +341,8 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
-	a.status = run_steps(c, by_addr, dedicated, ctype, body, &a.tenant, &h, out);
+	a.status = run_steps(c, by_addr, dedicated, a_authorization, ctype, body, &a.tenant, &h, out);
+	a_authorization = NULL;
 	size_t n = evbuffer_get_length(out);
 	char *text = calloc(1, n + 1);
 	evbuffer_remove(out, text, n);
@@ -322,6 +351,8 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	ck_assert_ptr_nonnull(a.body);
 	const char *cc = evhttp_find_header(&h, "Cache-Control");
 	snprintf(a.cache_control, sizeof a.cache_control, "%s", cc ? cc : "");
+	const char *wa = evhttp_find_header(&h, "WWW-Authenticate");
+	snprintf(a.www_authenticate, sizeof a.www_authenticate, "%s", wa ? wa : "");
 	const char *ra = evhttp_find_header(&h, "Retry-After");
 	snprintf(a.retry_after, sizeof a.retry_after, "%s", ra ? ra : "");
 	free(text);
