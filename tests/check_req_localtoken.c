@@ -8,6 +8,7 @@
 #include <check.h>
 #include "check_main.h"
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,6 +533,272 @@ START_TEST(test_by_address)
 }
 END_TEST
 
+/* ---- issue 25: HTTP Basic, sealed tokens; issue 22: %00, attribution ---- */
+
+static char *b64(const char *s, bool url, bool pad)
+{
+	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *a = url ? u : std;
+	size_t n = strlen(s), o = 0;
+	char *out = calloc(1, n * 2 + 16);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+		if (i + 1 < n) v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+		if (i + 2 < n) v |= (unsigned char)s[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		if (i + 1 < n) out[o++] = a[v >> 6 & 63]; else if (pad) out[o++] = '=';
+		if (i + 2 < n) out[o++] = a[v & 63]; else if (pad) out[o++] = '=';
+	}
+	return out;
+}
+
+static char *basic(const char *idsecret, bool url, bool pad)
+{
+	char *e = b64(idsecret, url, pad), *h = NULL;
+	ck_assert_int_ge(asprintf(&h, "Basic %s", e), 0);
+	free(e);
+	return h;
+}
+
+START_TEST(test_basic_parser)
+{
+	struct localtoken_req q = {0};
+	/* The secret holds what openssl rand -base64 makes: + / = */
+	char *h = basic("ops:a+b/c=d%41", false, true);
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert(q.basic);
+	ck_assert_str_eq(q.basic_id[0], "ops");
+	ck_assert_str_eq(q.basic_secret[0], "a+b/c=d%41");   /* as sent */
+	ck_assert_str_eq(q.basic_secret[1], "a b/c=dA");     /* form-decoded */
+	ck_assert_uint_eq(q.basic_secret_len[1], 8);
+	req_localtoken_req_free(&q);
+	free(h);
+	/* base64url, unpadded; scheme in any case; a colon in the secret */
+	memset(&q, 0, sizeof q);
+	h = basic("ops:?>?>:x", true, false);
+	h[0] = 'b';
+	h[2] = 'S';
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_str_eq(q.basic_secret[0], "?>?>:x");
+	req_localtoken_req_free(&q);
+	free(h);
+	/* A decoded %00 is no value: the raw form stands for both */
+	memset(&q, 0, sizeof q);
+	h = basic("ops:k%00junk", false, true);
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_str_eq(q.basic_secret[1], "k%00junk");
+	req_localtoken_req_free(&q);
+	free(h);
+	static const char *const bad[] = {
+		"Basic", "Basic ", "Basic !!!!", "Basic b3Bz",   /* "ops": no colon */
+		"Basic Om9wcw==",                                  /* ":ops": no id */
+		"Basic b3BzOms=x", "Basic b3BzOms===", "Basic b3BzO", "Basicb3BzOms=",
+		"Basic b3B zOms=",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&q, 0, sizeof q);
+		ck_assert_msg(req_localtoken_basic(bad[i], &q) == -1, "case %zu", i);
+		req_localtoken_req_free(&q);
+	}
+	memset(&q, 0, sizeof q);
+	char nul[] = "Basic b3BzOmsAeA==";   /* "ops:k\0x" */
+	ck_assert_int_eq(req_localtoken_basic(nul, &q), -1);
+	req_localtoken_req_free(&q);
+}
+END_TEST
+
+START_TEST(test_basic_endpoint)
+{
+	static const char *const form = "application/x-www-form-urlencoded";
+	const char *gt = "grant_type=client_credentials";
+	/* Raw and form-encoded secrets both work, in either alphabet. */
+	const char *const ok[] = { "ops:k-ops", "ops:k%2Dops", "%6Fps:k-ops-2" };
+	for (size_t i = 0; i < 3; i++)
+		for (int url = 0; url < 2; url++) {
+			char *h = basic(ok[i], url, !url);
+			a_authorization = h;
+			struct answer a = ask(&ep.c, NULL, false, form, gt);
+			ck_assert_msg(a.status == 200, "case %zu/%d: %d", i, url, a.status);
+			ck_assert_ptr_eq(a.tenant, ep.t[0]);
+			json_decref(a.body);
+			free(h);
+		}
+	/* A client_id in the body beside Basic: the same one only. */
+	char *h = basic("ops:k-ops", false, true);
+	a_authorization = h;
+	struct answer a = ask(&ep.c, NULL, false, form, "grant_type=client_credentials&client_id=ops");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	static const char *const both[] = {
+		"grant_type=client_credentials&client_id=ops&client_secret=k-ops",
+		"grant_type=client_credentials&client_secret=k-ops",
+		"grant_type=client_credentials&client_id=other",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		a_authorization = h;
+		a = ask(&ep.c, NULL, false, form, both[i]);
+		ck_assert_msg(a.status == 400, "both %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_request");
+		json_decref(a.body);
+	}
+	a_authorization = h;   /* the JSON form, the same rule */
+	a = ask(&ep.c, NULL, false, "application/json",
+		"{\"grant_type\":\"client_credentials\",\"client_secret\":\"k-ops\"}");
+	ck_assert_int_eq(a.status, 400);
+	json_decref(a.body);
+	a_authorization = h;
+	a = ask(&ep.c, NULL, false, "application/json", "{\"grant_type\":\"client_credentials\"}");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	free(h);
+	/* Wrong secret or malformed value: 401 invalid_client, and the
+	 * scheme to use (RFC 6749 5.2). */
+	const char *const no[] = { "Basic b3BzOm5vcGU=" /* ops:nope */, "Basic !!", "Basic b3Bz" };
+	for (size_t i = 0; i < 3; i++) {
+		a_authorization = no[i];
+		a = ask(&ep.c, NULL, false, form, gt);
+		ck_assert_msg(a.status == 401, "no %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_client");
+		ck_assert_str_eq(a.www_authenticate, "Basic realm=\"fleetgate\"");
+		json_decref(a.body);
+	}
+	/* Body credentials get no WWW-Authenticate (no scheme was used). */
+	a = ask(&ep.c, NULL, false, form, "grant_type=client_credentials&client_id=ops&client_secret=nope");
+	ck_assert_int_eq(a.status, 401);
+	ck_assert_str_eq(a.www_authenticate, "");
+	json_decref(a.body);
+}
+END_TEST
+
+START_TEST(test_form_nul)
+{
+	/* %00 cut the value in libevent's parser: KEY%00junk was KEY. */
+	static const char *const bodies[] = {
+		"grant_type=client_credentials&client_id=ops&client_secret=k-ops%00junk",
+		"grant_type=client_credentials&client_id=ops%00x&client_secret=k-ops",
+		"grant_type=client_credentials%00&client_id=ops&client_secret=k-ops",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct answer a = ask(&ep.c, NULL, false, "application/x-www-form-urlencoded", bodies[i]);
+		ck_assert_msg(a.status == 400, "case %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_request");
+		json_decref(a.body);
+	}
+	struct answer a = ask(&ep.c, NULL, false, "application/json",
+			      "{\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_secret\":\"k-ops\\u0000x\"}");
+	ck_assert_int_eq(a.status, 400);
+	json_decref(a.body);
+	ck_assert_uint_eq(req_localtoken_count(), 0);
+}
+END_TEST
+
+/* A token issued to a source address (or listener) dies when a reload
+ * removes that range (or listener) from its tenant, as a key's does. */
+START_TEST(test_attribution_rechecked)
+{
+	struct answer a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=src");
+	ck_assert_int_eq(a.status, 200);
+	char tok[LOCALTOKEN_LEN + 1];
+	snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+	json_decref(a.body);
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[2]);
+	ep.t[2]->nsources = 0;   /* a reload took its sources line */
+	ck_assert_ptr_null(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51));
+	ep.t[2]->nsources = 1;
+	ep.t[2]->sources[0].bits = 16;   /* another range */
+	ck_assert_ptr_null(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51));
+	ep.t[2]->sources[0].bits = 8;
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[2]);
+	/* No attribution, no token. */
+	struct fg_attribution none = {0};
+	ck_assert_int_eq(req_localtoken_issue("src", &none, 0, 10, tok), -1);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 10, tok), -1);
+}
+END_TEST
+
+static void set_keys(struct fg_config *c, unsigned char cur, unsigned char prev)
+{
+	c->local_token_nkeys = 0;
+	if (cur) {
+		memset(c->local_token_keys[0], cur, 32);
+		c->local_token_kids[c->local_token_nkeys++] = cur;
+	}
+	if (prev) {
+		memset(c->local_token_keys[1], prev, 32);
+		c->local_token_kids[c->local_token_nkeys++] = prev;
+	}
+}
+
+START_TEST(test_sealed)
+{
+	set_keys(&ep.c, 0xA1, 0);
+	struct answer a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
+	ck_assert_int_eq(a.status, 200);
+	char tok[LOCALTOKEN_SEALED_LEN + 1];
+	ck_assert_uint_eq(strlen(field(&a, "access_token")), LOCALTOKEN_SEALED_LEN);
+	snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+	json_decref(a.body);
+	ck_assert_uint_eq(req_localtoken_count(), 0);   /* nothing held in this process */
+	for (const char *p = tok; *p; p++)
+		ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+	/* Any configuration with the key: another instance, or this one
+	 * after a restart (the monotonic clock means nothing to it). */
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL), ep.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 1e9, WALL + 119), ep.t[0]);
+	/* Expired (wall clock), or claiming to outlive local_token_ttl + skew. */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL + 120));
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL - LOCALTOKEN_SKEW - 1));
+	ep.c.local_token_ttl = 10;   /* a reload shortened it: longer-lived tokens end */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	ep.c.local_token_ttl = 120;
+	/* Altered anywhere (each position, a flip), truncated, extended. */
+	for (size_t i = 0; i < LOCALTOKEN_SEALED_LEN; i++) {
+		char t2[LOCALTOKEN_SEALED_LEN + 1];
+		memcpy(t2, tok, sizeof t2);
+		t2[i] = t2[i] == 'A' ? 'B' : 'A';
+		ck_assert_msg(!req_localtoken_lookup_at(&ep.c, t2, strlen(t2), 0, WALL), "altered at %zu", i);
+	}
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, LOCALTOKEN_SEALED_LEN - 1, 0, WALL));
+	char longer[LOCALTOKEN_SEALED_LEN + 2];
+	snprintf(longer, sizeof longer, "%sA", tok);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, longer, strlen(longer), 0, WALL));
+	/* Forged: sealed under another key. */
+	struct localtoken_claims cl = { .tenant = "ops", .expires = WALL + 60 };
+	req_policy_by_keyhash(ep.t[0]->keys[0], &cl.by);
+	unsigned char other[32];
+	memset(other, 0x5A, sizeof other);
+	char forged[LOCALTOKEN_SEALED_LEN + 1];
+	ck_assert_int_eq(req_localtoken_seal(other, 0xA1, &cl, forged), 0);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, forged, strlen(forged), 0, WALL));
+	/* Rotation: the old key as previous still opens it; removed, not. */
+	set_keys(&ep.c, 0xB2, 0xA1);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL), ep.t[0]);
+	set_keys(&ep.c, 0xB2, 0);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	set_keys(&ep.c, 0, 0);   /* no key configured: not a token at all */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	/* Its key removed from its tenant by a reload: dead, as in the store. */
+	set_keys(&ep.c, 0xA1, 0);
+	ep.t[0]->keys[0][0] ^= 1;
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	ep.t[0]->keys[0][0] ^= 1;
+	/* What it holds: the claims, never a key or another tenant. */
+	ck_assert_int_eq(req_localtoken_unseal(&ep.c, tok, strlen(tok), &cl), 0);
+	ck_assert_str_eq(cl.tenant, "ops");
+	ck_assert_int_eq(cl.by.by, FG_BY_KEY);
+	ck_assert(cl.expires == WALL + 120);
+	/* One length for every tenant name (no length tells names apart). */
+	a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=src");
+	ck_assert_uint_eq(strlen(field(&a, "access_token")), LOCALTOKEN_SEALED_LEN);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, field(&a, "access_token"), LOCALTOKEN_SEALED_LEN, 0, WALL),
+			 ep.t[2]);
+	json_decref(a.body);
+	set_keys(&ep.c, 0, 0);
+}
+END_TEST
+
 static Suite *localtoken_suite(void)
 {
 	Suite *s = suite_create("localtoken");
@@ -551,6 +818,11 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_rate);
 	tcase_add_test(tc, test_by_address);
+	tcase_add_test(tc, test_basic_parser);
+	tcase_add_test(tc, test_basic_endpoint);
+	tcase_add_test(tc, test_form_nul);
+	tcase_add_test(tc, test_attribution_rechecked);
+	tcase_add_test(tc, test_sealed);
 	suite_add_tcase(s, tc);
 	return s;
 }
