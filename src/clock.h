@@ -8,6 +8,9 @@
 
 /* Monotonic seconds (CLOCK_MONOTONIC). */
 double clock_now(void);
+/* Unix seconds (CLOCK_REALTIME): only for what instances share, never
+ * for a deadline of this process. */
+double clock_wall(void);
 /* SECS as a struct timeval for libevent timers (negative: zero). */
 struct timeval clock_timeval(double secs);
 #endif

@@ -96,6 +96,10 @@ int fg_status_index(const char *name)
 	  "error | warn | info | debug") \
 	X(gateway, local_token_ttl, CT_SECONDS, local_token_ttl, "3600", true, 1, 86400, \
 	  "seconds a local token from POST /v1/access_tokens is valid") \
+	X(gateway, local_token_key, CT_SECRET, local_token_key, "", true, 0, 0, \
+	  "seals local tokens so every instance with it honours them (env:NAME, file:PATH or literal); empty = per process") \
+	X(gateway, local_token_key_previous, CT_SECRET, local_token_key_previous, "", true, 0, 0, \
+	  "the key before local_token_key, still honoured while it rotates out (env:, file: or literal)") \
 	X(upstream, base_url, CT_URL, base_url, "https://sandbox.api.high-mobility.com", true, 0, 0, \
 	  "upstream API root (http:// or https://)") \
 	X(upstream, ca_file, CT_PATH, ca_file, "", true, 0, 0, \
@@ -463,6 +467,8 @@ static int conf_auto_connections(int workers)
 	return (int)(n < 16 ? 16 : n > 1048576 ? 1048576 : n);
 }
 
+static void conf_derive_local_token_keys(struct conf_load *L);
+
 /* Defaults that depend on other keys, and the rules that span keys. */
 static void conf_derive(struct conf_load *L)
 {
@@ -496,12 +502,60 @@ static void conf_derive(struct conf_load *L)
 	if (c->key_id && !c->private_key_file)
 		conf_errors_add(L->errs, f, conf_line(L, "oauth", "key_id"),
 			   "[oauth] key_id is only used with private_key_file");
+	conf_derive_local_token_keys(L);
 	if (c->redis_username && conf_secret_empty(&c->redis_password))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "username"),
 			   "[redis] username needs password");
 	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "prefix"),
 			   "[redis] prefix must not contain blanks or braces");
+}
+
+/* The AEAD keys of sealed local tokens (req_localtoken.c), derived from
+ * the configured secrets so that a secret of any length gives a 256-bit
+ * key, and a key id byte so the previous key is tried only for its own
+ * tokens. */
+static void conf_derive_local_token_keys(struct conf_load *L)
+{
+	struct fg_config *c = L->c;
+	const struct fg_secret *k[2] = { &c->local_token_key, &c->local_token_key_previous };
+	static const char *const names[2] = { "local_token_key", "local_token_key_previous" };
+	c->local_token_nkeys = 0;
+	if (conf_secret_empty(k[0]) && !conf_secret_empty(k[1])) {
+		conf_errors_add(L->errs, c->path, conf_line(L, "gateway", "local_token_key_previous"),
+				"[gateway] local_token_key_previous needs local_token_key");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (conf_secret_empty(k[i]))
+			continue;
+		if (k[i]->len < 16) {
+			conf_errors_add(L->errs, c->path, conf_line(L, "gateway", names[i]),
+					"[gateway] %s must be at least 16 bytes (openssl rand -base64 32 makes one)",
+					names[i]);
+			continue;
+		}
+		unsigned char id[32];
+		unsigned int n = 0;
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+			  EVP_DigestUpdate(md, "fleetgate local token key v1", 29) &&
+			  EVP_DigestUpdate(md, k[i]->buf, k[i]->len) &&
+			  EVP_DigestFinal_ex(md, c->local_token_keys[c->local_token_nkeys], &n) &&
+			  EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+			  EVP_DigestUpdate(md, "fleetgate local token key id v1", 32) &&
+			  EVP_DigestUpdate(md, k[i]->buf, k[i]->len) && EVP_DigestFinal_ex(md, id, &n);
+		EVP_MD_CTX_free(md);
+		if (!ok) {
+			conf_errors_add(L->errs, c->path, conf_line(L, "gateway", names[i]),
+					"[gateway] %s: no key could be derived (OpenSSL)", names[i]);
+			continue;
+		}
+		c->local_token_kids[c->local_token_nkeys++] = id[0];
+		OPENSSL_cleanse(id, sizeof id);
+	}
+	if (c->local_token_nkeys == 2 && conf_secret_equal(k[0], k[1]))
+		c->local_token_nkeys = 1;
 }
 
 /* Files the config names must be usable now, so -t catches them. */
@@ -662,6 +716,7 @@ static void conf_free(struct fg_config *c)
 		}
 	}
 	/* derived values not owned by a key row */
+	OPENSSL_cleanse(c->local_token_keys, sizeof c->local_token_keys);
 	if (c->private_key)
 		EVP_PKEY_free(c->private_key);
 	for (size_t i = 0; i < c->ntenants; i++)

@@ -75,6 +75,13 @@ struct fg_config {
 	char *audit_log;
 	enum fg_log_level log_level;
 	int local_token_ttl;     /* seconds a local bearer token lives (req_localtoken.c) */
+	struct fg_secret local_token_key;          /* empty: tokens are per process */
+	struct fg_secret local_token_key_previous;
+	/* derived from the two above (conf.c): the AEAD keys of sealed local
+	 * tokens, the current first, and their key id bytes */
+	unsigned char local_token_keys[2][32];
+	unsigned char local_token_kids[2];
+	int local_token_nkeys;
 
 	/* [upstream] */
 	char *base_url;          /* without trailing '/' */

@@ -52,15 +52,20 @@
 #define REQ_STEPS(X) \
 	X(route,       /* path, query, method -> a route (404, 405, 400) -          */) \
 	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
-	X(local_token, /* POST /v1/access_tokens answered here (401)     -          */) \
-	X(body,        /* size (413), JSON of POST routes (415, 400)     -          */) \
+	X(body,        /* size (413), JSON of POST routes (415, 400);    -          */) \
+	               /* the token route's form or JSON (400)                      */  \
+	X(client,      /* token route: the client's credentials (401)    -          */) \
 	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
 	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
+	X(local_token, /* token route: the token issued and answered     -          */) \
 	X(cache,       /* fresh entry (here, then Redis); lead or join   the leader, Redis */) \
 	X(budget,      /* a budget slot, or a list read (vin_reads; 429)  a slot     */) \
 	X(token,       /* the current access token (503)                 a token    */) \
 	X(forward,     /* start the upstream exchange                    the answer */) \
 	X(answer,      /* 429 pause, stale-if-error, store, reply (502)  -          */)
+/* The token route (POST /v1/access_tokens) runs the same steps up to
+ * local_token, which answers it: never forwarded. Its refusals past
+ * attribute are in the OAuth error shape (req_localtoken.c). */
 /* Jumps back: an upstream 401 on the first attempt -> budget (one retry
  * with a fresh token); a leader that left no answer -> cache. */
 
@@ -132,6 +137,8 @@ struct req {
 	uint64_t token_gen;
 	double token_deadline;      /* this attempt's token wait ends; 0: none yet */
 	struct fwd *answer;         /* the upstream's, for the answer step */
+	struct fg_attribution by;   /* what attributed r->tenant (the token route's client step) */
+	struct localtoken_req lt;   /* the token route's request, body to local_token */
 	enum req_slot slot;
 	struct reqcache cache;
 };
@@ -242,6 +249,7 @@ static void req_free(struct req *r)
 	req_cache_free(&r->cache);
 	up_forward_free(r->answer);
 	json_decref(r->json);
+	req_localtoken_req_free(&r->lt);
 	conf_secret_wipe(&r->token);
 	req_policy_vins_free(r->vins, r->nvins);
 	free(r->uri);
@@ -410,15 +418,17 @@ static enum req_go req_route(struct req *r)
 	return req_reply_error(r, st, -1, r->rm.status ? r->rm.detail : d);
 }
 
+static enum req_go req_reply_oauth(struct req *r, int status, struct evbuffer *out);
+
 static enum req_go req_attribute(struct req *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
-	bool local = req_route_is_local(r->rm.route);   /* the token route reads its own credentials */
+	bool local = req_route_is_local(r->rm.route);   /* Basic there is the client step's */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = req_policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
-					     http_request_peer(r->er), &res);
-	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
-		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	r->tenant = req_policy_attribute_how(r->cfg, http_bind_tenant_listener(r->b), h, http_request_peer(r->er), local,
+					     &r->by, &res);
+	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || (local && res == FG_ATTR_NONE))) {
+		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;   /* the token route: the client step decides */
 		return REQ_GO;
 	}
 	const char *detail;
@@ -429,38 +439,51 @@ static enum req_go req_attribute(struct req *r)
 	req_headcheck_count(st);
 	if (res == FG_ATTR_BAD_KEY)   /* RFC 6750: so clients that refresh on 401 do */
 		evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+	if (local && st != 503) {   /* a credential the token route cannot take: the OAuth shape */
+		struct evbuffer *b = evbuffer_new();
+		return req_reply_oauth(r, b ? req_localtoken_bad_header(st, b) : 500, b);
+	}
 	return req_reply_error(r, st, st == 503 ? 1 : -1, detail);
 }
 
-/* POST /v1/access_tokens: answered here, never forwarded; req_localtoken.c
- * decides, told whom the listener or source address attributed. */
-static enum req_go req_local_token(struct req *r)
+/* A refusal of the token route in the OAuth error shape: STATUS, with
+ * OUT (req_localtoken.c wrote it; NULL: no memory). */
+static enum req_go req_reply_oauth(struct req *r, int status, struct evbuffer *out)
 {
-	if (!req_route_is_local(r->rm.route))
-		return REQ_GO;
-	struct evbuffer *out = evbuffer_new();
-	int st = req_localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
-				   r->uri, &r->tenant, out);
-	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
-	req_reply(r, st, out, "application/json");
-	if (out)
-		evbuffer_free(out);
+	req_localtoken_headers(&r->lt, status, evhttp_request_get_output_headers(r->er));
+	if (!out)
+		return req_reply_error(r, 500, -1, "out of memory");
+	req_reply(r, status, out, "application/json");
+	evbuffer_free(out);
 	return REQ_DONE;
 }
 
 /* Only the routes that take a body send one upstream, and only as the
- * JSON req_policy.c parsed (any other body is not forwarded). */
+ * JSON req_policy.c parsed (any other body is not forwarded). The token
+ * route's body is its parameters (req_localtoken.c). */
 static enum req_go req_body(struct req *r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->er);
 	size_t len = evbuffer_get_length(in);
+	const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(r->er), "Content-Type");
+	bool local = req_route_is_local(r->rm.route);
 	char d[256];
 	int st = 413;
+	if (local) {
+		struct evbuffer *out = evbuffer_new();
+		st = !out ? 500 : len > r->cfg->max_body_bytes ? req_localtoken_too_large(out)
+			: req_localtoken_read(&r->lt, evhttp_find_header(evhttp_request_get_input_headers(r->er), "Authorization"),
+					      ctype, len ? evbuffer_pullup(in, -1) : NULL, len, out);
+		if (st == 0) {
+			evbuffer_free(out);
+			return REQ_GO;
+		}
+		return req_reply_oauth(r, st, out);
+	}
 	if (len > r->cfg->max_body_bytes)
 		snprintf(d, sizeof d, "the request body is larger than %zu bytes", r->cfg->max_body_bytes);
-	else if (!(st = req_policy_parse_body(r->rm.route,
-					  evhttp_find_header(evhttp_request_get_input_headers(r->er), "Content-Type"),
-					  len ? evbuffer_pullup(in, -1) : NULL, len, &r->json, d, sizeof d))) {
+	else if (!(st = req_policy_parse_body(r->rm.route, ctype, len ? evbuffer_pullup(in, -1) : NULL, len, &r->json,
+					      d, sizeof d))) {
 		r->body = r->json ? evbuffer_pullup(in, -1) : NULL;
 		r->body_len = r->json ? len : 0;
 		return REQ_GO;
@@ -469,10 +492,32 @@ static enum req_go req_body(struct req *r)
 	return req_reply_error(r, st, -1, d);
 }
 
+/* The token route: the tenant its client_id names, if its credentials (or
+ * the listener or source that attributed the caller) say so. From here on
+ * the request is that tenant's. */
+static enum req_go req_client(struct req *r)
+{
+	if (!req_route_is_local(r->rm.route))
+		return REQ_GO;
+	struct evbuffer *out = evbuffer_new();
+	const struct fg_tenant *by_addr = r->tenant;
+	r->tenant = NULL;
+	r->tenant_slot = -1;
+	int st = !out ? 500 : req_localtoken_authenticate(&r->lt, r->cfg, by_addr, &r->by,
+							http_bind_tenant_listener(r->b) != NULL, &r->tenant, out);
+	if (st)
+		return req_reply_oauth(r, st, out);
+	evbuffer_free(out);
+	r->tenant_slot = r->tenant->stats_slot;
+	return REQ_GO;
+}
+
 static enum req_go req_policy(struct req *r)
 {
 	char detail[8192];   /* names every denied VIN */
 	enum fg_route rt = r->rm.route;
+	if (req_route_is_local(rt))
+		return REQ_GO;   /* a token holds no VIN; its tenant's methods apply where it is used */
 	int st = req_policy_check(r->tenant, rt, rt == FG_R_GET || rt == FG_R_DELETE || rt == FG_R_CANCEL ? r->rm.vin : NULL,
 			      r->json, &r->vins, &r->nvins, detail, sizeof detail);
 	json_decref(r->json);
@@ -491,9 +536,30 @@ static enum req_go req_tenant_rate(struct req *r)
 	double ra;
 	if (req_tenantrate_tenant_allows(t, clock_now(), &ra))
 		return REQ_GO;
+	if (req_route_is_local(r->rm.route)) {
+		struct evbuffer *out = evbuffer_new();
+		return req_reply_oauth(r, out ? req_localtoken_over_rate(t, ra, evhttp_request_get_output_headers(r->er), out)
+					      : 500, out);
+	}
 	char d[256];
 	snprintf(d, sizeof d, "tenant %s is over its request rate of %u/%us", t->name, t->rate.count, t->rate.window_s);
 	return req_reply_error(r, 429, (int)ceil(ra), d);
+}
+
+/* POST /v1/access_tokens, authenticated and within its tenant's rate:
+ * the token is issued and the answer sent here, never forwarded. */
+static enum req_go req_local_token(struct req *r)
+{
+	if (!req_route_is_local(r->rm.route))
+		return REQ_GO;
+	struct evbuffer *out = evbuffer_new();
+	int st = out ? req_localtoken_grant(&r->lt, r->cfg, r->tenant, clock_now(), clock_wall(), out) : 500;
+	if (st != 200)
+		return req_reply_oauth(r, st, out);
+	req_localtoken_headers(&r->lt, st, evhttp_request_get_output_headers(r->er));
+	req_reply(r, st, out, "application/json");
+	evbuffer_free(out);
+	return REQ_DONE;
 }
 
 /* ---- cache, budget, token (docs/cache.md) ------------------------------- */

@@ -5,17 +5,19 @@
  * access tokens"; docs/tenants.md, "Moving an existing High Mobility
  * client behind fleetgate").
  *
- * Owns: reading a token request (form-encoded or JSON), deciding it
- * (client_id names a tenant; client_secret is one of that tenant's keys,
- * or the caller is already attributed to that tenant by its listener or
- * source address), the OAuth-shaped answer, and the process-wide store of
+ * Owns, for the steps of req.c that the token route runs through (body,
+ * client, tenant_rate, local_token; docs/overview.md): reading a token
+ * request (form-encoded or JSON), deciding it (client_id names a tenant;
+ * client_secret is one of that tenant's keys, or the caller is already
+ * attributed to that tenant by its listener or source address), the
+ * OAuth-shaped answers and refusals, and the process-wide store of
  * the tokens issued. The store keeps only SHA-256 hashes of tokens, with
  * the tenant's name, the hash of the key that asked (if any) and the
  * expiry; it is shared by every worker thread behind one mutex, bounded
  * by LOCALTOKEN_MAX and by LOCALTOKEN_PER_TENANT for each tenant (so one
  * tenant fetching tokens in a loop drops its own, not others'), and swept of
  * expired tokens as it goes. A token request counts against its tenant's
- * request rate like any other request. A token is
+ * request rate in the tenant_rate step like any other request. A token is
  * checked against the configuration in force when it is used, so it
  * survives a reload while its tenant (and key) do and dies with them.
  *
@@ -24,9 +26,9 @@
  * body; say in an answer which part of the credentials was wrong. */
 #define _GNU_SOURCE
 #include "req_localtoken.h"
+#include "clock.h"
 #include "conf.h"
 #include "log.h"
-#include "req_tenantrate.h"
 #include "stats.h"
 #include "tenant.h"
 #include <pthread.h>
@@ -42,6 +44,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -53,8 +56,7 @@
 
 struct lt_entry {
 	unsigned char hash[SHA256_DIGEST_LENGTH];     /* of the token */
-	unsigned char keyhash[SHA256_DIGEST_LENGTH];  /* of the key that asked */
-	bool by_key;                                  /* false: issued to an address */
+	struct fg_attribution by;                     /* what attributed it */
 	double expires;                               /* monotonic */
 	char tenant[LT_NAME_MAX + 1];
 	struct lt_entry *next;
@@ -193,11 +195,11 @@ static void lt_base64url(const unsigned char *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
-int req_localtoken_issue(const char *tenant_name, const unsigned char *keyhash, double now, int ttl,
-		     char out[LOCALTOKEN_LEN + 1])
+int req_localtoken_issue(const char *tenant_name, const struct fg_attribution *by, double now, int ttl,
+			 char out[LOCALTOKEN_LEN + 1])
 {
 	unsigned char raw[32];
-	if (strlen(tenant_name) > LT_NAME_MAX || RAND_bytes(raw, sizeof raw) != 1)
+	if (!by || by->by == FG_BY_NONE || strlen(tenant_name) > LT_NAME_MAX || RAND_bytes(raw, sizeof raw) != 1)
 		return -1;
 	struct lt_entry *e = calloc(1, sizeof *e);
 	if (!e) {
@@ -207,10 +209,7 @@ int req_localtoken_issue(const char *tenant_name, const unsigned char *keyhash, 
 	lt_base64url(raw, sizeof raw, out);
 	OPENSSL_cleanse(raw, sizeof raw);
 	SHA256((const unsigned char *)out, LOCALTOKEN_LEN, e->hash);
-	if (keyhash) {
-		memcpy(e->keyhash, keyhash, sizeof e->keyhash);
-		e->by_key = true;
-	}
+	e->by = *by;
 	e->expires = now + ttl;
 	snprintf(e->tenant, sizeof e->tenant, "%s", tenant_name);
 	pthread_mutex_lock(&lt.lock);
@@ -223,6 +222,7 @@ int req_localtoken_issue(const char *tenant_name, const unsigned char *keyhash, 
 		lt_evict(NULL, LOCALTOKEN_MAX);
 	if (!c) {
 		pthread_mutex_unlock(&lt.lock);
+		OPENSSL_cleanse(e, sizeof *e);
 		free(e);
 		OPENSSL_cleanse(out, LOCALTOKEN_LEN + 1);
 		return -1;
@@ -244,24 +244,11 @@ static const struct fg_tenant *lt_tenant_named(const struct fg_config *c, const 
 	return NULL;
 }
 
-static bool lt_tenant_has_key(const struct fg_tenant *t, const unsigned char *keyhash)
+/* The store's claims of token TOK/LEN (LOCALTOKEN_LEN), live at NOW. */
+static bool lt_store_find(const char *tok, size_t len, double now, struct localtoken_claims *cl)
 {
-	bool has = false;
-	for (size_t k = 0; k < t->nkeys; k++)
-		if (CRYPTO_memcmp(t->keys[k], keyhash, SHA256_DIGEST_LENGTH) == 0)
-			has = true;
-	return has;
-}
-
-const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const char *tok, size_t len,
-					  double now)
-{
-	/* Keys of any other length (most of them) cost no hash and no lock. */
-	if (!c || !tok || len != LOCALTOKEN_LEN)
-		return NULL;
-	unsigned char h[SHA256_DIGEST_LENGTH], keyhash[SHA256_DIGEST_LENGTH];
-	char name[LT_NAME_MAX + 1] = "";
-	bool found = false, by_key = false;
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	bool found = false;
 	SHA256((const unsigned char *)tok, len, h);
 	pthread_mutex_lock(&lt.lock);
 	for (struct lt_entry **pp = &lt.b[lt_bucket(h)]; *pp; pp = &(*pp)->next) {
@@ -273,17 +260,161 @@ const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const c
 			break;
 		}
 		found = true;
-		by_key = e->by_key;
-		memcpy(keyhash, e->keyhash, sizeof keyhash);
-		memcpy(name, e->tenant, sizeof name);
+		cl->by = e->by;
+		cl->expires = e->expires;
+		memcpy(cl->tenant, e->tenant, sizeof cl->tenant);
 		break;
 	}
 	pthread_mutex_unlock(&lt.lock);
-	const struct fg_tenant *t = found ? lt_tenant_named(c, name) : NULL;
-	if (t && by_key && !lt_tenant_has_key(t, keyhash))
-		t = NULL;   /* the key that asked for it was removed by a reload */
-	OPENSSL_cleanse(keyhash, sizeof keyhash);
+	return found;
+}
+
+const struct fg_tenant *req_localtoken_lookup_at(const struct fg_config *c, const char *tok, size_t len, double now,
+					     double wall)
+{
+	struct localtoken_claims cl;
+	bool found = false;
+	/* Keys of any other length (most of them) cost no hash, no lock and
+	 * no decryption. */
+	if (!c || !tok)
+		return NULL;
+	if (len == LOCALTOKEN_LEN)
+		found = lt_store_find(tok, len, now, &cl);
+	else if (len == LOCALTOKEN_SEALED_LEN && c->local_token_nkeys > 0)
+		/* Its expiry is the issuer's wall clock: not yet passed here,
+		 * and no later than a token issued here now could last. */
+		found = req_localtoken_unseal(c, tok, len, &cl) == 0 && cl.expires > wall &&
+			cl.expires <= wall + c->local_token_ttl + LOCALTOKEN_SKEW;
+	const struct fg_tenant *t = found ? lt_tenant_named(c, cl.tenant) : NULL;
+	if (t && !req_policy_attribution_holds(t, &cl.by))
+		t = NULL;   /* what attributed it (key, listener, source) was removed by a reload */
+	OPENSSL_cleanse(&cl, sizeof cl);
 	return t;
+}
+
+const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const char *tok, size_t len, double now)
+{
+	return req_localtoken_lookup_at(c, tok, len, now, clock_wall());
+}
+
+/* ---- sealed tokens --------------------------------------------------------
+ *
+ * raw = kid (1) | nonce (12) | AES-256-GCM(claims) (93) | tag (16), the
+ * kid and a label as additional data. The claims, fixed size so every
+ * token has one length: version 1 (1) | attribution kind (1) |
+ * fingerprint (FG_ATTR_FP_LEN) | expiry, unix seconds, big-endian (8) |
+ * name length (1) | name, zero padded (64). */
+
+#define LT_SEAL_PT (1 + 1 + FG_ATTR_FP_LEN + 8 + 1 + LT_NAME_MAX)
+#define LT_SEAL_RAW (1 + 12 + LT_SEAL_PT + 16)
+_Static_assert((LT_SEAL_RAW * 4 + 2) / 3 == LOCALTOKEN_SEALED_LEN, "sealed token length");
+static const char lt_aad[] = "fleetgate local token v1";
+
+static int lt_b64url_value(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	return ch == '-' ? 62 : ch == '_' ? 63 : -1;
+}
+
+/* base64url without padding, exactly N bytes into OUT; -1 otherwise. */
+static int lt_unbase64url(const char *in, size_t len, unsigned char *out, size_t n)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = lt_b64url_value((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == n)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return o == n && (acc & ((1u << bits) - 1)) == 0 ? 0 : -1;
+}
+
+static int lt_gcm(bool seal, const unsigned char key[32], const unsigned char *nonce, const unsigned char *aad,
+		  size_t aadlen, const unsigned char *in, size_t n, unsigned char *out, unsigned char tag[16])
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int len = 0, fin = 0;
+	int ok = x && EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, NULL, NULL, seal) == 1 &&
+		 EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
+		 EVP_CipherInit_ex(x, NULL, NULL, key, nonce, seal) == 1 &&
+		 EVP_CipherUpdate(x, NULL, &len, aad, (int)aadlen) == 1 &&
+		 EVP_CipherUpdate(x, out, &len, in, (int)n) == 1 &&
+		 (seal || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1) &&
+		 EVP_CipherFinal_ex(x, out + len, &fin) == 1 &&
+		 (!seal || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1);
+	EVP_CIPHER_CTX_free(x);
+	return ok ? 0 : -1;
+}
+
+int req_localtoken_seal(const unsigned char key[32], unsigned char kid, const struct localtoken_claims *cl,
+			char out[LOCALTOKEN_SEALED_LEN + 1])
+{
+	unsigned char pt[LT_SEAL_PT] = {0}, raw[LT_SEAL_RAW], aad[sizeof lt_aad];
+	size_t nlen = strnlen(cl->tenant, sizeof cl->tenant);
+	if (nlen == 0 || nlen > LT_NAME_MAX || cl->expires < 0 || RAND_bytes(raw + 1, 12) != 1)
+		return -1;
+	uint64_t exp = (uint64_t)cl->expires;
+	pt[0] = 1;
+	pt[1] = (unsigned char)cl->by.by;
+	memcpy(pt + 2, cl->by.fp, FG_ATTR_FP_LEN);
+	for (int i = 0; i < 8; i++)
+		pt[2 + FG_ATTR_FP_LEN + i] = (unsigned char)(exp >> (56 - 8 * i));
+	pt[2 + FG_ATTR_FP_LEN + 8] = (unsigned char)nlen;
+	memcpy(pt + 2 + FG_ATTR_FP_LEN + 9, cl->tenant, nlen);
+	raw[0] = kid;
+	memcpy(aad, lt_aad, sizeof lt_aad - 1);
+	aad[sizeof lt_aad - 1] = kid;
+	int rc = lt_gcm(true, key, raw + 1, aad, sizeof aad, pt, sizeof pt, raw + 13, raw + 13 + LT_SEAL_PT);
+	OPENSSL_cleanse(pt, sizeof pt);
+	if (rc == 0)
+		lt_base64url(raw, sizeof raw, out);
+	return rc;
+}
+
+int req_localtoken_unseal(const struct fg_config *c, const char *tok, size_t len, struct localtoken_claims *cl)
+{
+	unsigned char raw[LT_SEAL_RAW], pt[LT_SEAL_PT], aad[sizeof lt_aad];
+	bool opened = false;
+	memset(cl, 0, sizeof *cl);
+	if (!c || len != LOCALTOKEN_SEALED_LEN || lt_unbase64url(tok, len, raw, sizeof raw) < 0)
+		return -1;
+	memcpy(aad, lt_aad, sizeof lt_aad - 1);
+	aad[sizeof lt_aad - 1] = raw[0];
+	for (int k = 0; k < c->local_token_nkeys && k < 2 && !opened; k++)
+		opened = c->local_token_kids[k] == raw[0] &&
+			 lt_gcm(false, c->local_token_keys[k], raw + 1, aad, sizeof aad, raw + 13, LT_SEAL_PT, pt,
+				raw + 13 + LT_SEAL_PT) == 0;
+	if (!opened)
+		return -1;
+	size_t nlen = pt[2 + FG_ATTR_FP_LEN + 8];
+	const unsigned char *name = pt + 2 + FG_ATTR_FP_LEN + 9;
+	int rc = pt[0] == 1 && pt[1] >= FG_BY_LISTENER && pt[1] <= FG_BY_SOURCE && nlen >= 1 && nlen <= LT_NAME_MAX &&
+		 !memchr(name, '\0', nlen) ? 0 : -1;
+	if (rc == 0) {
+		uint64_t exp = 0;
+		for (int i = 0; i < 8; i++)
+			exp = (exp << 8) | pt[2 + FG_ATTR_FP_LEN + i];
+		cl->by.by = (enum fg_attr_by)pt[1];
+		memcpy(cl->by.fp, pt + 2, FG_ATTR_FP_LEN);
+		cl->expires = (double)exp;
+		memcpy(cl->tenant, name, nlen);
+	}
+	OPENSSL_cleanse(pt, sizeof pt);
+	return rc;
 }
 
 size_t req_localtoken_count(void)
@@ -307,43 +438,47 @@ void req_localtoken_clear(void)
 
 /* ---- the endpoint --------------------------------------------------------- */
 
-/* The parameters of a token request; the secret is wiped after use. */
-struct lt_params {
-	char *grant_type, *client_id, *secret;
-	size_t secret_len;
-};
-
-static void lt_params_free(struct lt_params *p)
+static void lt_free_secret(char *p, size_t n)
 {
-	if (p->secret)
-		OPENSSL_cleanse(p->secret, p->secret_len);
-	free(p->grant_type);
-	free(p->client_id);
-	free(p->secret);
-	memset(p, 0, sizeof *p);
+	if (p)
+		OPENSSL_cleanse(p, n);
+	free(p);
 }
 
-/* Takes NAME = VALUE into P when it is one of the three; a second one of
- * the same name is refused (which would the client mean?). */
-static int lt_param(struct lt_params *p, const char *name, const char *value, size_t vlen)
+void req_localtoken_req_free(struct localtoken_req *q)
 {
-	char **slot = strcmp(name, "grant_type") == 0 ? &p->grant_type
-		    : strcmp(name, "client_id") == 0 ? &p->client_id
-		    : strcmp(name, "client_secret") == 0 ? &p->secret : NULL;
+	lt_free_secret(q->secret, q->secret_len);
+	for (int i = 0; i < 2; i++) {
+		lt_free_secret(q->basic_secret[i], q->basic_secret_len[i]);
+		lt_free_secret(q->basic_id[i], q->basic_id[i] ? strlen(q->basic_id[i]) : 0);
+	}
+	free(q->grant_type);
+	free(q->client_id);
+	OPENSSL_cleanse(q, sizeof *q);
+}
+
+/* Takes NAME = VALUE into Q when it is one of the three; a second one of
+ * the same name is refused (which would the client mean?). */
+static int lt_param(struct localtoken_req *q, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	char **slot = nlen == 10 && memcmp(name, "grant_type", 10) == 0 ? &q->grant_type
+		    : nlen == 9 && memcmp(name, "client_id", 9) == 0 ? &q->client_id
+		    : nlen == 13 && memcmp(name, "client_secret", 13) == 0 ? &q->secret : NULL;
 	if (!slot)
 		return 0;   /* scope, audience...: not ours to check */
 	if (*slot || !(*slot = malloc(vlen + 1)))
 		return -1;
 	memcpy(*slot, value, vlen);
 	(*slot)[vlen] = '\0';
-	if (slot == &p->secret)
-		p->secret_len = vlen;
+	if (slot == &q->secret)
+		q->secret_len = vlen;
 	return 0;
 }
 
-static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_parse_json(const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	json_error_t je;
+	/* Without JSON_ALLOW_NUL, a \u0000 in a string refuses the body. */
 	json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &je), *v;
 	const char *k;
 	int rc = json_is_object(j) ? 0 : -1;
@@ -351,7 +486,7 @@ static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params
 		json_object_foreach(j, k, v) {
 			bool ours = !strcmp(k, "grant_type") || !strcmp(k, "client_id") || !strcmp(k, "client_secret");
 			if (ours && (!json_is_string(v) ||
-				     lt_param(p, k, json_string_value(v), json_string_length(v)) < 0))
+				     lt_param(q, k, strlen(k), json_string_value(v), json_string_length(v)) < 0))
 				rc = -1;
 			if (ours && json_is_string(v) && !strcmp(k, "client_secret"))
 				OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
@@ -361,31 +496,155 @@ static int lt_parse_json(const unsigned char *body, size_t len, struct lt_params
 	return rc;
 }
 
-static int lt_parse_form(const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_hex(int ch)
 {
-	char *s = malloc(len + 1);
-	struct evkeyvalq q;
-	if (!s)
-		return -1;
-	memcpy(s, body, len);
-	s[len] = '\0';
-	TAILQ_INIT(&q);
-	int rc = (memchr(s, '\0', len) || evhttp_parse_query_str(s, &q) < 0) ? -1 : 0;
-	for (struct evkeyval *kv = q.tqh_first; kv; kv = kv->next.tqe_next) {
-		if (rc == 0 && lt_param(p, kv->key, kv->value, strlen(kv->value)) < 0)
-			rc = -1;
-		if (strcmp(kv->key, "client_secret") == 0)
-			OPENSSL_cleanse(kv->value, strlen(kv->value));
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	     : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* S/N form-urlencoded-decoded ('+' is a space, %XX a byte; a '%' not
+ * followed by two hex digits stays, as libevent reads it) into OUT
+ * (room for N + 1), NUL-terminated. The decoded length, or -1 when it
+ * holds a NUL (%00): a C string would cut there, so it is no value. */
+static ssize_t lt_form_decode(const char *s, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] == '%' && i + 2 < n && (hi = lt_hex((unsigned char)s[i + 1])) >= 0 &&
+			 (lo = lt_hex((unsigned char)s[i + 2])) >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[o++] = s[i];
+		if (out[o - 1] == '\0') {
+			OPENSSL_cleanse(out, o);
+			return -1;
+		}
 	}
-	evhttp_clear_headers(&q);
-	OPENSSL_cleanse(s, len);
+	out[o] = '\0';
+	return (ssize_t)o;
+}
+
+/* name=value pairs joined by '&', each decoded: a pair without '=' or an
+ * empty one, or a value holding %00, refuses the body. */
+static int lt_parse_form(const unsigned char *body, size_t len, struct localtoken_req *q)
+{
+	char *s = malloc(len + 1), *buf = malloc(len + 1);
+	int rc = s && buf && !memchr(body, '\0', len) ? 0 : -1;
+	if (rc == 0) {
+		memcpy(s, body, len);
+		s[len] = '\0';
+	}
+	for (size_t i = 0; rc == 0 && i < len;) {
+		size_t end = i + strcspn(s + i, "&");
+		char *eq = memchr(s + i, '=', end - i);
+		if (!eq || eq == s + i) {
+			rc = -1;
+			break;
+		}
+		char name[16];
+		ssize_t nn = (size_t)(eq - (s + i)) < sizeof name ? lt_form_decode(s + i, (size_t)(eq - (s + i)), name) : -1;
+		ssize_t vn = lt_form_decode(eq + 1, (size_t)(s + end - eq - 1), buf);
+		if (vn < 0 || (nn >= 0 && lt_param(q, name, (size_t)nn, buf, (size_t)vn) < 0))
+			rc = -1;
+		OPENSSL_cleanse(buf, len + 1);
+		i = end + 1;
+	}
+	if (s)
+		OPENSSL_cleanse(s, len);
 	free(s);
+	free(buf);
+	return rc;
+}
+
+static int lt_b64_value(int ch)
+{
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return lt_b64url_value(ch);
+}
+
+int req_localtoken_basic(const char *authorization, struct localtoken_req *q)
+{
+	q->basic = true;
+	size_t n = strlen(authorization), i = 0;
+	while (i < n && (authorization[i] == ' ' || authorization[i] == '\t'))
+		i++;
+	while (n > i && (authorization[n - 1] == ' ' || authorization[n - 1] == '\t'))
+		n--;
+	if (n - i < 6 || strncasecmp(authorization + i, "Basic", 5) != 0 ||
+	    (authorization[i + 5] != ' ' && authorization[i + 5] != '\t'))
+		return -1;
+	i += 5;
+	while (i < n && (authorization[i] == ' ' || authorization[i] == '\t'))
+		i++;
+	const char *b = authorization + i;
+	size_t bn = n - i, pad = 0;
+	while (bn && b[bn - 1] == '=' && pad < 2) {
+		bn--;
+		pad++;
+	}
+	/* base64 or base64url (either alphabet), padded right or not at all */
+	if (bn == 0 || bn % 4 == 1 || (pad && (bn + pad) % 4 != 0))
+		return -1;
+	unsigned char *raw = malloc(bn);
+	if (!raw)
+		return -1;
+	uint32_t acc = 0;
+	int bits = 0, rc = 0;
+	size_t o = 0;
+	for (size_t k = 0; k < bn && rc == 0; k++) {
+		int v = lt_b64_value((unsigned char)b[k]);
+		if (v < 0) {
+			rc = -1;
+			break;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			raw[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	unsigned char *colon = rc == 0 ? memchr(raw, ':', o) : NULL;
+	/* "id:secret": the id is not empty; neither part holds a NUL */
+	if (!colon || colon == raw || memchr(raw, '\0', o))
+		rc = -1;
+	if (rc == 0) {
+		size_t idn = (size_t)(colon - raw), sn = o - idn - 1;
+		for (int f = 0; f < 2 && rc == 0; f++) {
+			q->basic_id[f] = malloc(idn + 1);
+			q->basic_secret[f] = malloc(sn + 1);
+			if (!q->basic_id[f] || !q->basic_secret[f]) {
+				rc = -1;
+				break;
+			}
+			ssize_t di = f ? lt_form_decode((const char *)raw, idn, q->basic_id[f]) : -1;
+			ssize_t ds = f ? lt_form_decode((const char *)colon + 1, sn, q->basic_secret[f]) : -1;
+			if (di < 0) {   /* as sent (also when its decoded form would hold a NUL) */
+				memcpy(q->basic_id[f], raw, idn);
+				q->basic_id[f][idn] = '\0';
+			}
+			if (ds < 0) {
+				memcpy(q->basic_secret[f], colon + 1, sn);
+				q->basic_secret[f][sn] = '\0';
+			}
+			q->basic_secret_len[f] = ds < 0 ? sn : (size_t)ds;
+		}
+	}
+	OPENSSL_cleanse(raw, bn);
+	free(raw);
 	return rc;
 }
 
 /* JSON when it says so (or, without a usable Content-Type, looks so);
  * form-encoded otherwise, as OAuth clients send by default. */
-static int lt_parse(const char *ctype, const unsigned char *body, size_t len, struct lt_params *p)
+static int lt_parse(const char *ctype, const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	bool json;
 	if (ctype && strncasecmp(ctype, "application/json", 16) == 0)
@@ -398,30 +657,40 @@ static int lt_parse(const char *ctype, const unsigned char *body, size_t len, st
 			i++;
 		json = i < len && body[i] == '{';
 	}
-	return json ? lt_parse_json(body, len, p) : lt_parse_form(body, len, p);
+	return json ? lt_parse_json(body, len, q) : lt_parse_form(body, len, q);
 }
 
-/* The tenant CLIENT_ID names and whether SECRET is one of its keys (the
- * key's hash into KEYHASH). Every tenant's every key is hashed against
- * and compared, found or not, so the answer takes the same time whether
- * the tenant exists or not, and whichever part was wrong. */
-static const struct fg_tenant *lt_credentials(const struct fg_config *c, const char *client_id,
-					      const char *secret, size_t secret_len,
+/* The tenant one of the NIDS client ids names, and whether one of the
+ * NSEC secrets is one of its keys (that key's hash into KEYHASH). Every
+ * secret is hashed and compared with every tenant's every key, found or
+ * not, so the answer takes the same time whether the tenant exists or
+ * not, whichever part was wrong, and (with Basic: two of each, as sent
+ * and decoded) whichever form the client sent. */
+static const struct fg_tenant *lt_credentials(const struct fg_config *c, char *const *ids, int nids,
+					      char *const *secrets, const size_t *slens, int nsec,
 					      unsigned char keyhash[SHA256_DIGEST_LENGTH], bool *key_ok)
 {
 	const struct fg_tenant *named = NULL;
-	SHA256((const unsigned char *)(secret ? secret : ""), secret ? secret_len : 0, keyhash);
+	unsigned char h[2][SHA256_DIGEST_LENGTH];
 	*key_ok = false;
+	for (int s = 0; s < nsec; s++)
+		SHA256((const unsigned char *)(secrets[s] ? secrets[s] : ""), secrets[s] ? slens[s] : 0, h[s]);
 	for (size_t i = 0; i < c->ntenants; i++) {
-		bool is_named = client_id && strcmp(c->tenants[i]->name, client_id) == 0;
-		if (is_named)
+		bool is_named = false;
+		for (int d = 0; d < nids; d++)
+			is_named |= ids[d] && strcmp(c->tenants[i]->name, ids[d]) == 0;
+		if (is_named && !named)
 			named = c->tenants[i];
-		for (size_t k = 0; k < c->tenants[i]->nkeys; k++) {
-			bool eq = CRYPTO_memcmp(c->tenants[i]->keys[k], keyhash, SHA256_DIGEST_LENGTH) == 0;
-			if (eq && is_named && secret_len > 0)
-				*key_ok = true;
-		}
+		for (size_t k = 0; k < c->tenants[i]->nkeys; k++)
+			for (int s = 0; s < nsec; s++) {
+				bool eq = CRYPTO_memcmp(c->tenants[i]->keys[k], h[s], SHA256_DIGEST_LENGTH) == 0;
+				if (eq && is_named && named == c->tenants[i] && slens[s] > 0 && secrets[s]) {
+					*key_ok = true;
+					memcpy(keyhash, h[s], SHA256_DIGEST_LENGTH);
+				}
+			}
 	}
+	OPENSSL_cleanse(h, sizeof h);
 	return named;
 }
 
@@ -439,66 +708,129 @@ static int lt_error(struct evbuffer *out, int status, const char *error, const c
 	return status;
 }
 
-int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
-		       const char *ctype, const unsigned char *body, size_t len, double now,
-		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out)
+void req_localtoken_headers(const struct localtoken_req *q, int status, struct evkeyvalq *headers)
 {
-	struct lt_params p = {0};
-	unsigned char keyhash[SHA256_DIGEST_LENGTH];
-	bool key_ok = false;
-	int status;
-	*tenant = NULL;
 	/* RFC 6749 5.1: no cache keeps an answer that may hold a token. */
 	evhttp_add_header(headers, "Cache-Control", "no-store");
 	evhttp_add_header(headers, "Pragma", "no-cache");
-	if (len > c->max_body_bytes) {
-		log_warn("local token request refused: the body is larger than max_body_bytes");
-		return lt_error(out, 413, "invalid_request", "the request body is too large");
+	/* RFC 6749 5.2: a client that authenticated with a scheme is told
+	 * which one failed. */
+	if (status == 401 && q && q->basic)
+		evhttp_add_header(headers, "WWW-Authenticate", "Basic realm=\"fleetgate\"");
+}
+
+int req_localtoken_too_large(struct evbuffer *out)
+{
+	log_warn("local token request refused: the body is larger than max_body_bytes");
+	return lt_error(out, 413, "invalid_request", "the request body is too large");
+}
+
+int req_localtoken_bad_header(int status, struct evbuffer *out)
+{
+	if (status == 400) {
+		log_warn("local token request refused: more than one Authorization or X-API-Key header");
+		return lt_error(out, 400, "invalid_request", "send one Authorization header");
 	}
-	if (lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, &p) < 0) {
+	log_warn("local token request refused: the Authorization or X-API-Key sent is no tenant's API key");
+	return lt_error(out, 401, "invalid_client", "client authentication failed");
+}
+
+int req_localtoken_over_rate(const struct fg_tenant *t, double retry_after, struct evkeyvalq *headers,
+			     struct evbuffer *out)
+{
+	char v[24];
+	snprintf(v, sizeof v, "%d", (int)ceil(retry_after) < 1 ? 1 : (int)ceil(retry_after));   /* as the steps' 429 */
+	evhttp_add_header(headers, "Retry-After", v);
+	log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
+		 t->rate.count, t->rate.window_s);
+	stats_inc(STAT_rate_limited);
+	return lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
+}
+
+int req_localtoken_read(struct localtoken_req *q, const char *authorization, const char *ctype,
+			const unsigned char *body, size_t len, struct evbuffer *out)
+{
+	if (authorization && req_policy_is_basic(authorization) && req_localtoken_basic(authorization, q) < 0) {
+		log_warn("local token request refused: the Authorization: Basic value is not base64 of id:secret");
+		return lt_error(out, 401, "invalid_client", "the Basic credentials cannot be read");
+	}
+	if (lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, q) < 0) {
 		log_warn("local token request refused: the body is neither form-encoded nor a JSON object "
-			 "of strings, or repeats a parameter");
-		status = lt_error(out, 400, "invalid_request",
-				  "the body must be form-encoded or a JSON object, each parameter once");
-		goto done;
+			 "of strings, or repeats a parameter, or holds a NUL");
+		return lt_error(out, 400, "invalid_request",
+				"the body must be form-encoded or a JSON object, each parameter once");
 	}
-	if (!p.grant_type || strcmp(p.grant_type, "client_credentials") != 0) {
-		log_warn("local token request refused: grant_type is %s", p.grant_type ? "not client_credentials" : "missing");
-		status = p.grant_type ? lt_error(out, 400, "unsupported_grant_type", "grant_type must be client_credentials")
-				      : lt_error(out, 400, "invalid_request", "grant_type can't be blank");
-		goto done;
+	/* RFC 6749 2.3: one authentication method. A client_id in the body
+	 * beside Basic is allowed when it is the same client. */
+	if (q->basic && (q->secret || (q->client_id && strcmp(q->client_id, q->basic_id[0]) != 0 &&
+				       strcmp(q->client_id, q->basic_id[1]) != 0))) {
+		log_warn("local token request refused: credentials both in Authorization: Basic and in the body");
+		return lt_error(out, 400, "invalid_request",
+				"send the client credentials either in Authorization: Basic or in the body, not both");
 	}
-	const struct fg_tenant *t = lt_credentials(c, p.client_id, p.secret, p.secret_len, keyhash, &key_ok);
+	if (!q->grant_type || strcmp(q->grant_type, "client_credentials") != 0) {
+		log_warn("local token request refused: grant_type is %s", q->grant_type ? "not client_credentials" : "missing");
+		return q->grant_type ? lt_error(out, 400, "unsupported_grant_type", "grant_type must be client_credentials")
+				     : lt_error(out, 400, "invalid_request", "grant_type can't be blank");
+	}
+	return 0;
+}
+
+int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *caller,
+				const struct fg_attribution *caller_by, bool dedicated, const struct fg_tenant **tenant,
+				struct evbuffer *out)
+{
+	bool key_ok = false;
+	unsigned char keyhash[SHA256_DIGEST_LENGTH];
+	*tenant = NULL;
+	char *body_id[1] = { q->client_id }, *body_secret[1] = { q->secret };
+	size_t body_len[1] = { q->secret_len };
+	const struct fg_tenant *t = q->basic
+		? lt_credentials(c, q->basic_id, 2, q->basic_secret, q->basic_secret_len, 2, keyhash, &key_ok)
+		: lt_credentials(c, body_id, 1, body_secret, body_len, 1, keyhash, &key_ok);
 	/* A dedicated listener is its tenant's alone: no other tenant's
 	 * token is handed out there, whatever the secret. */
-	bool addr_ok = t && by_addr == t;
-	if (!t || (dedicated && by_addr != t) || !(key_ok || addr_ok)) {
+	bool caller_ok = t && caller == t && caller_by && caller_by->by != FG_BY_NONE;
+	if (!t || (dedicated && caller != t) || !(key_ok || caller_ok)) {
 		if (!t)
 			log_warn("local token request refused: client_id names no tenant");
 		else
 			log_warn("local token request refused for tenant %s: the client_secret is not one of its "
-				 "keys and the caller is not attributed to it by listener or source "
+				 "keys and the caller is not attributed to it by listener, source or key "
 				 "(or came in on another tenant's listener)", t->name);
-		status = lt_error(out, 401, "invalid_client", "client authentication failed");
-		goto done;
+		OPENSSL_cleanse(keyhash, sizeof keyhash);
+		return lt_error(out, 401, "invalid_client", "client authentication failed");
 	}
-	double ra;
-	if (!req_tenantrate_tenant_allows(t, now, &ra)) {
-		char v[24];
-		snprintf(v, sizeof v, "%d", (int)ceil(ra));   /* as the steps' 429 */
-		evhttp_add_header(headers, "Retry-After", v);
-		log_warn("local token request refused for tenant %s: over its request rate of %u/%us", t->name,
-			 t->rate.count, t->rate.window_s);
-		stats_inc(STAT_rate_limited);
-		*tenant = t;   /* it authenticated: logged and counted as that tenant's 429 */
-		status = lt_error(out, 429, "temporarily_unavailable", "over the request rate; retry later");
-		goto done;
+	if (key_ok)
+		req_policy_by_keyhash(keyhash, &q->by);
+	else
+		q->by = *caller_by;
+	OPENSSL_cleanse(keyhash, sizeof keyhash);
+	*tenant = t;
+	return 0;
+}
+
+static const char *lt_by_name(enum fg_attr_by by)
+{
+	return by == FG_BY_KEY ? "key" : by == FG_BY_LISTENER ? "listener" : "source";
+}
+
+int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *t,
+			 double now, double wall, struct evbuffer *out)
+{
+	char tok[LOCALTOKEN_SEALED_LEN + 1];
+	int rc;
+	if (c->local_token_nkeys > 0) {
+		struct localtoken_claims cl = { .by = q->by, .expires = floor(wall) + c->local_token_ttl };
+		snprintf(cl.tenant, sizeof cl.tenant, "%s", t->name);
+		rc = req_localtoken_seal(c->local_token_keys[0], c->local_token_kids[0], &cl, tok);
+		OPENSSL_cleanse(&cl, sizeof cl);
+	} else {
+		rc = req_localtoken_issue(t->name, &q->by, now, c->local_token_ttl, tok);
 	}
-	char tok[LOCALTOKEN_LEN + 1];
-	if (req_localtoken_issue(t->name, key_ok ? keyhash : NULL, now, c->local_token_ttl, tok) < 0) {
+	if (rc < 0) {
 		log_error("local token for tenant %s: no random bytes or no memory", t->name);
-		status = lt_error(out, 500, "server_error", "no token could be issued");
-		goto done;
+		return lt_error(out, 500, "server_error", "no token could be issued");
 	}
 	char *text = NULL;
 	int n = asprintf(&text, "{\"access_token\":\"%s\",\"token_type\":\"bearer\",\"expires_in\":%d,"
@@ -510,34 +842,10 @@ int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by
 		if (n >= 0)
 			lt_wipe_text(text, (size_t)n, NULL);
 		log_error("local token for tenant %s: no memory for the answer", t->name);
-		status = lt_error(out, 500, "server_error", "no token could be issued");
-		goto done;
+		return lt_error(out, 500, "server_error", "no token could be issued");
 	}
 	stats_inc(STAT_local_tokens_issued);
-	log_info("local token issued to tenant %s (by %s, %d s)", t->name, key_ok ? "key" : "address",
-		 c->local_token_ttl);
-	*tenant = t;
-	status = 200;
-done:
-	OPENSSL_cleanse(keyhash, sizeof keyhash);
-	lt_params_free(&p);
-	return status;
-}
-
-int req_localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
-		      bool dedicated, double now, char *uri, const struct fg_tenant **tenant, struct evbuffer *out)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(er);
-	size_t len = evbuffer_get_length(in);
-	*tenant = NULL;
-	/* Parameters belong in the body (RFC 6749 2.3.1); whatever a client
-	 * put in the query stays out of the access log all the same. */
-	if (uri)
-		uri[strcspn(uri, "?")] = '\0';
-	if (!out)
-		return 500;
-	return req_localtoken_request(c, by_addr, dedicated,
-				  evhttp_find_header(evhttp_request_get_input_headers(er), "Content-Type"),
-				  len && len <= c->max_body_bytes ? evbuffer_pullup(in, -1) : NULL, len, now, tenant,
-				  evhttp_request_get_output_headers(er), out);
+	log_info("local token issued to tenant %s (by %s, %d s%s)", t->name, lt_by_name(q->by.by), c->local_token_ttl,
+		 c->local_token_nkeys > 0 ? ", sealed" : "");
+	return 200;
 }

@@ -6,6 +6,7 @@
 #define FG_REQ_LOCALTOKEN_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "req_policy.h"
 
 struct evbuffer;
 struct evhttp_request;
@@ -21,39 +22,113 @@ struct fg_tenant;
  * closest to expiry go the same way, so a tenant fetching tokens in a
  * loop cannot push other tenants' tokens out of the store. */
 #define LOCALTOKEN_PER_TENANT 10000
-/* Characters of a token: 32 random bytes, base64url without padding. */
+/* Characters of a token of the per-process store: 32 random bytes,
+ * base64url without padding. */
 #define LOCALTOKEN_LEN 43
+/* Characters of a sealed token ([gateway] local_token_key): key id (1),
+ * nonce (12), the sealed claims (93), the GCM tag (16), base64url
+ * without padding. Every sealed token has this length, whatever its
+ * tenant's name. */
+#define LOCALTOKEN_SEALED_LEN 163
+/* Seconds a sealed token's expiry may lie beyond now + local_token_ttl
+ * (the clock of the instance that issued it ahead of this one's) before
+ * it is refused as longer-lived than any token issued now. */
+#define LOCALTOKEN_SKEW 60
 
-/* Answers one token request. BODY/LEN is the request body, CTYPE its
- * Content-Type (may be NULL). BY_ADDR is the tenant the caller is
- * attributed to by its listener or source address (NULL: none);
- * DEDICATED says the request came in on a tenant's own listener, which
- * is that tenant's alone. Returns the HTTP status (200, 400, 401, 413,
- * 429 with Retry-After, 500) with the JSON answer appended to OUT and its
- * headers (no-store) added to HEADERS; *TENANT is the tenant a token was
- * issued to, or that authenticated and is over its rate (429); NULL
- * otherwise. Logs and counts every refusal. */
-int req_localtoken_request(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
-		       const char *ctype, const unsigned char *body, size_t len, double now,
-		       const struct fg_tenant **tenant, struct evkeyvalq *headers, struct evbuffer *out);
+/* What a token says: its tenant, what attributed it (rechecked at each
+ * use) and its expiry (the store: monotonic seconds; sealed: unix
+ * seconds, shared by instances). */
+struct localtoken_claims {
+	char tenant[65];
+	struct fg_attribution by;
+	double expires;
+};
 
-/* req_localtoken_request for request ER (body, Content-Type, answer headers
- * from it). URI is the request's as the access log will show it: its
- * query is cut off, so no client_secret= sent there is logged. 500
- * without OUT (no memory). */
-int req_localtoken_answer(struct evhttp_request *er, const struct fg_config *c, const struct fg_tenant *by_addr,
-		      bool dedicated, double now, char *uri, const struct fg_tenant **tenant, struct evbuffer *out);
+/* Seals CL under the AEAD key KEY (32 bytes, key id KID): AES-256-GCM, a
+ * random 96-bit nonce. OUT gets LOCALTOKEN_SEALED_LEN characters and a
+ * NUL. 0, or -1 (no random bytes, a name too long, OpenSSL). */
+int req_localtoken_seal(const unsigned char key[32], unsigned char kid, const struct localtoken_claims *cl,
+			char out[LOCALTOKEN_SEALED_LEN + 1]);
+/* The claims of sealed token TOK/LEN when one of C's keys (current, then
+ * previous) opened it: 0, else -1 (forged, altered, truncated, wrong key,
+ * malformed contents). Expiry is not checked here. */
+int req_localtoken_unseal(const struct fg_config *c, const char *tok, size_t len, struct localtoken_claims *cl);
 
-/* Issues a token for TENANT_NAME, bound to the SHA-256 KEYHASH of the key
- * that asked for it (NULL: issued to the caller's address), valid until
- * NOW + TTL. OUT gets LOCALTOKEN_LEN characters and a NUL. 0, or -1 when
- * no random bytes or memory could be had. */
-int req_localtoken_issue(const char *tenant_name, const unsigned char *keyhash, double now, int ttl,
-		     char out[LOCALTOKEN_LEN + 1]);
+/* One token request between the steps of req.c (docs/overview.md): the
+ * body step reads it (body parameters and an Authorization: Basic), the
+ * client step authenticates it, the tenant_rate step counts it and the
+ * local_token step answers it. Free with req_localtoken_req_free (the
+ * secrets are wiped). */
+struct localtoken_req {
+	char *grant_type, *client_id, *secret;   /* from the body */
+	size_t secret_len;
+	bool basic;                        /* Authorization: Basic was sent */
+	/* Basic: client id and secret as sent [0] and form-urlencoded-decoded [1] */
+	char *basic_id[2], *basic_secret[2];
+	size_t basic_secret_len[2];
+	struct fg_attribution by;          /* authenticated: what the token carries */
+};
+void req_localtoken_req_free(struct localtoken_req *q);
+
+/* Reads `Authorization: Basic base64(id ":" secret)` (base64 or
+ * base64url, padded or not) into Q, each part raw and form-decoded (a
+ * decoded form holding a NUL is the raw one again). 0, or -1: not a
+ * Basic value fleetgate can read (Q->basic is set either way). */
+int req_localtoken_basic(const char *authorization, struct localtoken_req *q);
+
+/* Cache-Control: no-store and Pragma: no-cache into HEADERS: every answer
+ * of the token route past its route and attribute steps carries them
+ * (RFC 6749 5.1); with Basic, a 401 also WWW-Authenticate (RFC 6749 5.2). */
+void req_localtoken_headers(const struct localtoken_req *q, int status, struct evkeyvalq *headers);
+
+/* The body step: AUTHORIZATION (may be NULL; read when Basic) and BODY/LEN
+ * (within max_body_bytes; the step checked) with Content-Type CTYPE (may
+ * be NULL), form-encoded or JSON, into Q. 0, or 400/401 with the OAuth
+ * error appended to OUT. */
+int req_localtoken_read(struct localtoken_req *q, const char *authorization, const char *ctype,
+			const unsigned char *body, size_t len, struct evbuffer *out);
+
+/* The client step: the tenant Q's client id names when its secret is one
+ * of that tenant's keys, or when the caller is attributed to that tenant
+ * (CALLER, by CALLER_BY: its listener, source address or an API key sent
+ * as a bearer; NULL: none). DEDICATED: the request came in on a tenant's
+ * own listener, which hands out that tenant's tokens only. 0 with
+ * *TENANT set and Q->by what the token will carry, or 401 with the OAuth
+ * error appended to OUT (and *TENANT NULL). */
+int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *caller,
+				const struct fg_attribution *caller_by, bool dedicated, const struct fg_tenant **tenant,
+				struct evbuffer *out);
+
+/* The refusals the shared steps make on the token route, in the OAuth
+ * error shape, logged and counted: a body over max_body_bytes (413),
+ * tenant T over its rate (429; Retry-After RETRY_AFTER seconds into
+ * HEADERS), and a credential header the attribute step refused (STATUS
+ * 400 or 401). Return the status. */
+int req_localtoken_too_large(struct evbuffer *out);
+int req_localtoken_over_rate(const struct fg_tenant *t, double retry_after, struct evkeyvalq *headers,
+			     struct evbuffer *out);
+int req_localtoken_bad_header(int status, struct evbuffer *out);
+
+/* The local_token step: issues TENANT's token for Q (sealed when C has a
+ * local_token_key, else in the store; valid NOW + local_token_ttl, WALL
+ * is the wall clock) and appends the OAuth answer to OUT. 200, or 500
+ * with the OAuth error (no random bytes, no memory). */
+int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *tenant,
+			 double now, double wall, struct evbuffer *out);
+
+/* Issues a store token for TENANT_NAME, attributed as BY (rechecked at
+ * each use), valid until NOW + TTL. OUT gets LOCALTOKEN_LEN characters
+ * and a NUL. 0, or -1 when no random bytes or memory could be had. */
+int req_localtoken_issue(const char *tenant_name, const struct fg_attribution *by, double now, int ttl,
+			 char out[LOCALTOKEN_LEN + 1]);
 
 /* The tenant of C that the live token TOK/LEN belongs to: its tenant must
- * still exist in C and, when a key issued it, still have that key.
- * NULL for an unknown, expired or orphaned token. */
+ * still exist in C and still have what attributed the token (key,
+ * listener or source range). NOW is monotonic (the store), WALL the wall
+ * clock (sealed tokens). NULL for an unknown, forged, expired or orphaned
+ * token. req_localtoken_lookup reads the wall clock itself. */
+const struct fg_tenant *req_localtoken_lookup_at(const struct fg_config *c, const char *tok, size_t len, double now,
+					     double wall);
 const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const char *tok, size_t len,
 					  double now);
 

@@ -78,7 +78,8 @@ static const struct fg_tenant *req_policy_by_listener(const struct fg_config *c,
 
 /* Every tenant's every hash is compared with CRYPTO_memcmp, so how long
  * this takes does not depend on how many bytes of a guess were right. */
-static const struct fg_tenant *req_policy_by_key(const struct fg_config *c, const char *key, size_t keylen)
+static const struct fg_tenant *req_policy_by_key(const struct fg_config *c, const char *key, size_t keylen,
+					     struct fg_attribution *how)
 {
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	const struct fg_tenant *found = NULL;
@@ -87,11 +88,68 @@ static const struct fg_tenant *req_policy_by_key(const struct fg_config *c, cons
 		for (size_t k = 0; k < c->tenants[i]->nkeys; k++)
 			if (CRYPTO_memcmp(c->tenants[i]->keys[k], h, sizeof(h)) == 0 && !found)
 				found = c->tenants[i];
+	if (found)
+		req_policy_by_keyhash(h, how);
 	OPENSSL_cleanse(h, sizeof(h));
 	return found;
 }
 
-static const struct fg_tenant *req_policy_by_source(const struct fg_config *c, const struct sockaddr *peer)
+void req_policy_by_keyhash(const unsigned char keyhash[32], struct fg_attribution *a)
+{
+	memset(a, 0, sizeof *a);
+	a->by = FG_BY_KEY;
+	memcpy(a->fp, keyhash, 16);
+}
+
+static void req_policy_by_listener_spec(const char *spec, struct fg_attribution *a)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	memset(a, 0, sizeof *a);
+	a->by = FG_BY_LISTENER;
+	SHA256((const unsigned char *)spec, strlen(spec), h);
+	memcpy(a->fp, h, 16);
+}
+
+void req_policy_by_range(const struct fg_cidr *r, struct fg_attribution *a)
+{
+	memset(a, 0, sizeof *a);
+	a->by = FG_BY_SOURCE;
+	a->fp[0] = r->family == AF_INET6 ? 6 : 4;
+	a->fp[1] = (unsigned char)r->bits;
+	memcpy(a->fp + 2, r->addr, 16);
+}
+
+bool req_policy_attribution_holds(const struct fg_tenant *t, const struct fg_attribution *a)
+{
+	struct fg_attribution x;
+	bool holds = false;
+	if (!t)
+		return false;
+	switch (a->by) {
+	case FG_BY_KEY:
+		for (size_t k = 0; k < t->nkeys; k++)
+			holds |= CRYPTO_memcmp(t->keys[k], a->fp, 16) == 0;
+		break;
+	case FG_BY_LISTENER:
+		for (size_t j = 0; j < t->listen.n; j++) {
+			req_policy_by_listener_spec(t->listen.v[j].spec, &x);
+			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
+		}
+		break;
+	case FG_BY_SOURCE:
+		for (size_t j = 0; j < t->nsources; j++) {
+			req_policy_by_range(&t->sources[j], &x);
+			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
+		}
+		break;
+	case FG_BY_NONE:
+		break;
+	}
+	return holds;
+}
+
+static const struct fg_tenant *req_policy_by_source(const struct fg_config *c, const struct sockaddr *peer,
+						const struct fg_cidr **range)
 {
 	unsigned char addr[16];
 	int family = req_policy_peer_addr(peer, addr);
@@ -106,6 +164,7 @@ static const struct fg_tenant *req_policy_by_source(const struct fg_config *c, c
 			    req_policy_cidr_holds(&t->sources[j], family, addr)) {
 				best = t;
 				best_bits = t->sources[j].bits;
+				*range = &t->sources[j];
 			}
 		}
 	}
@@ -162,16 +221,18 @@ enum fg_credential req_policy_credential(const char *authorization, const char *
 
 /* Linear scans: deployments have tens of tenants, and a scan of tens of
  * entries costs less than the hash of the key it follows. */
-const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
-					 const char *authorization, const char *x_api_key,
-					 const struct sockaddr *peer, enum fg_attr_result *res)
+/* req_policy_attribute, with what attributed into *HOW; TOKENS: a local
+ * token may attribute (not on the token route). */
+static const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c, const char *listener_spec,
+						   const char *authorization, const char *x_api_key,
+						   const struct sockaddr *peer, bool tokens,
+						   struct fg_attribution *how, enum fg_attr_result *res)
 {
-	enum fg_attr_result dummy;
 	const struct fg_tenant *t = NULL;
+	const struct fg_cidr *range = NULL;
 	const char *key;
 	size_t keylen;
-	if (!res)
-		res = &dummy;
+	memset(how, 0, sizeof *how);
 	*res = FG_ATTR_NONE;
 	if (!c)
 		return NULL;
@@ -179,26 +240,40 @@ const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const ch
 		/* A dedicated listener is its tenant's alone: a key or address
 		 * seen there never picks anyone else, even once the tenant has
 		 * been removed and the listener is on its way out. */
-		if ((t = req_policy_by_listener(c, listener_spec)))
+		if ((t = req_policy_by_listener(c, listener_spec))) {
+			req_policy_by_listener_spec(listener_spec, how);
 			goto found;
+		}
 		*res = FG_ATTR_LISTENER_GONE;
 		return NULL;
 	}
 	enum fg_credential cred = req_policy_credential(authorization, x_api_key, &key, &keylen);
-	/* An API key, or a local bearer token from POST /v1/access_tokens. */
-	if (cred == FG_CRED_KEY && ((t = req_policy_by_key(c, key, keylen)) ||
-				    (t = req_localtoken_lookup(c, key, keylen, clock_now()))))
+	/* An API key, or a local bearer token from POST /v1/access_tokens
+	 * (which speaks for its tenant as what attributed it does). */
+	if (cred == FG_CRED_KEY && ((t = req_policy_by_key(c, key, keylen, how)) ||
+				    (tokens && (t = req_localtoken_lookup(c, key, keylen, clock_now())))))
 		goto found;
 	if (cred != FG_CRED_NONE) {
 		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
 		return NULL;
 	}
-	if (peer && (t = req_policy_by_source(c, peer)))
+	if (peer && (t = req_policy_by_source(c, peer, &range))) {
+		req_policy_by_range(range, how);
 		goto found;
+	}
 	return NULL;
 found:
 	*res = FG_ATTR_OK;
 	return t;
+}
+
+const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
+					 const char *authorization, const char *x_api_key,
+					 const struct sockaddr *peer, enum fg_attr_result *res)
+{
+	enum fg_attr_result dummy;
+	struct fg_attribution how;
+	return req_policy_attribute_by(c, listener_spec, authorization, x_api_key, peer, true, &how, res ? res : &dummy);
 }
 
 /* ---- policy ------------------------------------------------------------- */
@@ -493,17 +568,38 @@ static bool req_policy_header_repeated(struct evkeyvalq *h, const char *name)
 	return false;
 }
 
+const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, const char *listener_spec,
+					     struct evkeyvalq *h, const struct sockaddr *peer, bool token_route,
+					     struct fg_attribution *how, enum fg_attr_result *res)
+{
+	struct fg_attribution dummy;
+	if (!how)
+		how = &dummy;
+	if (h && !listener_spec &&
+	    (req_policy_header_repeated(h, "Authorization") || req_policy_header_repeated(h, "X-API-Key"))) {
+		memset(how, 0, sizeof *how);
+		*res = FG_ATTR_AMBIGUOUS;
+		return NULL;
+	}
+	const char *authz = h ? evhttp_find_header(h, "Authorization") : NULL;
+	if (token_route && authz && req_policy_is_basic(authz))
+		authz = NULL;   /* the client's authentication: req_localtoken.c's */
+	return req_policy_attribute_by(c, listener_spec, authz, h ? evhttp_find_header(h, "X-API-Key") : NULL, peer,
+				       !token_route, how, res);
+}
+
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
 						 struct evkeyvalq *h, const struct sockaddr *peer,
 						 enum fg_attr_result *res)
 {
-	if (h && !listener_spec &&
-	    (req_policy_header_repeated(h, "Authorization") || req_policy_header_repeated(h, "X-API-Key"))) {
-		*res = FG_ATTR_AMBIGUOUS;
-		return NULL;
-	}
-	return req_policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
-				h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res);
+	return req_policy_attribute_how(c, listener_spec, h, peer, false, NULL, res);
+}
+
+bool req_policy_is_basic(const char *authorization)
+{
+	size_t n;
+	const char *a = req_policy_trim(authorization, &n);
+	return n >= 5 && strncasecmp(a, "Basic", 5) == 0 && (n == 5 || a[5] == ' ' || a[5] == '\t');
 }
 
 int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)

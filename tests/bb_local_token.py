@@ -298,6 +298,34 @@ class LocalToken(FgTestCase):
         self.assertNotIn(KEY_OPS, logs)
         self.assertNotIn(KEY_OTHER, logs)
 
+    def test_size_and_rate_refusals_come_from_the_shared_steps_in_oauth_shape(self):
+        """The token route runs the request's own body and tenant_rate steps
+        (docs/overview.md): a body over max_body_bytes is 413 and a tenant
+        over its rate 429 with Retry-After, both in the OAuth error shape
+        with Cache-Control: no-store, and only a request that authenticated
+        spends the tenant's rate."""
+        self.g.write_tenant("ops", "[tenant]\nname = ops\nkeys_sha256 = %s\nmethods = GET\nvins = %s\nrate = 2/min\n"
+                            % (sha256_hex(KEY_OPS), V1))
+        self.assertEqual(self.g.reload()["reload_failures"], 0)
+        # Chunked, so no Content-Length lets the head check refuse it first.
+        conn = http.client.HTTPConnection("127.0.0.1", self.g.port, timeout=10 * SLOW)
+        conn.request("POST", "/v1/access_tokens", headers=FORM, encode_chunked=True,
+                     body=iter([b"grant_type=client_credentials&client_id=ops&client_secret=", b"x" * 1100000]))
+        resp = conn.getresponse()
+        self.assertEqual((resp.status, json.loads(resp.read())["error"]), (413, "invalid_request"))
+        self.assertEqual(resp.getheader("Cache-Control"), "no-store")
+        conn.close()
+        for _ in range(3):
+            self.assertEqual(HMClient(self.g.port, "ops", "wrong").fetch_token().status, 401)
+        for _ in range(2):
+            self.assertEqual(HMClient(self.g.port, "ops", KEY_OPS).fetch_token().status, 200)
+        r = HMClient(self.g.port, "ops", KEY_OPS).fetch_token()
+        self.assertEqual((r.status, r.json()["error"]), (429, "temporarily_unavailable"), r)
+        self.assertNotIn("access_token", r.json())
+        self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertEqual(HMClient(self.g.port, "other", KEY_OTHER).fetch_token().status, 200)
+
     def test_refusal_takes_as_long_for_a_known_tenant_as_for_an_unknown_one(self):
         """The same work either way (every key hashed against): no timing
         tells a tenant name that exists from one that does not. Loose bound:

@@ -209,6 +209,8 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "audit_log", "off" },
 	{ "gateway", "log_level", "debug" },
 	{ "gateway", "local_token_ttl", "90" },
+	{ "gateway", "local_token_key", "a-local-token-key-of-32-bytes-xx" },
+	{ "gateway", "local_token_key_previous", "the-previous-local-token-key-xxx" },
 	{ "upstream", "base_url", "http://127.0.0.1:7000/" },
 	{ "upstream", "ca_file", "ca.pem" },
 	{ "upstream", "connect_timeout", "2" },
@@ -319,6 +321,9 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(c->audit_log, "off");
 	ck_assert_int_eq(c->log_level, FG_LOG_DEBUG);
 	ck_assert_int_eq(c->local_token_ttl, 90);
+	ck_assert_int_eq(c->local_token_nkeys, 2);   /* derived: the AEAD keys, not the secrets */
+	ck_assert(memcmp(c->local_token_keys[0], "a-local-token-key", 17) != 0);
+	ck_assert(memcmp(c->local_token_keys[0], c->local_token_keys[1], 32) != 0);
 	ck_assert_str_eq(c->base_url, "http://127.0.0.1:7000");
 	snprintf(want, sizeof(want), "%s/ca.pem", tmpdir);
 	ck_assert_str_eq(c->ca_file, want);
@@ -414,6 +419,33 @@ START_TEST(test_redis_refusals)
 }
 END_TEST
 
+/* [gateway] local_token_key: a short key or a previous key alone is
+ * refused as FILE:LINE, and neither key's text is in an error. */
+START_TEST(test_local_token_keys)
+{
+	struct fg_config *c = load(MIN_OAUTH "[gateway]\nlocal_token_key = short-hunter2\n");
+	ck_assert_ptr_null(c);
+	ck_assert(any_error_contains(":5: [gateway] local_token_key must be at least 16 bytes"));
+	ck_assert(!any_error_contains("hunter2"));
+	conf_errors_free(&errs);
+	memset(&errs, 0, sizeof(errs));
+	c = load(MIN_OAUTH "[gateway]\nlocal_token_key_previous = previous-hunter2-0123456789\n");
+	ck_assert_ptr_null(c);
+	ck_assert(any_error_contains(":5: [gateway] local_token_key_previous needs local_token_key"));
+	ck_assert(!any_error_contains("hunter2"));
+	conf_errors_free(&errs);
+	memset(&errs, 0, sizeof(errs));
+	setenv("FG_TEST_LT_KEY", "0123456789abcdef0123456789abcdef", 1);
+	c = load_ok(MIN_OAUTH "[gateway]\nlocal_token_key = env:FG_TEST_LT_KEY\n"
+		    "local_token_key_previous = 0123456789abcdef0123456789abcdef\n");
+	ck_assert_int_eq(c->local_token_nkeys, 1);   /* the same key twice is one */
+	conf_unref(c);
+	c = load_ok(MIN_OAUTH);
+	ck_assert_int_eq(c->local_token_nkeys, 0);   /* none: tokens per process */
+	conf_unref(c);
+}
+END_TEST
+
 /* List-backed reads: the defaults, and bad values as FILE:LINE. */
 START_TEST(test_list_read_keys)
 {
@@ -436,7 +468,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 31 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 33 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -914,6 +946,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_redis_absent_and_defaults);
 	tcase_add_test(tc, test_redis_refusals);
+	tcase_add_test(tc, test_local_token_keys);
 	tcase_add_test(tc, test_bad_urls);
 	tcase_add_test(tc, test_list_read_keys);
 	suite_add_tcase(s, tc);

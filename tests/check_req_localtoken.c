@@ -8,6 +8,7 @@
 #include <check.h>
 #include "check_main.h"
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +17,35 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/sha.h>
 #include "conf.h"
 #include "req_localtoken.h"
+#include "req_tenantrate.h"
 #include "tenant.h"
 
 /* ---- hand-made configurations ---- */
+
+/* Every hand-made tenant has the source range 10.0.0.0/8; SRC is the
+ * attribution by it, as a token issued to a source address carries. */
+static const struct fg_cidr SRC_RANGE = { .family = AF_INET, .addr = { 10 }, .bits = 8 };
+static struct fg_attribution SRC;
+
+static const struct fg_attribution *by_key(const unsigned char kh[32])
+{
+	static struct fg_attribution a;
+	req_policy_by_keyhash(kh, &a);
+	return &a;
+}
 
 static struct fg_tenant *mk_tenant(const char *name, const char *const *keys, size_t nkeys)
 {
 	struct fg_tenant *t = calloc(1, sizeof *t);
 	ck_assert_ptr_nonnull(t);
 	t->name = strdup(name);
+	t->sources = calloc(1, sizeof *t->sources);
+	t->sources[0] = SRC_RANGE;
+	t->nsources = 1;
 	t->keys = calloc(nkeys ? nkeys : 1, sizeof *t->keys);
 	for (size_t i = 0; i < nkeys; i++)
 		SHA256((const unsigned char *)keys[i], strlen(keys[i]), t->keys[i]);
@@ -37,6 +55,7 @@ static struct fg_tenant *mk_tenant(const char *name, const char *const *keys, si
 
 static void free_tenant(struct fg_tenant *t)
 {
+	free(t->sources);
 	free(t->name);
 	free(t->keys);
 	free(t);
@@ -69,7 +88,11 @@ static void hash_of(const char *key, unsigned char out[32])
 	SHA256((const unsigned char *)key, strlen(key), out);
 }
 
-static void setup(void) { req_localtoken_clear(); }
+static void setup(void)
+{
+	req_localtoken_clear();
+	req_policy_by_range(&SRC_RANGE, &SRC);
+}
 static void teardown(void) { req_localtoken_clear(); }
 
 /* ---- the store ---- */
@@ -82,8 +105,8 @@ START_TEST(test_issue_and_lookup)
 	unsigned char kh[32];
 	hash_of("k-ops", kh);
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, a), 0);
-	ck_assert_int_eq(req_localtoken_issue("ops", kh, 100, 60, b), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(kh), 100, 60, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(kh), 100, 60, b), 0);
 	ck_assert_uint_eq(strlen(a), LOCALTOKEN_LEN);
 	ck_assert_str_ne(a, b);   /* random, never the same twice */
 	for (const char *p = a; *p; p++)
@@ -109,8 +132,8 @@ START_TEST(test_expiry)
 	struct cfg k;
 	mk_cfg(&k, 1, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0) });
 	char a[LOCALTOKEN_LEN + 1], b[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 30, a), 0);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1000, 300, b), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1000, 30, a), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1000, 300, b), 0);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, a, strlen(a), 1029.5), k.t[0]);
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, a, strlen(a), 1030));
 	/* The expired token was dropped when met, not just refused. */
@@ -119,7 +142,7 @@ START_TEST(test_expiry)
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, b, strlen(b), 1030), k.t[0]);
 	/* A sweep at the next issue takes expired tokens nobody presents. */
 	char c[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1400, 30, c), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1400, 30, c), 0);
 	ck_assert_uint_eq(req_localtoken_count(), 1);
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, b, strlen(b), 1400));
 	free_cfg(&k);
@@ -137,12 +160,12 @@ START_TEST(test_bounded)
 	char first[LOCALTOKEN_LEN + 1], last[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
 	char srctok[LOCALTOKEN_LEN + 1];
 	ck_assert_int_lt(LOCALTOKEN_MAX / 16, LOCALTOKEN_PER_TENANT);
-	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 0, 10, first), 0);   /* closest to expiry */
+	ck_assert_int_eq(req_localtoken_issue("t1", &SRC, 0, 10, first), 0);   /* closest to expiry */
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, 0, 1000, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], &SRC, 0, 1000, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, first, strlen(first), 1), k.t[1]);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 1, 1000, last), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 1, 1000, last), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_MAX);   /* only the one closest to expiry went */
 	ck_assert_ptr_null(req_localtoken_lookup(&k.c, first, strlen(first), 1));
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, last, strlen(last), 1), k.t[0]);
@@ -151,11 +174,11 @@ START_TEST(test_bounded)
 	 * call): the oldest sixteenth goes at once, the newest stay. */
 	req_localtoken_clear();
 	char oldest[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < LOCALTOKEN_MAX; i++)
-		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], NULL, (double)i / 1000, 3600,
+		ck_assert_int_eq(req_localtoken_issue(names[(i + 1) % 16], &SRC, (double)i / 1000, 3600,
 						  (i + 1) % 16 ? tok : srctok), 0);
-	ck_assert_int_eq(req_localtoken_issue("t1", NULL, 100, 3600, last), 0);
+	ck_assert_int_eq(req_localtoken_issue("t1", &SRC, 100, 3600, last), 0);
 	size_t n = req_localtoken_count();
 	ck_assert_uint_le(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 20);
 	ck_assert_uint_ge(n, LOCALTOKEN_MAX - LOCALTOKEN_MAX / 16);
@@ -173,10 +196,10 @@ START_TEST(test_per_tenant_cap)
 	struct cfg k;
 	mk_cfg(&k, 2, (struct fg_tenant *[]){ mk_tenant("quiet", NULL, 0), mk_tenant("greedy", NULL, 0) });
 	char quiet[LOCALTOKEN_LEN + 1], oldest[LOCALTOKEN_LEN + 1], tok[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("quiet", NULL, 0, 100, quiet), 0);
-	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 3600, oldest), 0);
+	ck_assert_int_eq(req_localtoken_issue("quiet", &SRC, 0, 100, quiet), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 0, 3600, oldest), 0);
 	for (size_t i = 1; i < 3 * LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, (double)i / 1000, 3600, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, (double)i / 1000, 3600, tok), 0);
 	ck_assert_uint_le(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT);
 	ck_assert_uint_ge(req_localtoken_count(), 1 + LOCALTOKEN_PER_TENANT - LOCALTOKEN_PER_TENANT / 16);
 	ck_assert_ptr_eq(req_localtoken_lookup(&k.c, quiet, strlen(quiet), 1), k.t[0]);
@@ -188,11 +211,11 @@ START_TEST(test_per_tenant_cap)
 	 * sixteenth less than the cap. */
 	req_localtoken_clear();
 	for (size_t i = 0; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 0, 10, tok), 0);
-	ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 0, 10, tok), 0);
+	ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 20, 10, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), 1);
 	for (size_t i = 1; i < LOCALTOKEN_PER_TENANT; i++)
-		ck_assert_int_eq(req_localtoken_issue("greedy", NULL, 20, 10, tok), 0);
+		ck_assert_int_eq(req_localtoken_issue("greedy", &SRC, 20, 10, tok), 0);
 	ck_assert_uint_eq(req_localtoken_count(), LOCALTOKEN_PER_TENANT);   /* none evicted on the way */
 	free_cfg(&k);
 }
@@ -208,9 +231,9 @@ START_TEST(test_reload_rules)
 	unsigned char h1[32];
 	hash_of("k1", h1);
 	char bykey[LOCALTOKEN_LEN + 1], byaddr[LOCALTOKEN_LEN + 1];
-	ck_assert_int_eq(req_localtoken_issue("ops", h1, 0, 3600, bykey), 0);
-	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 3600, byaddr), 0);
-	ck_assert_int_eq(req_localtoken_issue("ops", NULL, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", by_key(h1), 0, 3600, bykey), 0);
+	ck_assert_int_eq(req_localtoken_issue("src", &SRC, 0, 3600, byaddr), 0);
+	ck_assert_int_eq(req_localtoken_issue("ops", &SRC, 0, 3600, (char[LOCALTOKEN_LEN + 1]){0}), 0);
 
 	/* Same tenants, new structures: both live on, on the new tenants. */
 	mk_cfg(&same, 2, (struct fg_tenant *[]){ mk_tenant("src", NULL, 0), mk_tenant("ops", k1, 1) });
@@ -247,7 +270,7 @@ static void *issue_and_look(void *arg)
 	long bad = 0;
 	for (int i = 0; i < 3000; i++) {
 		char tok[LOCALTOKEN_LEN + 1];
-		if (req_localtoken_issue("src", NULL, i, 1000000, tok) != 0 ||
+		if (req_localtoken_issue("src", &SRC, i, 1000000, tok) != 0 ||
 		    req_localtoken_lookup(&threads_cfg.c, tok, LOCALTOKEN_LEN, i) != threads_cfg.t[0])
 			bad++;
 	}
@@ -272,13 +295,45 @@ END_TEST
 
 /* ---- the endpoint ---- */
 
+/* The next ask()'s Authorization header (NULL: none). */
+static const char *a_authorization;
+
 struct answer {
+	char www_authenticate[64];
 	int status;
 	json_t *body;
 	char cache_control[32];
 	char retry_after[16];
 	const struct fg_tenant *tenant;
 };
+
+/* The token route's steps as req.c runs them (docs/overview.md): body
+ * (size, then the parameters), client, tenant_rate, local_token, each
+ * answering with the functions the steps call. */
+#define WALL 1700000000.0   /* the wall clock the steps read, for sealed tokens */
+
+static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
+		     const char *authorization, const char *ctype, const char *body, const struct fg_tenant **tenant,
+		     struct evkeyvalq *h, struct evbuffer *out)
+{
+	struct localtoken_req q = {0};
+	size_t len = strlen(body);
+	double ra;
+	int st;
+	*tenant = NULL;
+	if (len > c->max_body_bytes)
+		st = req_localtoken_too_large(out);
+	else if ((st = req_localtoken_read(&q, authorization, ctype, (const unsigned char *)body, len, out)) == 0 &&
+		 (st = req_localtoken_authenticate(&q, c, by_addr, by_addr ? &SRC : NULL, dedicated, tenant, out)) == 0) {
+		if (!req_tenantrate_tenant_allows(*tenant, 50, &ra))
+			st = req_localtoken_over_rate(*tenant, ra, h, out);   /* *tenant: logged as its 429 */
+		else if ((st = req_localtoken_grant(&q, c, *tenant, 50, WALL, out)) != 200)
+			*tenant = NULL;
+	}
+	req_localtoken_headers(&q, st, h);
+	req_localtoken_req_free(&q);
+	return st;
+}
 
 static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_addr, bool dedicated,
 			 const char *ctype, const char *body)
@@ -287,8 +342,8 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
-	a.status = req_localtoken_request(c, by_addr, dedicated, ctype, (const unsigned char *)body, strlen(body), 50,
-				      &a.tenant, &h, out);
+	a.status = run_steps(c, by_addr, dedicated, a_authorization, ctype, body, &a.tenant, &h, out);
+	a_authorization = NULL;
 	size_t n = evbuffer_get_length(out);
 	char *text = calloc(1, n + 1);
 	evbuffer_remove(out, text, n);
@@ -297,6 +352,8 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	ck_assert_ptr_nonnull(a.body);
 	const char *cc = evhttp_find_header(&h, "Cache-Control");
 	snprintf(a.cache_control, sizeof a.cache_control, "%s", cc ? cc : "");
+	const char *wa = evhttp_find_header(&h, "WWW-Authenticate");
+	snprintf(a.www_authenticate, sizeof a.www_authenticate, "%s", wa ? wa : "");
 	const char *ra = evhttp_find_header(&h, "Retry-After");
 	snprintf(a.retry_after, sizeof a.retry_after, "%s", ra ? ra : "");
 	free(text);
@@ -476,6 +533,272 @@ START_TEST(test_by_address)
 }
 END_TEST
 
+/* ---- issue 25: HTTP Basic, sealed tokens; issue 22: %00, attribution ---- */
+
+static char *b64(const char *s, bool url, bool pad)
+{
+	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *a = url ? u : std;
+	size_t n = strlen(s), o = 0;
+	char *out = calloc(1, n * 2 + 16);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+		if (i + 1 < n) v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+		if (i + 2 < n) v |= (unsigned char)s[i + 2];
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		if (i + 1 < n) out[o++] = a[v >> 6 & 63]; else if (pad) out[o++] = '=';
+		if (i + 2 < n) out[o++] = a[v & 63]; else if (pad) out[o++] = '=';
+	}
+	return out;
+}
+
+static char *basic(const char *idsecret, bool url, bool pad)
+{
+	char *e = b64(idsecret, url, pad), *h = NULL;
+	ck_assert_int_ge(asprintf(&h, "Basic %s", e), 0);
+	free(e);
+	return h;
+}
+
+START_TEST(test_basic_parser)
+{
+	struct localtoken_req q = {0};
+	/* The secret holds what openssl rand -base64 makes: + / = */
+	char *h = basic("ops:a+b/c=d%41", false, true);
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert(q.basic);
+	ck_assert_str_eq(q.basic_id[0], "ops");
+	ck_assert_str_eq(q.basic_secret[0], "a+b/c=d%41");   /* as sent */
+	ck_assert_str_eq(q.basic_secret[1], "a b/c=dA");     /* form-decoded */
+	ck_assert_uint_eq(q.basic_secret_len[1], 8);
+	req_localtoken_req_free(&q);
+	free(h);
+	/* base64url, unpadded; scheme in any case; a colon in the secret */
+	memset(&q, 0, sizeof q);
+	h = basic("ops:?>?>:x", true, false);
+	h[0] = 'b';
+	h[2] = 'S';
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_str_eq(q.basic_secret[0], "?>?>:x");
+	req_localtoken_req_free(&q);
+	free(h);
+	/* A decoded %00 is no value: the raw form stands for both */
+	memset(&q, 0, sizeof q);
+	h = basic("ops:k%00junk", false, true);
+	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_str_eq(q.basic_secret[1], "k%00junk");
+	req_localtoken_req_free(&q);
+	free(h);
+	static const char *const bad[] = {
+		"Basic", "Basic ", "Basic !!!!", "Basic b3Bz",   /* "ops": no colon */
+		"Basic Om9wcw==",                                  /* ":ops": no id */
+		"Basic b3BzOms=x", "Basic b3BzOms===", "Basic b3BzO", "Basicb3BzOms=",
+		"Basic b3B zOms=",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memset(&q, 0, sizeof q);
+		ck_assert_msg(req_localtoken_basic(bad[i], &q) == -1, "case %zu", i);
+		req_localtoken_req_free(&q);
+	}
+	memset(&q, 0, sizeof q);
+	char nul[] = "Basic b3BzOmsAeA==";   /* "ops:k\0x" */
+	ck_assert_int_eq(req_localtoken_basic(nul, &q), -1);
+	req_localtoken_req_free(&q);
+}
+END_TEST
+
+START_TEST(test_basic_endpoint)
+{
+	static const char *const form = "application/x-www-form-urlencoded";
+	const char *gt = "grant_type=client_credentials";
+	/* Raw and form-encoded secrets both work, in either alphabet. */
+	const char *const ok[] = { "ops:k-ops", "ops:k%2Dops", "%6Fps:k-ops-2" };
+	for (size_t i = 0; i < 3; i++)
+		for (int url = 0; url < 2; url++) {
+			char *h = basic(ok[i], url, !url);
+			a_authorization = h;
+			struct answer a = ask(&ep.c, NULL, false, form, gt);
+			ck_assert_msg(a.status == 200, "case %zu/%d: %d", i, url, a.status);
+			ck_assert_ptr_eq(a.tenant, ep.t[0]);
+			json_decref(a.body);
+			free(h);
+		}
+	/* A client_id in the body beside Basic: the same one only. */
+	char *h = basic("ops:k-ops", false, true);
+	a_authorization = h;
+	struct answer a = ask(&ep.c, NULL, false, form, "grant_type=client_credentials&client_id=ops");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	static const char *const both[] = {
+		"grant_type=client_credentials&client_id=ops&client_secret=k-ops",
+		"grant_type=client_credentials&client_secret=k-ops",
+		"grant_type=client_credentials&client_id=other",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		a_authorization = h;
+		a = ask(&ep.c, NULL, false, form, both[i]);
+		ck_assert_msg(a.status == 400, "both %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_request");
+		json_decref(a.body);
+	}
+	a_authorization = h;   /* the JSON form, the same rule */
+	a = ask(&ep.c, NULL, false, "application/json",
+		"{\"grant_type\":\"client_credentials\",\"client_secret\":\"k-ops\"}");
+	ck_assert_int_eq(a.status, 400);
+	json_decref(a.body);
+	a_authorization = h;
+	a = ask(&ep.c, NULL, false, "application/json", "{\"grant_type\":\"client_credentials\"}");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	free(h);
+	/* Wrong secret or malformed value: 401 invalid_client, and the
+	 * scheme to use (RFC 6749 5.2). */
+	const char *const no[] = { "Basic b3BzOm5vcGU=" /* ops:nope */, "Basic !!", "Basic b3Bz" };
+	for (size_t i = 0; i < 3; i++) {
+		a_authorization = no[i];
+		a = ask(&ep.c, NULL, false, form, gt);
+		ck_assert_msg(a.status == 401, "no %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_client");
+		ck_assert_str_eq(a.www_authenticate, "Basic realm=\"fleetgate\"");
+		json_decref(a.body);
+	}
+	/* Body credentials get no WWW-Authenticate (no scheme was used). */
+	a = ask(&ep.c, NULL, false, form, "grant_type=client_credentials&client_id=ops&client_secret=nope");
+	ck_assert_int_eq(a.status, 401);
+	ck_assert_str_eq(a.www_authenticate, "");
+	json_decref(a.body);
+}
+END_TEST
+
+START_TEST(test_form_nul)
+{
+	/* %00 cut the value in libevent's parser: KEY%00junk was KEY. */
+	static const char *const bodies[] = {
+		"grant_type=client_credentials&client_id=ops&client_secret=k-ops%00junk",
+		"grant_type=client_credentials&client_id=ops%00x&client_secret=k-ops",
+		"grant_type=client_credentials%00&client_id=ops&client_secret=k-ops",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		struct answer a = ask(&ep.c, NULL, false, "application/x-www-form-urlencoded", bodies[i]);
+		ck_assert_msg(a.status == 400, "case %zu: %d", i, a.status);
+		ck_assert_str_eq(field(&a, "error"), "invalid_request");
+		json_decref(a.body);
+	}
+	struct answer a = ask(&ep.c, NULL, false, "application/json",
+			      "{\"grant_type\":\"client_credentials\",\"client_id\":\"ops\",\"client_secret\":\"k-ops\\u0000x\"}");
+	ck_assert_int_eq(a.status, 400);
+	json_decref(a.body);
+	ck_assert_uint_eq(req_localtoken_count(), 0);
+}
+END_TEST
+
+/* A token issued to a source address (or listener) dies when a reload
+ * removes that range (or listener) from its tenant, as a key's does. */
+START_TEST(test_attribution_rechecked)
+{
+	struct answer a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=src");
+	ck_assert_int_eq(a.status, 200);
+	char tok[LOCALTOKEN_LEN + 1];
+	snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+	json_decref(a.body);
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[2]);
+	ep.t[2]->nsources = 0;   /* a reload took its sources line */
+	ck_assert_ptr_null(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51));
+	ep.t[2]->nsources = 1;
+	ep.t[2]->sources[0].bits = 16;   /* another range */
+	ck_assert_ptr_null(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51));
+	ep.t[2]->sources[0].bits = 8;
+	ck_assert_ptr_eq(req_localtoken_lookup(&ep.c, tok, strlen(tok), 51), ep.t[2]);
+	/* No attribution, no token. */
+	struct fg_attribution none = {0};
+	ck_assert_int_eq(req_localtoken_issue("src", &none, 0, 10, tok), -1);
+	ck_assert_int_eq(req_localtoken_issue("src", NULL, 0, 10, tok), -1);
+}
+END_TEST
+
+static void set_keys(struct fg_config *c, unsigned char cur, unsigned char prev)
+{
+	c->local_token_nkeys = 0;
+	if (cur) {
+		memset(c->local_token_keys[0], cur, 32);
+		c->local_token_kids[c->local_token_nkeys++] = cur;
+	}
+	if (prev) {
+		memset(c->local_token_keys[1], prev, 32);
+		c->local_token_kids[c->local_token_nkeys++] = prev;
+	}
+}
+
+START_TEST(test_sealed)
+{
+	set_keys(&ep.c, 0xA1, 0);
+	struct answer a = ask(&ep.c, NULL, false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
+	ck_assert_int_eq(a.status, 200);
+	char tok[LOCALTOKEN_SEALED_LEN + 1];
+	ck_assert_uint_eq(strlen(field(&a, "access_token")), LOCALTOKEN_SEALED_LEN);
+	snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+	json_decref(a.body);
+	ck_assert_uint_eq(req_localtoken_count(), 0);   /* nothing held in this process */
+	for (const char *p = tok; *p; p++)
+		ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+	/* Any configuration with the key: another instance, or this one
+	 * after a restart (the monotonic clock means nothing to it). */
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL), ep.t[0]);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 1e9, WALL + 119), ep.t[0]);
+	/* Expired (wall clock), or claiming to outlive local_token_ttl + skew. */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL + 120));
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL - LOCALTOKEN_SKEW - 1));
+	ep.c.local_token_ttl = 10;   /* a reload shortened it: longer-lived tokens end */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	ep.c.local_token_ttl = 120;
+	/* Altered anywhere (each position, a flip), truncated, extended. */
+	for (size_t i = 0; i < LOCALTOKEN_SEALED_LEN; i++) {
+		char t2[LOCALTOKEN_SEALED_LEN + 1];
+		memcpy(t2, tok, sizeof t2);
+		t2[i] = t2[i] == 'A' ? 'B' : 'A';
+		ck_assert_msg(!req_localtoken_lookup_at(&ep.c, t2, strlen(t2), 0, WALL), "altered at %zu", i);
+	}
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, LOCALTOKEN_SEALED_LEN - 1, 0, WALL));
+	char longer[LOCALTOKEN_SEALED_LEN + 2];
+	snprintf(longer, sizeof longer, "%sA", tok);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, longer, strlen(longer), 0, WALL));
+	/* Forged: sealed under another key. */
+	struct localtoken_claims cl = { .tenant = "ops", .expires = WALL + 60 };
+	req_policy_by_keyhash(ep.t[0]->keys[0], &cl.by);
+	unsigned char other[32];
+	memset(other, 0x5A, sizeof other);
+	char forged[LOCALTOKEN_SEALED_LEN + 1];
+	ck_assert_int_eq(req_localtoken_seal(other, 0xA1, &cl, forged), 0);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, forged, strlen(forged), 0, WALL));
+	/* Rotation: the old key as previous still opens it; removed, not. */
+	set_keys(&ep.c, 0xB2, 0xA1);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL), ep.t[0]);
+	set_keys(&ep.c, 0xB2, 0);
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	set_keys(&ep.c, 0, 0);   /* no key configured: not a token at all */
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	/* Its key removed from its tenant by a reload: dead, as in the store. */
+	set_keys(&ep.c, 0xA1, 0);
+	ep.t[0]->keys[0][0] ^= 1;
+	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 0, WALL));
+	ep.t[0]->keys[0][0] ^= 1;
+	/* What it holds: the claims, never a key or another tenant. */
+	ck_assert_int_eq(req_localtoken_unseal(&ep.c, tok, strlen(tok), &cl), 0);
+	ck_assert_str_eq(cl.tenant, "ops");
+	ck_assert_int_eq(cl.by.by, FG_BY_KEY);
+	ck_assert(cl.expires == WALL + 120);
+	/* One length for every tenant name (no length tells names apart). */
+	a = ask(&ep.c, ep.t[2], false, NULL, "grant_type=client_credentials&client_id=src");
+	ck_assert_uint_eq(strlen(field(&a, "access_token")), LOCALTOKEN_SEALED_LEN);
+	ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, field(&a, "access_token"), LOCALTOKEN_SEALED_LEN, 0, WALL),
+			 ep.t[2]);
+	json_decref(a.body);
+	set_keys(&ep.c, 0, 0);
+}
+END_TEST
+
 static Suite *localtoken_suite(void)
 {
 	Suite *s = suite_create("localtoken");
@@ -495,6 +818,11 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_rate);
 	tcase_add_test(tc, test_by_address);
+	tcase_add_test(tc, test_basic_parser);
+	tcase_add_test(tc, test_basic_endpoint);
+	tcase_add_test(tc, test_form_nul);
+	tcase_add_test(tc, test_attribution_rechecked);
+	tcase_add_test(tc, test_sealed);
 	suite_add_tcase(s, tc);
 	return s;
 }
