@@ -694,6 +694,8 @@ static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
 {
 	int status = (int)up_forward_status(f);
 	int ra = up_forward_retry_after(f);
+	if (ra < 0 && status == 429)   /* none, or unreadable: the pause fleetgate keeps */
+		ra = (int)fmin(up_forward_pause(f, (int)r->cfg->vin_get_rate.window_s), BUDGET_PAUSE_MAX);
 	if (ra >= 0 && (status == 429 || status == 503)) {
 		char v[16];
 		snprintf(v, sizeof v, "%d", ra);
@@ -720,8 +722,7 @@ static enum req_go req_answer(struct req *r)
 				       "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
 	}
 	if (status == 429 && r->rm.route == FG_R_GET) {   /* nothing more goes there until its hint */
-		int secs = up_forward_pause_hint(f);               /* has passed; none: a whole window */
-		secs = secs >= 0 ? secs : (int)r->cfg->vin_get_rate.window_s;
+		int secs = up_forward_pause(f, (int)r->cfg->vin_get_rate.window_s);   /* has passed; none: a window */
 		log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
 		budget_pause(budget_shared(), clock_now(), secs);
 	}

@@ -400,6 +400,12 @@ int up_forward_pause_hint(struct fwd *f)
 	int in_body = budget_parse_retry_after((const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body));
 	return in_body > f->retry_after ? in_body : f->retry_after;
 }
+int up_forward_pause(struct fwd *f, int dflt)
+{
+	int secs = up_forward_pause_hint(f);
+	return secs >= 0 ? secs : dflt;
+}
+
 struct evbuffer *up_forward_body(struct fwd *f) { return f->body; }
 double up_forward_ms(const struct fwd *f) { return f->ms; }
 const char *up_forward_peer(const struct fwd *f) { return f->peer[0] ? f->peer : "unknown address"; }

@@ -47,6 +47,10 @@ int up_forward_parse_retry_after(const char *line, size_t len);
 /* The pause an upstream 429 asks for: the longer of its Retry-After and a
  * "retry after Ns" in its body; -1 when it names neither. */
 int up_forward_pause_hint(struct fwd *f);
+/* That pause in seconds, DFLT when it names none: what fleetgate waits
+ * (budget_pause caps it), and what a client is told when the upstream's
+ * own Retry-After is missing or unreadable. */
+int up_forward_pause(struct fwd *f, int dflt);
 struct evbuffer *up_forward_body(struct fwd *f);
 double up_forward_ms(const struct fwd *f);                  /* whole exchange */
 /* "IP:PORT" the exchange connected (or tried) to, else the URL's host. */
