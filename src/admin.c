@@ -347,7 +347,9 @@ static void admin_audit(struct evhttp_request *req, const char *route, const cha
 	json_object_set_new(o, "route", json_string(route));
 	json_object_set_new(o, "vins", vins);
 	json_object_set_new(o, "status", json_integer(status));
-	log_audit(o);
+	/* With audit_sync the answer waits for the disk here, on the main
+	 * thread: admin POSTs are an operator's, seconds apart. */
+	log_audit_sync(log_audit(o));
 }
 
 static void admin_purge(struct evhttp_request *req)
