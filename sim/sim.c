@@ -274,6 +274,8 @@ static int sim_listen(SSL_CTX **tls)
 	sim_g.http = evhttp_new(sim_g.base);
 	if (!sim_g.http)
 		return -1;
+	/* Every answer names its own; a script with "headers": {} sends none. */
+	evhttp_set_default_content_type(sim_g.http, NULL);
 	evhttp_set_allowed_methods(sim_g.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 		EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 		EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);

@@ -15,8 +15,10 @@
 #include "cache.h"
 #include "conf.h"
 #include "http.h"
+#include "http_listen.h"
 #include "log.h"
 #include "redis_stats.h"
+#include "req_policy.h"
 #include "redis_cache.h"
 #include "method.h"
 #include "metric.h"
@@ -148,6 +150,7 @@ static json_t *admin_stats_snapshot(void)
 	admin_stats_config(root);
 	json_object_set_new(admin_sub(root, "requests"), "in_flight", json_integer(http_in_flight()));
 	json_object_set_new(admin_sub(root, "connections"), "open", json_integer(http_connections()));
+	json_object_set_new(admin_sub(root, "connections"), "admin_open", json_integer(http_listen_admin_connections()));
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
 	up_listread_stats_json(root);
@@ -196,6 +199,8 @@ static void admin_metrics_gauges(struct evbuffer *b)
 	metric_gauge(b, "config_vins", "VINs loaded over all tenants", c ? (double)c->nvins : 0);
 	metric_gauge(b, "requests_in_flight", "Requests not answered yet", (double)http_in_flight());
 	metric_gauge(b, "connections_open", "Client connections open on tenant listeners", (double)http_connections());
+	metric_gauge(b, "admin_connections_open", "Connections open on the admin listener",
+		     (double)http_listen_admin_connections());
 	bool loaded_ok;
 	metric_gauge(b, "config_last_reload_timestamp_seconds",
 		     "Unix time the configuration in force was loaded (start-up or SIGHUP)", stats_last_load(&loaded_ok));
@@ -329,7 +334,9 @@ static void admin_audit(struct evhttp_request *req, const char *route, const cha
 	json_object_set_new(o, "route", json_string(route));
 	json_object_set_new(o, "vins", vins);
 	json_object_set_new(o, "status", json_integer(status));
-	log_audit(o);
+	/* With audit_sync the answer waits for the disk here, on the main
+	 * thread: admin POSTs are an operator's, seconds apart. */
+	log_audit_sync(log_audit(o));
 }
 
 static void admin_purge(struct evhttp_request *req)
@@ -391,13 +398,13 @@ static bool admin_authorized(struct evhttp_request *req)
 	bool ok = !c || !c->admin_token_sha256;
 	if (!ok) {
 		const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-		if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		const char *tok;
+		size_t toklen;
+		/* The tenant side's rule for "Bearer", blanks and the token. */
+		if (auth && req_policy_credential(auth, NULL, &tok, &toklen) == FG_CRED_KEY) {
 			unsigned char h[SHA256_DIGEST_LENGTH];
 			char hex[2 * SHA256_DIGEST_LENGTH + 1];
-			const char *tok = auth + 7;
-			while (*tok == ' ')
-				tok++;
-			SHA256((const unsigned char *)tok, strlen(tok), h);
+			SHA256((const unsigned char *)tok, toklen, h);
 			for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
 				snprintf(hex + 2 * i, 3, "%02x", h[i]);
 			ok = CRYPTO_memcmp(hex, c->admin_token_sha256, 2 * SHA256_DIGEST_LENGTH) == 0;

@@ -623,14 +623,18 @@ int budget_parse_retry_after(const char *body, size_t len)
 	return -1;
 }
 
-int budget_pause_from_429(struct budget *b, double now, int header_s, const char *body, size_t len,
-			  double default_s)
+int budget_429_secs(int header_s, const char *body, size_t len, double default_s)
 {
 	int secs = budget_parse_retry_after(body, len);
 	if (header_s > secs)
 		secs = header_s;
-	if (secs < 0)
-		secs = (int)default_s;
+	return secs >= 0 ? secs : (int)default_s;
+}
+
+int budget_pause_from_429(struct budget *b, double now, int header_s, const char *body, size_t len,
+			  double default_s)
+{
+	int secs = budget_429_secs(header_s, body, len, default_s);
 	budget_pause(b, now, secs);
 	return secs;
 }

@@ -130,6 +130,10 @@ int budget_parse_retry_after(const char *body, size_t len);
  * and a "retry after Ns" in its BODY, or DEFAULT_S (the route's window)
  * when it names neither; budget_pause cuts it at BUDGET_PAUSE_MAX.
  * Returns the seconds asked for, for the caller's log line. */
+/* The seconds an upstream 429 asks for, as budget_pause_from_429 reads
+ * them, without pausing: what a client is told when the upstream's own
+ * Retry-After is missing or unreadable. */
+int budget_429_secs(int header_s, const char *body, size_t len, double default_s);
 int budget_pause_from_429(struct budget *b, double now, int header_s, const char *body, size_t len,
 			  double default_s);
 

@@ -34,6 +34,7 @@
 #include "vinset.h"
 #include "up_jwt.h"
 #include "conf_url.h"
+#include "conf_listen.h"
 #include <grp.h>
 
 /* ---- statuses ----------------------------------------------------------- */
@@ -84,6 +85,12 @@ int fg_status_index(const char *name)
 	  "lame duck on SIGTERM/SIGQUIT: seconds /readyz answers 503 while tenants are still served") \
 	X(gateway, admin_token_sha256, CT_SHA256, admin_token_sha256, "", true, 0, 0, \
 	  "SHA-256 hex of the bearer token admin POST routes require; empty = none required") \
+	X(gateway, admin_open, CT_BOOL, admin_open, "no", true, 0, 0, \
+	  "yes: allow an admin_listen off loopback without admin_token_sha256 (POSTs open to whoever reaches it)") \
+	X(gateway, admin_max_connections, CT_INT, admin_max_connections, "64", true, 1, 65536, \
+	  "connections open at once on the admin listener; beyond it 503 and closed") \
+	X(gateway, admin_idle_timeout, CT_SECONDS, admin_idle_timeout, "10", false, 1, 86400, \
+	  "seconds an admin connection may idle") \
 	X(gateway, unix_mode, CT_MODE, unix_mode, "", true, 0, 0, \
 	  "octal mode of unix: listener sockets (e.g. 0660); empty = the umask's") \
 	X(gateway, unix_group, CT_STRING, unix_group, "", true, 0, 0, \
@@ -92,6 +99,8 @@ int fg_status_index(const char *name)
 	  "access log: path, \"-\" for stderr, or \"off\"") \
 	X(gateway, audit_log, CT_LOG, audit_log, "-", true, 0, 0, \
 	  "audit log of mutations: path, \"-\" for stderr, or \"off\"") \
+	X(gateway, audit_sync, CT_BOOL, audit_sync, "no", true, 0, 0, \
+	  "yes: an answer to a mutation waits until its audit lines are synced to disk (fdatasync)") \
 	X(gateway, log_level, CT_LEVEL, log_level, "info", true, 0, 0, \
 	  "error | warn | info | debug") \
 	X(gateway, local_token_ttl, CT_SECONDS, local_token_ttl, "3600", true, 1, 86400, \
@@ -455,14 +464,15 @@ static char *conf_concat(const char *a, const char *b)
 
 /* max_connections = 0: what the descriptor limit leaves once every
  * worker's upstream pool, its epoll and listener descriptors, the token
- * manager, Redis, the logs and the admin listener have theirs (never
+ * manager, Redis, the logs and the admin listener's admin_max_connections
+ * have theirs (never
  * fewer than 16, so a tiny limit still serves). Beyond it accept() would
  * fail with EMFILE, which sheds nobody and starves the admin listener. */
-static int conf_auto_connections(int workers)
+static int conf_auto_connections(int workers, int admin_max)
 {
 	struct rlimit rl;
 	long have = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1048576;
-	long reserve = 64 + (long)workers * (FG_UPSTREAM_CONNS + 8);
+	long reserve = 64 + admin_max + (long)workers * (FG_UPSTREAM_CONNS + 8);
 	long n = have - reserve;
 	return (int)(n < 16 ? 16 : n > 1048576 ? 1048576 : n);
 }
@@ -480,7 +490,7 @@ static void conf_derive(struct conf_load *L)
 		c->workers = n > 0 ? (int)(n > FG_MAX_WORKERS ? FG_MAX_WORKERS : n) : 1;
 	}
 	if (c->max_connections == 0)
-		c->max_connections = conf_auto_connections(c->workers);
+		c->max_connections = conf_auto_connections(c->workers, c->admin_max_connections);
 	if (c->base_url) {
 		if (!c->token_url)
 			c->token_url = conf_concat(c->base_url, "/v1/access_tokens");
@@ -578,8 +588,6 @@ static void conf_check_files(struct conf_load *L)
 	}
 }
 
-/* A listener belongs to one place only: the shared list, the admin list
- * or one tenant. */
 static void conf_unix_perms(struct fg_config *c, struct fg_addrlist *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -590,11 +598,10 @@ static void conf_unix_perms(struct fg_config *c, struct fg_addrlist *l)
 	}
 }
 
-static void conf_check_listeners(struct conf_load *L)
+/* unix_mode and unix_group go to every unix: listener. */
+static void conf_unix_listeners(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
-	int aline = conf_line(L, "gateway", "admin_listen");
-
 	c->unix_gid = -1;
 	if (c->unix_group) {
 		struct group *g = getgrnam(c->unix_group);
@@ -608,26 +615,6 @@ static void conf_check_listeners(struct conf_load *L)
 	conf_unix_perms(c, &c->admin_listen);
 	for (size_t t = 0; t < c->ntenants; t++)
 		conf_unix_perms(c, &c->tenants[t]->listen);
-
-	for (size_t i = 0; i < c->admin_listen.n; i++)
-		for (size_t j = 0; j < c->listen.n; j++)
-			if (strcmp(c->admin_listen.v[i].spec, c->listen.v[j].spec) == 0)
-				conf_errors_add(L->errs, c->path, aline,
-					   "admin_listen: %s is also in listen", c->admin_listen.v[i].spec);
-	for (size_t t = 0; t < c->ntenants; t++) {
-		const struct fg_tenant *tn = c->tenants[t];
-		for (size_t k = 0; k < tn->listen.n; k++) {
-			const char *spec = tn->listen.v[k].spec;
-			for (size_t j = 0; j < c->listen.n; j++)
-				if (strcmp(spec, c->listen.v[j].spec) == 0)
-					conf_errors_add(L->errs, tn->file, 0,
-						   "listen: %s is also a shared listener of %s", spec, c->path);
-			for (size_t j = 0; j < c->admin_listen.n; j++)
-				if (strcmp(spec, c->admin_listen.v[j].spec) == 0)
-					conf_errors_add(L->errs, tn->file, 0,
-						   "listen: %s is also the admin listener of %s", spec, c->path);
-		}
-	}
 }
 
 static int conf_cmp_tenant(const void *a, const void *b)
@@ -760,7 +747,11 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 	conf_derive(L);
 	conf_check_files(L);
 	conf_load_tenants(L);
-	conf_check_listeners(L);
+	conf_unix_listeners(L);
+	conf_listen_check(c->path, &c->listen, &c->admin_listen, c->tenants, c->ntenants, L->errs,
+			  conf_line(L, "gateway", "admin_listen"));
+	conf_listen_check_admin(c->path, &c->admin_listen, c->admin_token_sha256 || c->admin_open, L->errs,
+				conf_line(L, "gateway", "admin_listen"));
 	if (errs->n != nerr0)
 		goto fail;
 	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));

@@ -68,11 +68,15 @@ struct fg_config {
 	int shutdown_timeout;
 	int drain_delay;         /* lame-duck seconds before draining */
 	char *admin_token_sha256;/* lower-case hex, or NULL: no admin token */
+	bool admin_open;         /* an admin listener off loopback may go without a token */
+	int admin_max_connections;
+	int admin_idle_timeout;
 	int unix_mode;           /* -1 = umask */
 	char *unix_group;
 	long unix_gid;           /* resolved unix_group; -1 = none */
 	char *access_log;        /* "-", "off" or an absolute path */
 	char *audit_log;
+	bool audit_sync;         /* answers to mutations wait for fdatasync of their lines */
 	enum fg_log_level log_level;
 	int local_token_ttl;     /* seconds a local bearer token lives (req_localtoken.c) */
 	struct fg_secret local_token_key;          /* empty: tokens are per process */

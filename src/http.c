@@ -217,6 +217,9 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	 * JSON error shape; beyond it libevent refuses them outright. */
 	evhttp_set_max_body_size(b->http, w->hard_body_limit);
 	evhttp_set_max_headers_size(b->http, HTTP_MAX_HEADERS);
+	/* An answer without a Content-Type (an upstream's that had none) goes
+	 * without one, not as libevent's "text/html; charset=ISO-8859-1". */
+	evhttp_set_default_content_type(b->http, NULL);
 	/* Let every method reach us, so a wrong one gets our JSON 405. */
 	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |

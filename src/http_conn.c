@@ -291,6 +291,15 @@ static void conn_arm(struct conn *c, bool header)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* RFC 9110 8.6: Content-Length = 1*DIGIT. libevent reads it with strtoll,
+ * which also takes "+5" or " 5"; a front end and fleetgate must never
+ * disagree on where a body ends, so anything else is 400. */
+static bool conn_length_bad(struct evkeyvalq *h)
+{
+	const char *cl = evhttp_find_header(h, "Content-Length");
+	return cl && (!*cl || strspn(cl, "0123456789") != strlen(cl));
+}
+
 static bool conn_has_body(struct evkeyvalq *h)
 {
 	const char *cl = evhttp_find_header(h, "Content-Length");
@@ -320,7 +329,11 @@ static void conn_head_scan(struct conn *c)
 	int status = 0;
 	bool body = true;   /* a block we cannot read: evhttp decides, within the body deadline */
 	int parsed = http_headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
-	if (parsed == 0) {
+	if (parsed == 0 && conn_length_bad(&h)) {
+		stats_inc(STAT_bad_requests);
+		status = 400;
+		snprintf(detail, sizeof detail, "Content-Length must be digits only (RFC 9110)");
+	} else if (parsed == 0) {
 		body = conn_has_body(&h);
 		if (body && c->cs->owner.head)
 			status = c->cs->owner.head(c->b, c->evcon, target, &h, detail, sizeof detail);
@@ -467,6 +480,12 @@ void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct 
 	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
 	cs->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
 	struct conn *c = conn_of(cs, evcon);
+	if (conn_length_bad(evhttp_request_get_input_headers(er))) {   /* pipelined: not seen by the head scan */
+		stats_inc(STAT_bad_requests);
+		evhttp_add_header(evhttp_request_get_output_headers(er), "Connection", "close");
+		http_send_error(er, 400, "Content-Length must be digits only (RFC 9110)");
+		return;
+	}
 	if (c) {
 		c->phase = CONN_BUSY;
 		evtimer_del(c->deadline);

@@ -10,6 +10,13 @@
 #include "http_listen.h"
 #include "http_accept.h"
 #include "log.h"
+#include "http_headblock.h"
+#include "clock.h"
+#include "stats.h"
+#include <stdio.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
 #include "tenant.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -278,19 +285,89 @@ void http_listen_commit(const struct fg_config *c)
 	npending = 0;
 }
 
+/* ---- the admin listener's connections -------------------------------------
+ *
+ * The admin listener runs on the main base with its own cap
+ * (admin_max_connections) and idle timeout (admin_idle_timeout), so idle
+ * admin connections can never take the descriptors the tenants' are sized
+ * from (conf.c reserves the cap out of the descriptor limit). Counted as
+ * tenant connections are (http_conn.c): evhttp 2.1 has no hook for a new
+ * connection besides the bufferevent callback, which runs before the
+ * connection exists, so it queues listen_admin_adopt to run at once, by
+ * when evhttp has made the connection (and no read of it can have run). */
+struct admin_conn {
+	struct bufferevent *bev;
+};
+
+static int admin_open_conns;   /* main thread only */
+
+static void listen_admin_closed(struct evhttp_connection *evcon, void *arg)
+{
+	admin_open_conns--;
+	free(arg);
+}
+
+static void listen_admin_adopt(evutil_socket_t unused, short what, void *arg)
+{
+	struct admin_conn *ac = arg;
+	void *evcon = NULL;
+	bufferevent_getcb(ac->bev, NULL, NULL, NULL, &evcon);
+	if (!evcon) {
+		free(ac);
+		return;
+	}
+	admin_open_conns++;
+	evhttp_connection_set_closecb(evcon, listen_admin_closed, ac);
+	struct fg_config *c = conf_current();
+	int max = c ? c->admin_max_connections : 64;
+	conf_unref(c);
+	if (admin_open_conns <= max)
+		return;
+	char d[160];
+	snprintf(d, sizeof d, "the admin listener already serves its admin_max_connections (%d) connections; "
+		 "retry later", max);
+	struct evbuffer *b = http_error_body(503, d);
+	if (b && evbuffer_get_length(b) > 0)
+		http_headblock_reply(bufferevent_getfd(ac->bev), 503, http_reason(503),
+				     (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+	if (b)
+		evbuffer_free(b);
+	stats_inc(STAT_admin_connections_shed);
+	static long last_log;   /* one line a second at most for a flood */
+	long now = (long)clock_now();
+	if (now != last_log)
+		log_warn("admin_max_connections reached: new admin connections get 503 and are closed");
+	last_log = now;
+	evhttp_connection_free(evcon);   /* listen_admin_closed frees AC */
+}
+
+static struct bufferevent *listen_admin_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct admin_conn *ac = bev ? calloc(1, sizeof *ac) : NULL;
+	if (ac) {
+		ac->bev = bev;
+		if (event_base_once(base, -1, EV_TIMEOUT, listen_admin_adopt, ac, NULL) < 0)
+			free(ac);
+	}
+	return bev;
+}
+
+long http_listen_admin_connections(void) { return admin_open_conns; }
+
 struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int client_timeout)
+			       int idle_timeout)
 {
 	struct evhttp *http = evhttp_new(base);
 	if (!http)
 		return NULL;
 	evhttp_set_gencb(http, cb, arg);
-	evhttp_set_timeout(http, client_timeout);
+	evhttp_set_bevcb(http, listen_admin_bev, NULL);
+	evhttp_set_timeout(http, idle_timeout);
 	evhttp_set_max_body_size(http, 4096);
+	evhttp_set_default_content_type(http, NULL);   /* every admin answer names its own */
 	/* The tenant listeners' header limit; and accept() failures pause
-	 * rather than spin, as theirs do. Tenant connections are capped by
-	 * max_connections below the descriptor limit, so the admin listener
-	 * still gets a descriptor when they are all taken. */
+	 * rather than spin, as theirs do. */
 	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_ADMIN)

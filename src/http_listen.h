@@ -20,10 +20,13 @@ int http_listen_serve(void);
 int http_listen_prepare(const struct fg_config *c, char *err, size_t errlen);
 void http_listen_commit(const struct fg_config *c);
 void http_listen_abort(void);
-/* Serves the admin listeners on BASE (the main loop) with callback CB;
- * the caller frees the returned evhttp at exit. */
+/* Serves the admin listeners on BASE (the main loop) with callback CB,
+ * at most admin_max_connections at once, each closed after IDLE_TIMEOUT
+ * seconds idle; the caller frees the returned evhttp at exit. */
 struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-				 int client_timeout);
+				 int idle_timeout);
+/* Admin connections open now (main thread). */
+long http_listen_admin_connections(void);
 /* Closes every listening socket (exit, after the workers stopped). */
 void http_listen_close_all(void);
 #endif

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "conf_check.h"
+#include "conf_listen.h"
 #include "http.h"
 #include "http_listen.h"
 #include "req_localtoken.h"
@@ -100,6 +101,18 @@ static void main_reload(void)
 	char err[FG_ERR_LEN];
 	log_info("SIGHUP: reloading %s", m.path);
 	struct fg_config *c = main_load(m.path, &errs);
+	struct fg_config *now = c ? conf_current() : NULL;
+	if (now) {
+		/* The admin listeners in force move only with a restart: the
+		 * new file's token rules must protect them too. */
+		conf_listen_check_admin(c->path, &now->admin_listen, c->admin_token_sha256 || c->admin_open, &errs,
+					conf_key_line(c, "gateway", "admin_token_sha256"));
+		conf_unref(now);
+		if (errs.n) {
+			conf_unref(c);
+			c = NULL;
+		}
+	}
 	main_report(&errs, false, "reload refused: ");
 	conf_errors_free(&errs);
 	if (!c) {
@@ -334,7 +347,7 @@ static int main_run(struct fg_config *c)
 		log_error("cannot start the workers");
 		goto out;
 	}
-	admin = http_listen_admin_bind(m.base, admin_request_cb, NULL, c->client_timeout);
+	admin = http_listen_admin_bind(m.base, admin_request_cb, NULL, c->admin_idle_timeout);
 	if (!admin) {
 		log_error("cannot serve the admin listener");
 		goto out;

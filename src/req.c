@@ -21,9 +21,10 @@
  *
  * Never: block, or reply other than through req_reply(). */
 #include "req.h"
+#include "req_steps.h"
+#include "req_upstream.h"
 #include "budget.h"
 #include "clock.h"
-#include "up_forward.h"
 #include "http.h"
 #include "req_localtoken.h"
 #include "log.h"
@@ -45,39 +46,6 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-/* ---- the steps ------------------------------------------------------------
- *
- *      step        what it does (its refusals)                 may wait for
- */
-#define REQ_STEPS(X) \
-	X(route,       /* path, query, method -> a route (404, 405, 400) -          */) \
-	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
-	X(body,        /* size (413), JSON of POST routes (415, 400);    -          */) \
-	               /* the token route's form or JSON (400)                      */  \
-	X(client,      /* token route: the client's credentials (401)    -          */) \
-	X(policy,      /* tenant methods and VINs (403, 400)             -          */) \
-	X(tenant_rate, /* the tenant's own token bucket (429)            -          */) \
-	X(local_token, /* token route: the token issued and answered     -          */) \
-	X(cache,       /* fresh entry (here, then Redis); lead or join   the leader, Redis */) \
-	X(budget,      /* a budget slot, or a list read (vin_reads; 429)  a slot     */) \
-	X(token,       /* the current access token (503)                 a token    */) \
-	X(forward,     /* start the upstream exchange                    the answer */) \
-	X(answer,      /* 429 pause, stale-if-error, store, reply (502)  -          */)
-/* The token route (POST /v1/access_tokens) runs the same steps up to
- * local_token, which answers it: never forwarded. Its refusals past
- * attribute are in the OAuth error shape (req_localtoken.c). */
-/* Jumps back: an upstream 401 on the first attempt -> budget (one retry
- * with a fresh token); a leader that left no answer -> cache. */
-
-enum req_step {
-#define X(name, doc) REQ_STEP_##name,
-	REQ_STEPS(X)
-#undef X
-	REQ_STEP_done
-};
-
-enum req_go { REQ_GO, REQ_WAIT, REQ_DONE };
-
 struct req;
 #define X(name, doc) static enum req_go req_##name(struct req *r);
 REQ_STEPS(X)
@@ -91,56 +59,6 @@ static const struct {
 	REQ_STEPS(X)
 #undef X
 	[REQ_STEP_done] = { "done", NULL },
-};
-
-/* What a request waits for: at most one thing at a time, with one
- * deadline timer (none for the upstream: curl has its own time-out). */
-enum req_wait_kind { REQ_WAIT_NONE, REQ_WAIT_CACHE, REQ_WAIT_L2, REQ_WAIT_BUDGET, REQ_WAIT_TOKEN, REQ_WAIT_UPSTREAM };
-
-/* The single-VIN read's slot of the upstream budget. */
-enum req_slot {
-	REQ_SLOT_NONE,
-	REQ_SLOT_RESERVED,   /* granted, not sent: released when the request ends */
-	REQ_SLOT_SENT,       /* in the exchange: logged when it is over */
-	REQ_SLOT_LOGGED,     /* logged */
-};
-
-struct req {
-	enum req_step step;
-	enum req_wait_kind wait;
-	void *waiter;               /* the wait's handle: token/cache/budget waiter, or fwd */
-	struct event *timer;        /* the wait's deadline */
-	struct req *prev, *next;    /* this thread's requests in flight */
-	struct http_worker *w;
-	struct http_bind *b;        /* the listener it came in on */
-	struct evhttp_request *er;
-	struct fg_config *cfg;
-	struct http_cfgref *cfgref;
-	const struct fg_tenant *tenant;
-	int tenant_slot;
-	enum fg_method method;
-	struct fg_route_match rm;
-	char rid[REQLOG_ID_LEN + 1];
-	char *uri;                  /* as received, for the log */
-	char *filter;               /* the list's filter as parsed (req_query.c) */
-	char *url;                  /* upstream URL */
-	const unsigned char *body;  /* in the evhttp input buffer */
-	size_t body_len;
-	json_t *json;               /* a POST route's body, from body to policy */
-	char **vins;
-	size_t nvins;
-	double t0;
-	double upstream_ms;
-	int upstream_status;        /* last upstream answer: -1 none, 0 no answer */
-	int attempts;
-	struct fg_secret token;
-	uint64_t token_gen;
-	double token_deadline;      /* this attempt's token wait ends; 0: none yet */
-	struct fwd *answer;         /* the upstream's, for the answer step */
-	struct fg_attribution by;   /* what attributed r->tenant (the token route's client step) */
-	struct localtoken_req lt;   /* the token route's request, body to local_token */
-	enum req_slot slot;
-	struct reqcache cache;
 };
 
 static atomic_long in_flight;
@@ -159,7 +77,7 @@ static void req_set_step(struct req *r, enum req_step s)
 
 /* The one driver: runs the steps from S until one waits or replies (the
  * last step always replies). A wake-up calls it at the step that waited. */
-static void req_run(struct req *r, enum req_step s)
+void req_run(struct req *r, enum req_step s)
 {
 	req_set_step(r, s);
 	while (req_steps[r->step].run(r) == REQ_GO)
@@ -171,7 +89,7 @@ static void req_run(struct req *r, enum req_step s)
 static void req_wait_expired(evutil_socket_t fd, short what, void *arg);
 
 /* Leaves one wait (HANDLE) until DEADLINE (monotonic; 0: none). */
-static enum req_go req_wait(struct req *r, enum req_wait_kind kind, void *handle, double deadline)
+enum req_go req_wait(struct req *r, enum req_wait_kind kind, void *handle, double deadline)
 {
 	r->wait = kind;
 	r->waiter = handle;
@@ -197,6 +115,7 @@ static void req_unwait(struct req *r)
 	case REQ_WAIT_BUDGET: budget_wait_cancel(r->waiter); break;
 	case REQ_WAIT_TOKEN: up_token_wait_cancel(r->waiter); break;
 	case REQ_WAIT_UPSTREAM: up_forward_cancel(r->waiter); break;
+	case REQ_WAIT_AUDIT: log_audit_wait_cancel(r->waiter); break;
 	}
 	r->wait = REQ_WAIT_NONE;
 	r->waiter = NULL;
@@ -205,7 +124,7 @@ static void req_unwait(struct req *r)
 }
 
 /* A wake-up: the waiter has run, its handle is its owner's to free. */
-static void req_woken(struct req *r)
+void req_woken(struct req *r)
 {
 	r->waiter = NULL;
 	req_unwait(r);
@@ -213,22 +132,31 @@ static void req_woken(struct req *r)
 
 /* ---- the one exit ---------------------------------------------------------- */
 
-/* Logged and counted once, with the status the client got (499: it hung up). */
-static void req_log_end(struct req *r, int status, size_t bytes)
+/* What the access and audit lines say of R; CLIENT is log_client's. */
+void req_reqlog(struct req *r, struct reqlog *l, json_t *client)
 {
-	req_set_step(r, REQ_STEP_done);
-	json_t *client = log_client(r->er);
-	struct reqlog l = {
+	*l = (struct reqlog){
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
 		.client = json_string_value(client),
 	};
-	req_log_write(&l, status, bytes);
+}
+
+/* Logged and counted once, with the status the client got (499: it hung
+ * up). Returns the audit line's number (0: none). */
+static uint64_t req_log_end(struct req *r, int status, size_t bytes)
+{
+	req_set_step(r, REQ_STEP_done);
+	json_t *client = log_client(r->er);
+	struct reqlog l;
+	req_reqlog(r, &l, client);
+	uint64_t seq = req_log_write(&l, status, bytes);
 	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
 	stats_request_cache(l.cache, l.duration_s);
+	return seq;
 }
 
 static void req_free(struct req *r)
@@ -248,6 +176,8 @@ static void req_free(struct req *r)
 		budget_used(budget_shared(), clock_now());      /* abandoned mid-exchange */
 	req_cache_free(&r->cache);
 	up_forward_free(r->answer);
+	if (r->held)
+		evbuffer_free(r->held);
 	json_decref(r->json);
 	req_localtoken_req_free(&r->lt);
 	conf_secret_wipe(&r->token);
@@ -264,7 +194,7 @@ static void req_free(struct req *r)
 /* The one exit of every answered request: reply, log, count, free. BODY
  * may be NULL. A read this request leads hands what it sends to its
  * waiters first. */
-static enum req_go req_reply(struct req *r, int status, struct evbuffer *body, const char *ctype)
+enum req_go req_reply(struct req *r, int status, struct evbuffer *body, const char *ctype)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
 	req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
@@ -273,16 +203,38 @@ static enum req_go req_reply(struct req *r, int status, struct evbuffer *body, c
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "X-Request-Id", r->rid);
 	req_cache_headers(&r->cache, h);
-	req_log_end(r, status, bytes);
+	uint64_t seq = req_log_end(r, status, bytes);
 	stats_add(STAT_bytes_out, bytes);
+	/* audit_sync: the answer waits until its audit line is on disk. */
+	struct audit_waiter *aw = log_audit_wait(seq, http_worker_base(r->w), req_audit_synced, r);
+	if (aw && (r->held = evbuffer_new())) {
+		if (body)
+			evbuffer_add_buffer(r->held, body);
+		r->held_status = status;
+		req_wait(r, REQ_WAIT_AUDIT, aw, 0);
+		return REQ_DONE;
+	}
+	log_audit_wait_cancel(aw);
 	http_reply(r->er, status, body);
 	req_free(r);
 	return REQ_DONE;
 }
 
+void req_audit_synced(void *arg)
+{
+	struct req *r = arg;
+	req_woken(r);
+	if (r->step != REQ_STEP_done) {   /* the intent line: now forward */
+		req_run(r, r->step);
+		return;
+	}
+	http_reply(r->er, r->held_status, r->held);
+	req_free(r);
+}
+
 /* An error in the shape of docs/http.md, with Retry-After when RETRY_AFTER
  * >= 0. Every 429 fleetgate sends itself is counted as rate limited. */
-static enum req_go req_reply_error(struct req *r, int status, int retry_after, const char *detail)
+enum req_go req_reply_error(struct req *r, int status, int retry_after, const char *detail)
 {
 	if (retry_after >= 0) {
 		char v[16];
@@ -299,7 +251,7 @@ static enum req_go req_reply_error(struct req *r, int status, int retry_after, c
 }
 
 /* Replies with A (the caller's reference, consumed). */
-static enum req_go req_reply_answer(struct req *r, struct cache_answer *a)
+enum req_go req_reply_answer(struct req *r, struct cache_answer *a)
 {
 	struct evbuffer *out = req_cache_render(&r->cache, a, r->tenant, r->cfg->generation,
 					       evhttp_request_get_output_headers(r->er), clock_now());
@@ -319,7 +271,7 @@ static enum req_go req_reply_answer(struct req *r, struct cache_answer *a)
  * Otherwise STATUS is sent, or with STATUS 0 nothing, and the caller
  * goes on with something better than an error (the upstream's own
  * answer, a place in the budget queue). */
-static enum req_go req_fail(struct req *r, const char *why, int status, int retry_after, const char *detail)
+enum req_go req_fail(struct req *r, const char *why, int status, int retry_after, const char *detail)
 {
 	struct cache_answer *a = req_cache_stale(&r->cache, clock_now(), r->answer != NULL, why);
 	if (a)
@@ -354,6 +306,7 @@ static void req_wait_expired(evutil_socket_t fd, short what, void *arg)
 	case REQ_WAIT_NONE:
 	case REQ_WAIT_L2:         /* redis.c's own time-out answers it */
 	case REQ_WAIT_UPSTREAM:
+	case REQ_WAIT_AUDIT:      /* no deadline: the disk's */
 		return;
 	}
 }
@@ -369,8 +322,8 @@ static bool request_client_gone(struct evhttp_connection *evcon)
 	struct req *r = req_list;
 	while (r && evhttp_request_get_connection(r->er) != evcon)
 		r = r->next;
-	if (!r || r->wait == REQ_WAIT_UPSTREAM)
-		return false;
+	if (!r || r->wait == REQ_WAIT_UPSTREAM || r->step == REQ_STEP_done)   /* done: an answer held for */
+		return false;                                                    /* its audit line */
 	log_debug("request %s: the client hung up while it waited", r->rid);
 	req_log_end(r, 499, 0);
 	req_free(r);              /* ends every wait; a led read passes on */
@@ -386,7 +339,8 @@ static void request_cut_all(void)
 	while (req_list) {
 		struct req *r = req_list;
 		log_warn("request %s: cut at shutdown_timeout at step %s", r->rid, req_steps[r->step].name);
-		req_log_end(r, 503, 0);
+		if (r->step != REQ_STEP_done)   /* a held answer is logged already */
+			req_log_end(r, 503, 0);
 		req_free(r);
 	}
 }
@@ -685,138 +639,10 @@ static enum req_go req_token(struct req *r)
 	return req_wait(r, REQ_WAIT_TOKEN, tw, r->token_deadline);
 }
 
-/* ---- the upstream leg ----------------------------------------------------- */
+/* ---- the upstream leg: req_upstream.c -------------------------------------- */
 
-static void req_upstream_done(void *arg, struct fwd *f)
-{
-	struct req *r = arg;
-	CURLcode rc = up_forward_result(f);
-	long status = up_forward_status(f);
-	req_woken(r);
-	r->answer = f;
-	r->upstream_ms += up_forward_ms(f);
-	r->upstream_status = rc == CURLE_OK ? (int)status : 0;
-	stats_upstream(rc == CURLE_OK ? (int)status : 0, up_forward_ms(f) / 1000.0);
-	if (r->slot == REQ_SLOT_SENT) {
-		/* The upstream counted this read by now at the latest. */
-		budget_used(budget_shared(), clock_now());
-		r->slot = REQ_SLOT_LOGGED;
-	}
-	req_cache_invalidate(r->rm.route, r->rm.vin, r->vins, r->nvins, http_worker_base(r->w));   /* whatever the answer */
-	if (rc == CURLE_OK && status == 429)
-		stats_inc(STAT_upstream_throttled);
-	if (rc == CURLE_OK && status == 401) {
-		/* The upstream did not act on a 401, so even a POST may be
-		 * sent again — once, with a fresh token. */
-		up_token_reject(r->token_gen);
-		if (r->attempts < 2) {
-			stats_inc(STAT_upstream_retries);
-			up_forward_free(f);
-			r->answer = NULL;
-			conf_secret_wipe(&r->token);
-			r->slot = REQ_SLOT_NONE;   /* a single-VIN read sends again: a slot of its own */
-			req_run(r, REQ_STEP_budget);
-			return;
-		}
-	}
-	req_run(r, REQ_STEP_answer);
-}
-
-static enum req_go req_forward(struct req *r)
-{
-	if (!r->url) {   /* the list's filter as parsed, and no other query */
-		char *q = r->filter ? req_query_upstream(r->filter) : NULL;
-		if (q || !r->filter)
-			r->url = req_route_upstream_url(&r->rm, r->cfg->base_url, q);
-		free(q);
-		if (!r->url)
-			return req_reply_error(r, 500, -1, "out of memory");
-	}
-	r->attempts++;
-	struct fwd_params p = {
-		.method = method_name(r->method),
-		.url = r->url,
-		.client_headers = evhttp_request_get_input_headers(r->er),
-		.request_id = r->rid,
-		.bearer = conf_secret_data(&r->token),
-		.body = r->body,
-		.body_len = r->body_len,
-		.content_type = r->body_len ? "application/json" : NULL,   /* never the client's label */
-		.cfg = r->cfg,
-	};
-	if (r->slot == REQ_SLOT_RESERVED)
-		r->slot = REQ_SLOT_SENT;   /* logged when the exchange is over */
-	struct fwd *f = up_forward_start(http_worker_upstream(r->w), &p, req_upstream_done, r);
-	/* The token is in the curl header list now; our copy can go. */
-	conf_secret_wipe(&r->token);
-	if (!f)
-		return req_reply_error(r, 502, -1, "the upstream request could not be started");
-	return req_wait(r, REQ_WAIT_UPSTREAM, f, 0);
-}
-
-/* The upstream's answer as it came (on the list route only an empty one:
- * req_answer filters the others). */
-static enum req_go req_reply_upstream(struct req *r, struct fwd *f)
-{
-	int status = (int)up_forward_status(f);
-	int ra = up_forward_retry_after(f);
-	if (ra >= 0 && (status == 429 || status == 503)) {
-		char v[16];
-		snprintf(v, sizeof v, "%d", ra);
-		evhttp_add_header(evhttp_request_get_output_headers(r->er), "Retry-After", v);
-	}
-	return req_reply(r, status, up_forward_body(f), up_forward_content_type(f));
-}
-
-/* The exchange is over (and not a 401 being retried). */
-static enum req_go req_answer(struct req *r)
-{
-	struct fwd *f = r->answer;
-	CURLcode rc = up_forward_result(f);
-	if (rc != CURLE_OK) {
-		log_warn("request %s: upstream %s (%s): %s", r->rid, up_forward_error_text(rc), up_forward_peer(f),
-			 curl_easy_strerror(rc));
-		return req_fail(r, "detail=upstream-failed", up_forward_error_status(rc), -1, up_forward_error_text(rc));
-	}
-	int status = (int)up_forward_status(f);
-	up_forward_trace_headers(f, evhttp_request_get_output_headers(r->er));
-	if (status == 401) {
-		log_error("request %s: the upstream rejected a freshly fetched token", r->rid);
-		return req_reply_error(r, 502, -1,
-				       "the upstream rejected the gateway's credentials; the calling service did nothing wrong");
-	}
-	if (status == 429 && r->rm.route == FG_R_GET) {   /* nothing more goes there until its hint */
-		struct evbuffer *body = up_forward_body(f);        /* has passed; none: a whole window */
-		int secs = budget_pause_from_429(budget_shared(), clock_now(), up_forward_retry_after(f),
-						 (const char *)evbuffer_pullup(body, -1), evbuffer_get_length(body),
-						 r->cfg->vin_get_rate.window_s);
-		log_warn("request %s: the upstream answered 429; single-VIN reads pause for %d s", r->rid, secs);
-	}
-	if (status >= 500 || status == 429) {
-		char why[32];
-		snprintf(why, sizeof why, "fwd-status=%d", status);
-		if (req_fail(r, why, 0, 0, NULL) == REQ_DONE)
-			return REQ_DONE;
-	}
-	/* Every answer on the list route, whatever its status, is filtered
-	 * for the tenant (or refused when it cannot be). */
-	int st = 0;
-	struct cache_answer *a = NULL;
-	if (r->cache.flight && status == 200)
-		a = req_cache_store(&r->cache, r->rm.route, f, r->cfg, clock_now(), &st);
-	else {
-		req_cache_note_status(&r->cache, status);
-		if (r->rm.route == FG_R_LIST)
-			a = req_cache_list_answer(&r->cache, f, clock_now(), &st);
-	}
-	if (a)
-		return req_reply_answer(r, a);
-	if (st == 502)
-		log_warn("request %s: the upstream's list answer (status %d) cannot be filtered", r->rid, status);
-	if (st)
-		return req_reply_error(r, st, -1, st == 502 ? "the upstream's answer could not be read" : "out of memory");
-	return req_reply_upstream(r, f);
-}
+static enum req_go req_forward(struct req *r) { return req_upstream_forward(r); }
+static enum req_go req_answer(struct req *r) { return req_upstream_answer(r); }
 
 /* ---- a new request -------------------------------------------------------- */
 

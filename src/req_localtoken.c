@@ -642,15 +642,36 @@ int req_localtoken_basic(const char *authorization, struct localtoken_req *q)
 	return rc;
 }
 
-/* JSON when it says so (or, without a usable Content-Type, looks so);
- * form-encoded otherwise, as OAuth clients send by default. */
+/* Whether CT's media type (parameters and blanks aside) is NAME, or with
+ * SUFFIX, ends in "+json" after a name of its own (application/x+json). */
+static bool lt_media_is(const char *ct, size_t n, const char *name, bool suffix)
+{
+	size_t nn = strlen(name);
+	if (n == nn && strncasecmp(ct, name, nn) == 0)
+		return true;
+	static const char app[] = "application/";
+	size_t an = sizeof app - 1;
+	return suffix && n > an + 5 && strncasecmp(ct, app, an) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0 &&
+	       strcspn(ct + an, "/ \t") >= n - an;
+}
+
+/* JSON when its Content-Type says so, form-encoded when it says that (as
+ * OAuth clients send by default), either by the look of the body without
+ * one; any other media type (application/jsonx, text/plain) is 415: -2.
+ * Malformed or repeated parameters: -1. */
 static int lt_parse(const char *ctype, const unsigned char *body, size_t len, struct localtoken_req *q)
 {
 	bool json;
-	if (ctype && strncasecmp(ctype, "application/json", 16) == 0)
+	const char *ct = ctype ? ctype + strspn(ctype, " \t") : "";
+	size_t n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n && lt_media_is(ct, n, "application/json", true))
 		json = true;
-	else if (ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
+	else if (n && lt_media_is(ct, n, "application/x-www-form-urlencoded", false))
 		json = false;
+	else if (n)
+		return -2;
 	else {
 		size_t i = 0;
 		while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
@@ -754,7 +775,13 @@ int req_localtoken_read(struct localtoken_req *q, const char *authorization, con
 		log_warn("local token request refused: the Authorization: Basic value is not base64 of id:secret");
 		return lt_error(out, 401, "invalid_client", "the Basic credentials cannot be read");
 	}
-	if (lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, q) < 0) {
+	int parsed = lt_parse(ctype, body ? body : (const unsigned char *)"", body ? len : 0, q);
+	if (parsed == -2) {
+		log_warn("local token request refused: its Content-Type is neither form-encoded nor JSON");
+		return lt_error(out, 415, "invalid_request",
+				"Content-Type must be application/x-www-form-urlencoded or application/json");
+	}
+	if (parsed < 0) {
 		log_warn("local token request refused: the body is neither form-encoded nor a JSON object "
 			 "of strings, or repeats a parameter, or holds a NUL");
 		return lt_error(out, 400, "invalid_request",

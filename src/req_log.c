@@ -24,28 +24,46 @@ static json_t *req_log_line(const struct reqlog *l)
 	return o;
 }
 
-/* One audit line for every request on a mutating route, whatever became
- * of it: forwarded (upstream_status is the upstream's answer, 0 when none
- * came), or refused before that (401, 403, 400, 503: upstream_status null),
- * because refused mutation attempts are what an audit is read for. */
-static void req_log_audit(const struct reqlog *l, int status)
+static json_t *req_log_vins(const struct reqlog *l)
 {
-	if (!req_route_is_mutation(l->route))
-		return;
 	json_t *vins = json_array();
 	for (size_t i = 0; i < l->nvins; i++)
 		json_array_append_new(vins, json_string(l->vins[i]));
 	if (!l->nvins && l->path_vin[0])
 		json_array_append_new(vins, json_string(l->path_vin));
-	json_t *o = req_log_line(l);
-	json_object_set_new(o, "route", json_string(req_route_name(l->route)));
-	json_object_set_new(o, "vins", vins);
-	json_object_set_new(o, "status", json_integer(status));
-	json_object_set_new(o, "upstream_status", l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
-	log_audit(o);
+	return vins;
 }
 
-void req_log_write(const struct reqlog *l, int status, size_t bytes)
+/* The intent line of a mutation about to be forwarded: if the process
+ * dies after the upstream acted and before the answer, this is the
+ * record that it was asked (docs/operations.md). */
+uint64_t req_log_intent(const struct reqlog *l)
+{
+	json_t *o = req_log_line(l);
+	json_object_set_new(o, "event", json_string("intent"));
+	json_object_set_new(o, "route", json_string(req_route_name(l->route)));
+	json_object_set_new(o, "vins", req_log_vins(l));
+	return log_audit(o);
+}
+
+/* One result line for every request on a mutating route, whatever became
+ * of it: forwarded (upstream_status is the upstream's answer, 0 when none
+ * came), or refused before that (401, 403, 400, 503: upstream_status null),
+ * because refused mutation attempts are what an audit is read for. */
+static uint64_t req_log_audit(const struct reqlog *l, int status)
+{
+	if (!req_route_is_mutation(l->route))
+		return 0;
+	json_t *o = req_log_line(l);
+	json_object_set_new(o, "event", json_string("result"));
+	json_object_set_new(o, "route", json_string(req_route_name(l->route)));
+	json_object_set_new(o, "vins", req_log_vins(l));
+	json_object_set_new(o, "status", json_integer(status));
+	json_object_set_new(o, "upstream_status", l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
+	return log_audit(o);
+}
+
+uint64_t req_log_write(const struct reqlog *l, int status, size_t bytes)
 {
 	if (log_access_on()) {
 		json_t *o = req_log_line(l);
@@ -67,7 +85,7 @@ void req_log_write(const struct reqlog *l, int status, size_t bytes)
 				    l->upstream_status >= 0 ? json_integer(l->upstream_status) : json_null());
 		log_access(o);
 	}
-	req_log_audit(l, status);
+	return req_log_audit(l, status);
 }
 
 bool req_log_id_acceptable(const char *s)

@@ -3,6 +3,7 @@
 #define FG_REQ_LOG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "method.h"
 #include "req_route.h"
 
@@ -26,8 +27,12 @@ struct reqlog {
 };
 
 /* The access line (when the access log is on) and, for a mutating route,
- * the audit line of a request answered STATUS with BYTES of body. */
-void req_log_write(const struct reqlog *l, int status, size_t bytes);
+ * the audit result line of a request answered STATUS with BYTES of body.
+ * Returns the audit line's number (log_audit), 0 when none was written. */
+uint64_t req_log_write(const struct reqlog *l, int status, size_t bytes);
+/* The audit intent line of a mutation about to be forwarded (written at
+ * once); its number, 0 when none was written. */
+uint64_t req_log_intent(const struct reqlog *l);
 /* A client's X-Request-Id worth keeping: 1 to REQLOG_ID_LEN of [A-Za-z0-9-_.:]. */
 bool req_log_id_acceptable(const char *s);
 /* A new id: 32 hex digits and a NUL into OUT. */

@@ -30,6 +30,7 @@ struct evbuffer;
 	X(bytes_out,         "requests", "bytes",          "response_bytes_total",           "Response body bytes sent to clients") \
 	X(connections,       "connections", "accepted",    "connections_total",              "Client connections accepted on tenant listeners") \
 	X(connections_shed,  "connections", "shed",        "connections_shed_total",         "Client connections closed at once (503) because max_connections were open") \
+	X(admin_connections_shed, "connections", "admin_shed", "admin_connections_shed_total", "Admin connections closed at once (503) because admin_max_connections were open") \
 	X(accept_errors,     "connections", "accept_errors", "accept_errors_total",          "accept() failures (out of descriptors): accepting paused 100 ms each") \
 	X(client_timeouts,   "connections", "client_timeouts", "client_timeouts_total",      "Connections closed (408) for exceeding client_header_timeout or client_body_timeout") \
 	X(upstream_requests, "upstream", "requests",       "",                               "Exchanges with the upstream fleet API") \

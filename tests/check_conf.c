@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include "conf.h"
+#include "conf_listen.h"
 #include "stats.h"
 #include "tenant.h"
 
@@ -203,6 +204,10 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "gateway", "shutdown_timeout", "0" },
 	{ "gateway", "drain_delay", "3" },
 	{ "gateway", "admin_token_sha256", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08" },
+	{ "gateway", "admin_open", "no" },
+	{ "gateway", "admin_max_connections", "8" },
+	{ "gateway", "admin_idle_timeout", "3" },
+	{ "gateway", "audit_sync", "yes" },
 	{ "gateway", "unix_mode", "0660" },
 	{ "gateway", "unix_group", "root" },   /* gid 0 exists everywhere */
 	{ "gateway", "access_log", "logs/access.log" },
@@ -468,7 +473,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 33 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -495,6 +500,31 @@ START_TEST(test_empty_value_means_default)
 END_TEST
 
 /* ---- syntax errors ------------------------------------------------------ */
+
+/* As redis' protected mode: an admin listener other hosts reach needs the
+ * admin token, or admin_open = yes. */
+START_TEST(test_admin_off_loopback_needs_a_token)
+{
+	ck_assert_ptr_null(load("[gateway]\nadmin_listen = 127.0.0.1:9001, 0.0.0.0:9002\n" MIN_OAUTH));
+	ck_assert_uint_eq(errs.n, 1);
+	ck_assert_msg(strstr(errs.lines[0], "fleetgate.conf:2: admin_listen: 0.0.0.0:9002 is reachable from other hosts "
+			     "and admin_token_sha256 is not set"), "%s", errs.lines[0]);
+	conf_errors_free(&errs);
+	ck_assert_ptr_null(load("[gateway]\nadmin_listen = :9002\n" MIN_OAUTH));
+	conf_errors_free(&errs);
+	const char *ok[] = { "admin_listen = 0.0.0.0:9002\nadmin_open = yes\n",
+			     "admin_listen = [::]:9002\nadmin_token_sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+			     "admin_listen = 127.0.0.2:9002, [::1]:9003, localhost:9004\n",
+			     "admin_listen = off\n" };
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		char text[512];
+		snprintf(text, sizeof text, "[gateway]\n%s" MIN_OAUTH, ok[i]);
+		conf_unref(load_ok(text));
+	}
+	struct fg_addr unixa = { .is_unix = true };
+	ck_assert(conf_listen_is_local(&unixa));
+}
+END_TEST
 
 START_TEST(test_misspelt_key)
 {
@@ -923,6 +953,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_key_table);
+	tcase_add_test(tc, test_admin_off_loopback_needs_a_token);
 	tcase_add_test(tc, test_empty_value_means_default);
 	tcase_add_test(tc, test_misspelt_key);
 	tcase_add_test(tc, test_unknown_section);

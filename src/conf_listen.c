@@ -1,0 +1,85 @@
+/* conf_listen.c: the rules that span a configuration's listeners, checked
+ * when a file is loaded (-t, start-up and reload alike): each listener in
+ * one place only, and the admin listener's protected mode.
+ *
+ * The admin listener's POST routes purge the cache and end upstream
+ * pauses. Reachable off this host without admin_token_sha256, they would
+ * be open to the network; as redis' protected mode does, that is refused
+ * unless the operator says so with admin_open = yes (docs/configuration.md).
+ *
+ * Never: bind a socket (http_listen.c does). */
+#define _GNU_SOURCE
+#include "conf_listen.h"
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static bool conf_listen_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return false;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_LOOPBACK(a6))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+}
+
+bool conf_listen_is_local(const struct fg_addr *a)
+{
+	if (a->is_unix)
+		return true;
+	if (!a->host[0])
+		return false;   /* every interface */
+	/* As the listener resolves it (http_listen.c): every address it may
+	 * bind must be loopback. */
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *res = NULL;
+	if (getaddrinfo(a->host, "1", &hints, &res) != 0)
+		return false;
+	bool local = res != NULL;
+	for (const struct addrinfo *ai = res; ai && local; ai = ai->ai_next)
+		local = conf_listen_loopback(ai->ai_addr);
+	freeaddrinfo(res);
+	return local;
+}
+
+void conf_listen_check_admin(const char *file, const struct fg_addrlist *admin, bool guarded,
+			     struct fg_errors *errs, int line)
+{
+	for (size_t i = 0; !guarded && i < admin->n; i++)
+		if (!conf_listen_is_local(&admin->v[i]))
+			conf_errors_add(errs, file, line,
+					"admin_listen: %s is reachable from other hosts and admin_token_sha256 is not "
+					"set, so anyone who reaches it could purge the cache and end upstream pauses; "
+					"set admin_token_sha256, listen on loopback or a unix: socket, or set "
+					"admin_open = yes to allow it", admin->v[i].spec);
+}
+
+/* A listener belongs to one place only: the shared list, the admin list
+ * or one tenant. */
+void conf_listen_check(const char *file, const struct fg_addrlist *listen, const struct fg_addrlist *admin,
+		       struct fg_tenant *const *tenants, size_t ntenants, struct fg_errors *errs, int aline)
+{
+	for (size_t i = 0; i < admin->n; i++)
+		for (size_t j = 0; j < listen->n; j++)
+			if (strcmp(admin->v[i].spec, listen->v[j].spec) == 0)
+				conf_errors_add(errs, file, aline, "admin_listen: %s is also in listen", admin->v[i].spec);
+	for (size_t t = 0; t < ntenants; t++) {
+		const struct fg_tenant *tn = tenants[t];
+		for (size_t k = 0; k < tn->listen.n; k++) {
+			const char *spec = tn->listen.v[k].spec;
+			for (size_t j = 0; j < listen->n; j++)
+				if (strcmp(spec, listen->v[j].spec) == 0)
+					conf_errors_add(errs, tn->file, 0,
+						   "listen: %s is also a shared listener of %s", spec, file);
+			for (size_t j = 0; j < admin->n; j++)
+				if (strcmp(spec, admin->v[j].spec) == 0)
+					conf_errors_add(errs, tn->file, 0,
+						   "listen: %s is also the admin listener of %s", spec, file);
+		}
+	}
+}
