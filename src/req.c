@@ -179,7 +179,7 @@ static void req_free(struct req *r)
 	if (r->held)
 		evbuffer_free(r->held);
 	json_decref(r->json);
-	req_localtoken_req_free(&r->lt);
+	req_localtoken_parse_free(&r->lt);
 	conf_secret_wipe(&r->token);
 	req_policy_vins_free(r->vins, r->nvins);
 	free(r->uri);

@@ -6,7 +6,8 @@
 #define FG_REQ_LOCALTOKEN_H
 #include <stdbool.h>
 #include <stddef.h>
-#include "req_policy.h"
+#include "req_attr.h"
+#include "req_localtoken_parse.h"
 
 struct evbuffer;
 struct evhttp_request;
@@ -59,22 +60,6 @@ int req_localtoken_unseal(const struct fg_config *c, const char *tok, size_t len
  * client step authenticates it, the tenant_rate step counts it and the
  * local_token step answers it. Free with req_localtoken_req_free (the
  * secrets are wiped). */
-struct localtoken_req {
-	char *grant_type, *client_id, *secret;   /* from the body */
-	size_t secret_len;
-	bool basic;                        /* Authorization: Basic was sent */
-	/* Basic: client id and secret as sent [0] and form-urlencoded-decoded [1] */
-	char *basic_id[2], *basic_secret[2];
-	size_t basic_secret_len[2];
-	struct fg_attribution by;          /* authenticated: what the token carries */
-};
-void req_localtoken_req_free(struct localtoken_req *q);
-
-/* Reads `Authorization: Basic base64(id ":" secret)` (base64 or
- * base64url, padded or not) into Q, each part raw and form-decoded (a
- * decoded form holding a NUL is the raw one again). 0, or -1: not a
- * Basic value fleetgate can read (Q->basic is set either way). */
-int req_localtoken_basic(const char *authorization, struct localtoken_req *q);
 
 /* Cache-Control: no-store and Pragma: no-cache into HEADERS: every answer
  * of the token route past its route and attribute steps carries them

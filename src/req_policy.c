@@ -25,6 +25,7 @@
 #include "fleetgate.h"
 #include "clock.h"
 #include "conf.h"
+#include "req_attr.h"
 #include "req_localtoken.h"
 #include "req_policy.h"
 #include "req_route.h"
@@ -89,63 +90,9 @@ static const struct fg_tenant *req_policy_by_key(const struct fg_config *c, cons
 			if (CRYPTO_memcmp(c->tenants[i]->keys[k], h, sizeof(h)) == 0 && !found)
 				found = c->tenants[i];
 	if (found)
-		req_policy_by_keyhash(h, how);
+		req_attr_by_keyhash(h, how);
 	OPENSSL_cleanse(h, sizeof(h));
 	return found;
-}
-
-void req_policy_by_keyhash(const unsigned char keyhash[32], struct fg_attribution *a)
-{
-	memset(a, 0, sizeof *a);
-	a->by = FG_BY_KEY;
-	memcpy(a->fp, keyhash, 16);
-}
-
-static void req_policy_by_listener_spec(const char *spec, struct fg_attribution *a)
-{
-	unsigned char h[SHA256_DIGEST_LENGTH];
-	memset(a, 0, sizeof *a);
-	a->by = FG_BY_LISTENER;
-	SHA256((const unsigned char *)spec, strlen(spec), h);
-	memcpy(a->fp, h, 16);
-}
-
-void req_policy_by_range(const struct fg_cidr *r, struct fg_attribution *a)
-{
-	memset(a, 0, sizeof *a);
-	a->by = FG_BY_SOURCE;
-	a->fp[0] = r->family == AF_INET6 ? 6 : 4;
-	a->fp[1] = (unsigned char)r->bits;
-	memcpy(a->fp + 2, r->addr, 16);
-}
-
-bool req_policy_attribution_holds(const struct fg_tenant *t, const struct fg_attribution *a)
-{
-	struct fg_attribution x;
-	bool holds = false;
-	if (!t)
-		return false;
-	switch (a->by) {
-	case FG_BY_KEY:
-		for (size_t k = 0; k < t->nkeys; k++)
-			holds |= CRYPTO_memcmp(t->keys[k], a->fp, 16) == 0;
-		break;
-	case FG_BY_LISTENER:
-		for (size_t j = 0; j < t->listen.n; j++) {
-			req_policy_by_listener_spec(t->listen.v[j].spec, &x);
-			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
-		}
-		break;
-	case FG_BY_SOURCE:
-		for (size_t j = 0; j < t->nsources; j++) {
-			req_policy_by_range(&t->sources[j], &x);
-			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
-		}
-		break;
-	case FG_BY_NONE:
-		break;
-	}
-	return holds;
 }
 
 static const struct fg_tenant *req_policy_by_source(const struct fg_config *c, const struct sockaddr *peer,
@@ -241,7 +188,7 @@ static const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c
 		 * seen there never picks anyone else, even once the tenant has
 		 * been removed and the listener is on its way out. */
 		if ((t = req_policy_by_listener(c, listener_spec))) {
-			req_policy_by_listener_spec(listener_spec, how);
+			req_attr_by_listener(listener_spec, how);
 			goto found;
 		}
 		*res = FG_ATTR_LISTENER_GONE;
@@ -258,7 +205,7 @@ static const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c
 		return NULL;
 	}
 	if (peer && (t = req_policy_by_source(c, peer, &range))) {
-		req_policy_by_range(range, how);
+		req_attr_by_range(range, how);
 		goto found;
 	}
 	return NULL;
@@ -582,7 +529,7 @@ const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, cons
 		return NULL;
 	}
 	const char *authz = h ? evhttp_find_header(h, "Authorization") : NULL;
-	if (token_route && authz && req_policy_is_basic(authz))
+	if (token_route && authz && req_attr_is_basic(authz))
 		authz = NULL;   /* the client's authentication: req_localtoken.c's */
 	return req_policy_attribute_by(c, listener_spec, authz, h ? evhttp_find_header(h, "X-API-Key") : NULL, peer,
 				       !token_route, how, res);
@@ -593,13 +540,6 @@ const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, 
 						 enum fg_attr_result *res)
 {
 	return req_policy_attribute_how(c, listener_spec, h, peer, false, NULL, res);
-}
-
-bool req_policy_is_basic(const char *authorization)
-{
-	size_t n;
-	const char *a = req_policy_trim(authorization, &n);
-	return n >= 5 && strncasecmp(a, "Basic", 5) == 0 && (n == 5 || a[5] == ' ' || a[5] == '\t');
 }
 
 int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <jansson.h>
+#include "req_attr.h"
 #include "req_route.h"
 
 struct fg_config;
@@ -21,26 +22,6 @@ enum fg_attr_result {
 				* more (a reload removed it): not attributed */
 	FG_ATTR_AMBIGUOUS      /* Authorization or X-API-Key sent more than once */
 };
-/* How a request was attributed, as a local token carries it: it is
- * rechecked at each use, so the token ends when a reload removes what
- * attributed it (docs/http.md, "Local access tokens"). FP never holds a
- * key, only: BY_KEY the first 16 bytes of the key's SHA-256; BY_LISTENER
- * the first 16 of the SHA-256 of the dedicated listener's spec;
- * BY_SOURCE the range itself (family, prefix length, 16 address bytes). */
-enum fg_attr_by { FG_BY_NONE, FG_BY_LISTENER, FG_BY_KEY, FG_BY_SOURCE };
-#define FG_ATTR_FP_LEN 18
-struct fg_attribution {
-	enum fg_attr_by by;
-	unsigned char fp[FG_ATTR_FP_LEN];
-};
-/* The attribution by the key whose SHA-256 is KEYHASH. */
-void req_policy_by_keyhash(const unsigned char keyhash[32], struct fg_attribution *a);
-/* The attribution by source range R. */
-struct fg_cidr;
-void req_policy_by_range(const struct fg_cidr *r, struct fg_attribution *a);
-/* Whether tenant T still has what attributed A (its key, listener or
- * source range). */
-bool req_policy_attribution_holds(const struct fg_tenant *t, const struct fg_attribution *a);
 
 /* How a request that RES left without a tenant is refused: 401 (no
  * tenant, or a credential that matches none), 400 (AMBIGUOUS) or 503
@@ -79,8 +60,6 @@ const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, cons
 					     struct evkeyvalq *h, const struct sockaddr *peer, bool token_route,
 					     struct fg_attribution *how, enum fg_attr_result *res);
 
-/* Whether an Authorization value is of the Basic scheme (any case). */
-bool req_policy_is_basic(const char *authorization);
 
 enum fg_credential {
 	FG_CRED_NONE,    /* no Authorization, no X-API-Key */

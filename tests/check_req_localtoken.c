@@ -34,7 +34,7 @@ static struct fg_attribution SRC;
 static const struct fg_attribution *by_key(const unsigned char kh[32])
 {
 	static struct fg_attribution a;
-	req_policy_by_keyhash(kh, &a);
+	req_attr_by_keyhash(kh, &a);
 	return &a;
 }
 
@@ -91,7 +91,7 @@ static void hash_of(const char *key, unsigned char out[32])
 static void setup(void)
 {
 	req_localtoken_clear();
-	req_policy_by_range(&SRC_RANGE, &SRC);
+	req_attr_by_range(&SRC_RANGE, &SRC);
 }
 static void teardown(void) { req_localtoken_clear(); }
 
@@ -331,7 +331,7 @@ static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr,
 			*tenant = NULL;
 	}
 	req_localtoken_headers(&q, st, h);
-	req_localtoken_req_free(&q);
+	req_localtoken_parse_free(&q);
 	return st;
 }
 
@@ -567,29 +567,29 @@ START_TEST(test_basic_parser)
 	struct localtoken_req q = {0};
 	/* The secret holds what openssl rand -base64 makes: + / = */
 	char *h = basic("ops:a+b/c=d%41", false, true);
-	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_int_eq(req_localtoken_parse_basic(h, &q), 0);
 	ck_assert(q.basic);
 	ck_assert_str_eq(q.basic_id[0], "ops");
 	ck_assert_str_eq(q.basic_secret[0], "a+b/c=d%41");   /* as sent */
 	ck_assert_str_eq(q.basic_secret[1], "a b/c=dA");     /* form-decoded */
 	ck_assert_uint_eq(q.basic_secret_len[1], 8);
-	req_localtoken_req_free(&q);
+	req_localtoken_parse_free(&q);
 	free(h);
 	/* base64url, unpadded; scheme in any case; a colon in the secret */
 	memset(&q, 0, sizeof q);
 	h = basic("ops:?>?>:x", true, false);
 	h[0] = 'b';
 	h[2] = 'S';
-	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_int_eq(req_localtoken_parse_basic(h, &q), 0);
 	ck_assert_str_eq(q.basic_secret[0], "?>?>:x");
-	req_localtoken_req_free(&q);
+	req_localtoken_parse_free(&q);
 	free(h);
 	/* A decoded %00 is no value: the raw form stands for both */
 	memset(&q, 0, sizeof q);
 	h = basic("ops:k%00junk", false, true);
-	ck_assert_int_eq(req_localtoken_basic(h, &q), 0);
+	ck_assert_int_eq(req_localtoken_parse_basic(h, &q), 0);
 	ck_assert_str_eq(q.basic_secret[1], "k%00junk");
-	req_localtoken_req_free(&q);
+	req_localtoken_parse_free(&q);
 	free(h);
 	static const char *const bad[] = {
 		"Basic", "Basic ", "Basic !!!!", "Basic b3Bz",   /* "ops": no colon */
@@ -599,13 +599,13 @@ START_TEST(test_basic_parser)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		memset(&q, 0, sizeof q);
-		ck_assert_msg(req_localtoken_basic(bad[i], &q) == -1, "case %zu", i);
-		req_localtoken_req_free(&q);
+		ck_assert_msg(req_localtoken_parse_basic(bad[i], &q) == -1, "case %zu", i);
+		req_localtoken_parse_free(&q);
 	}
 	memset(&q, 0, sizeof q);
 	char nul[] = "Basic b3BzOmsAeA==";   /* "ops:k\0x" */
-	ck_assert_int_eq(req_localtoken_basic(nul, &q), -1);
-	req_localtoken_req_free(&q);
+	ck_assert_int_eq(req_localtoken_parse_basic(nul, &q), -1);
+	req_localtoken_parse_free(&q);
 }
 END_TEST
 
@@ -766,7 +766,7 @@ START_TEST(test_sealed)
 	ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, longer, strlen(longer), 0, WALL));
 	/* Forged: sealed under another key. */
 	struct localtoken_claims cl = { .tenant = "ops", .expires = WALL + 60 };
-	req_policy_by_keyhash(ep.t[0]->keys[0], &cl.by);
+	req_attr_by_keyhash(ep.t[0]->keys[0], &cl.by);
 	unsigned char other[32];
 	memset(other, 0x5A, sizeof other);
 	char forged[LOCALTOKEN_SEALED_LEN + 1];
