@@ -101,6 +101,12 @@ class InstallLayout(unittest.TestCase):
         self.assertIn("\nExecStart=%s -c %s\n" % (daemon, conf), unit)
         self.assertIn("\nExecStartPre=%s -t -q -c %s\n" % (daemon, conf), unit)
         self.assertIn("\nExecReload=/bin/kill -HUP $MAINPID\n", unit)
+        # Installed unconfigured, the unit waits for the secret the shipped
+        # configuration names instead of failing (docs/operations.md).
+        secret = os.path.join(self.dirs["sysconfdir"], "fleetgate", "client_secret")
+        self.assertIn("\nConditionFileNotEmpty=%s\n" % secret, unit)
+        self.assertIn("\n#client_secret = file:client_secret\n",
+                      read(self.p("sysconfdir", "fleetgate", "fleetgate.conf")))
         self.assertIn("\nUser=fleetgate\n", unit)
         self.assertIn("\nType=%s\n" % ("notify" if built_with_libsystemd() else "simple"), unit)
         for line in HARDENING:
@@ -246,6 +252,23 @@ class ReinstallAndUninstall(unittest.TestCase):
             self.assertTrue(files_under(dest))
             make("uninstall", "DESTDIR=" + dest)
             self.assertEqual(files_under(dest), [])
+
+
+class DebianVersion(unittest.TestCase):
+    """One version (issue 23): debian/changelog's upstream version is
+    configure.ac's AC_INIT version, which fleetgate -V prints. debian/rules
+    checks the same when a package is built; this says so in make check."""
+
+    def test_changelog_agrees_with_configure_ac_and_fleetgate_v(self):
+        changelog = os.path.join(SRCDIR, "debian", "changelog")
+        if not os.path.isfile(changelog):
+            self.skipTest("no debian/ in this tree")
+        m = re.match(r"fleetgate \((?:\d+:)?([^)\s]+)-[^-)\s]+\) ", read(changelog))
+        self.assertIsNotNone(m, "debian/changelog's first line is not 'fleetgate (VERSION-REVISION) ...'")
+        ac = re.search(r"^AC_INIT\(\[fleetgate\], *\[([^]]+)\]", read(os.path.join(SRCDIR, "configure.ac")), re.M)
+        self.assertEqual(m.group(1), ac.group(1), "add a debian/changelog entry for the AC_INIT version")
+        r = subprocess.run([os.path.join(BUILDDIR, "src", "fleetgate"), "-V"], capture_output=True, text=True)
+        self.assertEqual(r.stdout, "fleetgate %s\n" % ac.group(1))
 
 
 def metric_names(text):
