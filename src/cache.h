@@ -123,6 +123,7 @@ struct cache_stats {
 	size_t entries, bytes, max_bytes_seen;
 	size_t flights, waiters;
 	unsigned long long evictions, invalidations, generation;
+	unsigned long long inval_work;   /* keys, flights and entries invalidations looked at */
 };
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 /* Bytes an answer under KEY is charged, overhead included. */
