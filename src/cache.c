@@ -648,6 +648,24 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	}
 }
 
+size_t cache_flights_end_idle(struct cache *c, struct cache_flight **fv, size_t n)
+{
+	size_t ended = 0;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct cache_flight *f = fv[i];
+		if (!f || f->nwaiters)
+			continue;
+		cache_flight_unlink(c, f);
+		c->nflights--;
+		free(f);
+		fv[i] = NULL;
+		ended++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return ended;
+}
+
 void cache_wait_cancel(struct cache_waiter *w)
 {
 	if (!w)
