@@ -30,7 +30,7 @@
 #include <sys/queue.h>
 
 
-#define CACHE_FLIGHT_BUCKETS 1024
+#define CACHE_MIN_FLIGHT_BUCKETS 1024
 #define CACHE_MIN_BUCKETS 256
 #define CACHE_LIST_PREFIX "list:"
 /* malloc's own header and rounding, per allocation. */
@@ -39,6 +39,7 @@
 struct cache_entry {
 	struct cache_entry *hnext;
 	struct cache_entry *prev, *next;     /* LRU: head is the most recent */
+	struct cache_entry *lprev, *lnext;   /* list entries only: every list entry */
 	struct cache_answer *a;
 	size_t bytes;
 	bool list;
@@ -59,6 +60,7 @@ TAILQ_HEAD(cache_waitq, cache_waiter);
 
 struct cache_flight {
 	struct cache_flight *hnext;
+	struct cache_flight *lprev, *lnext;   /* list flights in the table: every one */
 	bool in_table;         /* findable by key (dropped when invalidated) */
 	bool joinable;         /* no-cache leaders run alone */
 	bool list;
@@ -74,9 +76,16 @@ struct cache {
 	struct cache_entry **buckets;
 	size_t nbuckets, entries, bytes;
 	struct cache_entry *head, *tail;
-	struct cache_flight *flights[CACHE_FLIGHT_BUCKETS];
+	/* Flights by key, so an invalidation finds a VIN's flights in its
+	 * bucket (O(VINs named), not O(VINs x flights)), and every list
+	 * flight and list entry on lists of their own (not a walk of all). */
+	struct cache_flight **flights;
+	size_t nfbuckets, nfin_table;
+	struct cache_flight *list_flights;
+	struct cache_entry *list_entries;
 	size_t nflights, nwaiters;
 	unsigned long long generation, evictions, invalidations;
+	unsigned long long inval_work;   /* what invalidations looked at (the unit tests bound it) */
 };
 
 /* ---- answers ------------------------------------------------------------ */
@@ -233,6 +242,14 @@ static void cache_entry_drop(struct cache *c, struct cache_entry *e)
 	if (*pp == e)
 		*pp = e->hnext;
 	cache_lru_unlink(c, e);
+	if (e->list) {
+		if (e->lprev)
+			e->lprev->lnext = e->lnext;
+		else
+			c->list_entries = e->lnext;
+		if (e->lnext)
+			e->lnext->lprev = e->lprev;
+	}
 	c->entries--;
 	c->bytes -= e->bytes;
 	cache_answer_unref(e->a);
@@ -264,7 +281,7 @@ static void cache_grow(struct cache *c)
 
 static struct cache_flight **cache_flight_slot(struct cache *c, const char *key)
 {
-	return &c->flights[cache_hash(key) & (CACHE_FLIGHT_BUCKETS - 1)];
+	return &c->flights[cache_hash(key) & (c->nfbuckets - 1)];
 }
 
 static struct cache_flight *cache_flight_find(struct cache *c, const char *key)
@@ -275,16 +292,55 @@ static struct cache_flight *cache_flight_find(struct cache *c, const char *key)
 	return NULL;
 }
 
+/* Out of the table (PP points at F in its bucket) and off the list flights. */
+static void cache_flight_unlink_at(struct cache *c, struct cache_flight **pp, struct cache_flight *f)
+{
+	*pp = f->hnext;
+	f->hnext = NULL;
+	if (f->list) {
+		if (f->lprev)
+			f->lprev->lnext = f->lnext;
+		else
+			c->list_flights = f->lnext;
+		if (f->lnext)
+			f->lnext->lprev = f->lprev;
+		f->lprev = f->lnext = NULL;
+	}
+	f->in_table = false;
+	c->nfin_table--;
+}
+
 static void cache_flight_unlink(struct cache *c, struct cache_flight *f)
 {
 	if (!f->in_table)
 		return;
 	for (struct cache_flight **pp = cache_flight_slot(c, f->key); *pp; pp = &(*pp)->hnext)
 		if (*pp == f) {
-			*pp = f->hnext;
+			cache_flight_unlink_at(c, pp, f);
 			break;
 		}
-	f->in_table = false;
+}
+
+/* As cache_grow, for the flight table: chains stay short however many
+ * reads are in flight (a list read carries hundreds). */
+static void cache_flights_grow(struct cache *c)
+{
+	size_t n = c->nfbuckets * 2;
+	struct cache_flight **nb = calloc(n, sizeof *nb);
+	if (!nb)
+		return;
+	for (size_t i = 0; i < c->nfbuckets; i++) {
+		struct cache_flight *f = c->flights[i], *next;
+		for (; f; f = next) {
+			next = f->hnext;
+			size_t k = cache_hash(f->key) & (n - 1);
+			f->hnext = nb[k];
+			nb[k] = f;
+		}
+	}
+	free(c->flights);
+	c->flights = nb;
+	c->nfbuckets = n;
 }
 
 static struct cache_flight *cache_flight_new(struct cache *c, const char *key, bool joinable)
@@ -298,36 +354,63 @@ static struct cache_flight *cache_flight_new(struct cache *c, const char *key, b
 	f->list = cache_key_is_list(key);
 	f->gen0 = c->generation;
 	TAILQ_INIT(&f->waiters);
+	if (c->nfin_table >= c->nfbuckets)
+		cache_flights_grow(c);
 	struct cache_flight **head = cache_flight_slot(c, key);
 	f->hnext = *head;
 	*head = f;
+	if (f->list) {
+		f->lnext = c->list_flights;
+		if (f->lnext)
+			f->lnext->lprev = f;
+		c->list_flights = f;
+	}
 	f->in_table = true;
+	c->nfin_table++;
 	c->nflights++;
 	return f;
 }
 
 /* The generation rule: a flight that began before an invalidation of its
  * key may not store, and leaves the table so that reads arriving from now
- * on start a flight of their own instead of joining an older answer. */
-static void cache_flight_invalidate(struct cache *c, struct cache_flight *f)
+ * on start a flight of their own instead of joining an older answer. PP
+ * points at F in its bucket. */
+static void cache_flight_invalidate(struct cache *c, struct cache_flight **pp, struct cache_flight *f)
 {
 	f->inval_gen = c->generation;
 	f->joinable = false;
-	cache_flight_unlink(c, f);
+	cache_flight_unlink_at(c, pp, f);
 }
 
+/* Every flight of KEY (a no-cache leader may run beside a joinable one). */
+static void cache_flights_invalidate_key(struct cache *c, const char *key)
+{
+	for (struct cache_flight **pp = cache_flight_slot(c, key); *pp;) {
+		struct cache_flight *f = *pp;
+		c->inval_work++;
+		if (strcmp(f->key, key) == 0)
+			cache_flight_invalidate(c, pp, f);   /* *pp is the next one now */
+		else
+			pp = &f->hnext;
+	}
+}
+
+/* The flights of VINS and every list flight; ALL: every flight. */
 static void cache_flights_invalidate(struct cache *c, char *const *vins, size_t n, bool all)
 {
-	for (size_t b = 0; b < CACHE_FLIGHT_BUCKETS; b++) {
-		struct cache_flight *f = c->flights[b], *next;
-		for (; f; f = next) {
-			next = f->hnext;
-			bool hit = all || f->list;
-			for (size_t i = 0; i < n && !hit; i++)
-				hit = strcmp(f->key, vins[i]) == 0;
-			if (hit)
-				cache_flight_invalidate(c, f);
-		}
+	if (all) {
+		for (size_t b = 0; b < c->nfbuckets; b++)
+			while (c->flights[b])
+				cache_flight_invalidate(c, &c->flights[b], c->flights[b]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		c->inval_work++;
+		cache_flights_invalidate_key(c, vins[i]);
+	}
+	while (c->list_flights) {
+		c->inval_work++;
+		cache_flights_invalidate_key(c, c->list_flights->key);
 	}
 }
 
@@ -340,7 +423,11 @@ struct cache *cache_new(void)
 		return NULL;
 	c->nbuckets = CACHE_MIN_BUCKETS;
 	c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
-	if (!c->buckets) {
+	c->nfbuckets = CACHE_MIN_FLIGHT_BUCKETS;
+	c->flights = calloc(c->nfbuckets, sizeof *c->flights);
+	if (!c->buckets || !c->flights) {
+		free(c->buckets);
+		free(c->flights);
 		free(c);
 		return NULL;
 	}
@@ -356,6 +443,7 @@ void cache_free(struct cache *c)
 		cache_entry_drop(c, c->head);
 	/* Flights outlive the cache only if requests do; at exit none do. */
 	free(c->buckets);
+	free(c->flights);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -520,6 +608,12 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
 	e->hnext = *pp;
 	*pp = e;
 	cache_lru_push(c, e);
+	if (e->list) {
+		e->lnext = c->list_entries;
+		if (e->lnext)
+			e->lnext->lprev = e;
+		c->list_entries = e;
+	}
 	c->entries++;
 	c->bytes += cost;
 	cache_evict_to(c, max_bytes);
@@ -554,6 +648,24 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
 	}
 }
 
+size_t cache_flights_end_idle(struct cache *c, struct cache_flight **fv, size_t n)
+{
+	size_t ended = 0;
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct cache_flight *f = fv[i];
+		if (!f || f->nwaiters)
+			continue;
+		cache_flight_unlink(c, f);
+		c->nflights--;
+		free(f);
+		fv[i] = NULL;
+		ended++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return ended;
+}
+
 void cache_wait_cancel(struct cache_waiter *w)
 {
 	if (!w)
@@ -577,12 +689,10 @@ void cache_wait_cancel(struct cache_waiter *w)
 static int cache_drop_lists(struct cache *c)
 {
 	int n = 0;
-	for (struct cache_entry *e = c->head, *next; e; e = next) {
-		next = e->next;
-		if (e->list) {
-			cache_entry_drop(c, e);
-			n++;
-		}
+	while (c->list_entries) {
+		c->inval_work++;
+		cache_entry_drop(c, c->list_entries);
+		n++;
 	}
 	return n;
 }
@@ -594,6 +704,7 @@ int cache_invalidate(struct cache *c, char *const *vins, size_t n)
 	c->generation++;
 	c->invalidations++;
 	for (size_t i = 0; i < n; i++) {
+		c->inval_work++;
 		struct cache_entry *e = *cache_slot(c, vins[i]);
 		if (e) {
 			cache_entry_drop(c, e);
@@ -632,6 +743,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	out->evictions = c->evictions;
 	out->invalidations = c->invalidations;
 	out->generation = c->generation;
+	out->inval_work = c->inval_work;
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -104,6 +104,11 @@ void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_ans
  * memory (the caller still leads). */
 enum cache_lookup_result cache_flight_join(struct cache *c, struct cache_flight *f, struct event_base *base,
 					   cache_wake_fn cb, void *arg, struct cache_waiter **w);
+/* Ends each flight of FV (N of them) that nobody waits for any more,
+ * under one lock, and sets its slot to NULL: the list-read batcher drops
+ * VINs whose requests all went away (a request joining such a flight a
+ * moment later leads a new one). Returns how many ended. */
+size_t cache_flights_end_idle(struct cache *c, struct cache_flight **fv, size_t n);
 /* A flight of KEY for a refresh ahead of expiry: opened only while the
  * entry stored at STORED_AT is still there, still usable at NOW, and no
  * flight of KEY runs. Requests arriving meanwhile still hit the entry, and
@@ -123,6 +128,7 @@ struct cache_stats {
 	size_t entries, bytes, max_bytes_seen;
 	size_t flights, waiters;
 	unsigned long long evictions, invalidations, generation;
+	unsigned long long inval_work;   /* keys, flights and entries invalidations looked at */
 };
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 /* Bytes an answer under KEY is charged, overhead included. */

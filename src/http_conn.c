@@ -327,7 +327,10 @@ static void conn_head_scan(struct conn *c)
 	TAILQ_INIT(&h);
 	char detail[256] = "", target[512];
 	int status = 0;
-	bool body = true;   /* a block we cannot read: evhttp decides, within the body deadline */
+	bool body = false;
+	/* Every block within the limit is read here, so the head check holds
+	 * whatever its lines' lengths; one that cannot be read is refused, never
+	 * left to evhttp (which would read the body before anyone checked). */
 	int parsed = http_headblock_parse((const char *)evbuffer_pullup(in, end), (size_t)end, &h, target, sizeof target);
 	if (parsed == 0 && conn_length_bad(&h)) {
 		stats_inc(STAT_bad_requests);
@@ -337,11 +340,12 @@ static void conn_head_scan(struct conn *c)
 		body = conn_has_body(&h);
 		if (body && c->cs->owner.head)
 			status = c->cs->owner.head(c->b, c->evcon, target, &h, detail, sizeof detail);
-	} else if (parsed == -2) {
+	} else {
 		stats_inc(STAT_bad_requests);
 		status = 400;
-		snprintf(detail, sizeof detail, "a header field name is not a token (whitespace before the "
-			 "colon, or a folded line)");
+		snprintf(detail, sizeof detail, "%s", parsed == -2 ?
+			 "a header field name is not a token (whitespace before the colon, or a folded line)" :
+			 "a malformed request head (a header line without a colon, a NUL or a bare CR)");
 	}
 	evhttp_clear_headers(&h);
 	if (status) {

@@ -12,6 +12,7 @@
 #include "http_headblock.h"
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -55,15 +56,19 @@ ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned)
 	}
 }
 
-/* "METHOD TARGET VERSION": TARGET into OUT, "" when it does not fit. */
+/* "METHOD TARGET VERSION": TARGET into OUT; the path alone when a long
+ * query does not fit (the head check needs only the path), "" when even
+ * the path is longer. */
 static void http_headblock_target(const char *line, size_t n, char *out, size_t olen)
 {
 	const char *sp = memchr(line, ' ', n);
 	const char *t = sp ? sp + 1 : line + n;
 	const char *te = memchr(t, ' ', (size_t)(line + n - t));
 	size_t tn = (size_t)((te ? te : line + n) - t);
-	if (tn >= olen)
-		tn = 0;
+	if (tn >= olen) {
+		const char *q = memchr(t, '?', tn);
+		tn = q && (size_t)(q - t) < olen ? (size_t)(q - t) : 0;
+	}
 	memcpy(out, t, tn);
 	out[tn] = '\0';
 }
@@ -84,6 +89,24 @@ static bool http_headblock_name_ok(const char *name, size_t n)
 			return false;
 	}
 	return true;
+}
+
+/* NAME (N bytes) = VALUE (VN bytes) into H. NUL-terminated copies on the
+ * stack, or on the heap for a long line: any line that fits in the block's
+ * limit is read, so no length turns the head check off. */
+static int http_headblock_add(struct evkeyvalq *h, const char *name, size_t n, const char *v, size_t vn)
+{
+	char small[1024], *buf = small;
+	if (n + vn + 2 > sizeof small && !(buf = malloc(n + vn + 2)))
+		return -1;
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	memcpy(buf + n + 1, v, vn);
+	buf[n + 1 + vn] = '\0';
+	int rc = evhttp_add_header(h, buf, buf + n + 1);   /* refuses a bare CR */
+	if (buf != small)
+		free(buf);
+	return rc;
 }
 
 int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen)
@@ -107,7 +130,6 @@ int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char 
 			const char *colon = memchr(line, ':', n);
 			if (!colon || colon == line || memchr(line, '\0', n))
 				return -1;
-			char name[256], value[8192];
 			size_t nl_ = (size_t)(colon - line);
 			if (!http_headblock_name_ok(line, nl_))
 				return -2;
@@ -116,13 +138,7 @@ int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char 
 				v++;
 			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 				ve--;
-			if (nl_ >= sizeof name || (size_t)(ve - v) >= sizeof value)
-				return -1;
-			memcpy(name, line, nl_);
-			name[nl_] = '\0';
-			memcpy(value, v, (size_t)(ve - v));
-			value[ve - v] = '\0';
-			if (evhttp_add_header(h, name, value) < 0)
+			if (http_headblock_add(h, line, nl_, v, (size_t)(ve - v)) < 0)
 				return -1;
 		}
 		first = false;

@@ -14,11 +14,13 @@
  * looked at once. */
 ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned);
 /* The header lines of the block BLK (LEN bytes) into H (TAILQ_INIT'ed by
- * the caller, freed with evhttp_clear_headers), and the request line's
- * target into TARGET (TLEN bytes; "" when longer). -1 when the block is
- * not a request line and header lines (evhttp then decides); -2 when a
- * header's name is not a token (whitespace before the colon, a folded
- * line): the request must be refused with 400. */
+ * the caller, freed with evhttp_clear_headers), whatever their length, and
+ * the request line's target into TARGET (TLEN bytes; its path alone when
+ * longer, "" when the path is too). -1 when the block is not a request line
+ * and header lines (a line without a colon, a NUL, a bare CR, no request
+ * line), -2 when a header's name is not a token (whitespace before the
+ * colon, a folded line): either way the request is refused with 400, as
+ * evhttp would refuse what it could not read either. */
 int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen);
 /* Writes STATUS with REASON and the JSON BODY (LEN bytes) and "Connection: close" to
  * FD, once, without blocking (a best effort: the connection is closed

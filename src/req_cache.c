@@ -146,7 +146,7 @@ enum reqcache_way req_cache_vin_read(struct reqcache *rc, const struct fg_config
 	case BATCH_LIST:
 		break;
 	}
-	if (!up_listread_join(rc->key, &rc->flight, base, cb, arg, w))
+	if (!up_listread_join(tenant, rc->key, &rc->flight, base, cb, arg, w))
 		return REQCACHE_BUDGET;
 	if (rc->base)   /* the list read fills this instance only: let others fill Redis */
 		redis_cache_release(rc->base, rc->key, &rc->l2t);

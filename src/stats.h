@@ -56,6 +56,8 @@ struct evbuffer;
 	X(list_failed,       "list_reads", "failed",       "list_reads_failed_total",        "List reads without a usable answer (error, 429, no token, paused)") \
 	X(list_fallbacks,    "list_reads", "fallbacks",    "list_read_fallbacks_total",      "VINs sent back to single reads: absent from a list answer, or the list read failed") \
 	X(refreshes_ahead,   "list_reads", "refreshes_ahead", "refreshes_ahead_total",       "Entries refreshed by a list read before they expired (refresh_ahead)") \
+	X(list_abandoned,    "list_reads", "abandoned",    "list_read_abandoned_total",      "VINs dropped from the pending set of list reads because nobody waited for them any more") \
+	X(list_shed,         "list_reads", "shed",         "list_read_shed_total",           "VINs refused by the pending set of list reads because their tenant's share (or the refreshes') was full") \
 	X(config_reloads,    "config",   "reloads",        "",                               "Successful configuration reloads") \
 	X(config_reload_failures, "config", "reload_failures", "",                           "Reloads refused because the new configuration was invalid")
 

@@ -1,7 +1,8 @@
 /* up_listread.c: single-VIN reads answered by filtered list reads (see up_listread.h).
  *
  * Owns the pending set of VINs (each with the cache flight it leads for
- * the requests waiting), the refresh schedule, the list budget
+ * the requests waiting; its FIFOs per tenant, their round robin and their
+ * share are up_listpending.c's), the refresh schedule, the list budget
  * (list_get_rate, a second instance of budget.c's sliding window with its
  * own 429 pause), and the list reads in flight on the main thread's event
  * base and its own curl multi handle. Workers only add to the pending set
@@ -12,6 +13,11 @@
  * Policy is not decided here: a request joins only for its own VIN, after
  * it passed the policy step, and a flight hands a vehicle only to the
  * requests waiting for that VIN.
+ *
+ * VINs nobody waits for any more (their clients hung up or gave up) are
+ * dropped before every list read and whenever a tenant's share is full,
+ * so they never take a list slot nor a place in one; refreshes are exempt
+ * (nobody waits for them by design) within a share of their own.
  *
  * Never: spend a single-VIN budget slot (a VIN the list answer lacks goes
  * back to the requests, which go to the budget themselves), or block. */
@@ -25,6 +31,7 @@
 #include "stats.h"
 #include "up_token.h"
 #include "up_multi.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -75,47 +82,6 @@ json_t *up_listread_index(json_t *answer)
 			json_object_set(idx, vin, v);
 	}
 	return idx;
-}
-
-int up_listread_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct batch_item *v = realloc(s->v, cap * sizeof *v);
-		if (!v)
-			return -1;
-		s->v = v;
-		s->cap = cap;
-	}
-	struct batch_item *it = &s->v[s->n++];
-	snprintf(it->vin, sizeof it->vin, "%s", vin);
-	it->f = f;
-	it->refresh = refresh;
-	return 0;
-}
-
-size_t up_listread_set_take(struct batch_set *s, size_t max, struct batch_set *out)
-{
-	size_t k = s->n < max ? s->n : max;
-	out->v = NULL;
-	out->n = out->cap = 0;
-	if (!k)
-		return 0;
-	out->v = malloc(k * sizeof *out->v);
-	if (!out->v)
-		return 0;
-	memcpy(out->v, s->v, k * sizeof *out->v);
-	out->n = out->cap = k;
-	memmove(s->v, s->v + k, (s->n - k) * sizeof *s->v);
-	s->n -= k;
-	return k;
-}
-
-void up_listread_set_free(struct batch_set *s)
-{
-	free(s->v);
-	s->v = NULL;
-	s->n = s->cap = 0;
 }
 
 static void up_listread_sched_swap(struct batch_sched *s, size_t a, size_t b)
@@ -187,10 +153,14 @@ struct batch_run {
 	char *url;
 };
 
+/* The VINs one tenant (or the refreshes) may have pending, whatever the rates. */
+#define LISTREAD_SHARE_MIN 1000
+#define LISTREAD_SHARE_MAX 30000
+
 static struct {
 	bool running;
 	pthread_mutex_t mu;          /* guards pending, sched, armed, refresh_at */
-	struct batch_set pending;
+	struct up_listpending pending;
 	struct batch_sched sched;
 	bool armed;                  /* the window timer is set or a dispatch is under way */
 	double refresh_at;           /* when refresh_ev fires; 0: not set */
@@ -208,12 +178,28 @@ static struct {
 	unsigned long long seq;
 } bt = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
+size_t up_listread_share(const struct fg_config *c)
+{
+	/* What the list budget can carry before a request waiting for a list
+	 * read gives up (queue_timeout + timeout): more VINs of one tenant
+	 * could only wait for their deadline. */
+	double windows = c->list_get_rate.window_s > 0 ? ceil((c->queue_timeout + c->timeout) / c->list_get_rate.window_s) : 1;
+	double share = (windows < 1 ? 1 : windows) * (c->list_get_rate.count > 0 ? c->list_get_rate.count : 1) *
+		       c->list_batch_max;
+	if (share < LISTREAD_SHARE_MIN)
+		return LISTREAD_SHARE_MIN;
+	return share > LISTREAD_SHARE_MAX ? LISTREAD_SHARE_MAX : (size_t)share;
+}
+
 static void up_listread_settings(const struct fg_config *c)
 {
 	atomic_store(&bt.window_ms, c->list_batch_window_ms);
 	atomic_store(&bt.max, c->list_batch_max);
 	atomic_store(&bt.mode, (int)c->vin_reads);
 	atomic_store(&bt.refresh_ahead, c->refresh_ahead && c->vin_reads != FG_VIN_READS_SINGLE);
+	pthread_mutex_lock(&bt.mu);
+	bt.pending.share = up_listread_share(c);
+	pthread_mutex_unlock(&bt.mu);
 	budget_set_rate(bt.budget, c->list_get_rate.count, c->list_get_rate.window_s);
 }
 
@@ -228,8 +214,25 @@ static void up_listread_arm_locked(double secs)
 	evtimer_add(bt.window_ev, &tv);   /* from any thread: libevent is made thread-safe in main */
 }
 
-bool up_listread_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
-		struct cache_waiter **w)
+/* Prune callback, lock held: ends the flights of V nobody waits for. */
+static void up_listread_idle(void *arg, struct batch_item *v, size_t n)
+{
+	(void)arg;
+	struct cache_flight **fv = malloc(n * sizeof *fv);
+	if (!fv)
+		return;
+	for (size_t i = 0; i < n; i++)
+		fv[i] = v[i].f;
+	size_t ended = cache_flights_end_idle(cache_shared(), fv, n);
+	for (size_t i = 0; i < n; i++)
+		v[i].f = fv[i];
+	free(fv);
+	if (ended)
+		stats_add(STAT_list_abandoned, ended);
+}
+
+bool up_listread_join(const char *tenant, const char *vin, struct cache_flight **f, struct event_base *base,
+		      cache_wake_fn cb, void *arg, struct cache_waiter **w)
 {
 	if (!bt.running || !*f)
 		return false;
@@ -238,11 +241,16 @@ bool up_listread_join(const char *vin, struct cache_flight **f, struct event_bas
 	if (cache_flight_join(cache_shared(), *f, base, cb, arg, w) != CACHE_WAIT)
 		return false;
 	pthread_mutex_lock(&bt.mu);
-	int rc = up_listread_set_add(&bt.pending, vin, *f, false);
-	if (rc == 0)
+	int rc = up_listpending_add(&bt.pending, tenant, vin, *f, false);
+	if (rc == LISTPENDING_FULL && up_listpending_prune_due(&bt.pending, tenant) &&
+	    up_listpending_prune(&bt.pending, tenant, up_listread_idle, NULL))
+		rc = up_listpending_add(&bt.pending, tenant, vin, *f, false);
+	if (rc == LISTPENDING_OK)
 		up_listread_arm_locked(atomic_load(&bt.window_ms) / 1000.0);
 	pthread_mutex_unlock(&bt.mu);
-	if (rc < 0) {
+	if (rc != LISTPENDING_OK) {
+		if (rc == LISTPENDING_FULL)
+			stats_inc(STAT_list_shed);
 		cache_wait_cancel(*w);
 		*w = NULL;
 		return false;
@@ -293,7 +301,7 @@ static void up_listread_fail_set(struct batch_set *s, const char *why)
 		log_warn("a list read for %zu VINs failed (%s); they fall back to single reads", s->n, why);
 	for (size_t i = 0; i < s->n; i++)
 		up_listread_give_up(&s->v[i], true, now);
-	up_listread_set_free(s);
+	up_listpending_set_free(s);
 }
 
 /* Everything pending fails (the list route is paused, no token). */
@@ -302,8 +310,7 @@ static void up_listread_fail_pending(const char *why)
 	struct batch_set all;
 	stats_inc(STAT_list_failed);
 	pthread_mutex_lock(&bt.mu);
-	all = bt.pending;
-	memset(&bt.pending, 0, sizeof bt.pending);
+	up_listpending_take_all(&bt.pending, &all);
 	bt.armed = false;
 	pthread_mutex_unlock(&bt.mu);
 	up_listread_fail_set(&all, why);
@@ -336,7 +343,7 @@ static void up_listread_run_free(struct batch_run *run)
 		bt.runs = run->next;
 	if (run->next)
 		run->next->prev = run->prev;
-	up_listread_set_free(&run->items);
+	up_listpending_set_free(&run->items);
 	free(run->url);
 	free(run);
 }
@@ -420,7 +427,9 @@ static void up_listread_send(struct fg_secret *tok, uint64_t gen)
 	struct batch_run *run = calloc(1, sizeof *run);
 	struct fg_config *cfg = conf_current();
 	pthread_mutex_lock(&bt.mu);
-	size_t n = run ? up_listread_set_take(&bt.pending, (size_t)atomic_load(&bt.max), &run->items) : 0;
+	if (run)   /* whoever hung up since the dispatch gets no place in the read */
+		up_listpending_prune(&bt.pending, NULL, up_listread_idle, NULL);
+	size_t n = run ? up_listpending_take(&bt.pending, (size_t)atomic_load(&bt.max), &run->items) : 0;
 	bool more = bt.pending.n > 0;
 	bt.armed = more;
 	pthread_mutex_unlock(&bt.mu);
@@ -489,6 +498,19 @@ static void up_listread_dispatch(void)
 	if (bt.bw || bt.tw)
 		return;   /* already waiting for one */
 	double now = clock_now(), ra = 0;
+	/* VINs nobody waits for any more never take a list slot. */
+	pthread_mutex_lock(&bt.mu);
+	up_listpending_prune(&bt.pending, NULL, up_listread_idle, NULL);
+	bool none = bt.pending.n == 0;
+	if (none)
+		bt.armed = false;   /* the next VIN arms the window again */
+	pthread_mutex_unlock(&bt.mu);
+	if (none) {
+		if (bt.have_slot)
+			budget_release(bt.budget, now);
+		bt.have_slot = false;
+		return;
+	}
 	if (!bt.have_slot) {
 		enum budget_result res = budget_acquire(bt.budget, "list", now, bt.base, up_listread_slot_ready, NULL,
 							&bt.bw, &ra);
@@ -539,8 +561,12 @@ static void up_listread_refresh_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&bt.mu);
 	while (up_listread_sched_pop(&bt.sched, now + 0.001, &d)) {
 		struct cache_flight *f = cache_refresh_open(cache_shared(), d.vin, d.stored_at, now);
-		if (f && up_listread_set_add(&bt.pending, d.vin, f, true) < 0)
+		int rc = f ? up_listpending_add(&bt.pending, NULL, d.vin, f, true) : LISTPENDING_OK;
+		if (rc != LISTPENDING_OK) {   /* beyond the refreshes' share: the entry expires as usual */
+			if (rc == LISTPENDING_FULL)
+				stats_inc(STAT_list_shed);
 			cache_flight_done(cache_shared(), f, NULL, NULL);
+		}
 	}
 	bt.refresh_at = up_listread_sched_next(&bt.sched);
 	if (bt.refresh_at) {
@@ -591,9 +617,12 @@ void up_listread_stop(void)
 		up_listread_run_free(bt.runs);
 	}
 	pthread_mutex_lock(&bt.mu);
-	for (size_t i = 0; i < bt.pending.n; i++)
-		cache_flight_done(cache_shared(), bt.pending.v[i].f, NULL, NULL);
-	up_listread_set_free(&bt.pending);
+	struct batch_set all;
+	up_listpending_take_all(&bt.pending, &all);
+	for (size_t i = 0; i < all.n; i++)
+		cache_flight_done(cache_shared(), all.v[i].f, NULL, NULL);
+	up_listpending_set_free(&all);
+	up_listpending_free(&bt.pending);
 	up_listread_sched_free(&bt.sched);
 	bt.armed = false;
 	bt.refresh_at = 0;
@@ -625,6 +654,7 @@ void up_listread_stats_json(json_t *root)
 	budget_window_json(o, &s);
 	pthread_mutex_lock(&bt.mu);
 	json_object_set_new(o, "pending", json_integer((json_int_t)bt.pending.n));
+	json_object_set_new(o, "pending_share", json_integer((json_int_t)bt.pending.share));
 	json_object_set_new(o, "refresh_scheduled", json_integer((json_int_t)bt.sched.n));
 	pthread_mutex_unlock(&bt.mu);
 }

@@ -17,8 +17,8 @@
  * One batcher per process; its lock is inside. Its timers and list reads
  * run on the main thread's event base (its own curl multi handle); workers
  * only add VINs. The pure parts (the choice of the way, the refresh time,
- * the filter query, the pending set, the refresh schedule) are unit-tested
- * with the clock passed in. */
+ * the filter query, the refresh schedule; the pending set in
+ * up_listpending.c) are unit-tested with the clock passed in. */
 #ifndef FG_UP_LISTREAD_H
 #define FG_UP_LISTREAD_H
 #include <stdbool.h>
@@ -28,6 +28,7 @@
 #include <event2/event.h>
 #include "cache.h"
 #include "conf.h"
+#include "up_listpending.h"
 
 /* ---- pure parts ----------------------------------------------------------- */
 
@@ -45,6 +46,11 @@ enum batch_way up_listread_choose(enum fg_vin_reads mode, bool can_list);
  * refreshed: as it enters the last fifth of its life. */
 double up_listread_refresh_at(double stored_at, double fresh_until);
 
+/* The most VINs one tenant (and the refreshes) may have waiting for list
+ * reads under C: what the list budget carries before such a request's
+ * deadline (queue_timeout + timeout), 1,000 at least, 30,000 at most. */
+size_t up_listread_share(const struct fg_config *c);
+
 /* "filter=" + the URL-encoded {"vin":{"operator":"in","value":[VINS]}}, a
  * new string (NULL when out of memory). */
 char *up_listread_filter_query(char *const *vins, size_t n);
@@ -52,22 +58,6 @@ char *up_listread_filter_query(char *const *vins, size_t n);
 /* VIN -> vehicle object of a list answer (a JSON array, or an object whose
  * "vehicles" is one): a new object, NULL when ANSWER is neither. */
 json_t *up_listread_index(json_t *answer);
-
-/* VINs waiting for a list read, oldest first, each with its flight. */
-struct batch_item {
-	char vin[18];
-	struct cache_flight *f;
-	bool refresh;            /* a refresh ahead, not a request's miss */
-};
-struct batch_set {
-	struct batch_item *v;
-	size_t n, cap;
-};
-int up_listread_set_add(struct batch_set *s, const char *vin, struct cache_flight *f, bool refresh);
-/* Moves the oldest MAX items (at most) of S into OUT (empty). Returns
- * how many moved. */
-size_t up_listread_set_take(struct batch_set *s, size_t max, struct batch_set *out);
-void up_listread_set_free(struct batch_set *s);
 
 /* Entries to refresh, earliest first (a binary heap). */
 struct batch_due {
@@ -96,11 +86,12 @@ void up_listread_config_changed(const struct fg_config *c);
 /* Ends what runs (waiting requests get no answer and ask again) and frees
  * the batcher; after the workers have stopped. */
 void up_listread_stop(void);
-/* Hands *F, the flight of VIN's read the caller leads, to the next list
- * read and leaves the caller waiting on it (*W; CB(ARG, answer, how) runs
- * on BASE). True: *F is the batch's now (set to NULL). False: no batcher
- * runs or out of memory; the caller still leads. */
-bool up_listread_join(const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
+/* Hands *F, the flight of VIN's read the caller (of TENANT) leads, to the
+ * next list read and leaves the caller waiting on it (*W; CB(ARG, answer,
+ * how) runs on BASE). True: *F is the batch's now (set to NULL). False: no
+ * batcher runs, TENANT's share of the pending VINs is full, or out of
+ * memory; the caller still leads. */
+bool up_listread_join(const char *tenant, const char *vin, struct cache_flight **f, struct event_base *base, cache_wake_fn cb, void *arg,
 		struct cache_waiter **w);
 /* The first hit of an entry's life (STORED_AT .. FRESH_UNTIL) at NOW: it
  * is refreshed ahead of expiry when refresh_ahead is on. */

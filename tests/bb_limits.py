@@ -19,6 +19,7 @@ from fgtest import FgTestCase, sha256_hex, wait_for  # noqa: E402
 KEY = "limits-key-1"
 KEYED_TENANT = "[tenant]\nname = keyed\nkeys_sha256 = %s\nmethods = GET, POST, DELETE\nvin_prefixes = *\n" % \
     sha256_hex(KEY)
+SOURCE_TENANT = "[tenant]\nname = all\nsources = 127.0.0.1, ::1\nmethods = GET, POST\nvin_prefixes = *\n"
 
 
 def nofile(n):
@@ -318,6 +319,57 @@ class HeadersFirst(Limits):
         self.assertEqual(statuses.count(401), 20, statuses)
         if not sanitized(g.proc.pid):
             self.assertLess(grown, 30 * 1024, "RSS grew by %d KiB for 20 refused bodies" % grown)
+
+
+class HeadCheckAnySize(Limits):
+    """Issue 22 item 2: the head check holds for every header block up to
+    the limit (64 KiB), whatever the length of one line; over it, 431."""
+    PAD = b"X-Pad: " + b"a" * 9000 + b"\r\n"
+
+    def start(self, **kw):
+        # keyed needs a key; all is the source-address tenant a refused
+        # request must never fall back to.
+        return super().start(tenants={"keyed": KEYED_TENANT, "all": SOURCE_TENANT}, **kw)
+
+    def ask(self, g, head, timeout=5):
+        s = connect(g.port)
+        try:
+            s.sendall(head)
+            return read_answer(s, timeout=timeout)
+        finally:
+            s.close()
+
+    def test_whitespace_before_the_colon_is_400_after_a_9k_header(self):
+        g = self.start()
+        for pad in (b"", self.PAD, b"X-" + b"n" * 300 + b": long name\r\n", self.PAD * 6):
+            answer = self.ask(g, b"GET /v1/fleets/vehicles HTTP/1.1\r\nHost: x\r\n" + pad +
+                              b"X-API-Key : wrong\r\n\r\n")
+            self.assertEqual(status_of(answer), 400, (len(pad), answer[:300]))
+        self.assertEqual([r for r in self.s.requests() if r["route"] != "token"], [])
+
+    def test_unauthenticated_body_refused_on_its_headers_after_a_9k_header(self):
+        g = self.start()
+        answer = self.ask(g, b"POST /v1/fleets/vehicles HTTP/1.1\r\nHost: x\r\n" + self.PAD +
+                          b"X-API-Key: wrong\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 4194304\r\n\r\n", timeout=3)   # no byte of the body sent
+        self.assertEqual(status_of(answer), 401, answer[:300])
+        self.assertIn(b"Connection: close", answer)
+
+    def test_a_header_block_just_under_the_limit_is_checked_and_over_it_is_431(self):
+        g = self.start()
+        head = b"POST /v1/fleets/vehicles HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n"
+        pad = 64 * 1024 - len(head) - len(b"X-Pad: \r\n\r\n") - 64
+        answer = self.ask(g, head + b"X-Pad: " + b"a" * pad + b"\r\n\r\n", timeout=3)
+        self.assertEqual(status_of(answer), 413, answer[:300])   # the source tenant; 4 MiB is over max_body_bytes
+        answer = self.ask(g, head + b"X-Pad: " + b"a" * (pad + 200) + b"\r\n\r\n", timeout=3)
+        self.assertEqual(status_of(answer), 431, answer[:300])
+
+    def test_a_header_line_the_gateway_cannot_read_is_400_not_evhttps_to_decide(self):
+        g = self.start()
+        for bad in (b"X-Nul: a\x00b\r\n", b"X-Cr: a\rb\r\n", b"no colon here\r\n"):
+            answer = self.ask(g, b"POST /v1/fleets/vehicles HTTP/1.1\r\nHost: x\r\n" + bad +
+                              b"Content-Length: 4194304\r\n\r\n", timeout=3)
+            self.assertEqual(status_of(answer), 400, (bad, answer[:300]))
 
 
 if __name__ == "__main__":

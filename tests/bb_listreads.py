@@ -8,9 +8,13 @@ for a failed list read (stale-if-error first), the pacing of list reads
 tenant, and what /stats, /metrics and the access log say about it.
 
 Rates and TTLs are scaled down so each case runs in seconds."""
+import itertools
 import json
 import os
+import random
+import socket
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -295,6 +299,102 @@ class Policy(ListCase):
         r = self.get(fleet_vin(6), headers={"X-API-Key": "key-a"})
         self.assertEqual(r.status, 403, r)
         self.assertEqual(self.get(fleet_vin(6), headers={"X-API-Key": "key-b"}).header("X-Cache"), "HIT")
+
+
+class AbandonedReads(ListCase):
+    """Issue 22 item 1: a tenant (vin_prefixes = *) that asks for a VIN and
+    hangs up 5-10 ms later, over and over, must not grow the pending set
+    without bound nor starve another tenant's read: its abandoned VINs are
+    dropped (never sent, never holding a list slot) and the pending set is
+    served round robin across tenants. On main the victim got 504."""
+    mode = "list"
+    tenants = {
+        "hostile": keyed_tenant("hostile", "key-h"),
+        "victim": keyed_tenant("victim", "key-v", vins=[fleet_vin(1), fleet_vin(2)]),
+    }
+
+    def setUp(self):
+        # A list slot about every second, 5 VINs each; the victim waits up
+        # to 6 s. FIFO behind the flood it would need dozens of slots.
+        self.upstream = ("vin_reads = %s\nlist_batch_max = 5\nlist_get_rate = 1/s\nvin_get_rate = 1/min\n"
+                         "queue_timeout = 4\ntimeout = 2\n" % self.mode)
+        super().setUp()
+
+    def flood(self, stop, counter):
+        while not stop.is_set():
+            try:
+                s = socket.create_connection(("127.0.0.1", self.g.port), timeout=5)
+                s.sendall(b"GET /v1/fleets/vehicles/EXVEFLD%010d HTTP/1.1\r\nHost: x\r\nX-API-Key: key-h\r\n\r\n"
+                          % next(counter))
+                time.sleep(random.uniform(0.005, 0.010))
+                s.close()
+            except OSError:
+                pass
+
+    def test_a_tenant_hanging_up_on_its_reads_starves_nobody(self):
+        counter, stop = itertools.count(), threading.Event()
+        flooders = [threading.Thread(target=self.flood, args=(stop, counter)) for _ in range(4)]
+        for t in flooders:
+            t.start()
+        try:
+            # List reads under way and a flood's worth of VINs asked.
+            wait_for(lambda: self.list_stats()["sent"] >= 2 and self.g.stats()["requests"]["total"] >= 300,
+                     timeout=60, what="the flood to get going")
+            box = {}
+            victim = threading.Thread(target=lambda: box.update(r=self.get(fleet_vin(1),
+                                                                             headers={"X-API-Key": "key-v"})))
+            victim.start()
+            st = self.list_stats()
+            pending_max, share = st["pending"], st.get("pending_share", 0)
+            while victim.is_alive():
+                pending_max = max(pending_max, self.list_stats()["pending"])
+                victim.join(0.05)
+            r = box["r"]
+        finally:
+            stop.set()
+            for t in flooders:
+                t.join(30)
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "MISS"), (r, self.list_stats()))
+        self.assertEqual(r.json()["vin"], fleet_vin(1))
+        # Bounded: the hostile tenant's share plus the victim's one VIN.
+        self.assertLessEqual(pending_max, share + 1, pending_max)
+        # Nobody waits any more: the pending set empties, and what was
+        # dropped is counted.
+        wait_for(lambda: self.list_stats()["pending"] == 0, timeout=30, what="the pending set to empty")
+        st = self.list_stats()
+        self.assertGreater(st["abandoned"], 0, st)
+        self.assertEqual(self.g.stats()["requests"]["tenants"]["victim"]["requests"], 1)
+
+
+class AbandonedReadsAuto(AbandonedReads):
+    mode = "auto"
+
+
+class RoundRobin(ListCase):
+    """Pending VINs are served round robin across tenants, as the single-read
+    queue is: one tenant's 60 queued VINs do not go ahead of another's one."""
+    upstream = ("vin_reads = list\nlist_batch_window = 10ms\nlist_batch_max = 5\nlist_get_rate = 2/s\n"
+                "queue_timeout = 30\ntimeout = 5\n")
+    tenants = {
+        "bulk": keyed_tenant("bulk", "key-a", vins=[fleet_vin(i) for i in range(1, 61)]),
+        "one": keyed_tenant("one", "key-b", vins=[fleet_vin(100)]),
+    }
+
+    def test_one_tenants_backlog_does_not_delay_anothers_read(self):
+        bulk = [in_thread(self.get, fleet_vin(i), headers={"X-API-Key": "key-a"}) for i in range(1, 61)]
+        wait_for(lambda: self.list_stats()["pending"] >= 40, timeout=30, what="a backlog of 40 VINs")
+        before = self.s.stats()["requests"]["list"]
+        r = self.get(fleet_vin(100), headers={"X-API-Key": "key-b"})
+        self.assertEqual((r.status, r.json()["vin"]), (200, fleet_vin(100)), r)
+        for g in bulk:
+            self.assertEqual(g(120).status, 200)
+        filters = [set(f["vin"]["value"]) for f in list_filters(self.s)]
+        at = [i for i, f in enumerate(filters) if fleet_vin(100) in f]
+        self.assertEqual(len(at), 1, filters)
+        # In the first list read sent after it asked (one more may have
+        # been under way already), not after the backlog's 8 more.
+        self.assertLessEqual(at[0], before + 1, (before, filters))
+        self.assertEqual(self.s.stats()["requests"]["get"], 0)
 
 
 class SingleMode(ListCase):

@@ -329,6 +329,66 @@ START_TEST(purge_by_vin_and_everything)
 }
 END_TEST
 
+/* Issue 22 item 3: a create naming many VINs while many flights run costs
+ * what it names, not VINs x flights (nor a walk of every entry for the
+ * lists): every flight of a named VIN and every list flight is
+ * invalidated, no other. */
+START_TEST(invalidation_work_is_linear_in_the_vins_named)
+{
+	enum { FLIGHTS = 3000, ENTRIES = 3000, NAMED = 6000, LISTS = 5 };
+	struct cache *c = cache_new();
+	struct cache_flight **f = calloc(FLIGHTS + LISTS, sizeof *f);
+	char (*keys)[18] = calloc(NAMED + ENTRIES + FLIGHTS, sizeof *keys);
+	char **named = calloc(NAMED, sizeof *named);
+	struct cache_answer *hit;
+	struct cache_waiter *w;
+	for (int i = 0; i < ENTRIES; i++) {
+		snprintf(keys[NAMED + i], 18, "EXVEENTRY%08d", i);
+		ck_assert_int_eq(put(c, keys[NAMED + i], 60, 1 << 30, 10), 1);
+	}
+	for (int i = 0; i < NAMED; i++) {
+		snprintf(keys[i], 18, "EXVEFLIGHT%07d", i);
+		named[i] = keys[i];
+	}
+	/* Flights for the even named VINs, and as many of VINs nobody names. */
+	for (int i = 0; i < FLIGHTS; i++) {
+		char *k = keys[i];
+		if (i % 2) {
+			k = keys[NAMED + ENTRIES + i];
+			snprintf(k, 18, "EXVEOTHER%08d", i);
+		}
+		ck_assert_int_eq(cache_lookup(c, k, 10, false, &hit, &f[i], NULL, NULL, NULL, &w), CACHE_LEAD);
+	}
+	for (int i = 0; i < LISTS; i++) {
+		char fk[32];
+		snprintf(fk, sizeof fk, "list:{\"n\":%d}", i);
+		ck_assert_int_eq(cache_lookup(c, fk, 10, false, &hit, &f[FLIGHTS + i], NULL, NULL, NULL, &w),
+				 CACHE_LEAD);
+	}
+	struct cache_stats s0, s1;
+	cache_get_stats(c, &s0);
+	cache_invalidate(c, named, NAMED);
+	cache_invalidate(c, named, NAMED);   /* twice, as a create is */
+	cache_get_stats(c, &s1);
+	unsigned long long work = s1.inval_work - s0.inval_work;
+	ck_assert_msg(work <= 2ULL * 4 * (NAMED + LISTS), "invalidating %d VINs twice looked at %llu things",
+		      (int)NAMED, work);
+	/* The named flights and the lists may not store; the others may. */
+	for (int i = 0; i < FLIGHTS + LISTS; i++) {
+		struct cache_answer *a = answer("approved", 11);
+		bool stopped = i >= FLIGHTS || i % 2 == 0;
+		ck_assert_int_eq(cache_store(c, f[i], a, 60, 0, 1 << 30, 11), stopped ? 0 : 1);
+		cache_flight_done(c, f[i], a, "MISS");
+		cache_answer_unref(a);
+	}
+	ck_assert(is_hit(c, keys[NAMED], 12));   /* an entry nobody named stays */
+	free(named);
+	free(f);
+	free(keys);
+	cache_free(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache");
@@ -341,6 +401,7 @@ int main(void)
 	tcase_add_test(tc, coalescing_bookkeeping);
 	tcase_add_test(tc, waiter_withdrawn_after_wake_is_dropped);
 	tcase_add_test(tc, purge_by_vin_and_everything);
+	tcase_add_test(tc, invalidation_work_is_linear_in_the_vins_named);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
