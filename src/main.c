@@ -26,7 +26,7 @@
 #include "budget_shared.h"
 #include "redis_cache.h"
 #include "req_tenantrate.h"
-#include "req.h"
+#include "req_steps.h"
 #include "stats.h"
 #include "up_token.h"
 #include <curl/curl.h>
