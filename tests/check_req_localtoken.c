@@ -852,6 +852,36 @@ START_TEST(test_form_many_pairs_linear)
 }
 END_TEST
 
+/* seal refuses claims that unseal would not give back: an attribution
+ * of no kind (the token would never open) and an expiry that is no
+ * number of seconds from 0 to 2^64 (NaN or beyond made the conversion
+ * to an integer undefined). A fraction of a second is dropped. */
+START_TEST(test_seal_refuses_what_unseal_refuses)
+{
+	unsigned char key[32];
+	memset(key, 0xA1, sizeof key);
+	set_keys(&ep.c, 0xA1, 0);
+	char tok[LOCALTOKEN_SEALED_LEN + 1];
+	struct localtoken_claims cl = { .tenant = "ops", .expires = WALL }, back;
+	req_policy_by_keyhash(ep.t[0]->keys[0], &cl.by);
+	cl.by.by = FG_BY_NONE;
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
+	cl.by.by = (enum fg_attr_by)(FG_BY_SOURCE + 1);
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
+	cl.by.by = FG_BY_KEY;
+	static const double bad[] = { NAN, INFINITY, -1, 18446744073709551616.0, 1e300 };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cl.expires = bad[i];
+		ck_assert_msg(req_localtoken_seal(key, 0xA1, &cl, tok) == -1, "expiry %zu", i);
+	}
+	cl.expires = WALL + 0.75;
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), 0);
+	ck_assert_int_eq(req_localtoken_unseal(&ep.c, tok, strlen(tok), &back), 0);
+	ck_assert(back.expires == WALL);
+	ck_assert_int_eq(back.by.by, FG_BY_KEY);
+	set_keys(&ep.c, 0, 0);
+}
+END_TEST
 
 static Suite *localtoken_suite(void)
 {
@@ -879,6 +909,7 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_sealed);
 	tcase_add_test(tc, test_form_long_encoded_name);
 	tcase_add_test(tc, test_form_many_pairs_linear);
+	tcase_add_test(tc, test_seal_refuses_what_unseal_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
