@@ -366,7 +366,11 @@ int req_localtoken_seal(const unsigned char key[32], unsigned char kid, const st
 {
 	unsigned char pt[LT_SEAL_PT] = {0}, raw[LT_SEAL_RAW], aad[sizeof lt_aad];
 	size_t nlen = strnlen(cl->tenant, sizeof cl->tenant);
-	if (nlen == 0 || nlen > LT_NAME_MAX || cl->expires < 0 || RAND_bytes(raw + 1, 12) != 1)
+	/* Only what unseal gives back: one of the three kinds, an expiry
+	 * that fits the 8 bytes (NaN or beyond 2^64 would make the
+	 * conversion undefined). */
+	if (nlen == 0 || nlen > LT_NAME_MAX || cl->by.by < FG_BY_LISTENER || cl->by.by > FG_BY_SOURCE ||
+	    !(cl->expires >= 0 && cl->expires < 18446744073709551616.0) || RAND_bytes(raw + 1, 12) != 1)
 		return -1;
 	uint64_t exp = (uint64_t)cl->expires;
 	pt[0] = 1;

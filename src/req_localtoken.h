@@ -47,7 +47,10 @@ struct localtoken_claims {
 
 /* Seals CL under the AEAD key KEY (32 bytes, key id KID): AES-256-GCM, a
  * random 96-bit nonce. OUT gets LOCALTOKEN_SEALED_LEN characters and a
- * NUL. 0, or -1 (no random bytes, a name too long, OpenSSL). */
+ * NUL. The expiry is kept in whole seconds (a fraction is dropped). 0,
+ * or -1 (no random bytes, a name empty or too long, an attribution of
+ * none of the three kinds, an expiry outside 0 to 2^64, OpenSSL): what
+ * is sealed unseals to the same claims. */
 int req_localtoken_seal(const unsigned char key[32], unsigned char kid, const struct localtoken_claims *cl,
 			char out[LOCALTOKEN_SEALED_LEN + 1]);
 /* The claims of sealed token TOK/LEN when one of C's keys (current, then

@@ -130,12 +130,23 @@ static int lt_parse_form(const unsigned char *body, size_t len, struct localtoke
 			rc = -1;
 			break;
 		}
+		/* The name decoded whole (however long its encoding, as
+		 * %63%6C%69%65%6E%74_secret), kept when it may be ours; one
+		 * holding a NUL is none of ours. */
 		char name[16];
-		ssize_t nn = (size_t)(eq - (s + i)) < sizeof name ? lt_form_decode(s + i, (size_t)(eq - (s + i)), name) : -1;
-		ssize_t vn = lt_form_decode(eq + 1, (size_t)(s + end - eq - 1), buf);
+		size_t rawn = (size_t)(eq - (s + i)), rawv = (size_t)(s + end - eq - 1);
+		ssize_t nn = lt_form_decode(s + i, rawn, buf);
+		if (nn >= 0 && (size_t)nn < sizeof name)
+			memcpy(name, buf, (size_t)nn + 1);
+		else
+			nn = -1;
+		OPENSSL_cleanse(buf, rawn + 1);
+		ssize_t vn = lt_form_decode(eq + 1, rawv, buf);
 		if (vn < 0 || (nn >= 0 && lt_param(q, name, (size_t)nn, buf, (size_t)vn) < 0))
 			rc = -1;
-		OPENSSL_cleanse(buf, len + 1);
+		/* What this pair wrote only: wiping the whole buffer per pair
+		 * made a body of many short pairs cost its length squared. */
+		OPENSSL_cleanse(buf, rawv + 1);
 		i = end + 1;
 	}
 	if (s)

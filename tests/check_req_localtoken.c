@@ -19,6 +19,8 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/sha.h>
+#include <math.h>
+#include "clock.h"
 #include "conf.h"
 #include "req_localtoken.h"
 #include "req_tenantrate.h"
@@ -799,6 +801,88 @@ START_TEST(test_sealed)
 }
 END_TEST
 
+/* ---- found by the localtoken fuzz target and its review ---- */
+
+/* A form parameter's name is form-decoded however long its encoding:
+ * %63%6C%69%65%6E%74_secret is client_secret (17 characters sent, once
+ * skipped as no name of ours), so it counts as the one client_secret and
+ * a second one is refused as for any repeated parameter. */
+START_TEST(test_form_long_encoded_name)
+{
+	static const char *const form = "application/x-www-form-urlencoded";
+	struct answer a = ask(&ep.c, NULL, false, form,
+			      "grant_type=client_credentials&client_id=ops&%63%6C%69%65%6E%74_secret=k-ops");
+	ck_assert_int_eq(a.status, 200);
+	json_decref(a.body);
+	a = ask(&ep.c, NULL, false, form,
+		"grant_type=client_credentials&client_id=ops&client_secret=k-ops&%63%6C%69%65%6E%74%5Fid=other");
+	ck_assert_int_eq(a.status, 400);
+	ck_assert_str_eq(field(&a, "error"), "invalid_request");
+	json_decref(a.body);
+	/* Beside Basic, a body secret under a long encoded name is still one. */
+	a_authorization = "Basic b3BzOmstb3Bz";   /* ops:k-ops */
+	a = ask(&ep.c, NULL, false, form, "grant_type=client_credentials&%63%6C%69%65%6E%74%5F%73ecret=k-ops");
+	ck_assert_int_eq(a.status, 400);
+	json_decref(a.body);
+}
+END_TEST
+
+/* Reading a form body does work in proportion to its length: each
+ * pair's scratch value was wiped over the whole body's length, so a
+ * body of max_body_bytes (1 MiB by default) made of empty pairs took
+ * about 350 000 wipes of 1 MiB each (minutes of one worker) before the
+ * answer. Now each wipe covers the pair's own value. */
+START_TEST(test_form_many_pairs_linear)
+{
+	size_t len = (1 << 20) / 3 * 3;   /* whole "a=&" pairs, under 1 MiB */
+	unsigned char *body = malloc(len);
+	ck_assert_ptr_nonnull(body);
+	for (size_t i = 0; i < len; i++)
+		body[i] = "a=&"[i % 3];
+	memcpy(body, "grant_type=client_credentials&", 30);
+	struct localtoken_req q = {0};
+	struct evbuffer *out = evbuffer_new();
+	double t0 = clock_now();
+	ck_assert_int_eq(req_localtoken_read(&q, NULL, "application/x-www-form-urlencoded", body, len, out), 0);
+	ck_assert_msg(clock_now() - t0 < 2.0, "took %.1f s", clock_now() - t0);
+	ck_assert_str_eq(q.grant_type, "client_credentials");
+	req_localtoken_parse_free(&q);
+	evbuffer_free(out);
+	free(body);
+}
+END_TEST
+
+/* seal refuses claims that unseal would not give back: an attribution
+ * of no kind (the token would never open) and an expiry that is no
+ * number of seconds from 0 to 2^64 (NaN or beyond made the conversion
+ * to an integer undefined). A fraction of a second is dropped. */
+START_TEST(test_seal_refuses_what_unseal_refuses)
+{
+	unsigned char key[32];
+	memset(key, 0xA1, sizeof key);
+	set_keys(&ep.c, 0xA1, 0);
+	char tok[LOCALTOKEN_SEALED_LEN + 1];
+	struct localtoken_claims cl = { .tenant = "ops", .expires = WALL }, back;
+	req_attr_by_keyhash(ep.t[0]->keys[0], &cl.by);
+	cl.by.by = FG_BY_NONE;
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
+	cl.by.by = (enum fg_attr_by)(FG_BY_SOURCE + 1);
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
+	cl.by.by = FG_BY_KEY;
+	static const double bad[] = { NAN, INFINITY, -1, 18446744073709551616.0, 1e300 };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cl.expires = bad[i];
+		ck_assert_msg(req_localtoken_seal(key, 0xA1, &cl, tok) == -1, "expiry %zu", i);
+	}
+	cl.expires = WALL + 0.75;
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), 0);
+	ck_assert_int_eq(req_localtoken_unseal(&ep.c, tok, strlen(tok), &back), 0);
+	ck_assert(back.expires == WALL);
+	ck_assert_int_eq(back.by.by, FG_BY_KEY);
+	set_keys(&ep.c, 0, 0);
+}
+END_TEST
+
 static Suite *localtoken_suite(void)
 {
 	Suite *s = suite_create("localtoken");
@@ -823,6 +907,9 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_form_nul);
 	tcase_add_test(tc, test_attribution_rechecked);
 	tcase_add_test(tc, test_sealed);
+	tcase_add_test(tc, test_form_long_encoded_name);
+	tcase_add_test(tc, test_form_many_pairs_linear);
+	tcase_add_test(tc, test_seal_refuses_what_unseal_refuses);
 	suite_add_tcase(s, tc);
 	return s;
 }
