@@ -385,6 +385,9 @@ static void check_read(const char *auth, int ct, const uint8_t *body, size_t len
 	if (mb.is_basic && mb.rc < 0) {
 		mst = 401;
 		merr = "invalid_client";
+	} else if (ctypes[ct] && strcmp(ctypes[ct], "text/plain") == 0) {
+		mst = 415;   /* a media type neither form nor JSON */
+		merr = "invalid_request";
 	} else if ((m_is_json(ct, body, len) ? m_json(body, len, &m) : m_form(body, len, &m)) < 0) {
 		mst = 400;
 		merr = "invalid_request";
