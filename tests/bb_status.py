@@ -54,6 +54,8 @@ LIST_LABELS = {
     "batches": "batches gathered", "vins": "VINs carried", "served": "single reads answered",
     "fallbacks": "back to single reads", "throttled": "answered 429", "failed": "failed reads",
     "refreshes_ahead": "refreshed ahead", "refresh_scheduled": "refreshes scheduled",
+    "pending_share": "most one tenant may have waiting", "abandoned": "dropped, nobody waiting",
+    "shed": "over a tenant's share, read singly",
 }
 
 

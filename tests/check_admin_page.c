@@ -145,12 +145,14 @@ START_TEST(list_reads_have_labels)
 {
 	static const char *const fields[] = { "sent", "batches", "vins", "served", "throttled", "failed",
 					      "fallbacks", "refreshes_ahead", "limit", "window_s", "in_window",
-					      "queued", "paused_for_s", "pauses", "pending", "refresh_scheduled" };
+					      "queued", "paused_for_s", "pauses", "pending", "refresh_scheduled",
+					      "pending_share", "abandoned", "shed" };
 	char *tpl = strndup((const char *)admin_page_html, admin_page_html_len);
 	char *got = render(tpl, "{\"budget\":{\"limit\":60,\"list\":{\"sent\":3,\"batches\":2,\"vins\":140,"
 				"\"served\":151,\"throttled\":0,\"failed\":0,\"fallbacks\":1,\"refreshes_ahead\":20,"
 				"\"limit\":30,\"window_s\":60.0,\"in_window\":3,\"queued\":0,\"paused_for_s\":90.0,"
-				"\"pauses\":0,\"pending\":0,\"refresh_scheduled\":20}}}");
+				"\"pauses\":0,\"pending\":0,\"refresh_scheduled\":20,\"pending_share\":3000,"
+				"\"abandoned\":7,\"shed\":0}}}");
 	char *panel = strstr(got, "<div id=\"list-reads\" data-if=\"budget.list\" >");
 	ck_assert_ptr_nonnull(panel);
 	char *end = strstr(panel, "</dl>");
