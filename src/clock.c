@@ -1,5 +1,6 @@
-/* clock.c: the one monotonic clock (see clock.h). Never the wall clock:
- * deadlines must not jump when the system time is set. */
+/* clock.c: the one monotonic clock (see clock.h). Deadlines never use the
+ * wall clock (they must not jump when the system time is set); clock_wall
+ * is there for times other processes read. */
 #include "clock.h"
 #include <time.h>
 
@@ -7,6 +8,13 @@ double clock_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double clock_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 

@@ -8,6 +8,10 @@
 
 /* Monotonic seconds (CLOCK_MONOTONIC). */
 double clock_now(void);
+/* Wall-clock seconds (CLOCK_REALTIME): only for an absolute time that
+ * crosses processes (a signed cache entry's expiry, redis_entry.h), never
+ * for a deadline here. */
+double clock_wall(void);
 /* SECS as a struct timeval for libevent timers (negative: zero). */
 struct timeval clock_timeval(double secs);
 #endif

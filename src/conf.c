@@ -36,24 +36,7 @@
 #include "conf_url.h"
 #include <grp.h>
 
-/* ---- statuses ----------------------------------------------------------- */
-
-const char *const fg_status_names[FG_STATUS_COUNT] = {
-#define X(s) #s,
-	FG_STATUS_LIST(X)
-#undef X
-};
-
-int fg_status_index(const char *name)
-{
-	for (int i = 0; i < FG_STATUS_COUNT; i++)
-		if (strcmp(fg_status_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 /* ---- the key table ------------------------------------------------------ */
-
 
 /* X(section, name, type, field, default, reloadable, min, max, help)
  * An empty default means "unset"; derived defaults are filled in by
@@ -163,7 +146,11 @@ int fg_status_index(const char *name)
 	X(redis, on_failure, CT_ONFAIL, redis_on_failure, "share", false, 0, 0, \
 	  "while Redis is down: share (send the fallback share) or closed (cache only)") \
 	X(redis, cache, CT_BOOL, redis_cache, "yes", false, 0, 0, \
-	  "keep a second cache level in Redis, shared by every instance")
+	  "keep a second cache level in Redis, shared by every instance") \
+	X(redis, signing_key, CT_SECRET, redis_signing_key, "", false, 0, 0, \
+	  "HMAC key signing second-level cache entries (env:NAME, file:PATH); same on every instance") \
+	X(redis, signing_key_previous, CT_SECRET, redis_signing_key_previous, "", false, 0, 0, \
+	  "the signing key before a rotation: entries it signed are still accepted")
 
 /* ttl_<status>, one per clearance status, after the keys above. */
 #define CONFIG_TTL_DOC(s) \
@@ -502,6 +489,9 @@ static void conf_derive(struct conf_load *L)
 	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "prefix"),
 			   "[redis] prefix must not contain blanks or braces");
+	if (!conf_secret_empty(&c->redis_signing_key_previous) && conf_secret_empty(&c->redis_signing_key))
+		conf_errors_add(L->errs, f, conf_line(L, "redis", "signing_key_previous"),
+			   "[redis] signing_key_previous needs signing_key");
 }
 
 /* Files the config names must be usable now, so -t catches them. */

@@ -186,6 +186,7 @@ static struct redis_conn *main_redis_start(const struct fg_config *c)
 	struct redis_opts o = {
 		.url = &c->redis_url, .username = c->redis_username, .password = &c->redis_password,
 		.connect_timeout_ms = c->redis_connect_timeout_ms, .timeout_ms = c->redis_timeout_ms,
+		.max_reply_bytes = conf_redis_max_reply(c),
 	};
 	return redis_conn_new(m.base, &o, "main");
 }

@@ -15,8 +15,8 @@
  * put one in an error, or block the loop. */
 #include "redis.h"
 #include "log.h"
+#include "redis_io.h"
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 #include <math.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -47,6 +47,7 @@ struct redis_conn {
 	char *username;
 	struct fg_secret password;
 	int connect_timeout_ms, timeout_ms, down_after_ms;
+	struct redis_io_limit limit;   /* the reply size cap */
 	/* state */
 	_Atomic int state;          /* enum redis_state */
 	_Atomic double since;       /* wall clock */
@@ -56,6 +57,11 @@ struct redis_conn {
 	bool freeing;               /* inside our own redisAsyncFree */
 	bool closing;               /* redis_conn_free asked for */
 	bool dying;                 /* redis_conn_free is releasing C now */
+	bool ready;                 /* the current context finished its handshake */
+	bool refused;               /* the callback running now refused its reply */
+	bool cmd_down;              /* down because commands fail, not the connection */
+	double cmd_fail_since;      /* monotonic; 0: the last command succeeded */
+	struct event *cmd_down_timer;
 	int depth;                  /* >0 while a user callback of C runs */
 	struct event *retry, *conn_timer, *down_timer, *reaper, *ping;
 	/* subscriber */
@@ -76,6 +82,7 @@ struct redis_cmd {
 	struct event *timer;
 	double t0;
 	bool done;                      /* CB already ran (timed out) */
+	bool probe;                     /* a liveness PING: says nothing about commands */
 	const struct redis_script *script;
 	bool retried;                   /* EVALSHA fell back to EVAL once */
 	int argc;                       /* EVALSHA's arguments, for the retry */
@@ -140,6 +147,56 @@ static void redis_set_state(struct redis_conn *c, enum redis_state s)
 		log_warn("redis %s: down after %d ms of failure", c->role, c->down_after_ms);
 }
 
+/* ---- commands that fail ----------------------------------------------------
+ * A Redis that accepts connections but fails every command (a read-only
+ * replica, a server that cuts each reply, one whose answers we refuse) is
+ * as useless as one that is gone: continuous command failure for
+ * down_after_ms makes the connection down too, across reconnects, until a
+ * command succeeds. Liveness PINGs count neither way. */
+
+static void redis_cmd_down_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct redis_conn *c = arg;
+	if (!c->cmd_fail_since)
+		return;
+	c->cmd_down = true;
+	log_warn("redis %s: every command failed for %d ms", c->role, c->down_after_ms);
+	redis_set_state(c, REDIS_DOWN);
+}
+
+static void redis_cmd_failed(struct redis_conn *c)
+{
+	struct timeval tv;
+	if (c->cmd_fail_since || c->closing)
+		return;
+	c->cmd_fail_since = redis_mono();
+	redis_ms_tv(c->down_after_ms, &tv);
+	evtimer_add(c->cmd_down_timer, &tv);
+}
+
+static void redis_cmd_worked(struct redis_conn *c)
+{
+	c->cmd_fail_since = 0;
+	evtimer_del(c->cmd_down_timer);
+	if (c->cmd_down) {
+		c->cmd_down = false;
+		log_info("redis %s: commands succeed again", c->role);
+		if (c->ready)
+			redis_set_state(c, REDIS_UP);
+	}
+}
+
+void redis_conn_refuse(struct redis_conn *c, const char *what)
+{
+	redis_note_error(c, "reply refused", what);
+	c->refused = true;
+}
+
+bool redis_conn_usable(const struct redis_conn *c)
+{
+	return c && c->ac && c->ready && !c->closing && !c->freeing;
+}
+
 /* ---- connecting and losing the connection ------------------------------- */
 
 static void redis_connect_start(struct redis_conn *c);
@@ -163,6 +220,7 @@ static void redis_lost(struct redis_conn *c)
 {
 	struct timeval tv;
 	bool was_up = atomic_load(&c->state) == REDIS_UP;
+	c->ready = false;
 	if (c->subscribed && c->sub_cb) {
 		c->subscribed = false;
 		atomic_fetch_add(&c->sub_drops, 1);
@@ -215,6 +273,15 @@ static void redis_kill(struct redis_conn *c, const char *why, const char *detail
 	event_active(c->reaper, EV_TIMEOUT, 0);
 }
 
+/* A reply over the cap is arriving (redis_io.c, from the read event). */
+static void redis_too_big(void *arg)
+{
+	struct redis_conn *c = arg;
+	char d[48];
+	snprintf(d, sizeof d, "more than %zu bytes", c->limit.max_bytes);
+	redis_kill(c, "reply over the size cap", d);
+}
+
 static void redis_conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct redis_conn *c = arg;
@@ -240,7 +307,9 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 	if (c->freeing)
 		return;   /* our own redisAsyncFree: the reaper carries on */
 	/* hiredis frees AC after this returns */
-	if (status != REDIS_OK)
+	if (c->limit.hit)
+		redis_note_error(c, "connection dropped", "a reply over the size cap");
+	else if (status != REDIS_OK)
 		redis_note_error(c, "connection lost", ac->errstr);
 	c->ac = NULL;
 	redis_lost(c);
@@ -256,7 +325,9 @@ static void redis_handshake_step(struct redis_conn *c)
 	c->failing = false;
 	c->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	atomic_fetch_add(&c->connects, 1);
-	redis_set_state(c, REDIS_UP);
+	c->ready = true;
+	if (!c->cmd_down)   /* a connection that holds is not enough: a command must work */
+		redis_set_state(c, REDIS_UP);
 	if (!c->channel) {
 		redis_ms_tv(REDIS_PING_MS, &tv);
 		evtimer_add(c->ping, &tv);
@@ -351,7 +422,8 @@ static void redis_connect_start(struct redis_conn *c)
 		return;
 	}
 	ac->data = c;
-	if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+	c->limit.hit = false;
+	if (redis_io_attach(ac, c->base, &c->limit) != REDIS_OK) {
 		redisAsyncFree(ac);
 		redis_lost(c);
 		return;
@@ -403,9 +475,16 @@ static void redis_deliver(struct redis_cmd *cmd, enum redis_outcome o, const red
 	struct redis_conn *c = cmd->c;
 	cmd->done = true;
 	evtimer_del(cmd->timer);
+	c->refused = false;
 	c->depth++;
 	cmd->cb(o, r, cmd->arg);
 	c->depth--;
+	if (cmd->probe)
+		return;
+	if (o == REDIS_REPLY && !c->refused)
+		redis_cmd_worked(c);
+	else
+		redis_cmd_failed(c);
 }
 
 static void redis_latency(struct redis_conn *c, double secs)
@@ -469,7 +548,7 @@ static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const 
 {
 	struct redis_conn *c = cmd->c;
 	struct timeval tv;
-	if (!c->ac || c->freeing || c->closing || atomic_load(&c->state) != REDIS_UP)
+	if (!redis_conn_usable(c))
 		return -1;
 	cmd->timer = evtimer_new(c->base, redis_cmd_timeout_cb, cmd);
 	if (!cmd->timer || redisAsyncCommandArgv(c->ac, redis_cmd_cb, cmd, argc, argv, lens) != REDIS_OK)
@@ -481,8 +560,8 @@ static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const 
 	return 0;
 }
 
-int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
-		  int argc, const char **argv, const size_t *lens)
+static int redis_command_as(struct redis_conn *c, redis_reply_fn cb, void *arg, bool probe,
+			    int argc, const char **argv, const size_t *lens)
 {
 	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
 	if (!cmd)
@@ -490,11 +569,18 @@ int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
 	cmd->c = c;
 	cmd->cb = cb;
 	cmd->arg = arg;
+	cmd->probe = probe;
 	if (redis_send(cmd, argc, argv, lens) < 0) {
 		redis_cmd_free(cmd);
 		return -1;
 	}
 	return 0;
+}
+
+int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
+		  int argc, const char **argv, const size_t *lens)
+{
+	return redis_command_as(c, cb, arg, false, argc, argv, lens);
 }
 
 void redis_script_init(struct redis_script *s, const char *src)
@@ -566,7 +652,7 @@ static void redis_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static const char *argv[1] = { "PING" };
 	static const size_t lens[1] = { 4 };
-	redis_command(arg, redis_ping_reply, arg, 1, argv, lens);
+	redis_command_as(arg, redis_ping_reply, arg, true, 1, argv, lens);
 }
 
 /* ---- life ------------------------------------------------------------------ */
@@ -593,6 +679,9 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 	c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 250;
 	c->down_after_ms = o->down_after_ms > 0 ? o->down_after_ms : REDIS_DOWN_AFTER_MS;
+	c->limit.max_bytes = o->max_reply_bytes > 0 ? o->max_reply_bytes : REDIS_MAX_REPLY_BYTES;
+	c->limit.too_big = redis_too_big;
+	c->limit.arg = c;
 	c->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	atomic_init(&c->state, REDIS_CONNECTING);
 	atomic_init(&c->since, redis_wall());
@@ -601,6 +690,7 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 	c->down_timer = evtimer_new(base, redis_down_cb, c);
 	c->reaper = event_new(base, -1, 0, redis_reaper_cb, c);
 	c->ping = event_new(base, -1, EV_PERSIST, redis_ping_cb, c);
+	c->cmd_down_timer = evtimer_new(base, redis_cmd_down_cb, c);
 	bool placed = false;
 	pthread_mutex_lock(&redis_mu);
 	for (int i = 0; i < REDIS_MAX_CONNS && !placed; i++)
@@ -609,7 +699,7 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 			placed = true;
 		}
 	pthread_mutex_unlock(&redis_mu);
-	if (!placed || !c->retry || !c->conn_timer || !c->down_timer || !c->reaper || !c->ping ||
+	if (!placed || !c->retry || !c->conn_timer || !c->down_timer || !c->reaper || !c->ping || !c->cmd_down_timer ||
 	    (c->is_unix && !c->path) || (o->username && !c->username)) {
 		c->closing = true;
 		redis_conn_free(c);
@@ -670,7 +760,7 @@ void redis_conn_free(struct redis_conn *c)
 		if (redis_conns[i] == c)
 			redis_conns[i] = NULL;
 	pthread_mutex_unlock(&redis_mu);
-	struct event *evs[] = { c->retry, c->conn_timer, c->down_timer, c->reaper, c->ping };
+	struct event *evs[] = { c->retry, c->conn_timer, c->down_timer, c->reaper, c->ping, c->cmd_down_timer };
 	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
 		if (evs[i])
 			event_free(evs[i]);

@@ -22,6 +22,7 @@
 #include "conf_secret.h"
 
 #define REDIS_DOWN_AFTER_MS 2000
+#define REDIS_MAX_REPLY_BYTES (8u << 20)   /* when redis_opts.max_reply_bytes is 0 */
 
 enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 const char *redis_state_name(enum redis_state s);
@@ -35,6 +36,7 @@ struct redis_opts {
 	int connect_timeout_ms;             /* connect + AUTH + SELECT */
 	int timeout_ms;                     /* one command */
 	int down_after_ms;                  /* 0: REDIS_DOWN_AFTER_MS */
+	size_t max_reply_bytes;             /* a longer reply drops the connection; 0: the default */
 };
 
 enum redis_outcome {
@@ -58,11 +60,23 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct redis_op
  * C's base. */
 void redis_conn_free(struct redis_conn *c);
 enum redis_state redis_conn_state(const struct redis_conn *c);
+/* Whether commands can be sent on C now: connected and handshaken. True
+ * also while C is down because its commands fail (each command sent is
+ * then the probe that may bring it back up). */
+bool redis_conn_usable(const struct redis_conn *c);
+/* From inside a reply callback of C: the reply, though not an error
+ * reply, is unusable (wrong type, out of range). It is counted and logged
+ * as an error, and counts towards down as a failed command does. */
+void redis_conn_refuse(struct redis_conn *c, const char *what);
 /* Handshakes C completed: a change means C reconnected (maybe to a Redis
  * restarted empty). */
 uint64_t redis_conn_connects(const struct redis_conn *c);
 
-/* Sends one command. 0: CB will run exactly once. -1: not sent (not up),
+/* Sends one command. A command without a usable answer (error reply, time-out,
+ * lost connection, a reply the callback refused) counts towards down:
+ * continuous failure for down_after_ms makes C down although it is
+ * connected, until a command succeeds again.
+ * 0: CB will run exactly once. -1: not sent (not usable),
  * CB will not run: the caller treats it as unknown at once. */
 int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
 		  int argc, const char **argv, const size_t *lens);
