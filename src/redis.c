@@ -1,19 +1,22 @@
 /* redis.c: hiredis 0.14 async connections on libevent (see redis.h).
  *
  * Owns each connection's life: connect, handshake (AUTH, SELECT, the
- * eviction-policy check, SUBSCRIBE for a subscriber), liveness PINGs,
- * per-command timers, reconnect back-off, the up/connecting/down state,
- * and the counters summed for /stats. hiredis 0.14 pitfalls handled here:
- * it has no connect or command time-outs (own timers); it frees a context
- * itself after a failed connect or a disconnect (we only drop our pointer
- * there); a context must never be freed from inside its own callbacks (a
- * teardown we start is deferred to the `reaper` event, run from the loop);
- * redisAsyncConnect resolves host names with a blocking call (config only
- * lets numeric addresses and unix paths through, see conf_parse_redis_url).
+ * eviction-policy check, SUBSCRIBE for a subscriber), reconnect back-off,
+ * the up/connecting/down state, and the counters summed for /stats; its
+ * commands (timers, EVALSHA, PINGs, failed commands counting towards
+ * down) are redis_cmd.c's, the reply size cap redis_io.c's. hiredis 0.14
+ * pitfalls handled here: it has no connect or command time-outs (own
+ * timers); it frees a context itself after a failed connect or a
+ * disconnect (we only drop our pointer there); a context must never be
+ * freed from inside its own callbacks (a teardown we start is deferred to
+ * the `reaper` event, run from the loop); redisAsyncConnect resolves host
+ * names with a blocking call (config only lets numeric addresses and unix
+ * paths through, see conf_parse_redis_url).
  *
  * Never: hold a secret anywhere but the copied password (wiped on free),
  * put one in an error, or block the loop. */
 #include "redis.h"
+#include "redis_conn.h"
 #include "log.h"
 #include "redis_io.h"
 #include <hiredis/async.h>
@@ -29,74 +32,13 @@
 #define REDIS_MAX_CONNS 256
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 1000
-#define REDIS_PING_MS 500
-#define REDIS_LAT_BUCKETS 14
-
-static const double redis_le_ms[REDIS_LAT_BUCKETS - 1] = {
-	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000 };
-
-struct redis_conn {
-	struct event_base *base;
-	redisAsyncContext *ac;
-	char role[16];
-	/* copied options */
-	bool is_unix;
-	char *path;
-	char host[64];
-	int port, db;
-	char *username;
-	struct fg_secret password;
-	int connect_timeout_ms, timeout_ms, down_after_ms;
-	struct redis_io_limit limit;   /* the reply size cap */
-	/* state */
-	_Atomic int state;          /* enum redis_state */
-	_Atomic double since;       /* wall clock */
-	int hs_pending;             /* handshake replies still awaited */
-	int backoff_ms;
-	bool failing;               /* not up since the last failure */
-	bool freeing;               /* inside our own redisAsyncFree */
-	bool closing;               /* redis_conn_free asked for */
-	bool dying;                 /* redis_conn_free is releasing C now */
-	bool ready;                 /* the current context finished its handshake */
-	bool refused;               /* the callback running now refused its reply */
-	bool cmd_down;              /* down because commands fail, not the connection */
-	double cmd_fail_since;      /* monotonic; 0: the last command succeeded */
-	struct event *cmd_down_timer;
-	int depth;                  /* >0 while a user callback of C runs */
-	struct event *retry, *conn_timer, *down_timer, *reaper, *ping;
-	/* subscriber */
-	char *channel;
-	redis_sub_fn sub_cb;
-	void *sub_arg;
-	bool subscribed;
-	/* counters, read by the admin thread */
-	_Atomic uint64_t connects, disconnects, timeouts, errors, commands, sub_drops;
-	_Atomic uint64_t lat[REDIS_LAT_BUCKETS];
-	_Atomic bool eviction_unsafe;
-};
-
-struct redis_cmd {
-	struct redis_conn *c;
-	redis_reply_fn cb;
-	void *arg;
-	struct event *timer;
-	double t0;
-	bool done;                      /* CB already ran (timed out) */
-	bool probe;                     /* a liveness PING: says nothing about commands */
-	const struct redis_script *script;
-	bool retried;                   /* EVALSHA fell back to EVAL once */
-	int argc;                       /* EVALSHA's arguments, for the retry */
-	const char **argv;
-	size_t *lens;
-	char *copy;                     /* the strings argv points to */
-};
 
 static pthread_mutex_t redis_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct redis_conn *redis_conns[REDIS_MAX_CONNS];
 static char redis_last_error[160];
 static char redis_policy[32];
 
-static double redis_mono(void)
+double redis_mono(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -115,7 +57,7 @@ const char *redis_state_name(enum redis_state s)
 	return s == REDIS_UP ? "up" : s == REDIS_CONNECTING ? "connecting" : "down";
 }
 
-static void redis_ms_tv(int ms, struct timeval *tv)
+void redis_ms_tv(int ms, struct timeval *tv)
 {
 	tv->tv_sec = ms / 1000;
 	tv->tv_usec = (ms % 1000) * 1000;
@@ -123,7 +65,7 @@ static void redis_ms_tv(int ms, struct timeval *tv)
 
 /* Error text from hiredis or Redis; neither ever contains our password
  * (Redis answers WRONGPASS without echoing it). */
-static void redis_note_error(struct redis_conn *c, const char *what, const char *detail)
+void redis_note_error(struct redis_conn *c, const char *what, const char *detail)
 {
 	atomic_fetch_add(&c->errors, 1);
 	pthread_mutex_lock(&redis_mu);
@@ -133,7 +75,7 @@ static void redis_note_error(struct redis_conn *c, const char *what, const char 
 	log_debug("redis %s: %s%s%s", c->role, what, detail ? ": " : "", detail ? detail : "");
 }
 
-static void redis_set_state(struct redis_conn *c, enum redis_state s)
+void redis_set_state(struct redis_conn *c, enum redis_state s)
 {
 	enum redis_state old = (enum redis_state)atomic_exchange(&c->state, (int)s);
 	if (old == s)
@@ -146,57 +88,6 @@ static void redis_set_state(struct redis_conn *c, enum redis_state s)
 	else if (s == REDIS_DOWN)
 		log_warn("redis %s: down after %d ms of failure", c->role, c->down_after_ms);
 }
-
-/* ---- commands that fail ----------------------------------------------------
- * A Redis that accepts connections but fails every command (a read-only
- * replica, a server that cuts each reply, one whose answers we refuse) is
- * as useless as one that is gone: continuous command failure for
- * down_after_ms makes the connection down too, across reconnects, until a
- * command succeeds. Liveness PINGs count neither way. */
-
-static void redis_cmd_down_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_conn *c = arg;
-	if (!c->cmd_fail_since)
-		return;
-	c->cmd_down = true;
-	log_warn("redis %s: every command failed for %d ms", c->role, c->down_after_ms);
-	redis_set_state(c, REDIS_DOWN);
-}
-
-static void redis_cmd_failed(struct redis_conn *c)
-{
-	struct timeval tv;
-	if (c->cmd_fail_since || c->closing)
-		return;
-	c->cmd_fail_since = redis_mono();
-	redis_ms_tv(c->down_after_ms, &tv);
-	evtimer_add(c->cmd_down_timer, &tv);
-}
-
-static void redis_cmd_worked(struct redis_conn *c)
-{
-	c->cmd_fail_since = 0;
-	evtimer_del(c->cmd_down_timer);
-	if (c->cmd_down) {
-		c->cmd_down = false;
-		log_info("redis %s: commands succeed again", c->role);
-		if (c->ready)
-			redis_set_state(c, REDIS_UP);
-	}
-}
-
-void redis_conn_refuse(struct redis_conn *c, const char *what)
-{
-	redis_note_error(c, "reply refused", what);
-	c->refused = true;
-}
-
-bool redis_conn_usable(const struct redis_conn *c)
-{
-	return c && c->ac && c->ready && !c->closing && !c->freeing;
-}
-
 /* ---- connecting and losing the connection ------------------------------- */
 
 static void redis_connect_start(struct redis_conn *c);
@@ -267,7 +158,7 @@ static void redis_reaper_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Drops the connection after WHY: deferred, since we may be inside one of
  * its callbacks. */
-static void redis_kill(struct redis_conn *c, const char *why, const char *detail)
+void redis_kill(struct redis_conn *c, const char *why, const char *detail)
 {
 	redis_note_error(c, why, detail);
 	event_active(c->reaper, EV_TIMEOUT, 0);
@@ -457,204 +348,6 @@ static void redis_connect_start(struct redis_conn *c)
 	redis_ms_tv(c->connect_timeout_ms, &tv);
 	evtimer_add(c->conn_timer, &tv);
 }
-
-/* ---- commands -------------------------------------------------------------- */
-
-static void redis_cmd_free(struct redis_cmd *cmd)
-{
-	if (cmd->timer)
-		event_free(cmd->timer);
-	free(cmd->argv);
-	free(cmd->lens);
-	free(cmd->copy);
-	free(cmd);
-}
-
-static void redis_deliver(struct redis_cmd *cmd, enum redis_outcome o, const redisReply *r)
-{
-	struct redis_conn *c = cmd->c;
-	cmd->done = true;
-	evtimer_del(cmd->timer);
-	c->refused = false;
-	c->depth++;
-	cmd->cb(o, r, cmd->arg);
-	c->depth--;
-	if (cmd->probe)
-		return;
-	if (o == REDIS_REPLY && !c->refused)
-		redis_cmd_worked(c);
-	else
-		redis_cmd_failed(c);
-}
-
-static void redis_latency(struct redis_conn *c, double secs)
-{
-	double ms = secs * 1000;
-	int i = 0;
-	while (i < REDIS_LAT_BUCKETS - 1 && ms > redis_le_ms[i])
-		i++;
-	atomic_fetch_add(&c->lat[i], 1);
-}
-
-static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const size_t *lens);
-
-static void redis_cmd_cb(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct redis_cmd *cmd = priv;
-	const redisReply *r = reply;
-	if (!r) {   /* the context is being freed */
-		if (!cmd->done)
-			redis_deliver(cmd, REDIS_GONE, NULL);
-		redis_cmd_free(cmd);
-		return;
-	}
-	if (cmd->done) {   /* answered REDIS_TIMEOUT already */
-		redis_cmd_free(cmd);
-		return;
-	}
-	redis_latency(cmd->c, redis_mono() - cmd->t0);
-	if (r->type == REDIS_REPLY_ERROR && cmd->script && !cmd->retried &&
-	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
-		/* Redis lost its script cache: EVAL loads it again. The timer
-		 * keeps the original deadline. */
-		cmd->retried = true;
-		cmd->argv[0] = "EVAL";
-		cmd->lens[0] = 4;
-		cmd->argv[1] = cmd->script->src;
-		cmd->lens[1] = strlen(cmd->script->src);
-		if (redisAsyncCommandArgv(ac, redis_cmd_cb, cmd, cmd->argc, cmd->argv, cmd->lens) == REDIS_OK)
-			return;
-	}
-	if (r->type == REDIS_REPLY_ERROR)
-		redis_note_error(cmd->c, "command failed", r->str);
-	redis_deliver(cmd, r->type == REDIS_REPLY_ERROR ? REDIS_ERROR : REDIS_REPLY, r);
-	redis_cmd_free(cmd);
-}
-
-static void redis_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_cmd *cmd = arg;
-	struct redis_conn *c = cmd->c;
-	char d[32];
-	atomic_fetch_add(&c->timeouts, 1);
-	snprintf(d, sizeof d, "%d ms", c->timeout_ms);
-	/* hiredis still owns CMD: it is freed when the context answers it
-	 * with NULL as the reaper frees the context. */
-	redis_deliver(cmd, REDIS_TIMEOUT, NULL);
-	redis_kill(c, "command timed out", d);
-}
-
-static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const size_t *lens)
-{
-	struct redis_conn *c = cmd->c;
-	struct timeval tv;
-	if (!redis_conn_usable(c))
-		return -1;
-	cmd->timer = evtimer_new(c->base, redis_cmd_timeout_cb, cmd);
-	if (!cmd->timer || redisAsyncCommandArgv(c->ac, redis_cmd_cb, cmd, argc, argv, lens) != REDIS_OK)
-		return -1;
-	cmd->t0 = redis_mono();
-	atomic_fetch_add(&c->commands, 1);
-	redis_ms_tv(c->timeout_ms, &tv);
-	evtimer_add(cmd->timer, &tv);
-	return 0;
-}
-
-static int redis_command_as(struct redis_conn *c, redis_reply_fn cb, void *arg, bool probe,
-			    int argc, const char **argv, const size_t *lens)
-{
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
-	if (!cmd)
-		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
-	cmd->probe = probe;
-	if (redis_send(cmd, argc, argv, lens) < 0) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	return 0;
-}
-
-int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
-		  int argc, const char **argv, const size_t *lens)
-{
-	return redis_command_as(c, cb, arg, false, argc, argv, lens);
-}
-
-void redis_script_init(struct redis_script *s, const char *src)
-{
-	unsigned char md[SHA_DIGEST_LENGTH];
-	s->src = src;
-	SHA1((const unsigned char *)src, strlen(src), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-		snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
-}
-
-int redis_eval(struct redis_conn *c, const struct redis_script *s, int nkeys,
-	       int nargs, const char **args, const size_t *lens, redis_reply_fn cb, void *arg)
-{
-	int argc = nargs + 3;
-	size_t total = 16;
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
-	if (!cmd)
-		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
-	cmd->script = s;
-	cmd->argc = argc;
-	/* The caller's strings need not outlive this call, but the EVAL retry
-	 * needs them later: keep copies, in one block. */
-	for (int i = 0; i < nargs; i++)
-		total += (lens ? lens[i] : strlen(args[i])) + 1;
-	cmd->argv = calloc((size_t)argc, sizeof *cmd->argv);
-	cmd->lens = calloc((size_t)argc, sizeof *cmd->lens);
-	cmd->copy = malloc(total);
-	if (!cmd->argv || !cmd->lens || !cmd->copy) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	char *p = cmd->copy;
-	snprintf(p, 16, "%d", nkeys);
-	cmd->argv[0] = "EVALSHA";
-	cmd->argv[1] = s->sha;
-	cmd->argv[2] = p;
-	for (int i = 0; i < 3; i++)
-		cmd->lens[i] = strlen(cmd->argv[i]);
-	p += 16;
-	for (int i = 0; i < nargs; i++) {
-		size_t n = lens ? lens[i] : strlen(args[i]);
-		memcpy(p, args[i], n);
-		p[n] = '\0';
-		cmd->argv[3 + i] = p;
-		cmd->lens[3 + i] = n;
-		p += n + 1;
-	}
-	if (redis_send(cmd, argc, cmd->argv, cmd->lens) < 0) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- liveness ------------------------------------------------------------- */
-
-static void redis_ping_reply(enum redis_outcome o, const redisReply *r, void *arg)
-{
-	/* nothing to do: a time-out or an error has dropped the connection */
-}
-
-/* An idle connection to a stopped (SIGSTOP) or unplugged server sees no
- * error by itself; a PING with the command time-out finds it. */
-static void redis_ping_cb(evutil_socket_t fd, short what, void *arg)
-{
-	static const char *argv[1] = { "PING" };
-	static const size_t lens[1] = { 4 };
-	redis_command_as(arg, redis_ping_reply, arg, true, 1, argv, lens);
-}
-
 /* ---- life ------------------------------------------------------------------ */
 
 static struct redis_conn *redis_conn_make(struct event_base *base, const struct redis_opts *o,

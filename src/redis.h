@@ -72,14 +72,19 @@ void redis_conn_refuse(struct redis_conn *c, const char *what);
  * restarted empty). */
 uint64_t redis_conn_connects(const struct redis_conn *c);
 
-/* Sends one command. A command without a usable answer (error reply, time-out,
- * lost connection, a reply the callback refused) counts towards down:
+/* Sends one command. A command without a usable answer (an error reply, a
+ * lost connection, a reply the callback refused; a time-out is the
+ * connection's own failure) counts towards down:
  * continuous failure for down_after_ms makes C down although it is
  * connected, until a command succeeds again.
  * 0: CB will run exactly once. -1: not sent (not usable),
  * CB will not run: the caller treats it as unknown at once. */
 int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
 		  int argc, const char **argv, const size_t *lens);
+/* The same for a read that says nothing about whether commands work (a
+ * read-only replica answers it too): it counts neither way. */
+int redis_command_probe(struct redis_conn *c, redis_reply_fn cb, void *arg,
+			int argc, const char **argv, const size_t *lens);
 
 /* A Lua script sent by EVALSHA, falling back to EVAL (which loads it) when
  * Redis answers NOSCRIPT, e.g. after a restart or SCRIPT FLUSH. */

@@ -370,7 +370,7 @@ int redis_budget_pause_left(struct sharedbudget *sb, struct redis_conn *rc, shar
 	if (!op)
 		return -1;
 	const char *argv[2] = { "PTTL", sb->pause_key };
-	if (redis_command(rc, sb_reply, op, 2, argv, NULL) < 0) {
+	if (redis_command_probe(rc, sb_reply, op, 2, argv, NULL) < 0) {
 		free(op);
 		return -1;
 	}
