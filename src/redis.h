@@ -20,11 +20,11 @@
 #include <hiredis/hiredis.h>
 #include "conf_parse.h"
 #include "conf_secret.h"
+#include "redis_types.h"
 
 #define REDIS_DOWN_AFTER_MS 2000
 #define REDIS_MAX_REPLY_BYTES (8u << 20)   /* when redis_opts.max_reply_bytes is 0 */
 
-enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 const char *redis_state_name(enum redis_state s);
 
 /* What a connection needs; copied by redis_conn_new (the configuration it
@@ -38,15 +38,6 @@ struct redis_opts {
 	int down_after_ms;                  /* 0: REDIS_DOWN_AFTER_MS */
 	size_t max_reply_bytes;             /* a longer reply drops the connection; 0: the default */
 };
-
-enum redis_outcome {
-	REDIS_REPLY,      /* REPLY is Redis's answer, not an error reply */
-	REDIS_ERROR,      /* Redis answered with an error; REPLY->str says which */
-	REDIS_TIMEOUT,    /* no answer in time: unknown whether it ran; REPLY NULL */
-	REDIS_GONE,       /* the connection closed first: unknown too; REPLY NULL */
-};
-/* REPLY is valid only during the call. */
-typedef void (*redis_reply_fn)(enum redis_outcome o, const redisReply *reply, void *arg);
 
 struct redis_conn;
 
@@ -104,8 +95,6 @@ int redis_eval(struct redis_conn *c, const struct redis_script *s, int nkeys,
  * subscriber is told: SUBSCRIBED when the subscription (re)starts, DROPPED
  * when it ends (what was published meanwhile is lost), MESSAGE for each
  * message (MSG/LEN valid only during the call). Free with redis_conn_free. */
-enum redis_sub_event { REDIS_SUB_SUBSCRIBED, REDIS_SUB_MESSAGE, REDIS_SUB_DROPPED };
-typedef void (*redis_sub_fn)(enum redis_sub_event ev, const char *msg, size_t len, void *arg);
 struct redis_conn *redis_subscriber_new(struct event_base *base, const struct redis_opts *o,
 					const char *channel, redis_sub_fn cb, void *arg);
 

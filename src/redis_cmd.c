@@ -6,6 +6,7 @@
  * Never: make up a success or a denial for a command without an answer
  * (time-out and lost connection are "unknown"), or free a context (the
  * reaper in redis.c does). */
+#include "redis.h"
 #include "redis_conn.h"
 #include "log.h"
 #include <openssl/sha.h>

@@ -2,8 +2,12 @@
  * commands) share; private to the two. */
 #ifndef FG_REDIS_CONN_H
 #define FG_REDIS_CONN_H
-#include "redis.h"
+#include "conf_secret.h"
 #include "redis_io.h"
+#include "redis_types.h"
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <hiredis/async.h>
 #include <stdatomic.h>
 
