@@ -756,6 +756,10 @@ void budget_gate_full_until(struct budget *b, double until)
 
 void budget_gate_paused(struct budget *b, double now, double secs)
 {
+	if (!(secs >= 0))
+		return;
+	if (secs > BUDGET_PAUSE_MAX)   /* what Redis says is capped as the upstream is */
+		secs = BUDGET_PAUSE_MAX;
 	pthread_mutex_lock(&b->mu);
 	if (now + secs > b->paused_until)
 		b->paused_until = now + secs;   /* another instance's 429 */

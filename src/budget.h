@@ -115,7 +115,9 @@ void budget_gate_take(struct budget *b, struct budget_gate_work *w);
 /* A lease granted by Redis: the head of the queue gets it (or it goes
  * back as a commit of an unused lease when nobody waits any more). */
 void budget_gate_credit(struct budget *b, const char *lease, double now);
-/* Redis said: full until UNTIL (monotonic), or paused for SECS. */
+/* Redis said: full until UNTIL (monotonic), or paused for SECS (capped
+ * at BUDGET_PAUSE_MAX, as an upstream's). A pause whose key is gone from
+ * Redis ends with budget_resume. */
 void budget_gate_full_until(struct budget *b, double until);
 void budget_gate_paused(struct budget *b, double now, double secs);
 /* This instance's sends still in the window: lease ids and ages (s), for

@@ -31,6 +31,8 @@
 #define BSHARE_WAIT_MAX_MS 1000
 #define BSHARE_RESEED_S 5.0
 #define BSHARE_ASKS 16   /* acquires in flight at once */
+#define BSHARE_PAUSE_CHECK_S 0.5   /* how soon a pause key deleted in Redis ends the pause here */
+#define BSHARE_PROBE_S 0.5         /* seeds while commands fail: one each this often */
 
 struct bshare {
 	struct event_base *base;
@@ -40,7 +42,10 @@ struct bshare {
 	struct event *kick, *tick, *retry;
 	struct bshare_ask *asks;        /* acquires in flight */
 	size_t nasks;
-	bool retry_armed, seeding;
+	bool retry_armed, seeding, checking;
+	double last_check;              /* the last look at the pause key */
+	unsigned pauses_sent;           /* 429 pauses sent to Redis: a check older than one is void */
+	unsigned pauses_sent_at_check;
 	uint64_t seeded_connects;       /* the connection's handshakes at the last seed */
 	double last_seed;
 	unsigned share;
@@ -142,15 +147,18 @@ static void bshare_seeded(const struct sharedbudget_result *r, void *arg)
 	}
 }
 
-/* Tells Redis what this instance sent in the window and its pause. */
-static void bshare_seed(struct bshare *s, double now)
+/* Tells Redis what this instance sent in the window and, when Redis may
+ * have lost it (a new connection, or back from a fallback), its pause. The
+ * periodic re-seed on the same connection leaves the pause alone: a pause
+ * key that was deleted must stay deleted (it ends the pause everywhere). */
+static void bshare_seed(struct bshare *s, double now, bool with_pause)
 {
 	char (*leases)[BUDGET_LEASE_LEN] = NULL;
 	double *ages = NULL;
 	size_t n = budget_gate_sends(s->b, now, &leases, &ages);
 	const char **ids = calloc(n + 1, sizeof *ids);
 	long long *ms = calloc(n + 1, sizeof *ms);
-	double pause = budget_paused_for(s->b, now);
+	double pause = with_pause ? budget_paused_for(s->b, now) : 0;
 	if (ids && ms && leases && ages) {
 		for (size_t i = 0; i < n; i++) {
 			ids[i] = leases[i];
@@ -169,6 +177,34 @@ static void bshare_seed(struct bshare *s, double now)
 	free(ages);
 }
 
+/* The pause key's life left: gone (deleted, expired, FLUSHALL) ends the
+ * pause here too, unless this instance sent a pause since it asked. */
+static void bshare_pause_left(const struct sharedbudget_result *r, void *arg)
+{
+	struct bshare *s = arg;
+	double now = clock_now();
+	unsigned sent = s->pauses_sent;
+	s->checking = false;
+	if (r->status != SHAREDBUDGET_PAUSED || sent != s->pauses_sent_at_check)
+		return;
+	if (r->wait_ms > 0) {
+		budget_gate_paused(s->b, now, (double)r->wait_ms / 1000.0);
+	} else if (budget_paused_for(s->b, now) > 0) {
+		log_info("redis: the shared pause is gone from Redis; reads resume");
+		budget_resume(s->b, now);
+	}
+}
+
+static void bshare_check_pause(struct bshare *s, double now)
+{
+	if (s->checking || now - s->last_check < BSHARE_PAUSE_CHECK_S || budget_paused_for(s->b, now) <= 0)
+		return;
+	s->last_check = now;
+	s->pauses_sent_at_check = s->pauses_sent;
+	if (redis_budget_pause_left(s->sb, s->rc, bshare_pause_left, s) == 0)
+		s->checking = true;
+}
+
 static void bshare_run(struct bshare *s)
 {
 	double now = clock_now();
@@ -180,8 +216,10 @@ static void bshare_run(struct bshare *s)
 		if (scope == BUDGET_SHARED)   /* not sent: a used lease is in the next seed */
 			redis_budget_commit(s->sb, s->rc, w.commits[i].lease, w.commits[i].used, NULL, NULL);
 	free(w.commits);
-	if (w.pause_s > 0 && scope == BUDGET_SHARED)   /* not sent: in the next seed */
+	if (w.pause_s > 0 && scope == BUDGET_SHARED) {   /* not sent: in the next seed */
 		redis_budget_pause(s->sb, s->rc, (long long)(w.pause_s * 1000.0), NULL, NULL);
+		s->pauses_sent++;
+	}
 	if (st == REDIS_DOWN && scope == BUDGET_SHARED) {
 		double hold = now + budget_window(s->b);
 		log_warn("redis: down; the budget falls back to %s", s->closed ? "cached and stale answers only"
@@ -189,13 +227,21 @@ static void bshare_run(struct bshare *s)
 		budget_set_scope(s->b, s->closed ? BUDGET_CLOSED : BUDGET_LOCAL_SHARE, s->share, hold, now);
 		return;
 	}
-	if (st != REDIS_UP)
+	/* Down because its commands fail, the connection still takes a seed
+	 * now and then: the one that works brings the shared budget back. */
+	bool probing = st != REDIS_UP && scope != BUDGET_SHARED && redis_conn_usable(s->rc);
+	if (st != REDIS_UP && !probing)
 		return;
 	/* A seed goes before any acquire on the same connection, so a Redis
 	 * restarted empty knows our sends before it grants anything. */
-	if (!s->seeding && (scope != BUDGET_SHARED || redis_conn_connects(s->rc) != s->seeded_connects ||
-			    now - s->last_seed >= BSHARE_RESEED_S))
-		bshare_seed(s, now);
+	bool lost = scope != BUDGET_SHARED || redis_conn_connects(s->rc) != s->seeded_connects;
+	if (!s->seeding && (lost || now - s->last_seed >= BSHARE_RESEED_S) &&
+	    (!probing || now - s->last_seed >= BSHARE_PROBE_S))
+		bshare_seed(s, now, lost);
+	if (st != REDIS_UP)
+		return;
+	if (scope == BUDGET_SHARED)
+		bshare_check_pause(s, now);
 	while (scope == BUDGET_SHARED && !s->retry_armed && s->nasks < w.queued && s->nasks < BSHARE_ASKS) {
 		struct bshare_ask *ask = calloc(1, sizeof *ask);
 		if (ask) {

@@ -8,8 +8,9 @@
 
 /* Monotonic seconds (CLOCK_MONOTONIC). */
 double clock_now(void);
-/* Unix seconds (CLOCK_REALTIME): only for what instances share, never
- * for a deadline of this process. */
+/* Unix seconds (CLOCK_REALTIME): only for an absolute time that crosses
+ * processes (a sealed local token's expiry, a signed cache entry's,
+ * redis_entry.h), never for a deadline of this process. */
 double clock_wall(void);
 /* SECS as a struct timeval for libevent timers (negative: zero). */
 struct timeval clock_timeval(double secs);

@@ -38,22 +38,6 @@
 #include "conf_listen.h"
 #include <grp.h>
 
-/* ---- statuses ----------------------------------------------------------- */
-
-const char *const fg_status_names[FG_STATUS_COUNT] = {
-#define X(s) #s,
-	FG_STATUS_LIST(X)
-#undef X
-};
-
-int fg_status_index(const char *name)
-{
-	for (int i = 0; i < FG_STATUS_COUNT; i++)
-		if (strcmp(fg_status_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 /* ---- the key table ------------------------------------------------------ */
 
 
@@ -400,6 +384,9 @@ static void conf_derive(struct conf_load *L)
 	if (c->redis_prefix && strpbrk(c->redis_prefix, " \t{}"))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "prefix"),
 			   "[redis] prefix must not contain blanks or braces");
+	if (!conf_secret_empty(&c->redis_signing_key_previous) && conf_secret_empty(&c->redis_signing_key))
+		conf_errors_add(L->errs, f, conf_line(L, "redis", "signing_key_previous"),
+			   "[redis] signing_key_previous needs signing_key");
 }
 
 /* The AEAD keys of sealed local tokens (req_localtoken.c), derived from

@@ -130,6 +130,8 @@ struct fg_config {
 	int redis_instances;
 	enum fg_redis_onfail redis_on_failure;
 	bool redis_cache;
+	struct fg_secret redis_signing_key;          /* empty: entries unsigned */
+	struct fg_secret redis_signing_key_previous;
 
 	/* tenants, sorted by name */
 	struct fg_tenant **tenants;
@@ -146,6 +148,13 @@ struct fg_config *conf_ref(struct fg_config *c);
 static inline bool conf_redis_on(const struct fg_config *c)
 {
 	return c && c->redis_url.addr.spec != NULL;
+}
+
+/* The longest reply fleetgate takes from Redis: an answer of
+ * max_upstream_bytes and room for its fields (redis_io.h). */
+static inline size_t conf_redis_max_reply(const struct fg_config *c)
+{
+	return c->max_upstream_bytes + 65536;
 }
 void conf_unref(struct fg_config *c);
 

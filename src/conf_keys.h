@@ -127,6 +127,10 @@
 	X(redis, on_failure, CT_ONFAIL, redis_on_failure, "share", false, 0, 0, \
 	  "while Redis is down: share (send the fallback share) or closed (cache only)") \
 	X(redis, cache, CT_BOOL, redis_cache, "yes", false, 0, 0, \
-	  "keep a second cache level in Redis, shared by every instance")
+	  "keep a second cache level in Redis, shared by every instance") \
+	X(redis, signing_key, CT_SECRET, redis_signing_key, "", false, 0, 0, \
+	  "HMAC key signing second-level cache entries (env:NAME, file:PATH); same on every instance") \
+	X(redis, signing_key_previous, CT_SECRET, redis_signing_key_previous, "", false, 0, 0, \
+	  "the signing key before a rotation: entries it signed are still accepted")
 
 #endif

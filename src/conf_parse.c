@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "conf_parse.h"
+#include "fleetgate.h"
 
 
 char *conf_parse_path_join(const char *dir, const char *path)
@@ -543,5 +544,21 @@ int conf_parse_sha256_hex(const char *text, unsigned char out[32], char *err, si
 			return 0;
 	}
 	snprintf(err, errlen, "not 64 hex digits (a SHA-256 hash: printf %%s TOKEN | sha256sum)");
+	return -1;
+}
+
+/* ---- statuses ----------------------------------------------------------- */
+
+const char *const fg_status_names[FG_STATUS_COUNT] = {
+#define X(s) #s,
+	FG_STATUS_LIST(X)
+#undef X
+};
+
+int fg_status_index(const char *name)
+{
+	for (int i = 0; i < FG_STATUS_COUNT; i++)
+		if (strcmp(fg_status_names[i], name) == 0)
+			return i;
 	return -1;
 }

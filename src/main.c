@@ -25,6 +25,7 @@
 #include "redis.h"
 #include "budget_shared.h"
 #include "redis_cache.h"
+#include "redis_drift.h"
 #include "req_tenantrate.h"
 #include "req_steps.h"
 #include "stats.h"
@@ -138,6 +139,7 @@ static void main_reload(void)
 	up_token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	up_listread_config_changed(c);
+	redis_drift_config_changed(c);
 	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
 		 c->generation, c->ntenants, c->nvins);
@@ -199,6 +201,7 @@ static struct redis_conn *main_redis_start(const struct fg_config *c)
 	struct redis_opts o = {
 		.url = &c->redis_url, .username = c->redis_username, .password = &c->redis_password,
 		.connect_timeout_ms = c->redis_connect_timeout_ms, .timeout_ms = c->redis_timeout_ms,
+		.max_reply_bytes = conf_redis_max_reply(c),
 	};
 	return redis_conn_new(m.base, &o, "main");
 }
@@ -270,7 +273,7 @@ static int main_share_start(struct fg_config *c, struct redis_conn **redis)
 	*redis = main_redis_start(c);
 	if (!*redis)
 		return -1;
-	if (budget_shared_start(m.base, *redis, budget_shared(), c) < 0)
+	if (budget_shared_start(m.base, *redis, budget_shared(), c) < 0 || redis_drift_start(m.base, *redis, c) < 0)
 		return -1;
 	return redis_cache_start(m.base, c);
 }
@@ -384,6 +387,7 @@ out:
 	up_token_stop();
 	req_localtoken_clear();   /* the workers are gone: no lookup can race it */
 	redis_cache_stop();   /* its subscriber touches the cache */
+	redis_drift_stop();
 	cache_shutdown();
 	/* The connection first: freeing it answers its pending commands (as
 	 * failed), and those answers go to the shared budget's gate, which

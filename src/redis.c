@@ -1,22 +1,26 @@
 /* redis.c: hiredis 0.14 async connections on libevent (see redis.h).
  *
  * Owns each connection's life: connect, handshake (AUTH, SELECT, the
- * eviction-policy check, SUBSCRIBE for a subscriber), liveness PINGs,
- * per-command timers, reconnect back-off, the up/connecting/down state,
- * and the counters summed for /stats. hiredis 0.14 pitfalls handled here:
- * it has no connect or command time-outs (own timers); it frees a context
- * itself after a failed connect or a disconnect (we only drop our pointer
- * there); a context must never be freed from inside its own callbacks (a
- * teardown we start is deferred to the `reaper` event, run from the loop);
- * redisAsyncConnect resolves host names with a blocking call (config only
- * lets numeric addresses and unix paths through, see conf_parse_redis_url).
+ * eviction-policy check, SUBSCRIBE for a subscriber), reconnect back-off,
+ * the up/connecting/down state, and the counters summed for /stats; its
+ * commands (timers, EVALSHA, PINGs, failed commands counting towards
+ * down) are redis_cmd.c's, the reply size cap redis_io.c's. hiredis 0.14
+ * pitfalls handled here: it has no connect or command time-outs (own
+ * timers); it frees a context itself after a failed connect or a
+ * disconnect (we only drop our pointer there); a context must never be
+ * freed from inside its own callbacks (a teardown we start is deferred to
+ * the `reaper` event, run from the loop); redisAsyncConnect resolves host
+ * names with a blocking call (config only lets numeric addresses and unix
+ * paths through, see conf_parse_redis_url).
  *
  * Never: hold a secret anywhere but the copied password (wiped on free),
  * put one in an error, or block the loop. */
 #include "redis.h"
+#include "redis_conn.h"
+#include "clock.h"
 #include "log.h"
+#include "redis_io.h"
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 #include <math.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -29,116 +33,19 @@
 #define REDIS_MAX_CONNS 256
 #define REDIS_BACKOFF_MIN_MS 100
 #define REDIS_BACKOFF_MAX_MS 1000
-#define REDIS_PING_MS 500
-#define REDIS_LAT_BUCKETS 14
-
-static const double redis_le_ms[REDIS_LAT_BUCKETS - 1] = {
-	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000 };
-
-struct redis_conn {
-	struct event_base *base;
-	redisAsyncContext *ac;
-	char role[16];
-	/* copied options */
-	bool is_unix;
-	char *path;
-	char host[64];
-	int port, db;
-	char *username;
-	struct fg_secret password;
-	int connect_timeout_ms, timeout_ms, down_after_ms;
-	/* state */
-	_Atomic int state;          /* enum redis_state */
-	_Atomic double since;       /* wall clock */
-	int hs_pending;             /* handshake replies still awaited */
-	int backoff_ms;
-	bool failing;               /* not up since the last failure */
-	bool freeing;               /* inside our own redisAsyncFree */
-	bool closing;               /* redis_conn_free asked for */
-	bool dying;                 /* redis_conn_free is releasing C now */
-	int depth;                  /* >0 while a user callback of C runs */
-	struct event *retry, *conn_timer, *down_timer, *reaper, *ping;
-	/* subscriber */
-	char *channel;
-	redis_sub_fn sub_cb;
-	void *sub_arg;
-	bool subscribed;
-	/* counters, read by the admin thread */
-	_Atomic uint64_t connects, disconnects, timeouts, errors, commands, sub_drops;
-	_Atomic uint64_t lat[REDIS_LAT_BUCKETS];
-	_Atomic bool eviction_unsafe;
-};
-
-struct redis_cmd {
-	struct redis_conn *c;
-	redis_reply_fn cb;
-	void *arg;
-	struct event *timer;
-	double t0;
-	bool done;                      /* CB already ran (timed out) */
-	const struct redis_script *script;
-	bool retried;                   /* EVALSHA fell back to EVAL once */
-	int argc;                       /* EVALSHA's arguments, for the retry */
-	const char **argv;
-	size_t *lens;
-	char *copy;                     /* the strings argv points to */
-};
 
 static pthread_mutex_t redis_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct redis_conn *redis_conns[REDIS_MAX_CONNS];
-static char redis_last_error[160];
 static char redis_policy[32];
 
-static double redis_mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static double redis_wall(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 const char *redis_state_name(enum redis_state s)
 {
 	return s == REDIS_UP ? "up" : s == REDIS_CONNECTING ? "connecting" : "down";
 }
 
-static void redis_ms_tv(int ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
 
-/* Error text from hiredis or Redis; neither ever contains our password
- * (Redis answers WRONGPASS without echoing it). */
-static void redis_note_error(struct redis_conn *c, const char *what, const char *detail)
-{
-	atomic_fetch_add(&c->errors, 1);
-	pthread_mutex_lock(&redis_mu);
-	snprintf(redis_last_error, sizeof redis_last_error, "%s: %s%s%s", c->role, what,
-		 detail ? ": " : "", detail ? detail : "");
-	pthread_mutex_unlock(&redis_mu);
-	log_debug("redis %s: %s%s%s", c->role, what, detail ? ": " : "", detail ? detail : "");
-}
-
-static void redis_set_state(struct redis_conn *c, enum redis_state s)
-{
-	enum redis_state old = (enum redis_state)atomic_exchange(&c->state, (int)s);
-	if (old == s)
-		return;
-	atomic_store(&c->since, redis_wall());
-	if (s == REDIS_UP && c->is_unix)
-		log_info("redis %s: up (unix:%s)", c->role, c->path);
-	else if (s == REDIS_UP)
-		log_info("redis %s: up (%s port %d db %d)", c->role, c->host, c->port, c->db);
-	else if (s == REDIS_DOWN)
-		log_warn("redis %s: down after %d ms of failure", c->role, c->down_after_ms);
-}
 
 /* ---- connecting and losing the connection ------------------------------- */
 
@@ -163,6 +70,7 @@ static void redis_lost(struct redis_conn *c)
 {
 	struct timeval tv;
 	bool was_up = atomic_load(&c->state) == REDIS_UP;
+	c->ready = false;
 	if (c->subscribed && c->sub_cb) {
 		c->subscribed = false;
 		atomic_fetch_add(&c->sub_drops, 1);
@@ -207,12 +115,14 @@ static void redis_reaper_cb(evutil_socket_t fd, short what, void *arg)
 	redis_lost(c);
 }
 
-/* Drops the connection after WHY: deferred, since we may be inside one of
- * its callbacks. */
-static void redis_kill(struct redis_conn *c, const char *why, const char *detail)
+
+/* A reply over the cap is arriving (redis_io.c, from the read event). */
+static void redis_too_big(void *arg)
 {
-	redis_note_error(c, why, detail);
-	event_active(c->reaper, EV_TIMEOUT, 0);
+	struct redis_conn *c = arg;
+	char d[48];
+	snprintf(d, sizeof d, "more than %zu bytes", c->limit.max_bytes);
+	redis_kill(c, "reply over the size cap", d);
 }
 
 static void redis_conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -240,7 +150,9 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 	if (c->freeing)
 		return;   /* our own redisAsyncFree: the reaper carries on */
 	/* hiredis frees AC after this returns */
-	if (status != REDIS_OK)
+	if (c->limit.hit)
+		redis_note_error(c, "connection dropped", "a reply over the size cap");
+	else if (status != REDIS_OK)
 		redis_note_error(c, "connection lost", ac->errstr);
 	c->ac = NULL;
 	redis_lost(c);
@@ -256,7 +168,9 @@ static void redis_handshake_step(struct redis_conn *c)
 	c->failing = false;
 	c->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	atomic_fetch_add(&c->connects, 1);
-	redis_set_state(c, REDIS_UP);
+	c->ready = true;
+	if (!c->cmd_down)   /* a connection that holds is not enough: a command must work */
+		redis_set_state(c, REDIS_UP);
 	if (!c->channel) {
 		redis_ms_tv(REDIS_PING_MS, &tv);
 		evtimer_add(c->ping, &tv);
@@ -351,7 +265,8 @@ static void redis_connect_start(struct redis_conn *c)
 		return;
 	}
 	ac->data = c;
-	if (redisLibeventAttach(ac, c->base) != REDIS_OK) {
+	c->limit.hit = false;
+	if (redis_io_attach(ac, c->base, &c->limit) != REDIS_OK) {
 		redisAsyncFree(ac);
 		redis_lost(c);
 		return;
@@ -385,190 +300,6 @@ static void redis_connect_start(struct redis_conn *c)
 	redis_ms_tv(c->connect_timeout_ms, &tv);
 	evtimer_add(c->conn_timer, &tv);
 }
-
-/* ---- commands -------------------------------------------------------------- */
-
-static void redis_cmd_free(struct redis_cmd *cmd)
-{
-	if (cmd->timer)
-		event_free(cmd->timer);
-	free(cmd->argv);
-	free(cmd->lens);
-	free(cmd->copy);
-	free(cmd);
-}
-
-static void redis_deliver(struct redis_cmd *cmd, enum redis_outcome o, const redisReply *r)
-{
-	struct redis_conn *c = cmd->c;
-	cmd->done = true;
-	evtimer_del(cmd->timer);
-	c->depth++;
-	cmd->cb(o, r, cmd->arg);
-	c->depth--;
-}
-
-static void redis_latency(struct redis_conn *c, double secs)
-{
-	double ms = secs * 1000;
-	int i = 0;
-	while (i < REDIS_LAT_BUCKETS - 1 && ms > redis_le_ms[i])
-		i++;
-	atomic_fetch_add(&c->lat[i], 1);
-}
-
-static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const size_t *lens);
-
-static void redis_cmd_cb(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct redis_cmd *cmd = priv;
-	const redisReply *r = reply;
-	if (!r) {   /* the context is being freed */
-		if (!cmd->done)
-			redis_deliver(cmd, REDIS_GONE, NULL);
-		redis_cmd_free(cmd);
-		return;
-	}
-	if (cmd->done) {   /* answered REDIS_TIMEOUT already */
-		redis_cmd_free(cmd);
-		return;
-	}
-	redis_latency(cmd->c, redis_mono() - cmd->t0);
-	if (r->type == REDIS_REPLY_ERROR && cmd->script && !cmd->retried &&
-	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
-		/* Redis lost its script cache: EVAL loads it again. The timer
-		 * keeps the original deadline. */
-		cmd->retried = true;
-		cmd->argv[0] = "EVAL";
-		cmd->lens[0] = 4;
-		cmd->argv[1] = cmd->script->src;
-		cmd->lens[1] = strlen(cmd->script->src);
-		if (redisAsyncCommandArgv(ac, redis_cmd_cb, cmd, cmd->argc, cmd->argv, cmd->lens) == REDIS_OK)
-			return;
-	}
-	if (r->type == REDIS_REPLY_ERROR)
-		redis_note_error(cmd->c, "command failed", r->str);
-	redis_deliver(cmd, r->type == REDIS_REPLY_ERROR ? REDIS_ERROR : REDIS_REPLY, r);
-	redis_cmd_free(cmd);
-}
-
-static void redis_cmd_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct redis_cmd *cmd = arg;
-	struct redis_conn *c = cmd->c;
-	char d[32];
-	atomic_fetch_add(&c->timeouts, 1);
-	snprintf(d, sizeof d, "%d ms", c->timeout_ms);
-	/* hiredis still owns CMD: it is freed when the context answers it
-	 * with NULL as the reaper frees the context. */
-	redis_deliver(cmd, REDIS_TIMEOUT, NULL);
-	redis_kill(c, "command timed out", d);
-}
-
-static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const size_t *lens)
-{
-	struct redis_conn *c = cmd->c;
-	struct timeval tv;
-	if (!c->ac || c->freeing || c->closing || atomic_load(&c->state) != REDIS_UP)
-		return -1;
-	cmd->timer = evtimer_new(c->base, redis_cmd_timeout_cb, cmd);
-	if (!cmd->timer || redisAsyncCommandArgv(c->ac, redis_cmd_cb, cmd, argc, argv, lens) != REDIS_OK)
-		return -1;
-	cmd->t0 = redis_mono();
-	atomic_fetch_add(&c->commands, 1);
-	redis_ms_tv(c->timeout_ms, &tv);
-	evtimer_add(cmd->timer, &tv);
-	return 0;
-}
-
-int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
-		  int argc, const char **argv, const size_t *lens)
-{
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
-	if (!cmd)
-		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
-	if (redis_send(cmd, argc, argv, lens) < 0) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	return 0;
-}
-
-void redis_script_init(struct redis_script *s, const char *src)
-{
-	unsigned char md[SHA_DIGEST_LENGTH];
-	s->src = src;
-	SHA1((const unsigned char *)src, strlen(src), md);
-	for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-		snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
-}
-
-int redis_eval(struct redis_conn *c, const struct redis_script *s, int nkeys,
-	       int nargs, const char **args, const size_t *lens, redis_reply_fn cb, void *arg)
-{
-	int argc = nargs + 3;
-	size_t total = 16;
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
-	if (!cmd)
-		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
-	cmd->script = s;
-	cmd->argc = argc;
-	/* The caller's strings need not outlive this call, but the EVAL retry
-	 * needs them later: keep copies, in one block. */
-	for (int i = 0; i < nargs; i++)
-		total += (lens ? lens[i] : strlen(args[i])) + 1;
-	cmd->argv = calloc((size_t)argc, sizeof *cmd->argv);
-	cmd->lens = calloc((size_t)argc, sizeof *cmd->lens);
-	cmd->copy = malloc(total);
-	if (!cmd->argv || !cmd->lens || !cmd->copy) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	char *p = cmd->copy;
-	snprintf(p, 16, "%d", nkeys);
-	cmd->argv[0] = "EVALSHA";
-	cmd->argv[1] = s->sha;
-	cmd->argv[2] = p;
-	for (int i = 0; i < 3; i++)
-		cmd->lens[i] = strlen(cmd->argv[i]);
-	p += 16;
-	for (int i = 0; i < nargs; i++) {
-		size_t n = lens ? lens[i] : strlen(args[i]);
-		memcpy(p, args[i], n);
-		p[n] = '\0';
-		cmd->argv[3 + i] = p;
-		cmd->lens[3 + i] = n;
-		p += n + 1;
-	}
-	if (redis_send(cmd, argc, cmd->argv, cmd->lens) < 0) {
-		redis_cmd_free(cmd);
-		return -1;
-	}
-	return 0;
-}
-
-/* ---- liveness ------------------------------------------------------------- */
-
-static void redis_ping_reply(enum redis_outcome o, const redisReply *r, void *arg)
-{
-	/* nothing to do: a time-out or an error has dropped the connection */
-}
-
-/* An idle connection to a stopped (SIGSTOP) or unplugged server sees no
- * error by itself; a PING with the command time-out finds it. */
-static void redis_ping_cb(evutil_socket_t fd, short what, void *arg)
-{
-	static const char *argv[1] = { "PING" };
-	static const size_t lens[1] = { 4 };
-	redis_command(arg, redis_ping_reply, arg, 1, argv, lens);
-}
-
 /* ---- life ------------------------------------------------------------------ */
 
 static struct redis_conn *redis_conn_make(struct event_base *base, const struct redis_opts *o,
@@ -593,14 +324,18 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 	c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 250;
 	c->down_after_ms = o->down_after_ms > 0 ? o->down_after_ms : REDIS_DOWN_AFTER_MS;
+	c->limit.max_bytes = o->max_reply_bytes > 0 ? o->max_reply_bytes : REDIS_MAX_REPLY_BYTES;
+	c->limit.too_big = redis_too_big;
+	c->limit.arg = c;
 	c->backoff_ms = REDIS_BACKOFF_MIN_MS;
 	atomic_init(&c->state, REDIS_CONNECTING);
-	atomic_init(&c->since, redis_wall());
+	atomic_init(&c->since, clock_wall());
 	c->retry = evtimer_new(base, redis_retry_cb, c);
 	c->conn_timer = evtimer_new(base, redis_conn_timeout_cb, c);
 	c->down_timer = evtimer_new(base, redis_down_cb, c);
 	c->reaper = event_new(base, -1, 0, redis_reaper_cb, c);
 	c->ping = event_new(base, -1, EV_PERSIST, redis_ping_cb, c);
+	c->cmd_down_timer = evtimer_new(base, redis_cmd_down_cb, c);
 	bool placed = false;
 	pthread_mutex_lock(&redis_mu);
 	for (int i = 0; i < REDIS_MAX_CONNS && !placed; i++)
@@ -609,7 +344,7 @@ static struct redis_conn *redis_conn_make(struct event_base *base, const struct 
 			placed = true;
 		}
 	pthread_mutex_unlock(&redis_mu);
-	if (!placed || !c->retry || !c->conn_timer || !c->down_timer || !c->reaper || !c->ping ||
+	if (!placed || !c->retry || !c->conn_timer || !c->down_timer || !c->reaper || !c->ping || !c->cmd_down_timer ||
 	    (c->is_unix && !c->path) || (o->username && !c->username)) {
 		c->closing = true;
 		redis_conn_free(c);
@@ -670,7 +405,7 @@ void redis_conn_free(struct redis_conn *c)
 		if (redis_conns[i] == c)
 			redis_conns[i] = NULL;
 	pthread_mutex_unlock(&redis_mu);
-	struct event *evs[] = { c->retry, c->conn_timer, c->down_timer, c->reaper, c->ping };
+	struct event *evs[] = { c->retry, c->conn_timer, c->down_timer, c->reaper, c->ping, c->cmd_down_timer };
 	for (size_t i = 0; i < sizeof evs / sizeof *evs; i++)
 		if (evs[i])
 			event_free(evs[i]);
@@ -737,7 +472,7 @@ void redis_get_stats(struct redis_stats *out)
 		out->state = (enum redis_state)atomic_load(&first->state);
 		out->since = atomic_load(&first->since);
 	}
-	snprintf(out->last_error, sizeof out->last_error, "%s", redis_last_error);
+	redis_last_error(out->last_error, sizeof out->last_error);
 	snprintf(out->eviction_policy, sizeof out->eviction_policy, "%s", redis_policy);
 	pthread_mutex_unlock(&redis_mu);
 	out->p50_ms = redis_quantile(lat, n, 0.50);

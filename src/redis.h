@@ -20,10 +20,11 @@
 #include <hiredis/hiredis.h>
 #include "conf_parse.h"
 #include "conf_secret.h"
+#include "redis_types.h"
 
 #define REDIS_DOWN_AFTER_MS 2000
+#define REDIS_MAX_REPLY_BYTES (8u << 20)   /* when redis_opts.max_reply_bytes is 0 */
 
-enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 const char *redis_state_name(enum redis_state s);
 
 /* What a connection needs; copied by redis_conn_new (the configuration it
@@ -35,16 +36,8 @@ struct redis_opts {
 	int connect_timeout_ms;             /* connect + AUTH + SELECT */
 	int timeout_ms;                     /* one command */
 	int down_after_ms;                  /* 0: REDIS_DOWN_AFTER_MS */
+	size_t max_reply_bytes;             /* a longer reply drops the connection; 0: the default */
 };
-
-enum redis_outcome {
-	REDIS_REPLY,      /* REPLY is Redis's answer, not an error reply */
-	REDIS_ERROR,      /* Redis answered with an error; REPLY->str says which */
-	REDIS_TIMEOUT,    /* no answer in time: unknown whether it ran; REPLY NULL */
-	REDIS_GONE,       /* the connection closed first: unknown too; REPLY NULL */
-};
-/* REPLY is valid only during the call. */
-typedef void (*redis_reply_fn)(enum redis_outcome o, const redisReply *reply, void *arg);
 
 struct redis_conn;
 
@@ -58,14 +51,31 @@ struct redis_conn *redis_conn_new(struct event_base *base, const struct redis_op
  * C's base. */
 void redis_conn_free(struct redis_conn *c);
 enum redis_state redis_conn_state(const struct redis_conn *c);
+/* Whether commands can be sent on C now: connected and handshaken. True
+ * also while C is down because its commands fail (each command sent is
+ * then the probe that may bring it back up). */
+bool redis_conn_usable(const struct redis_conn *c);
+/* From inside a reply callback of C: the reply, though not an error
+ * reply, is unusable (wrong type, out of range). It is counted and logged
+ * as an error, and counts towards down as a failed command does. */
+void redis_conn_refuse(struct redis_conn *c, const char *what);
 /* Handshakes C completed: a change means C reconnected (maybe to a Redis
  * restarted empty). */
 uint64_t redis_conn_connects(const struct redis_conn *c);
 
-/* Sends one command. 0: CB will run exactly once. -1: not sent (not up),
+/* Sends one command. A command without a usable answer (an error reply, a
+ * lost connection, a reply the callback refused; a time-out is the
+ * connection's own failure) counts towards down:
+ * continuous failure for down_after_ms makes C down although it is
+ * connected, until a command succeeds again.
+ * 0: CB will run exactly once. -1: not sent (not usable),
  * CB will not run: the caller treats it as unknown at once. */
 int redis_command(struct redis_conn *c, redis_reply_fn cb, void *arg,
 		  int argc, const char **argv, const size_t *lens);
+/* The same for a read that says nothing about whether commands work (a
+ * read-only replica answers it too): it counts neither way. */
+int redis_command_probe(struct redis_conn *c, redis_reply_fn cb, void *arg,
+			int argc, const char **argv, const size_t *lens);
 
 /* A Lua script sent by EVALSHA, falling back to EVAL (which loads it) when
  * Redis answers NOSCRIPT, e.g. after a restart or SCRIPT FLUSH. */
@@ -85,8 +95,6 @@ int redis_eval(struct redis_conn *c, const struct redis_script *s, int nkeys,
  * subscriber is told: SUBSCRIBED when the subscription (re)starts, DROPPED
  * when it ends (what was published meanwhile is lost), MESSAGE for each
  * message (MSG/LEN valid only during the call). Free with redis_conn_free. */
-enum redis_sub_event { REDIS_SUB_SUBSCRIBED, REDIS_SUB_MESSAGE, REDIS_SUB_DROPPED };
-typedef void (*redis_sub_fn)(enum redis_sub_event ev, const char *msg, size_t len, void *arg);
 struct redis_conn *redis_subscriber_new(struct event_base *base, const struct redis_opts *o,
 					const char *channel, redis_sub_fn cb, void *arg);
 

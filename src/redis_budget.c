@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,7 +109,7 @@ struct sharedbudget_op {
 	sharedbudget_fn cb;
 	void *arg;
 	bool cancelled;
-	enum { SB_OP_GRANT, SB_OP_COMMIT, SB_OP_PAUSE, SB_OP_SEED } kind;
+	enum { SB_OP_GRANT, SB_OP_COMMIT, SB_OP_PAUSE, SB_OP_SEED, SB_OP_PAUSE_LEFT } kind;
 	char lease[SHAREDBUDGET_LEASE_LEN];
 };
 
@@ -175,37 +176,74 @@ unsigned redis_budget_fallback_share(unsigned limit, unsigned instances)
 	return instances ? limit / instances : limit;
 }
 
-static long long sb_int(const redisReply *r)
+/* An integer reply in [MIN, MAX], else -1 (every range below is >= 0,
+ * but PTTL's -2 and -1, which are shifted by the caller). */
+static bool sb_int_in(const redisReply *r, long long min, long long max, long long *out)
 {
-	if (r->type == REDIS_REPLY_INTEGER)
-		return r->integer;
-	if (r->type == REDIS_REPLY_STRING)
-		return strtoll(r->str, NULL, 10);
-	return -1;
+	if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < min || r->integer > max)
+		return false;
+	*out = r->integer;
+	return true;
+}
+
+/* A grant's answer, {code, wait_ms, in_window, now}, checked for type and
+ * range: anything else is an error, never a grant. */
+static bool sb_grant_ok(const struct sharedbudget *sb, const redisReply *r, struct sharedbudget_result *res)
+{
+	long long code, wait, n, now;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 || !sb_int_in(r->element[0], 0, 2, &code) ||
+	    !sb_int_in(r->element[1], 0, LLONG_MAX, &wait) || !sb_int_in(r->element[2], 0, LLONG_MAX, &n) ||
+	    !sb_int_in(r->element[3], 1, LLONG_MAX, &now))
+		return false;
+	if ((code == 0 && (wait != 0 || n < 1 || n > sb->limit)) ||
+	    (code == 1 && (wait < 1 || wait > sb->window_ms)) || (code == 2 && wait < 1))
+		return false;
+	res->status = code == 0 ? SHAREDBUDGET_GRANTED : code == 1 ? SHAREDBUDGET_WAIT : SHAREDBUDGET_PAUSED;
+	res->wait_ms = wait;
+	res->in_window = n;
+	res->now_ms = now;
+	return true;
+}
+
+static bool sb_check(struct sharedbudget_op *op, const redisReply *r, struct sharedbudget_result *res)
+{
+	long long v;
+	switch (op->kind) {
+	case SB_OP_GRANT:
+		if (!sb_grant_ok(op->sb, r, res))
+			return false;
+		if (res->status == SHAREDBUDGET_GRANTED)
+			memcpy(res->lease, op->lease, sizeof res->lease);
+		return true;
+	case SB_OP_COMMIT:
+		if (!sb_int_in(r, 1, LLONG_MAX, &res->now_ms))
+			return false;
+		res->status = SHAREDBUDGET_GRANTED;
+		return true;
+	case SB_OP_SEED:
+		if (!sb_int_in(r, 0, LLONG_MAX, &res->in_window))
+			return false;
+		res->status = SHAREDBUDGET_GRANTED;
+		return true;
+	case SB_OP_PAUSE:
+	case SB_OP_PAUSE_LEFT:   /* PTTL: -2 no key, -1 no expiry (not a pause: the grant ignores it) */
+		if (!sb_int_in(r, op->kind == SB_OP_PAUSE ? 0 : -2, LLONG_MAX, &v))
+			return false;
+		res->status = SHAREDBUDGET_PAUSED;
+		res->wait_ms = v > 0 ? v : 0;
+		return true;
+	}
+	return false;
 }
 
 static void sb_reply(enum redis_outcome o, const redisReply *r, void *arg)
 {
 	struct sharedbudget_op *op = arg;
 	struct sharedbudget_result res = { .status = SHAREDBUDGET_UNKNOWN };
-	if (o == REDIS_REPLY && op->kind == SB_OP_GRANT && r->type == REDIS_REPLY_ARRAY &&
-	    r->elements == 4) {
-		long long code = sb_int(r->element[0]);
-		res.wait_ms = sb_int(r->element[1]);
-		res.in_window = sb_int(r->element[2]);
-		res.now_ms = sb_int(r->element[3]);
-		res.status = code == 0 ? SHAREDBUDGET_GRANTED : code == 1 ? SHAREDBUDGET_WAIT
-			   : code == 2 ? SHAREDBUDGET_PAUSED : SHAREDBUDGET_UNKNOWN;
-		if (res.status == SHAREDBUDGET_GRANTED)
-			memcpy(res.lease, op->lease, sizeof res.lease);
-	} else if (o == REDIS_REPLY && r->type == REDIS_REPLY_INTEGER) {
-		res.status = op->kind == SB_OP_PAUSE ? SHAREDBUDGET_PAUSED : SHAREDBUDGET_GRANTED;
-		if (op->kind == SB_OP_PAUSE)
-			res.wait_ms = r->integer;
-		else if (op->kind == SB_OP_SEED)
-			res.in_window = r->integer;
-		else
-			res.now_ms = r->integer;
+	if (o == REDIS_REPLY && !sb_check(op, r, &res)) {
+		memset(&res, 0, sizeof res);
+		res.status = SHAREDBUDGET_UNKNOWN;
+		redis_conn_refuse(op->rc, "a budget script answered out of type or range");
 	}
 	if (op->cancelled) {
 		/* the asker went away: give a granted slot back */
@@ -324,4 +362,17 @@ out:
 	free(args);
 	free(ages);
 	return rc_;
+}
+
+int redis_budget_pause_left(struct sharedbudget *sb, struct redis_conn *rc, sharedbudget_fn cb, void *arg)
+{
+	struct sharedbudget_op *op = sb_op(sb, rc, SB_OP_PAUSE_LEFT, cb, arg);
+	if (!op)
+		return -1;
+	const char *argv[2] = { "PTTL", sb->pause_key };
+	if (redis_command_probe(rc, sb_reply, op, 2, argv, NULL) < 0) {
+		free(op);
+		return -1;
+	}
+	return 0;
 }

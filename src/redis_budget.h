@@ -80,6 +80,10 @@ int redis_budget_pause(struct sharedbudget *sb, struct redis_conn *rc, long long
 int redis_budget_seed(struct sharedbudget *sb, struct redis_conn *rc, const char *const *leases,
 		      const long long *ages_ms, size_t n, long long pause_ms,
 		      sharedbudget_fn cb, void *arg);
+/* How long the shared pause has left: CB gets PAUSED with WAIT_MS (0: no
+ * pause key, which ends the pause on every instance), UNKNOWN when Redis
+ * did not answer usably. -1: not sent. */
+int redis_budget_pause_left(struct sharedbudget *sb, struct redis_conn *rc, sharedbudget_fn cb, void *arg);
 /* A fresh lease id, for a send made from the local fallback share, so it
  * can be seeded later. */
 void redis_budget_lease_id(struct sharedbudget *sb, char out[SHAREDBUDGET_LEASE_LEN]);

@@ -29,7 +29,9 @@
 #include "cache.h"
 #include "log.h"
 #include "metric.h"
+#include "clock.h"
 #include "redis.h"
+#include "redis_entry.h"
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,29 +43,34 @@
 #define SC_GEN_TTL_MS "3600000"   /* longer than any read that may race it */
 #define SC_MAX_BASES 64
 #define SC_KEY_LEN 256
+#define SC_WAIT_MIN_MS 2000       /* waiting out another instance's fill: at least */
 
 /* KEYS: value, gen, lock. ARGV: lock token, lock ms.
- * {1, gen, status, ctype, body, fresh, stale, age} or {0, gen, got lock}. */
+ * {1, gen, status, ctype, body, fresh, stale, pttl, expires, mac} or
+ * {0, gen, got lock}. Fields go back as the strings Redis holds: C checks
+ * them (redis_entry.c), the script only skips what cannot be fresh. */
 static const char sc_get_src[] =
-	"local v = redis.call('HMGET', KEYS[1], 's', 't', 'b', 'f', 'x')\n"
+	"local v = redis.call('HMGET', KEYS[1], 's', 't', 'b', 'f', 'x', 'e', 'm')\n"
 	"local g = redis.call('GET', KEYS[2]) or '0'\n"
-	"if v[1] and v[4] and v[5] then\n"
+	"local f, x = tonumber(v[4]), tonumber(v[5])\n"
+	"if v[1] and v[2] and v[3] and f and x then\n"
 	"  local left = redis.call('PTTL', KEYS[1])\n"
-	"  local age = tonumber(v[4]) + tonumber(v[5]) - left\n"
-	"  if left > 0 and age < tonumber(v[4]) then\n"
-	"    return {1, g, tonumber(v[1]), v[2], v[3], tonumber(v[4]), tonumber(v[5]), age}\n"
+	"  if left > 0 and f + x - left < f then\n"
+	"    return {1, g, v[1], v[2], v[3], v[4], v[5], left, v[6] or '', v[7] or ''}\n"
 	"  end\n"
 	"end\n"
 	"if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then return {0, g, 1} end\n"
 	"return {0, g, 0}\n";
 
 /* KEYS: value, gen, lock. ARGV: gen, px, status, ctype, body, fresh, stale,
- * lock token. 1 stored, 0 refused (invalidated since the lookup). */
+ * lock token, expires, mac. 1 stored, 0 refused (invalidated since the
+ * lookup). */
 static const char sc_put_src[] =
 	"if ARGV[8] ~= '' and redis.call('GET', KEYS[3]) == ARGV[8] then redis.call('DEL', KEYS[3]) end\n"
 	"if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end\n"
 	"redis.call('DEL', KEYS[1])\n"
-	"redis.call('HSET', KEYS[1], 's', ARGV[3], 't', ARGV[4], 'b', ARGV[5], 'f', ARGV[6], 'x', ARGV[7])\n"
+	"redis.call('HSET', KEYS[1], 's', ARGV[3], 't', ARGV[4], 'b', ARGV[5], 'f', ARGV[6], 'x', ARGV[7],"
+	" 'e', ARGV[9], 'm', ARGV[10])\n"
 	"redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))\n"
 	"return 1\n";
 
@@ -72,12 +79,16 @@ static const char sc_unlock_src[] =
 	"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
 	"return 0\n";
 
-/* KEYS: (value, gen) pairs. ARGV: channel, message, gen ttl. */
+/* KEYS: (value, gen) pairs. ARGV: channel, message, gen ttl. The
+ * generation outlives the answer it retires (a signed entry names its
+ * generation: one saved before the bump cannot come back while it would
+ * still be fresh). */
 static const char sc_inv_src[] =
 	"for i = 1, #KEYS - 1, 2 do\n"
+	"  local left = redis.call('PTTL', KEYS[i])\n"
 	"  redis.call('DEL', KEYS[i])\n"
 	"  redis.call('INCR', KEYS[i + 1])\n"
-	"  redis.call('PEXPIRE', KEYS[i + 1], tonumber(ARGV[3]))\n"
+	"  redis.call('PEXPIRE', KEYS[i + 1], math.max(tonumber(ARGV[3]), left + 60000))\n"
 	"end\n"
 	"redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
 	"return 1\n";
@@ -94,10 +105,12 @@ static struct {
 	int nconns;
 	struct redis_script get, put, unlock, inv;
 	atomic_ullong seq;
-	atomic_ullong hits, misses, errors, stores, refused, remote_inv, lock_waits, flushes;
+	atomic_ullong hits, misses, errors, stores, refused, remote_inv, lock_waits, flushes, rejected;
+	_Atomic double fill_ms;         /* the slowest recent fill seen here (decays) */
 } sc = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 struct sharedcache_op {
+	const struct fg_config *cfg;    /* the asking request's: its ttl caps */
 	struct event_base *base;
 	struct redis_conn *rc;
 	char vin[32];
@@ -124,6 +137,7 @@ static struct redis_opts sc_opts(void)
 		.url = &sc.cfg->redis_url, .username = sc.cfg->redis_username,
 		.password = &sc.cfg->redis_password,
 		.connect_timeout_ms = sc.cfg->redis_connect_timeout_ms, .timeout_ms = sc.cfg->redis_timeout_ms,
+		.max_reply_bytes = conf_redis_max_reply(sc.cfg),
 	};
 	return o;
 }
@@ -154,7 +168,7 @@ static struct redis_conn *sc_conn_any(struct event_base *base)
 static struct redis_conn *sc_conn(struct event_base *base)
 {
 	struct redis_conn *rc = sc_conn_any(base);
-	return rc && redis_conn_state(rc) == REDIS_UP ? rc : NULL;
+	return redis_conn_usable(rc) ? rc : NULL;
 }
 
 void redis_cache_base_add(struct event_base *base)
@@ -234,6 +248,63 @@ static bool sc_str(const redisReply *r)
 	return r->type == REDIS_REPLY_STRING;
 }
 
+/* A hit's fields through the one decoder: NULL when usable, else why not. */
+static const char *sc_decode(struct sharedcache_op *op, const redisReply *r, struct sharedcache_hit *hit,
+			     bool *expired)
+{
+	struct redis_entry_raw raw = { 0 };
+	struct redis_entry e;
+	const char *why = NULL;
+	static const int at[RE_NFIELDS] = { [RE_STATUS] = 2, [RE_CTYPE] = 3, [RE_BODY] = 4, [RE_FRESH] = 5,
+					    [RE_STALE] = 6, [RE_EXPIRES] = 8, [RE_MAC] = 9 };
+	if (r->elements != 10 || r->element[7]->type != REDIS_REPLY_INTEGER)
+		return "a hit of the wrong shape";
+	for (int i = 0; i < RE_NFIELDS; i++) {
+		const redisReply *f = r->element[at[i]];
+		if (!sc_str(f))
+			return "a field that is not a string";
+		raw.f[i].p = f->str;
+		raw.f[i].n = f->len;
+	}
+	raw.left_ms = r->element[7]->integer;
+	struct redis_entry_rules rules = {
+		.kind = REDIS_ENTRY_VIN, .key = op->vin, .gen = op->t->gen, .cfg = op->cfg,
+		.now_ms = (long long)(clock_wall() * 1000.0),
+		.key_now = &sc.cfg->redis_signing_key, .key_prev = &sc.cfg->redis_signing_key_previous,
+	};
+	enum redis_entry_verdict v = redis_entry_decode(&raw, &rules, &e, &why);
+	*expired = v == REDIS_ENTRY_EXPIRED;
+	if (v != REDIS_ENTRY_OK)
+		return why;
+	hit->status = e.status;
+	snprintf(hit->ctype, sizeof hit->ctype, "%.*s", (int)e.ctype.n, e.ctype.p);
+	hit->body = e.body.p;
+	hit->len = e.body.n;
+	hit->fresh_ms = e.fresh_left_ms + e.age_ms;
+	hit->stale_ms = e.stale_ms;
+	hit->age_ms = e.age_ms;
+	return NULL;
+}
+
+/* How long a lookup waits out another instance's fill lock: as long as
+ * fills here have taken lately (twice, and at least SC_WAIT_MIN_MS), never
+ * the lock's own life, which Redis says and anyone may have written. */
+static double sc_wait_bound(long long lock_ms)
+{
+	double w = 2 * atomic_load(&sc.fill_ms) + 2 * SC_POLL_MS;
+	if (w < SC_WAIT_MIN_MS)
+		w = SC_WAIT_MIN_MS;
+	return w < (double)lock_ms ? w : (double)lock_ms;
+}
+
+static void sc_fill_seen(double ms)
+{
+	double old = atomic_load(&sc.fill_ms), nw;
+	do
+		nw = ms > old * 0.9 ? ms : old * 0.9;
+	while (!atomic_compare_exchange_weak(&sc.fill_ms, &old, nw));
+}
+
 static void sc_get_done(enum redis_outcome o, const redisReply *r, void *arg)
 {
 	struct sharedcache_op *op = arg;
@@ -241,10 +312,12 @@ static void sc_get_done(enum redis_outcome o, const redisReply *r, void *arg)
 	struct sharedcache_hit hit = { 0 };
 	op->in_flight = false;
 	bool ok = o == REDIS_REPLY && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
-		  sc_str(r->element[1]);
-	bool is_hit = ok && sc_int(r->element[0]) == 1 && r->elements == 8 && sc_str(r->element[3]) &&
-		      sc_str(r->element[4]);
-	bool got_lock = ok && !is_hit && sc_int(r->element[2]) == 1;
+		  sc_str(r->element[1]) && redis_entry_gen_ok(r->element[1]->str, r->element[1]->len) &&
+		  r->element[0]->type == REDIS_REPLY_INTEGER;
+	bool found = ok && r->element[0]->integer == 1;
+	bool got_lock = ok && !found && r->elements == 3 && sc_int(r->element[2]) == 1;
+	if (o == REDIS_REPLY && !ok)
+		redis_conn_refuse(op->rc, "a cache lookup answered out of shape");
 	if (op->cancelled) {
 		if (got_lock) {
 			char k[SC_KEY_LEN];
@@ -257,18 +330,24 @@ static void sc_get_done(enum redis_outcome o, const redisReply *r, void *arg)
 	}
 	if (ok) {
 		op->t->asked = true;
+		op->t->asked_at = clock_now();
 		snprintf(op->t->gen, sizeof op->t->gen, "%s", r->element[1]->str);
 	}
-	if (is_hit) {
+	bool expired = false;
+	const char *why = found ? sc_decode(op, r, &hit, &expired) : NULL;
+	if (found && !why) {
 		st = SHAREDCACHE_HIT;
-		hit.status = (int)sc_int(r->element[2]);
-		hit.ctype = r->element[3]->str;
-		hit.body = r->element[4]->str;
-		hit.len = r->element[4]->len;
-		hit.fresh_ms = sc_int(r->element[5]);
-		hit.stale_ms = sc_int(r->element[6]);
-		hit.age_ms = sc_int(r->element[7]);
 		atomic_fetch_add(&sc.hits, 1);
+	} else if (found) {
+		/* Not an answer we would have taken from the upstream: a miss
+		 * (upstream, without the lock), and an error unless it merely
+		 * ran out of time. */
+		st = SHAREDCACHE_MISS;
+		atomic_fetch_add(expired ? &sc.misses : &sc.rejected, 1);
+		if (!expired) {
+			atomic_fetch_add(&sc.errors, 1);
+			log_warn("redis: a second-level entry for %s was refused: %s", op->vin, why);
+		}
 	} else if (ok && !got_lock && op->deadline_ms > 0) {
 		/* Another instance is filling it: ask again shortly. */
 		if (!op->waited)
@@ -292,7 +371,7 @@ static void sc_get_done(enum redis_outcome o, const redisReply *r, void *arg)
 	sharedcache_fn cb = op->cb;
 	void *a = op->arg;
 	sc_op_free(op);
-	cb(st, is_hit ? &hit : NULL, a);
+	cb(st, st == SHAREDCACHE_HIT ? &hit : NULL, a);
 }
 
 static int sc_get_send(struct sharedcache_op *op)
@@ -310,7 +389,8 @@ static int sc_get_send(struct sharedcache_op *op)
 }
 
 struct sharedcache_op *redis_cache_get(struct event_base *base, const char *vin, long long lock_ms,
-				       struct sharedcache_ticket *t, sharedcache_fn cb, void *arg)
+				       const struct fg_config *cfg, struct sharedcache_ticket *t,
+				       sharedcache_fn cb, void *arg)
 {
 	struct redis_conn *rc = sc_conn(base);
 	if (!rc || strlen(vin) >= 32)
@@ -318,11 +398,12 @@ struct sharedcache_op *redis_cache_get(struct event_base *base, const char *vin,
 	struct sharedcache_op *op = calloc(1, sizeof *op);
 	if (!op)
 		return NULL;
+	op->cfg = cfg;
 	op->base = base;
 	op->rc = rc;
 	snprintf(op->vin, sizeof op->vin, "%s", vin);
 	op->lock_ms = lock_ms;
-	op->deadline_ms = (double)lock_ms;
+	op->deadline_ms = sc_wait_bound(lock_ms);
 	op->t = t;
 	op->cb = cb;
 	op->arg = arg;
@@ -355,7 +436,8 @@ void redis_cache_put(struct event_base *base, const char *vin, struct sharedcach
 		redis_cache_release(base, vin, t);
 		return;
 	}
-	char kv[SC_KEY_LEN], kg[SC_KEY_LEN], kl[SC_KEY_LEN], px[24], f[24], x[24];
+	char kv[SC_KEY_LEN], kg[SC_KEY_LEN], kl[SC_KEY_LEN], px[24], f[24], x[24], e[24];
+	char mac[REDIS_ENTRY_MAC_HEX] = "";
 	sc_key(kv, vin, 'v');
 	sc_key(kg, vin, 'g');
 	sc_key(kl, vin, 'l');
@@ -363,11 +445,20 @@ void redis_cache_put(struct event_base *base, const char *vin, struct sharedcach
 	snprintf(f, sizeof f, "%lld", (long long)fresh_s * 1000);
 	snprintf(x, sizeof x, "%lld", stale_ms);
 	snprintf(px, sizeof px, "%lld", (long long)fresh_s * 1000 + stale_ms);
-	const char *args[11] = { kv, kg, kl, t->gen, px, "200", ctype ? ctype : "", body ? body : "", f, x, t->lock };
-	size_t lens[11];
-	for (int i = 0; i < 11; i++)
+	snprintf(e, sizeof e, "%lld", (long long)(clock_wall() * 1000.0) + (long long)fresh_s * 1000);
+	const char *args[13] = { kv, kg, kl, t->gen, px, "200", ctype ? ctype : "", body ? body : "", f, x,
+				 t->lock, e, mac };
+	size_t lens[13];
+	for (int i = 0; i < 13; i++)
 		lens[i] = i == 7 ? len : strlen(args[i]);
-	if (!rc || redis_eval(rc, &sc.put, 3, 11, args, lens, sc_put_done, NULL) < 0)
+	struct redis_entry_raw raw = { .f = {
+		[RE_STATUS] = { args[5], lens[5] }, [RE_CTYPE] = { args[6], lens[6] }, [RE_BODY] = { args[7], len },
+		[RE_FRESH] = { f, lens[8] }, [RE_STALE] = { x, lens[9] }, [RE_EXPIRES] = { e, lens[11] } } };
+	if (!conf_secret_empty(&sc.cfg->redis_signing_key) &&
+	    redis_entry_mac(&sc.cfg->redis_signing_key, REDIS_ENTRY_VIN, vin, t->gen, &raw, mac) == 0)
+		lens[12] = 64;
+	sc_fill_seen((clock_now() - t->asked_at) * 1000.0);
+	if (!rc || redis_eval(rc, &sc.put, 3, 13, args, lens, sc_put_done, NULL) < 0)
 		atomic_fetch_add(&sc.errors, 1);   /* the lock ages out by its PX */
 	t->lock[0] = '\0';
 	t->asked = false;
@@ -525,6 +616,8 @@ void redis_cache_stats_json(json_t *o)
 	json_object_set_new(s, "remote_invalidations", json_integer((json_int_t)atomic_load(&sc.remote_inv)));
 	json_object_set_new(s, "lock_waits", json_integer((json_int_t)atomic_load(&sc.lock_waits)));
 	json_object_set_new(s, "flushes", json_integer((json_int_t)atomic_load(&sc.flushes)));
+	json_object_set_new(s, "rejected", json_integer((json_int_t)atomic_load(&sc.rejected)));
+	json_object_set_new(s, "signed", json_boolean(sc.cfg && !conf_secret_empty(&sc.cfg->redis_signing_key)));
 	json_object_set_new(o, "second_level", s);
 }
 
@@ -540,6 +633,8 @@ void redis_cache_metrics(struct evbuffer *b)
 		       (double)atomic_load(&sc.remote_inv));
 	metric_counter(b, "cache_l2_lock_waits_total", "Lookups that waited for another instance's fill",
 		       (double)atomic_load(&sc.lock_waits));
+	metric_counter(b, "cache_l2_rejected_total", "Second-level entries refused: malformed, lying or badly signed",
+		       (double)atomic_load(&sc.rejected));
 	metric_counter(b, "cache_l2_flushes_total", "Local cache flushes after a lost subscription came back",
 		       (double)atomic_load(&sc.flushes));
 }

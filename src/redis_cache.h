@@ -22,6 +22,7 @@
 /* What a lookup learnt, for the store that follows it. */
 struct sharedcache_ticket {
 	bool asked;                         /* the lookup got an answer from Redis */
+	double asked_at;                    /* monotonic: when (a fill's time is measured from it) */
 	char gen[24];                       /* the VIN's generation at the lookup */
 	char lock[SHAREDCACHE_TOKEN_LEN];   /* "": this caller holds no fill lock */
 };
@@ -29,7 +30,7 @@ struct sharedcache_ticket {
 /* An answer found in Redis; valid only during the callback. */
 struct sharedcache_hit {
 	int status;
-	const char *ctype;
+	char ctype[256];
 	const void *body;
 	size_t len;
 	long long fresh_ms, stale_ms, age_ms;
@@ -54,11 +55,15 @@ void redis_cache_base_add(struct event_base *base);
 void redis_cache_base_gone(struct event_base *base);
 
 struct sharedcache_op;
-/* Looks VIN up on BASE. A fill lock held by another instance is waited
- * for by polling, up to LOCK_MS. NULL: not asked (off, or Redis not up):
- * go on as a miss; otherwise CB runs exactly once unless cancelled. */
+/* Looks VIN up on BASE. A hit is handed over only when it passes
+ * redis_entry_decode under CFG's rules (else: a miss, counted rejected).
+ * A fill lock held by another instance is waited for by polling, as long
+ * as fills here have lately taken (at least 2 s, at most LOCK_MS). NULL:
+ * not asked (off, or Redis not usable): go on as a miss; otherwise CB runs
+ * exactly once unless cancelled. */
 struct sharedcache_op *redis_cache_get(struct event_base *base, const char *vin, long long lock_ms,
-				       struct sharedcache_ticket *t, sharedcache_fn cb, void *arg);
+				       const struct fg_config *cfg, struct sharedcache_ticket *t,
+				       sharedcache_fn cb, void *arg);
 void redis_cache_cancel(struct sharedcache_op *op);
 /* Stores a 200 answer for FRESH_S + STALE_S (PX), unless VIN was
  * invalidated since T's lookup; releases T's lock either way. */

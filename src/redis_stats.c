@@ -4,6 +4,7 @@
  * here, never a password (redis.c keeps none in its error texts). */
 #include "redis_stats.h"
 #include "redis.h"
+#include "redis_drift.h"
 #include "metric.h"
 #include <stdio.h>
 
@@ -27,6 +28,7 @@ void redis_stats_json(json_t *o)
 	json_object_set_new(lat, "p50", json_real(s.p50_ms));
 	json_object_set_new(lat, "p99", json_real(s.p99_ms));
 	json_object_set_new(o, "latency_ms", lat);
+	redis_drift_stats_json(o);
 }
 
 void redis_stats_metrics(struct evbuffer *b)
@@ -43,6 +45,7 @@ void redis_stats_metrics(struct evbuffer *b)
 		       "Redis failures: connects, error replies, time-outs, lost connections", (double)s.errors);
 	metric_gauge(b, "redis_eviction_safe", "Whether Redis's eviction policy cannot drop the budget (1)",
 		     !s.eviction_unsafe);
+	redis_drift_metrics(b);
 }
 
 bool redis_stats_ready_detail(char *buf, size_t len)
@@ -51,6 +54,8 @@ bool redis_stats_ready_detail(char *buf, size_t len)
 	redis_get_stats(&s);
 	if (s.state != REDIS_UP)
 		snprintf(buf, len, "degraded: redis is %s (%s)", redis_state_name(s.state), s.last_error);
+	else if (redis_drift_seen())
+		snprintf(buf, len, "degraded: instances hold different tenant configurations (redis.config_drift)");
 	else if (s.eviction_unsafe)
 		snprintf(buf, len, "degraded: redis maxmemory-policy %s can evict the shared budget",
 			 s.eviction_policy);

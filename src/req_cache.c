@@ -215,7 +215,7 @@ bool req_cache_l2_lookup(struct reqcache *rc, const struct fg_config *cfg, struc
 	rc->l2_arg = arg;
 	/* Another instance's fill is waited for as long as a leader here could take. */
 	long long lock_ms = (long long)((cfg->queue_timeout + cfg->timeout) * 1000.0);
-	rc->l2 = redis_cache_get(base, rc->key, lock_ms, &rc->l2t, req_cache_l2_done, rc);
+	rc->l2 = redis_cache_get(base, rc->key, lock_ms, cfg, &rc->l2t, req_cache_l2_done, rc);
 	return rc->l2 != NULL;
 }
 

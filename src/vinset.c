@@ -23,6 +23,7 @@
 #include "vinset.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -383,6 +384,35 @@ bool vinset_contains(const struct vinset *s, const char *vin17)
 		return true;
 	return s->prefix_lens && strnlen(vin17, FG_VIN_LEN) == FG_VIN_LEN &&
 	       vinset_has_prefix(s, vin17);
+}
+
+void vinset_digest(const struct vinset *s, unsigned char out[32])
+{
+	/* The exact set's slots are in hash order, which depends on the
+	 * table's history: sum and xor of a mix of each VIN do not. */
+	uint64_t sum = 0, x = 0;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	memset(out, 0, 32);
+	if (!h || !EVP_DigestInit_ex(h, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(h);
+		return;
+	}
+	for (size_t i = 0; s && i < s->cap; i++) {
+		if (s->slots[i].hi == VINSET_EMPTY)
+			continue;
+		uint64_t v = vin_hash(&s->slots[i]);
+		sum += v;
+		x ^= v * 0x9e3779b97f4a7c15ULL;
+	}
+	uint64_t head[4] = { s ? s->count : 0, sum, x, s && s->all };
+	EVP_DigestUpdate(h, head, sizeof head);
+	for (int len = 1; s && len <= 16; len++)
+		for (size_t i = 0; i < s->prefixes[len].n; i++) {
+			EVP_DigestUpdate(h, &len, sizeof len);
+			EVP_DigestUpdate(h, s->prefixes[len].v[i], (size_t)len);
+		}
+	EVP_DigestFinal_ex(h, out, NULL);
+	EVP_MD_CTX_free(h);
 }
 
 size_t vinset_count(const struct vinset *s)

@@ -34,6 +34,9 @@ int vinset_add_prefix(struct vinset *s, const char *prefix, char *err, size_t er
 int vinset_load_file(struct vinset *s, const char *path, struct fg_errors *errs);
 bool vinset_contains(const struct vinset *s, const char *vin17);  /* exact, prefix or all */
 size_t vinset_count(const struct vinset *s);   /* exact VINs held */
+/* SHA-256 of what S allows (exact VINs, prefixes, all), whatever the order
+ * they were added in: equal sets, equal digests (redis_drift.c). */
+void vinset_digest(const struct vinset *s, unsigned char out[32]);
 bool vinset_allows_all(const struct vinset *s);
 size_t vinset_memory(const struct vinset *s);  /* bytes allocated, for docs/bench */
 #endif

@@ -278,7 +278,9 @@ def metric_names(text):
 
 class Monitoring(FgTestCase):
     def exported(self):
-        g = self.gateway(wait_ready=False)
+        # with a [redis] section (nobody listens there): its families are
+        # exported too, since the rules use one
+        g = self.gateway(wait_ready=False, redis="url = redis://127.0.0.1:%d/0\n" % fgtest.free_port())
         r = g.admin("GET", "/metrics")
         self.assertEqual(r.status, 200)
         return set(re.findall(r"(?m)^# TYPE (fleetgate_[a-z_]+) ", r.body.decode()))

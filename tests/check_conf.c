@@ -255,6 +255,8 @@ static const struct { const char *section, *name, *value; } every_key[] = {
 	{ "redis", "instances", "3" },
 	{ "redis", "on_failure", "closed" },
 	{ "redis", "cache", "no" },
+	{ "redis", "signing_key", "literal-signing-key" },
+	{ "redis", "signing_key_previous", "literal-old-signing-key" },
 };
 
 static const char *every_key_value(const char *section, const char *name)
@@ -379,6 +381,8 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(c->redis_instances, 3);
 	ck_assert_int_eq(c->redis_on_failure, FG_REDIS_CLOSED);
 	ck_assert(!c->redis_cache);
+	ck_assert_str_eq(conf_secret_data(&c->redis_signing_key), "literal-signing-key");
+	ck_assert_str_eq(conf_secret_data(&c->redis_signing_key_previous), "literal-old-signing-key");
 	conf_unref(c);
 }
 END_TEST
@@ -479,7 +483,7 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + 2 /* [redis] signing keys */ + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);

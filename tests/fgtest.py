@@ -263,6 +263,158 @@ def _resp_read(f):
     raise OSError("bad RESP line %r" % line)
 
 
+class FakeRedis:
+    """A scripted stand-in for redis-server on a free loopback port, for what
+    a real one will not do on demand: lie, cut replies, send huge ones,
+    refuse writes. It speaks enough RESP for fleetgate's handshake (AUTH,
+    SELECT, CONFIG GET, PING, SUBSCRIBE) and answers every script with what
+    a healthy Redis would, unless the test's HANDLER says otherwise.
+
+    EVALSHA is always answered NOSCRIPT, so fleetgate sends EVAL with the
+    script's source, and the script is known by what it does (KINDS).
+    HANDLER(kind, args, sock) returns bytes to send, None for the default,
+    or FakeRedis.CLOSE to drop the connection without an answer; it may
+    also write to SOCK itself (a streamed reply) and return b"". Every
+    (kind, args) seen is in .calls."""
+
+    CLOSE = object()
+    KINDS = [("ZREMRANGEBYSCORE", "grant"), ("ARGV[2] == '1'", "commit"), ("local cur = redis.call('PTTL'", "pause"),
+             ("'NX', at", "seed"), ("HMGET", "cache_get"), ("'s', ARGV[3]", "cache_put"),
+             ("PUBLISH", "invalidate"), ("HGETALL", "drift"), ("return redis.call('DEL', KEYS[1])", "unlock")]
+
+    def __init__(self, handler=None):
+        self.handler = handler
+        self.calls = []
+        self.lock = threading.Lock()
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.port = self.srv.getsockname()[1]
+        self.srv.listen(64)
+        self.conns = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def kinds(self):
+        with self.lock:
+            return [k for k, _ in self.calls]
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _read_cmd(f):
+        line = f.readline()
+        if not line:
+            return None
+        if not line.startswith(b"*"):
+            return line.split()
+        args = []
+        for _ in range(int(line[1:])):
+            n = int(f.readline()[1:])
+            args.append(f.read(n + 2)[:-2])
+        return args
+
+    @staticmethod
+    def bulk(v):
+        v = v if isinstance(v, bytes) else str(v).encode()
+        return b"$%d\r\n%s\r\n" % (len(v), v)
+
+    @classmethod
+    def array(cls, items):
+        out = b"*%d\r\n" % len(items)
+        for v in items:
+            out += (b":%d\r\n" % v) if isinstance(v, int) else cls.bulk(v)
+        return out
+
+    def default(self, kind, args):
+        now = int(time.time() * 1000)
+        if kind == "grant":
+            return self.array([0, 0, 1, now])
+        if kind in ("commit",):
+            return b":%d\r\n" % now
+        if kind == "pause":
+            return b":%s\r\n" % args[-1]
+        if kind == "seed":
+            return b":0\r\n"
+        if kind == "cache_get":
+            return self.array([0, "0", 1])
+        if kind in ("cache_put", "unlock", "invalidate"):
+            return b":1\r\n"
+        if kind == "drift":
+            return self.array([])
+        return b"-ERR unknown script\r\n"
+
+    def _serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                args = self._read_cmd(f)
+                if args is None:
+                    return
+                name = args[0].upper().decode()
+                if name == "EVALSHA":
+                    c.sendall(b"-NOSCRIPT No matching script. Please use EVAL.\r\n")
+                    continue
+                if name == "EVAL":
+                    src = args[1].decode(errors="replace")
+                    kind = next((k for needle, k in self.KINDS if needle in src), "script")
+                    rest = args[3:]
+                else:
+                    kind, rest = name.lower(), args[1:]
+                with self.lock:
+                    self.calls.append((kind, rest))
+                out = self.handler(kind, rest, c) if self.handler else None
+                if out is self.CLOSE:
+                    return
+                if out is None:
+                    out = self._builtin(kind, rest)
+                if out:
+                    c.sendall(out)
+        except OSError:
+            return
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _builtin(self, kind, rest):
+        if kind in ("auth", "select"):
+            return b"+OK\r\n"
+        if kind == "ping":
+            return b"+PONG\r\n"
+        if kind == "config":
+            return self.array(["maxmemory-policy", "noeviction", "maxmemory", "0"])
+        if kind == "subscribe":
+            return b"*3\r\n" + self.bulk("subscribe") + self.bulk(rest[0]) + b":1\r\n"
+        if kind == "pttl":
+            return b":-2\r\n"
+        return self.default(kind, rest)
+
+    def stop(self):
+        self.closed = True
+        self.srv.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                    c.close()
+                except OSError:
+                    pass
+
+
 DEFAULT_TENANT = """[tenant]
 name = all
 sources = 127.0.0.1, ::1
@@ -443,6 +595,11 @@ class FgTestCase(unittest.TestCase):
 
     def redis(self, **kw):
         r = Redis(self.dir, **kw)
+        self._stops.append(r.stop)
+        return r
+
+    def fake_redis(self, handler=None):
+        r = FakeRedis(handler)
         self._stops.append(r.stop)
         return r
 
