@@ -206,22 +206,26 @@ static void req_woken(struct req *r)
 
 /* ---- the one exit ---------------------------------------------------------- */
 
+/* X-Cache as the latency histograms of /stats group it. */
+static const enum stats_cache req_stats_cache[] = {
+	[REQCACHE_BYPASS] = STATS_CACHE_BYPASS, [REQCACHE_HIT] = STATS_CACHE_HIT, [REQCACHE_MISS] = STATS_CACHE_MISS,
+	[REQCACHE_STALE] = STATS_CACHE_STALE, [REQCACHE_LIST] = STATS_CACHE_NONE,
+};
+
 /* Logged and counted once, with the status the client got (499: it hung up). */
 static void req_log_end(struct req *r, int status, size_t bytes)
 {
 	req_set_step(r, REQ_STEP_done);
-	json_t *client = log_client(r->er);
 	struct reqlog l = {
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
-		.client = json_string_value(client),
+		.er = r->er,
 	};
 	req_log_write(&l, status, bytes);
-	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
-	stats_request_cache(l.cache, l.duration_s);
+	stats_request_cache(req_stats_cache[r->cache.xcache], l.duration_s);
 }
 
 static void req_free(struct req *r)
