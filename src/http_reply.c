@@ -12,10 +12,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/util.h>
 
 const char *http_reason(int status)
 {
@@ -153,6 +156,31 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 		evbuffer_free(b);
 }
 
+/* The Date header, as evhttp would add it (evhttp_maybe_add_date_header:
+ * HTTP/1.1 answers, RFC 1123 via evutil_date_rfc1123, after every header
+ * of ours) but formatted once a second per thread instead of per answer:
+ * evhttp adds its own only when there is none. The request's version is
+ * read from http_struct.h, libevent's public (if discouraged) layout. */
+static void http_reply_date(struct evhttp_request *er)
+{
+	static _Thread_local time_t at = (time_t)-1;
+	static _Thread_local char date[50];
+	if (er->major != 1 || er->minor < 1)
+		return;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(er);
+	if (evhttp_find_header(h, "Date"))
+		return;
+	time_t now = time(NULL);
+	if (now != at) {
+		struct tm tm;
+		date[0] = '\0';
+		if (gmtime_r(&now, &tm) && evutil_date_rfc1123(date, sizeof date, &tm) > 0)
+			at = now;
+	}
+	if (date[0] && at == now)
+		evhttp_add_header(h, "Date", date);
+}
+
 /* evhttp_send_reply, and the answer written at once. A bufferevent writes
  * only when epoll reports the socket writable: an epoll_ctl to ask, a trip
  * through the loop, and another epoll_ctl to stop asking. A reply to a
@@ -167,6 +195,7 @@ void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	if (bev)
 		bufferevent_incref(bev);
+	http_reply_date(er);
 	evhttp_send_reply(er, status, http_reason(status), body);
 	if (!bev)
 		return;
