@@ -263,7 +263,8 @@ static void req_free(struct req *r)
 static enum req_go req_reply(struct req *r, int status, struct evbuffer *body, const char *ctype)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
-	req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
+	if (r->cache.flight)   /* only a leader has waiters to hand its answer to */
+		req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
 	size_t bytes = body ? evbuffer_get_length(body) : 0;
 	if (ctype && *ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
