@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -297,12 +298,28 @@ static bool conn_has_body(struct evkeyvalq *h)
 	return evhttp_find_header(h, "Transfer-Encoding") || (cl && strspn(cl, "0") != strlen(cl));
 }
 
+/* Holds the input back from evhttp (HOLD: the read low-water mark out of
+ * reach) or lets it read (0). bufferevent_setwatermark sets the mark and
+ * then re-adds the read event, re-arming its time-out, which evhttp does
+ * itself each time it starts to read a request: about 400 instructions,
+ * twice a request, for nothing. With no high mark (evhttp sets none) the
+ * mark is all setwatermark changes, so it is set directly
+ * (bufferevent_struct.h, libevent's public layout); were a high mark ever
+ * set, setwatermark is asked as before. */
+static void conn_hold(struct conn *c, bool hold)
+{
+	if (c->bev->wm_read.high == 0)
+		c->bev->wm_read.low = hold ? SIZE_MAX : 0;
+	else
+		bufferevent_setwatermark(c->bev, EV_READ, hold ? SIZE_MAX : 0, 0);
+}
+
 /* The header block passed: evhttp reads on from here, within the body
  * deadline when there is a BODY. */
 static void conn_head_pass(struct conn *c, bool body)
 {
 	c->phase = CONN_BODY;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	conn_hold(c, false);
 	if (body)
 		conn_arm(c, false);
 	else if (evtimer_pending(c->deadline, NULL))
@@ -374,7 +391,7 @@ static void conn_head_begin(struct conn *c)
 {
 	c->phase = CONN_HEAD;
 	c->scanned = 0;
-	bufferevent_setwatermark(c->bev, EV_READ, SIZE_MAX, 0);
+	conn_hold(c, true);
 }
 
 static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -415,7 +432,7 @@ static void conn_request_done(struct evhttp_request *er, void *arg)
 	/* Part of a pipelined request: evhttp's deferred read parses it now,
 	 * whatever the mark says, so it cannot be held back; its deadline runs. */
 	c->phase = CONN_BODY;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	conn_hold(c, false);
 }
 
 static void conn_shed(struct conn *c, int max)
