@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -306,6 +307,34 @@ static bool conn_has_body(struct evkeyvalq *h)
 	return evhttp_find_header(h, "Transfer-Encoding") || (cl && strspn(cl, "0") != strlen(cl));
 }
 
+/* Holds the input back from evhttp (HOLD: the read low-water mark out of
+ * reach) or lets it read (0). bufferevent_setwatermark sets the mark and
+ * then re-adds the read event, re-arming its time-out, which evhttp does
+ * itself each time it starts to read a request: about 400 instructions,
+ * twice a request, for nothing. With no high mark (evhttp sets none) the
+ * mark is all setwatermark changes, so it is set directly
+ * (bufferevent_struct.h, libevent's public layout); were a high mark ever
+ * set, setwatermark is asked as before. */
+static void conn_hold(struct conn *c, bool hold)
+{
+	if (c->bev->wm_read.high == 0)
+		c->bev->wm_read.low = hold ? SIZE_MAX : 0;
+	else
+		bufferevent_setwatermark(c->bev, EV_READ, hold ? SIZE_MAX : 0, 0);
+}
+
+/* The header block passed: evhttp reads on from here, within the body
+ * deadline when there is a BODY. */
+static void conn_head_pass(struct conn *c, bool body)
+{
+	c->phase = CONN_BODY;
+	conn_hold(c, false);
+	if (body)
+		conn_arm(c, false);
+	else if (evtimer_pending(c->deadline, NULL))
+		evtimer_del(c->deadline);
+}
+
 /* Looks for the end of the header block in the held-back input; when it
  * is there, the head check, then evhttp may read. */
 static void conn_head_scan(struct conn *c)
@@ -313,16 +342,26 @@ static void conn_head_scan(struct conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	if (evbuffer_get_length(in) == 0)
 		return;
-	if (!evtimer_pending(c->deadline, NULL))
-		conn_arm(c, true);
 	ssize_t end = http_headblock_end(in, &c->scanned);
 	size_t max = c->cs->owner.max_headers;
 	if (end < 0 ? evbuffer_get_length(in) > max : (size_t)end > max) {
 		conn_refuse(c, 431, "the request's header block is larger than 64 KiB");
 		return;
 	}
-	if (end < 0)
+	if (end < 0) {
+		/* The header deadline runs from the block's first byte. (A block
+		 * that is all there is refused, or given the body deadline, or
+		 * none, below: its header deadline would go at once.) */
+		if (!evtimer_pending(c->deadline, NULL))
+			conn_arm(c, true);
 		return;
+	}
+	/* Most requests declare no body: the head check has nothing to do
+	 * with them, and their header list is evhttp's to build. */
+	if (http_headblock_plain((const char *)evbuffer_pullup(in, end), (size_t)end)) {
+		conn_head_pass(c, false);
+		return;
+	}
 	struct evkeyvalq h;
 	TAILQ_INIT(&h);
 	char detail[256] = "", target[512];
@@ -352,12 +391,7 @@ static void conn_head_scan(struct conn *c)
 		conn_refuse(c, status, detail);
 		return;
 	}
-	c->phase = CONN_BODY;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);   /* evhttp reads on from here */
-	if (body)
-		conn_arm(c, false);
-	else
-		evtimer_del(c->deadline);
+	conn_head_pass(c, body);
 }
 
 static void conn_input_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
@@ -374,7 +408,7 @@ static void conn_head_begin(struct conn *c)
 {
 	c->phase = CONN_HEAD;
 	c->scanned = 0;
-	bufferevent_setwatermark(c->bev, EV_READ, SIZE_MAX, 0);
+	conn_hold(c, true);
 }
 
 static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -415,7 +449,7 @@ static void conn_request_done(struct evhttp_request *er, void *arg)
 	/* Part of a pipelined request: evhttp's deferred read parses it now,
 	 * whatever the mark says, so it cannot be held back; its deadline runs. */
 	c->phase = CONN_BODY;
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	conn_hold(c, false);
 }
 
 static void conn_shed(struct conn *c, int max)

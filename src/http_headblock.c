@@ -18,11 +18,46 @@
 #include <sys/socket.h>
 #include <event2/http.h>
 
+/* http_headblock_end over B (LEN bytes in one piece, pulled up without a
+ * copy): a memchr per line instead of a search, a pointer set and a copy. */
+static ssize_t http_headblock_end_flat(const char *b, size_t len, size_t *scanned)
+{
+	size_t i = *scanned;
+	for (;;) {
+		const char *nl = memchr(b + i, '\n', len - i);
+		if (!nl) {
+			*scanned = len;
+			return -1;
+		}
+		i = (size_t)(nl - b);
+		size_t have = len - i - 1;
+		if (have == 0) {
+			*scanned = i;   /* look at this line end again when more comes */
+			return -1;
+		}
+		if (b[i + 1] == '\n')
+			return (ssize_t)(i + 2);
+		if (b[i + 1] == '\r') {
+			if (have < 2) {
+				*scanned = i;
+				return -1;
+			}
+			if (b[i + 2] == '\n')
+				return (ssize_t)(i + 3);
+		}
+		i++;
+	}
+}
+
 ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned)
 {
 	size_t len = evbuffer_get_length(in);
 	struct evbuffer_ptr p;
-	if (*scanned >= len || evbuffer_ptr_set(in, &p, *scanned, EVBUFFER_PTR_SET) < 0)
+	if (*scanned >= len)
+		return -1;
+	if (evbuffer_get_contiguous_space(in) == len)   /* the usual case: one chunk */
+		return http_headblock_end_flat((const char *)evbuffer_pullup(in, -1), len, scanned);
+	if (evbuffer_ptr_set(in, &p, *scanned, EVBUFFER_PTR_SET) < 0)
 		return -1;
 	for (;;) {
 		p = evbuffer_search(in, "\n", 1, &p);
@@ -155,4 +190,40 @@ void http_headblock_reply(int fd, int status, const char *reason, const char *bo
 			 "Connection: close\r\n\r\n%.*s", status, reason, len, (int)len, body);
 	if (n > 0 && (size_t)n < sizeof buf)
 		(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Mirrors http_headblock_parse line for line, building nothing: true only
+ * where it would return 0, and only when no line is named Content-Length
+ * or Transfer-Encoding (so conn_has_body would say no). Anything unusual
+ * (a long line, a name that is not a token, a bare CR) answers false, and
+ * the caller parses. */
+bool http_headblock_plain(const char *blk, size_t len)
+{
+	const char *end = blk + len, *line = blk;
+	bool first = true;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		if (!nl)
+			return false;
+		size_t n = (size_t)(nl - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			return !first;
+		if (!first) {
+			const char *colon = memchr(line, ':', n);
+			if (!colon || colon == line || memchr(line, '\0', n))
+				return false;
+			size_t nl_ = (size_t)(colon - line);
+			if (n >= 4096 || nl_ >= 256 || !http_headblock_name_ok(line, nl_) ||
+			    memchr(colon, '\r', (size_t)(line + n - colon)))   /* evhttp refuses a bare CR in a value */
+				return false;
+			if ((nl_ == 14 && strncasecmp(line, "Content-Length", 14) == 0) ||
+			    (nl_ == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0))
+				return false;
+		}
+		first = false;
+		line = nl + 1;
+	}
+	return false;
 }

@@ -3,6 +3,7 @@
  * hands over. */
 #ifndef FG_HTTP_HEADBLOCK_H
 #define FG_HTTP_HEADBLOCK_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <event2/buffer.h>
@@ -22,6 +23,12 @@ ssize_t http_headblock_end(struct evbuffer *in, size_t *scanned);
  * colon, a folded line): either way the request is refused with 400, as
  * evhttp would refuse what it could not read either. */
 int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char *target, size_t tlen);
+/* True when the block BLK (LEN bytes) is one http_headblock_parse reads
+ * (it would return 0) and it names no Content-Length or Transfer-Encoding
+ * header: a request without a body, which the head check has nothing to
+ * do with, so its header list need not be built. False otherwise (then
+ * parse it). */
+bool http_headblock_plain(const char *blk, size_t len);
 /* Writes STATUS with REASON and the JSON BODY (LEN bytes) and "Connection: close" to
  * FD, once, without blocking (a best effort: the connection is closed
  * next). */

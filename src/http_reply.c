@@ -9,13 +9,16 @@
  * Never: know of workers, binds or requests beyond the evhttp_request it
  * answers. */
 #include "http_reply.h"
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <jansson.h>
+#include <event2/http_struct.h>
+#include <event2/util.h>
 
 const char *http_reason(int status)
 {
@@ -42,16 +45,105 @@ const char *http_reason(int status)
 	}
 }
 
+/* Whether S (N bytes) is UTF-8 as jansson checks it (utf8_check_string):
+ * no stray continuation byte, no overlong form, no surrogate, nothing
+ * above U+10FFFF. json_pack refuses a string that is not, so neither is
+ * one taken here. */
+static bool http_utf8_ok(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned u = s[i];
+		if (u < 0x80)
+			continue;
+		size_t k;
+		unsigned v;
+		if (u >= 0xC2 && u <= 0xDF)
+			k = 2, v = u & 0x1F;
+		else if (u >= 0xE0 && u <= 0xEF)
+			k = 3, v = u & 0x0F;
+		else if (u >= 0xF0 && u <= 0xF4)
+			k = 4, v = u & 0x07;
+		else
+			return false;
+		if (k > n - i)
+			return false;
+		for (size_t j = 1; j < k; j++) {
+			if (s[i + j] < 0x80 || s[i + j] > 0xBF)
+				return false;
+			v = (v << 6) + (s[i + j] & 0x3F);
+		}
+		if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (k == 3 && v < 0x800) || (k == 4 && v < 0x10000))
+			return false;
+		i += k - 1;
+	}
+	return true;
+}
+
+/* S (N bytes, UTF-8) as the inside of a JSON string into OUT, escaped
+ * as jansson's json_dumps escapes without flags: '"', '\\', the short
+ * forms of \b \f \n \r \t, \u00XX (upper-case hex) for the other control
+ * characters; everything else (non-ASCII, '/', DEL) as it is. Returns the
+ * end of what was written (at most 6 * N bytes). */
+static char *http_json_escape(char *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\') {
+			*out++ = (char)ch;
+			continue;
+		}
+		*out++ = '\\';
+		switch (ch) {
+		case '"': *out++ = '"'; break;
+		case '\\': *out++ = '\\'; break;
+		case '\b': *out++ = 'b'; break;
+		case '\f': *out++ = 'f'; break;
+		case '\n': *out++ = 'n'; break;
+		case '\r': *out++ = 'r'; break;
+		case '\t': *out++ = 't'; break;
+		default:
+			*out++ = 'u';
+			*out++ = '0';
+			*out++ = '0';
+			*out++ = hex[ch >> 4];
+			*out++ = hex[ch & 15];
+			break;
+		}
+	}
+	return out;
+}
+
+/* {"errors":[{"title":T,"detail":D,"source":"fleetgate"}]}, byte for byte
+ * what json_pack + json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER) wrote
+ * (tests/check_http_reply.c compares the two), written straight into the
+ * buffer: jansson built and freed a tree of five values and a string for
+ * it, a third of what a 403 cost. A DETAIL that is NULL or not UTF-8
+ * gives an empty body, as json_pack's refusal did. */
 struct evbuffer *http_error_body(int status, const char *detail)
 {
-	json_t *e = json_pack("{s:[{s:s,s:s,s:s}]}", "errors", "title", http_reason(status),
-			      "detail", detail, "source", "fleetgate");
-	char *s = json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	static const char head[] = "{\"errors\":[{\"title\":\"", mid[] = "\",\"detail\":\"",
+			  tail[] = "\",\"source\":\"fleetgate\"}]}";
 	struct evbuffer *b = evbuffer_new();
-	if (s && b)
-		evbuffer_add(b, s, strlen(s));
-	free(s);
-	json_decref(e);
+	if (!b || !detail)
+		return b;
+	const char *title = http_reason(status);
+	size_t tn = strlen(title), dn = strlen(detail);
+	if (!http_utf8_ok((const unsigned char *)detail, dn))
+		return b;
+	size_t room = sizeof head + sizeof mid + sizeof tail + 6 * (tn + dn);
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(b, (ev_ssize_t)room, &v, 1) < 1 || v.iov_len < room)
+		return b;
+	char *p = v.iov_base;
+	memcpy(p, head, sizeof head - 1);
+	p = http_json_escape(p + sizeof head - 1, title, tn);
+	memcpy(p, mid, sizeof mid - 1);
+	p = http_json_escape(p + sizeof mid - 1, detail, dn);
+	memcpy(p, tail, sizeof tail - 1);
+	p += sizeof tail - 1;
+	v.iov_len = (size_t)(p - (char *)v.iov_base);
+	evbuffer_commit_space(b, &v, 1);
 	return b;
 }
 
@@ -62,6 +154,31 @@ void http_send_error(struct evhttp_request *er, int status, const char *detail)
 	http_reply(er, status, b);
 	if (b)
 		evbuffer_free(b);
+}
+
+/* The Date header, as evhttp would add it (evhttp_maybe_add_date_header:
+ * HTTP/1.1 answers, RFC 1123 via evutil_date_rfc1123, after every header
+ * of ours) but formatted once a second per thread instead of per answer:
+ * evhttp adds its own only when there is none. The request's version is
+ * read from http_struct.h, libevent's public (if discouraged) layout. */
+static void http_reply_date(struct evhttp_request *er)
+{
+	static _Thread_local time_t at = (time_t)-1;
+	static _Thread_local char date[50];
+	if (er->major != 1 || er->minor < 1)
+		return;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(er);
+	if (evhttp_find_header(h, "Date"))
+		return;
+	time_t now = time(NULL);
+	if (now != at) {
+		struct tm tm;
+		date[0] = '\0';
+		if (gmtime_r(&now, &tm) && evutil_date_rfc1123(date, sizeof date, &tm) > 0)
+			at = now;
+	}
+	if (date[0] && at == now)
+		evhttp_add_header(h, "Date", date);
 }
 
 /* evhttp_send_reply, and the answer written at once. A bufferevent writes
@@ -78,6 +195,7 @@ void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	if (bev)
 		bufferevent_incref(bev);
+	http_reply_date(er);
 	evhttp_send_reply(er, status, http_reason(status), body);
 	if (!bev)
 		return;

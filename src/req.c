@@ -111,15 +111,21 @@ void req_woken(struct req *r)
 
 /* ---- the one exit ---------------------------------------------------------- */
 
-/* What the access and audit lines say of R; CLIENT is log_client's. */
-void req_reqlog(struct req *r, struct reqlog *l, json_t *client)
+/* X-Cache as the latency histograms of /stats group it. */
+static const enum stats_cache req_stats_cache[] = {
+	[REQCACHE_BYPASS] = STATS_CACHE_BYPASS, [REQCACHE_HIT] = STATS_CACHE_HIT, [REQCACHE_MISS] = STATS_CACHE_MISS,
+	[REQCACHE_STALE] = STATS_CACHE_STALE, [REQCACHE_LIST] = STATS_CACHE_NONE,
+};
+
+/* What the access and audit lines say of R. */
+void req_reqlog(struct req *r, struct reqlog *l)
 {
 	*l = (struct reqlog){
 		.rid = r->rid, .tenant = r->tenant ? r->tenant->name : NULL, .method = r->method,
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
-		.client = json_string_value(client),
+		.er = r->er,
 	};
 }
 
@@ -128,13 +134,11 @@ void req_reqlog(struct req *r, struct reqlog *l, json_t *client)
 uint64_t req_log_end(struct req *r, int status, size_t bytes)
 {
 	req_set_step(r, REQ_STEP_done);
-	json_t *client = log_client(r->er);
 	struct reqlog l;
-	req_reqlog(r, &l, client);
+	req_reqlog(r, &l);
 	uint64_t seq = req_log_write(&l, status, bytes);
-	json_decref(client);
 	stats_request(r->tenant_slot, r->rm.route, status, l.duration_s);
-	stats_request_cache(l.cache, l.duration_s);
+	stats_request_cache(req_stats_cache[r->cache.xcache], l.duration_s);
 	return seq;
 }
 
@@ -176,7 +180,8 @@ static void req_free(struct req *r)
 enum req_go req_reply(struct req *r, int status, struct evbuffer *body, const char *ctype)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->er);
-	req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
+	if (r->cache.flight)   /* only a leader has waiters to hand its answer to */
+		req_cache_publish(&r->cache, status, body, ctype, evhttp_find_header(h, "Retry-After"), clock_now());
 	size_t bytes = body ? evbuffer_get_length(body) : 0;
 	if (ctype && *ctype)
 		evhttp_add_header(h, "Content-Type", ctype);

@@ -138,5 +138,5 @@ enum req_go req_fail(struct req *r, const char *why, int status, int retry_after
  * answer goes out, or the step that waited runs again. */
 void req_audit_synced(void *arg);
 struct reqlog;
-void req_reqlog(struct req *r, struct reqlog *l, json_t *client);
+void req_reqlog(struct req *r, struct reqlog *l);
 #endif

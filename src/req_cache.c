@@ -43,6 +43,33 @@ static void req_cache_label(struct reqcache *rc, enum reqcache_xcache x, const c
 	va_end(ap);
 }
 
+/* V in decimal into OUT (room for 21 bytes); returns its length. The hit
+ * path's numbers (ttl, Age) without a trip through printf. */
+static size_t req_cache_ltoa(char *out, long v)
+{
+	char t[24];
+	size_t n = 0, k = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	do
+		t[n++] = (char)('0' + u % 10);
+	while ((u /= 10) > 0);
+	if (v < 0)
+		out[k++] = '-';
+	while (n)
+		out[k++] = t[--n];
+	out[k] = '\0';
+	return k;
+}
+
+/* A fresh hit's label: "fleetgate; hit; ttl=N". */
+static void req_cache_label_hit(struct reqcache *rc, long ttl)
+{
+	static const char pre[] = "fleetgate; hit; ttl=";
+	rc->xcache = REQCACHE_HIT;
+	memcpy(rc->detail, pre, sizeof pre - 1);
+	req_cache_ltoa(rc->detail + sizeof pre - 1, ttl);
+}
+
 /* Whether a header value lists TOKEN (case-insensitive), e.g. no-cache. */
 static bool req_cache_header_has(const char *v, const char *token)
 {
@@ -103,7 +130,7 @@ enum cache_lookup_result req_cache_lookup(struct reqcache *rc, double now, struc
 	switch (res) {
 	case CACHE_HIT:
 		stats_inc(STAT_cache_hits);
-		req_cache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%ld", (long)floor((*a)->fresh_until - now));
+		req_cache_label_hit(rc, (long)floor((*a)->fresh_until - now));
 		if (!cache_key_is_list(rc->key) && cache_answer_first_read(*a))
 			up_listread_note_read(rc->key, (*a)->stored_at, (*a)->fresh_until, now);
 		break;
@@ -237,7 +264,7 @@ struct cache_answer *req_cache_stale(struct reqcache *rc, double now, bool forwa
 	if (ttl >= 0) {
 		/* Stored again by another request meanwhile: simply a hit. */
 		stats_inc(STAT_cache_hits);
-		req_cache_label(rc, REQCACHE_HIT, "fleetgate; hit; ttl=%ld", ttl);
+		req_cache_label_hit(rc, ttl);
 	} else {
 		stats_inc(STAT_cache_stale);
 		if (forwarded)
@@ -352,7 +379,7 @@ struct evbuffer *req_cache_render(const struct reqcache *rc, struct cache_answer
 	char v[32];
 	if (rc->xcache == REQCACHE_HIT || rc->xcache == REQCACHE_STALE) {
 		double age = now - a->stored_at;
-		snprintf(v, sizeof v, "%ld", age > 0 ? (long)age : 0L);
+		req_cache_ltoa(v, age > 0 ? (long)age : 0L);
 		evhttp_add_header(h, "Age", v);
 	}
 	if (a->retry_after >= 0) {

@@ -7,6 +7,8 @@
 #include "method.h"
 #include "req_route.h"
 
+struct evhttp_request;
+
 #define REQLOG_ID_LEN 64   /* longest X-Request-Id kept from a client */
 
 /* What the lines say of one request. */
@@ -23,7 +25,8 @@ struct reqlog {
 	double duration_s;
 	double upstream_ms;
 	const char *cache;          /* X-Cache */
-	const char *client;         /* ADDR:PORT, [V6]:PORT or "unix" */
+	struct evhttp_request *er;  /* its client (ADDR:PORT, [V6]:PORT or "unix")
+				     * is named only when a line is written */
 };
 
 /* The access line (when the access log is on) and, for a mutating route,

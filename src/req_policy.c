@@ -282,21 +282,42 @@ void req_policy_vins_free(char **vins, size_t n)
 
 /* "VIN A is not ..." or "VINs A, B and 3 more are not ...": every denied
  * VIN that fits in DETAIL is named, the rest counted. */
+/* S (N bytes) appended at LEN of DETAIL as snprintf would: cut to what
+ * fits, always terminated; returns LEN + N (the length it would have). */
+static size_t req_policy_put(char *detail, size_t detaillen, size_t len, const char *s, size_t n)
+{
+	if (len < detaillen) {
+		size_t k = n < detaillen - len - 1 ? n : detaillen - len - 1;
+		memcpy(detail + len, s, k);
+		detail[len + k] = '\0';
+	}
+	return len + n;
+}
+
+/* "VIN X is not allowed for tenant T (...)", or "VINs X, Y and 3 more
+ * are ...": the text four snprintf calls made, built from its pieces (a
+ * 403 is a common answer). */
 static void req_policy_denied_detail(const struct fg_tenant *t, char **denied, size_t n,
 				 char *detail, size_t detaillen)
 {
-	char tail[192];
-	snprintf(tail, sizeof(tail), " %s not allowed for tenant %s (not in its vins, vin_file or vin_prefixes)",
-		 n == 1 ? "is" : "are", t->name);
-	size_t room = detaillen > strlen(tail) + 32 ? detaillen - strlen(tail) - 32 : 0;
-	size_t len = (size_t)snprintf(detail, detaillen, "%s", n == 1 ? "VIN" : "VINs");
+	static const char t1[] = " not allowed for tenant ", t2[] = " (not in its vins, vin_file or vin_prefixes)";
+	char tail[192];   /* " is|are" t1 NAME t2, cut to 191 bytes */
+	size_t tl = req_policy_put(tail, sizeof tail, 0, n == 1 ? " is" : " are", n == 1 ? 3 : 4);
+	tl = req_policy_put(tail, sizeof tail, tl, t1, sizeof t1 - 1);
+	tl = req_policy_put(tail, sizeof tail, tl, t->name, strlen(t->name));
+	tl = req_policy_put(tail, sizeof tail, tl, t2, sizeof t2 - 1);
+	tl = tl < sizeof tail ? tl : sizeof tail - 1;
+	size_t room = detaillen > tl + 32 ? detaillen - tl - 32 : 0;
+	size_t len = req_policy_put(detail, detaillen, 0, n == 1 ? "VIN" : "VINs", n == 1 ? 3 : 4);
 	size_t shown = 0;
-	for (; shown < n && len + 2 + FG_VIN_LEN < room; shown++)
-		len += (size_t)snprintf(detail + len, detaillen - len, "%s %s", shown ? "," : "", denied[shown]);
+	for (; shown < n && len + 2 + FG_VIN_LEN < room; shown++) {
+		len = req_policy_put(detail, detaillen, len, shown ? ", " : " ", shown ? 2 : 1);
+		len = req_policy_put(detail, detaillen, len, denied[shown], strlen(denied[shown]));
+	}
 	if (shown < n && len < detaillen)
 		len += (size_t)snprintf(detail + len, detaillen - len, " and %zu more", n - shown);
 	if (len < detaillen)
-		snprintf(detail + len, detaillen - len, "%s", tail);
+		req_policy_put(detail, detaillen, len, tail, tl);
 }
 
 static int req_policy_check_method(const struct fg_tenant *t, enum fg_route route, char *detail,
@@ -505,14 +526,25 @@ int req_policy_parse_body(enum fg_route route, const char *content_type, const u
 	return 400;
 }
 
-static bool req_policy_header_repeated(struct evkeyvalq *h, const char *name)
+/* The credential headers in one pass over H: the first Authorization
+ * and X-API-Key (as evhttp_find_header finds them) and whether either
+ * comes more than once. */
+static bool req_policy_credential_headers(struct evkeyvalq *h, const char **auth, const char **key)
 {
-	int n = 0;
+	int nauth = 0, nkey = 0;
 	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, h, next)
-		if (strcasecmp(kv->key, name) == 0 && ++n > 1)
-			return true;
-	return false;
+	*auth = *key = NULL;
+	if (h)
+		TAILQ_FOREACH(kv, h, next) {
+			if (strcasecmp(kv->key, "Authorization") == 0) {
+				if (!nauth++)
+					*auth = kv->value;
+			} else if (strcasecmp(kv->key, "X-API-Key") == 0) {
+				if (!nkey++)
+					*key = kv->value;
+			}
+		}
+	return nauth > 1 || nkey > 1;
 }
 
 const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, const char *listener_spec,
@@ -520,19 +552,17 @@ const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, cons
 					     struct fg_attribution *how, enum fg_attr_result *res)
 {
 	struct fg_attribution dummy;
+	const char *authz, *key;
 	if (!how)
 		how = &dummy;
-	if (h && !listener_spec &&
-	    (req_policy_header_repeated(h, "Authorization") || req_policy_header_repeated(h, "X-API-Key"))) {
+	if (req_policy_credential_headers(h, &authz, &key) && !listener_spec) {
 		memset(how, 0, sizeof *how);
 		*res = FG_ATTR_AMBIGUOUS;
 		return NULL;
 	}
-	const char *authz = h ? evhttp_find_header(h, "Authorization") : NULL;
 	if (token_route && authz && req_attr_is_basic(authz))
 		authz = NULL;   /* the client's authentication: req_localtoken.c's */
-	return req_policy_attribute_by(c, listener_spec, authz, h ? evhttp_find_header(h, "X-API-Key") : NULL, peer,
-				       !token_route, how, res);
+	return req_policy_attribute_by(c, listener_spec, authz, key, peer, !token_route, how, res);
 }
 
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,

@@ -56,12 +56,10 @@ enum req_go req_upstream_forward(struct req *r)
 	if (req_route_is_mutation(r->rm.route) && !r->intent_logged) {
 		/* Before the upstream may act: the intent line, written at once
 		 * (with audit_sync, on disk before the exchange starts). */
-		json_t *client = log_client(r->er);
 		struct reqlog l;
-		req_reqlog(r, &l, client);
+		req_reqlog(r, &l);
 		r->intent_logged = true;
 		struct audit_waiter *aw = log_audit_wait(req_log_intent(&l), http_worker_base(r->w), req_audit_synced, r);
-		json_decref(client);
 		if (aw)
 			return req_wait(r, REQ_WAIT_AUDIT, aw, 0);
 	}

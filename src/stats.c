@@ -34,7 +34,10 @@ struct stats_hist {
 
 /* request_duration_by_cache_seconds{cache}: hits take a tenth of a
  * millisecond, misses an upstream round trip; one histogram hides both. */
-static const char *const stats_cache_names[] = { "hit", "miss", "stale", "bypass", "none" };
+static const char *const stats_cache_names[] = {   /* by enum stats_cache */
+	[STATS_CACHE_HIT] = "hit", [STATS_CACHE_MISS] = "miss", [STATS_CACHE_STALE] = "stale",
+	[STATS_CACHE_BYPASS] = "bypass", [STATS_CACHE_NONE] = "none",
+};
 #define STATS_NCACHE (sizeof stats_cache_names / sizeof *stats_cache_names)
 
 struct stats_shard {
@@ -131,16 +134,12 @@ void stats_request(int slot, enum fg_route route, int status, double secs)
 	stats_hist_add(&s->req_lat, secs);
 }
 
-void stats_request_cache(const char *x_cache, double secs)
+void stats_request_cache(enum stats_cache result, double secs)
 {
 	struct stats_shard *s = stats_self;
-	size_t i = STATS_NCACHE - 1;
 	if (!s)
 		return;
-	for (size_t k = 0; x_cache && k < STATS_NCACHE - 1; k++)
-		if (strcasecmp(x_cache, stats_cache_names[k]) == 0)
-			i = k;
-	stats_hist_add(&s->cache_lat[i], secs);
+	stats_hist_add(&s->cache_lat[(size_t)result < STATS_NCACHE ? result : STATS_CACHE_NONE], secs);
 }
 
 void stats_upstream(int status, double secs)

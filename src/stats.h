@@ -83,9 +83,11 @@ void stats_add(enum stats_id id, uint64_t n);
 /* One answered request: its tenant slot (-1 = none), route, status and
  * duration in seconds. */
 void stats_request(int tenant_slot, enum fg_route route, int status, double secs);
-/* The same request's duration by its X-Cache value (HIT, MISS, STALE,
- * BYPASS; NULL = not a cacheable read), for a histogram per result. */
-void stats_request_cache(const char *x_cache, double secs);
+/* A request's cache result, for the histogram per result (X-Cache HIT,
+ * MISS, STALE, BYPASS; NONE for the rest, e.g. MISS-LIST). */
+enum stats_cache { STATS_CACHE_HIT, STATS_CACHE_MISS, STATS_CACHE_STALE, STATS_CACHE_BYPASS, STATS_CACHE_NONE };
+/* The same request's duration by its cache result. */
+void stats_request_cache(enum stats_cache result, double secs);
 /* One upstream exchange: status (0 = transport failure) and duration. */
 void stats_upstream(int status, double secs);
 /* A reload's outcome: counts it (config.reloads or .reload_failures) and
