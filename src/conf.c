@@ -77,7 +77,7 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 #define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
 
-static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis" };
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "webhook" };
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -208,7 +208,8 @@ static int conf_apply(struct conf_load *L, size_t i, const char *text, char *err
 
 	switch (sp->type) {
 	case CT_ADDRS:
-		return conf_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
+		return conf_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0 ||
+					strcmp(config_keys[i].section, "webhook") == 0,
 					  err, errlen);
 	case CT_INT:
 		if (conf_parse_int(text, &iv, err, errlen) < 0 ||
@@ -345,6 +346,22 @@ static int conf_auto_connections(int workers, int admin_max)
 static void conf_derive_local_token_keys(struct conf_load *L);
 
 /* Defaults that depend on other keys, and the rules that span keys. */
+/* [webhook]: a listener needs the console's secret (an unsigned delivery
+ * is never accepted), and the path is an absolute one without a query. */
+static void conf_derive_webhook(struct conf_load *L)
+{
+	struct fg_config *c = L->c;
+	if (c->webhook_listen.n && conf_secret_empty(&c->webhook_secret))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "listen"),
+			   "[webhook] listen needs secret (the one set in the High Mobility console)");
+	if (!conf_secret_empty(&c->webhook_secret_previous) && conf_secret_empty(&c->webhook_secret))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "secret_previous"),
+			   "[webhook] secret_previous needs secret");
+	if (c->webhook_path && (c->webhook_path[0] != '/' || strpbrk(c->webhook_path, "?# \t")))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "path"),
+			   "[webhook] path must begin with / and hold no query, fragment or blank");
+}
+
 static void conf_derive(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
@@ -387,6 +404,7 @@ static void conf_derive(struct conf_load *L)
 	if (!conf_secret_empty(&c->redis_signing_key_previous) && conf_secret_empty(&c->redis_signing_key))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "signing_key_previous"),
 			   "[redis] signing_key_previous needs signing_key");
+	conf_derive_webhook(L);
 }
 
 /* The AEAD keys of sealed local tokens (req_localtoken.c), derived from
@@ -481,6 +499,7 @@ static void conf_unix_listeners(struct conf_load *L)
 	}
 	conf_unix_perms(c, &c->listen);
 	conf_unix_perms(c, &c->admin_listen);
+	conf_unix_perms(c, &c->webhook_listen);
 	for (size_t t = 0; t < c->ntenants; t++)
 		conf_unix_perms(c, &c->tenants[t]->listen);
 }
@@ -620,6 +639,8 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 			  conf_line(L, "gateway", "admin_listen"));
 	conf_listen_check_admin(c->path, &c->admin_listen, c->admin_token_sha256 || c->admin_open, L->errs,
 				conf_line(L, "gateway", "admin_listen"));
+	conf_listen_check_webhook(c->path, &c->webhook_listen, &c->listen, &c->admin_listen, c->tenants,
+				  c->ntenants, L->errs, conf_line(L, "webhook", "listen"));
 	if (errs->n != nerr0)
 		goto fail;
 	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));

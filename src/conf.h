@@ -133,6 +133,21 @@ struct fg_config {
 	struct fg_secret redis_signing_key;          /* empty: entries unsigned */
 	struct fg_secret redis_signing_key_previous;
 
+	/* [webhook] (docs/webhooks.md): webhook_listen.n 0 = no webhook listener */
+	struct fg_addrlist webhook_listen;
+	char *webhook_path;
+	struct fg_secret webhook_secret;
+	struct fg_secret webhook_secret_previous;
+	size_t webhook_max_body_bytes;
+	int webhook_max_connections;
+	int webhook_header_timeout;
+	int webhook_body_timeout;
+	char *webhook_spool;     /* resolved folder, or NULL */
+	int webhook_max_age;
+	int webhook_dedupe_max;
+	int webhook_verify_delay_ms;
+	int webhook_reconcile_interval;
+
 	/* tenants, sorted by name */
 	struct fg_tenant **tenants;
 	size_t ntenants;

@@ -9,10 +9,12 @@
  * Never: accept a connection or read a request (the workers do). */
 #include "http_listen.h"
 #include "http_accept.h"
+#include "http_conn.h"
 #include "log.h"
 #include "http_headblock.h"
 #include "clock.h"
 #include "stats.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -153,6 +155,8 @@ static int listeners_wanted(const struct fg_config *c, struct want *out, int max
 		out[n++] = (struct want){ &c->listen.v[i], HTTP_ROLE_PUBLIC };
 	for (size_t i = 0; i < c->admin_listen.n && n < max; i++)
 		out[n++] = (struct want){ &c->admin_listen.v[i], HTTP_ROLE_ADMIN };
+	for (size_t i = 0; i < c->webhook_listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->webhook_listen.v[i], HTTP_ROLE_WEBHOOK };
 	for (size_t t = 0; t < c->ntenants; t++)
 		for (size_t i = 0; i < c->tenants[t]->listen.n && n < max; i++)
 			out[n++] = (struct want){ &c->tenants[t]->listen.v[i], HTTP_ROLE_TENANT };
@@ -227,7 +231,7 @@ static void listeners_announce(struct listener *l)
 int http_listen_serve(void)
 {
 	for (int k = 0; k < nlst; k++)
-		if (lst[k]->role != HTTP_ROLE_ADMIN && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
+		if (lst[k]->role != HTTP_ROLE_ADMIN && lst[k]->role != HTTP_ROLE_WEBHOOK && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
 			return -1;
 	return 0;
 }
@@ -250,17 +254,17 @@ void http_listen_commit(const struct fg_config *c)
 	int n = listeners_wanted(c, want, LISTEN_MAX);
 	/* Close the ones C no longer names; re-announce one whose role changed
 	 * (a shared listener that became a tenant's, or back). The admin
-	 * listener moves only with a restart (it is bound to the main loop). */
+	 * and webhook listeners move only with a restart (bound to the main loop). */
 	for (int k = 0; k < nlst;) {
 		struct listener *l = lst[k];
 		bool found;
 		enum http_role role = listeners_role(want, n, l->spec, &found);
-		if (l->role == HTTP_ROLE_ADMIN || (found && role == l->role)) {
+		if (l->role == HTTP_ROLE_ADMIN || l->role == HTTP_ROLE_WEBHOOK || (found && role == l->role)) {
 			k++;
 			continue;
 		}
 		http_workers_retire(l->spec, l->role);
-		if (found && role != HTTP_ROLE_ADMIN) {
+		if (found && role != HTTP_ROLE_ADMIN && role != HTTP_ROLE_WEBHOOK) {
 			log_info("listener %s changes role", l->spec);
 			l->role = role;
 			listeners_announce(l);
@@ -273,7 +277,7 @@ void http_listen_commit(const struct fg_config *c)
 	}
 	for (int k = 0; k < npending; k++) {
 		struct listener *l = pending[k];
-		if (l->role == HTTP_ROLE_ADMIN || nlst >= LISTEN_MAX) {
+		if (l->role == HTTP_ROLE_ADMIN || l->role == HTTP_ROLE_WEBHOOK || nlst >= LISTEN_MAX) {
 			log_warn("new listener %s takes effect after a restart", l->spec);
 			listener_close(l);
 			continue;
@@ -384,4 +388,112 @@ struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct
 			admin_guards[nadmin_guards++] = http_accept_new(evhttp_bound_socket_get_listener(bound));
 	}
 	return http;
+}
+
+/* ---- the webhook listener -------------------------------------------------
+ *
+ * The one port the internet reaches, served on the main base (deliveries
+ * are few and answered without waiting for the upstream, and a flood of
+ * them never takes a worker from the tenants) by a connection set of its
+ * own: the tenant listeners' machinery of http_conn.c, headers first (a
+ * delivery declaring a body over [webhook] max_body_bytes is refused on
+ * its headers), [webhook] header_timeout and body_timeout, and
+ * max_connections counted apart from the tenants'. */
+static struct {
+	struct http_listen_side side;
+	struct evhttp *http;
+	struct http_conns *conns;
+	atomic_long open;
+	struct acceptguard *guards[LISTEN_MAX];
+	int nguards;
+} wh;
+
+static void listen_webhook_request(struct evhttp_request *er, struct http_bind *b)
+{
+	(void)b;
+	wh.side.request(er);
+}
+
+/* Deliveries are answered at once: nothing waits that a hang-up could end. */
+static bool listen_webhook_gone(struct evhttp_connection *evcon)
+{
+	(void)evcon;
+	return false;
+}
+
+static int listen_webhook_head(struct http_bind *b, struct evhttp_connection *evcon, const char *target,
+			       struct evkeyvalq *h, char *detail, size_t len)
+{
+	(void)b;
+	(void)evcon;
+	return wh.side.head ? wh.side.head(target, h, detail, len) : 0;
+}
+
+static void listen_webhook_limits(void *arg, struct http_conn_limits *l)
+{
+	(void)arg;
+	wh.side.limits(&l->header_timeout, &l->body_timeout, &l->max_connections);
+}
+
+static struct bufferevent *listen_webhook_bev(struct event_base *base, void *arg)
+{
+	(void)arg;
+	return http_conn_bev_new(wh.conns, base, NULL);
+}
+
+static void listen_webhook_gencb(struct evhttp_request *er, void *arg)
+{
+	(void)arg;
+	http_conn_request(wh.conns, er, NULL);
+}
+
+int http_listen_webhook_bind(struct event_base *base, const struct http_listen_side *side)
+{
+	int n = 0;
+	for (int k = 0; k < nlst; k++)
+		n += lst[k]->role == HTTP_ROLE_WEBHOOK;
+	if (!n)
+		return 0;
+	wh.side = *side;
+	struct http_conn_owner o = {
+		.request = listen_webhook_request, .client_gone = listen_webhook_gone, .head = listen_webhook_head,
+		.limits = listen_webhook_limits, .max_headers = HTTP_MAX_HEADERS, .count = &wh.open,
+		.cap_name = "[webhook] max_connections",
+	};
+	wh.conns = http_conns_new(base, &o);
+	wh.http = wh.conns ? evhttp_new(base) : NULL;
+	if (!wh.http)
+		return -1;
+	evhttp_set_gencb(wh.http, listen_webhook_gencb, NULL);
+	evhttp_set_bevcb(wh.http, listen_webhook_bev, NULL);
+	evhttp_set_timeout(wh.http, 60);   /* idle keep-alive; requests have their own deadlines */
+	evhttp_set_max_body_size(wh.http, 1048576);   /* [webhook] max_body_bytes's ceiling */
+	evhttp_set_max_headers_size(wh.http, HTTP_MAX_HEADERS);
+	evhttp_set_default_content_type(wh.http, NULL);
+	for (int k = 0; k < nlst; k++) {
+		if (lst[k]->role != HTTP_ROLE_WEBHOOK)
+			continue;
+		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
+		if (d >= 0)
+			evutil_make_socket_nonblocking(d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(wh.http, d);
+		if (!bound)
+			return -1;
+		if (wh.nguards < LISTEN_MAX)
+			wh.guards[wh.nguards++] = http_accept_new(evhttp_bound_socket_get_listener(bound));
+	}
+	return 0;
+}
+
+long http_listen_webhook_connections(void) { return atomic_load(&wh.open); }
+
+void http_listen_webhook_unbind(void)
+{
+	while (wh.nguards > 0)
+		http_accept_free(wh.guards[--wh.nguards]);
+	if (wh.http)
+		evhttp_free(wh.http);   /* its connections close: conn_closed digs their graves */
+	wh.http = NULL;
+	http_conns_free(wh.conns);
+	wh.conns = NULL;
 }
