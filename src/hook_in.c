@@ -345,6 +345,8 @@ int hook_in_start(struct event_base *base, struct redis_conn *redis, const struc
 			log_warn("webhook: %zu malformed line(s) of %s/seen were dropped", bad, c->webhook_spool);
 		log_info("webhook: %ld delivery id(s) remembered from %s/seen", kept, c->webhook_spool);
 	}
+	if (redis_cache_on())
+		redis_cache_base_add(base);   /* connected before the first delivery's invalidation */
 	if (hook_verify_start(base, c) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
