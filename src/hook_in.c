@@ -383,6 +383,8 @@ bool hook_in_on(void) { return hk.on; }
 
 void hook_in_stats_json(json_t *root)
 {
+	if (!hk.on)
+		return;   /* no section, no status page panel, without a listener */
 	json_t *o = json_object(), *ev = json_object();
 	json_object_set_new(root, "webhooks", o);
 	json_object_set_new(o, "listening", json_boolean(hk.on));

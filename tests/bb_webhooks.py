@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -262,6 +263,25 @@ class Inbound(WebhookCase):
         self.assertIn("secret = <redacted>", r.stdout)
         for s in (SECRET, OLD_SECRET):
             self.assertNotIn(s, seen)
+
+    def test_status_page_panel_labels_every_shown_field(self):
+        v = vin(11)
+        self.cached(v)
+        self.s.vehicles([{"vin": v, "status": "revoking"}])
+        wait_for(lambda: self.hook()["verify"]["agreed"] == 1, what="verified")
+        page = self.g.admin("GET", "/").body.decode()
+        m = re.search(r'<section id="webhooks" data-if="webhooks" >(.*?)</section>', page, re.S)
+        self.assertTrue(m, "no webhooks panel")
+        rows = re.findall(r'<div><dt>([^<]+)</dt><dd data-k="([a-z_.]+)">([^<]*)</dd></div>', m.group(1))
+        self.assertEqual(len(rows), 14)
+        st = self.g.stats()
+        for label, key, shown in rows:
+            self.assertNotIn("_", label, "raw field name as a label: " + label)
+            val = st
+            for part in key.split("."):
+                val = val[part]
+            self.assertEqual(shown, str(val), key)
+        self.assertIn(("changes applied", "webhooks.events.fleet_clearance_changed.applied", "1"), rows)
 
     def test_connection_cap_of_its_own(self):
         self.g.stop()
