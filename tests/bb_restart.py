@@ -51,13 +51,14 @@ class ClientLoop:
     keep-alive: every request is a new connect()) until stopped, counting
     what became of each."""
 
-    def __init__(self, port, threads=4, timeout=60):
+    def __init__(self, port, threads=4, timeout=30):
         self.port = port
         self.timeout = timeout * SLOW
         self.lock = threading.Lock()
         self.counts = {}
         self.statuses = {}
         self.worst_s = 0.0
+        self.stuck = False
         self.stop_flag = threading.Event()
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(threads)]
         for t in self.threads:
@@ -101,6 +102,7 @@ class ClientLoop:
         self.stop_flag.set()
         for t in self.threads:
             t.join(self.timeout + 10)
+            self.stuck = self.stuck or t.is_alive()
         with self.lock:
             return dict(self.counts), dict(self.statuses), self.worst_s
 
@@ -145,12 +147,20 @@ class Restart(FgTestCase):
     def test_a_restart_under_load_refuses_no_connection(self):
         s = self.sim()
         s.vehicles([{"vin": v, "status": "approved", "brand": "bmw"} for v in VINS + [VIN_SLOW]])
-        a, socks = self.activated(s, cache="ttl = 3600\n")
+        # The slow request below must outlast B's start, valgrind's too,
+        # without being cut (shutdown_timeout) or timed out upstream.
+        a, socks = self.activated(s, cache="ttl = 3600\n", upstream="timeout = %d\n" % (10 * SLOW),
+                                  gateway="shutdown_timeout = %d\n" % (30 * SLOW))
         self.assertIn("inherited from the service manager", a.logs())
         for v in VINS:   # A answers the loop from its cache
             self.assertEqual(a.request("GET", "/v1/fleets/vehicles/" + v).status, 200)
         loop = ClientLoop(a.port)
-        self.addCleanup(loop.stop)
+        try:
+            self.restart_under(loop, s, a, socks)
+        finally:
+            loop.stop()   # before tearDown stops the gateways: no one would accept then
+
+    def restart_under(self, loop, s, a, socks):
         wait_for(lambda: loop.total() >= 50, timeout=30 * SLOW, what="the loop running against A")
         # A request in flight keeps A draining while B starts.
         s.faults(latency_ms=1500 * SLOW)
@@ -172,6 +182,7 @@ class Restart(FgTestCase):
         print("\nrestart under load: %r, statuses %r; %d sent from SIGTERM on; A answered %d, B %d; "
               "slowest answer %.3f s" % (counts, statuses, counts.get("answered", 0) - at_sigterm, a_served,
                                          b_served, worst), file=sys.stderr)
+        self.assertFalse(loop.stuck, "a client thread got no answer")
         self.assertEqual(set(counts), {"answered"}, counts)
         self.assertEqual(set(statuses), {200}, statuses)
         self.assertIn("inherited from the service manager", b.logs())

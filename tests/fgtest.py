@@ -290,7 +290,7 @@ for i, fd in enumerate(fds):
 for fd in fds:
     os.close(fd)
 os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(n))
-os.execv(sys.argv[2 + n], sys.argv[2 + n:])
+os.execvp(sys.argv[2 + n], sys.argv[2 + n:])
 """
 
 
