@@ -4,11 +4,15 @@
  * hands the public and tenant ones to the workers (http.c), which accept
  * on dups of them. Listeners change only on reload, in two steps
  * (prepare: bind the new ones; commit: hand them to the workers after the
- * swap), so a bind failure changes nothing.
+ * swap), so a bind failure changes nothing. A listener whose socket the
+ * service manager handed over (http_activate.c) takes it instead of
+ * binding; that socket stays the manager's (its unix path is never
+ * unlinked here), so a restart refuses no connection.
  *
  * Never: accept a connection or read a request (the workers do). */
 #include "http_listen.h"
 #include "http_accept.h"
+#include "http_activate.h"
 #include "log.h"
 #include "http_headblock.h"
 #include "clock.h"
@@ -36,6 +40,7 @@ struct listener {
 	enum http_role role;
 	int fd;
 	char *unix_path;     /* unlinked when closed */
+	bool inherited;      /* from the service manager (socket activation) */
 };
 
 static struct listener *lst[LISTEN_MAX];
@@ -122,9 +127,32 @@ static struct listener *listener_find(const char *spec)
 	return NULL;
 }
 
+/* unix_mode and unix_group are applied before listen(), which an
+ * inherited socket is past: the socket unit's SocketMode= and
+ * SocketGroup= must say the same, and a difference is worth a line. */
+static void listener_check_inherited_perms(const struct fg_addr *a)
+{
+	struct stat st;
+	if (!a->is_unix || (a->mode < 0 && a->gid < 0) || stat(a->path, &st) < 0)
+		return;
+	if (a->mode >= 0 && (int)(st.st_mode & 0777) != a->mode)
+		log_warn("listener %s: inherited with mode %04o, not unix_mode %04o: set SocketMode= in fleetgate.socket",
+			 a->spec, (unsigned)(st.st_mode & 0777), (unsigned)a->mode);
+	if (a->gid >= 0 && (long)st.st_gid != a->gid)
+		log_warn("listener %s: inherited with group %ld, not unix_group's %ld: set SocketGroup= in fleetgate.socket",
+			 a->spec, (long)st.st_gid, a->gid);
+}
+
 static struct listener *listener_open(const struct fg_addr *a, enum http_role role, char *err, size_t errlen)
 {
-	int fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	int fd = http_activate_claim(a);
+	bool inherited = fd >= 0;
+	if (inherited) {
+		log_info("listener %s: inherited from the service manager (socket activation)", a->spec);
+		listener_check_inherited_perms(a);
+	} else {
+		fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	}
 	if (fd < 0)
 		return NULL;
 	evutil_make_socket_nonblocking(fd);
@@ -135,8 +163,9 @@ static struct listener *listener_open(const struct fg_addr *a, enum http_role ro
 	}
 	l->fd = fd;
 	l->role = role;
+	l->inherited = inherited;
 	l->spec = strdup(a->spec);
-	l->unix_path = a->is_unix ? strdup(a->path) : NULL;
+	l->unix_path = a->is_unix && !inherited ? strdup(a->path) : NULL;
 	return l;
 }
 
@@ -163,15 +192,20 @@ int http_listen_open(const struct fg_config *c, char *err, size_t errlen)
 {
 	struct want want[LISTEN_MAX];
 	int n = listeners_wanted(c, want, LISTEN_MAX);
-	for (int i = 0; i < n; i++) {
+	int rc = 0;
+	http_activate_receive();
+	for (int i = 0; i < n && rc == 0; i++) {
 		if (listener_find(want[i].a->spec))
 			continue;
 		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
 		if (!l)
-			return -1;
-		lst[nlst++] = l;
+			rc = -1;
+		else
+			lst[nlst++] = l;
 	}
-	return 0;
+	/* A later reload binds what it adds itself: only start-up matches. */
+	http_activate_close_unclaimed();
+	return rc;
 }
 
 /* Listeners a reload has bound but not yet handed to the workers. */
@@ -267,7 +301,11 @@ void http_listen_commit(const struct fg_config *c)
 			k++;
 			continue;
 		}
-		log_info("closing listener %s", l->spec);
+		if (l->inherited)
+			log_warn("closing listener %s; the service manager still holds its socket, where connections "
+				 "now wait unanswered: remove it from fleetgate.socket too", l->spec);
+		else
+			log_info("closing listener %s", l->spec);
 		listener_close(l);
 		lst[k] = lst[--nlst];
 	}

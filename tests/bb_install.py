@@ -120,16 +120,32 @@ class InstallLayout(unittest.TestCase):
             self.skipTest("systemd-analyze is not installed (Debian package systemd)")
         # verify wants the ExecStart binaries and the man pages to exist:
         # point it at the DESTDIR copies.
-        unit = read(self.p("systemdsystemunitdir", "fleetgate.service"))
-        unit = unit.replace(self.dirs["sbindir"] + "/", self.dest + self.dirs["sbindir"] + "/")
+        # The socket unit is checked beside the service it activates.
         with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "fleetgate.service")
-            with open(path, "w") as f:
-                f.write(unit)
+            paths = []
+            for name in ("fleetgate.service", "fleetgate.socket"):
+                unit = read(self.p("systemdsystemunitdir", name))
+                unit = unit.replace(self.dirs["sbindir"] + "/", self.dest + self.dirs["sbindir"] + "/")
+                paths.append(os.path.join(d, name))
+                with open(paths[-1], "w") as f:
+                    f.write(unit)
             env = dict(os.environ, MANPATH=self.dest + self.dirs["mandir"], SYSTEMD_LOG_LEVEL="notice")
-            r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, env=env,
+            r = subprocess.run(["systemd-analyze", "verify"] + paths, capture_output=True, text=True, env=env,
                                timeout=60)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_socket_unit_holds_the_shipped_listeners_for_restarts(self):
+        # What fleetgate.socket lists is what the shipped fleetgate.conf
+        # listens on (docs/operations.md, "Restarts that refuse no connection").
+        sock = read(self.p("systemdsystemunitdir", "fleetgate.socket"))
+        self.assertNotRegex(sock, r"@[A-Za-z_]+@", "a placeholder was not substituted")
+        conf = read(self.p("sysconfdir", "fleetgate", "fleetgate.conf"))
+        wanted = set()
+        for key in ("listen", "admin_listen"):
+            value = re.search(r"(?m)^%s = (.*)$" % key, conf).group(1)
+            wanted |= {a.strip() for a in value.split(",")}
+        self.assertEqual(set(re.findall(r"(?m)^ListenStream=(.*)$", sock)), wanted)
+        self.assertIn("\nWantedBy=sockets.target\n", sock)
 
     def test_sysusers_and_tmpfiles_make_the_user_and_the_folders_the_unit_writes(self):
         sysusers = read(self.p("sysusersdir", "fleetgate.conf"))
