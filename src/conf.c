@@ -34,6 +34,7 @@
 #include "vinset.h"
 #include "up_jwt.h"
 #include "conf_url.h"
+#include "tenant_cert.h"
 #include <grp.h>
 
 /* ---- statuses ----------------------------------------------------------- */
@@ -163,7 +164,19 @@ int fg_status_index(const char *name)
 	X(redis, on_failure, CT_ONFAIL, redis_on_failure, "share", false, 0, 0, \
 	  "while Redis is down: share (send the fallback share) or closed (cache only)") \
 	X(redis, cache, CT_BOOL, redis_cache, "yes", false, 0, 0, \
-	  "keep a second cache level in Redis, shared by every instance")
+	  "keep a second cache level in Redis, shared by every instance") \
+	X(tls, cert_file, CT_PATH, tls.cert_file, "", true, 0, 0, \
+	  "PEM certificate chain (leaf first) of tls:// tenant and admin listeners") \
+	X(tls, key_file, CT_PATH, tls.key_file, "", true, 0, 0, \
+	  "PEM private key of cert_file; not readable by every user (0600, or 0640 group ssl-cert)") \
+	X(tls, client_ca_file, CT_PATH, tls.client_ca_file, "", true, 0, 0, \
+	  "PEM CA certificates client certificates are verified against; empty = none asked for") \
+	X(tls, crl_file, CT_PATH, tls.crl_file, "", true, 0, 0, \
+	  "PEM certificate revocation lists checked with client_ca_file") \
+	X(tls, client_verify, CT_TLSVERIFY, tls.verify, "", true, 0, 0, \
+	  "off | optional | required; default optional with client_ca_file, else off") \
+	X(tls, min_version, CT_TLSVERSION, tls.min_version, "1.2", true, 0, 0, \
+	  "oldest TLS version accepted: 1.2 or 1.3")
 
 /* ttl_<status>, one per clearance status, after the keys above. */
 #define CONFIG_TTL_DOC(s) \
@@ -199,7 +212,7 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 #define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
 
-static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis" };
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "tls" };
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -395,6 +408,13 @@ static int conf_apply(struct conf_load *L, size_t i, const char *text, char *err
 			*p = (char)tolower((unsigned char)*p);
 		break;
 	}
+	case CT_TLSVERIFY:
+	case CT_TLSVERSION:
+		if (conf_parse_word(text, sp->type == CT_TLSVERIFY ? (const char *const[]){ "off", "optional", "required", NULL }
+				    : (const char *const[]){ "1.2", "1.3", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
 	case CT_VINREADS:
 		if (conf_parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
 			return -1;
@@ -428,7 +448,8 @@ static void conf_apply_all(struct conf_load *L)
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_seen *s = &L->seen[i];
 		const char *text = s->value && *s->value ? s->value : config_keys[i].defval;
-		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE)
+		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE ||
+		    config_specs[i].type == CT_TLSVERIFY)
 			*(int *)((char *)L->c + config_specs[i].off) = -1;
 		if (!*text)
 			continue;
@@ -576,68 +597,15 @@ static void conf_check_listeners(struct conf_load *L)
 	}
 }
 
-static int conf_cmp_tenant(const void *a, const void *b)
-{
-	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
-	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
-	return strcmp(x->name, y->name);
-}
-
 static void conf_load_tenants(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
-	struct stat st;
-	char **files = NULL;
-	size_t nfiles = 0;
-	int line = conf_line(L, "gateway", "tenants_dir");
-
 	if (!c->tenants_dir)
 		return;
-	if (stat(c->tenants_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		conf_errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
-			   c->tenants_dir);
-		return;
-	}
-	if (tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
-		conf_errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
-			   c->tenants_dir, strerror(errno));
-		return;
-	}
-	c->tenants = calloc(nfiles ? nfiles : 1, sizeof(*c->tenants));
-	if (!c->tenants) {
-		conf_errors_add(L->errs, c->path, line, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < nfiles; i++) {
-		struct fg_tenant *t = tenant_load(files[i], L->errs);
-		if (t)
-			c->tenants[c->ntenants++] = t;
-	}
-	tenant_check_set(c->tenants, c->ntenants, L->errs);
-	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), conf_cmp_tenant);
+	tenant_load_dir(c->tenants_dir, c->path, conf_line(L, "gateway", "tenants_dir"), &c->tenants, &c->ntenants, L->errs);
 	for (size_t i = 0; i < c->ntenants; i++)
 		if (c->tenants[i]->vins)
 			c->nvins += vinset_count(c->tenants[i]->vins);
-out:
-	conf_parse_list_free(files, nfiles);
-}
-
-/* The folder of PATH as an absolute path, so relative paths still work
- * after the daemon changes directory. */
-static char *conf_dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	char *abs;
-
-	if (!dir)
-		return NULL;
-	abs = realpath(dir, NULL);
-	if (abs) {
-		free(dir);
-		return abs;
-	}
-	return dir;
 }
 
 static void conf_free(struct fg_config *c)
@@ -662,6 +630,8 @@ static void conf_free(struct fg_config *c)
 		}
 	}
 	/* derived values not owned by a key row */
+	conf_tls_free(&c->tls);
+	tenant_cert_index_free(c->certs);
 	if (c->private_key)
 		EVP_PKEY_free(c->private_key);
 	for (size_t i = 0; i < c->ntenants; i++)
@@ -694,7 +664,7 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 		goto oom;
 	atomic_init(&c->refs, 1);
 	c->path = strdup(path);
-	c->dir = conf_dir_of(path);
+	c->dir = conf_parse_dir_of(path);
 	if (!c->path || !c->dir)
 		goto oom;
 	L->c = c;
@@ -706,6 +676,13 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 	conf_check_files(L);
 	conf_load_tenants(L);
 	conf_check_listeners(L);
+	bool tls = conf_parse_addrs_tls(&c->listen) || conf_parse_addrs_tls(&c->admin_listen);
+	for (size_t t = 0; t < c->ntenants; t++)
+		tls = tls || conf_parse_addrs_tls(&c->tenants[t]->listen);
+	const int tls_lines[4] = { conf_line(L, "tls", "cert_file"), conf_line(L, "tls", "key_file"),
+				   conf_line(L, "tls", "client_ca_file"), conf_line(L, "tls", "crl_file") };
+	conf_tls_load(&c->tls, tls, c->path, tls_lines, L->errs);
+	c->certs = tenant_cert_index(c->tenants, c->ntenants, L->errs);
 	if (errs->n != nerr0)
 		goto fail;
 	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));

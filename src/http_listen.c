@@ -9,6 +9,7 @@
  * Never: accept a connection or read a request (the workers do). */
 #include "http_listen.h"
 #include "http_accept.h"
+#include "http_tls.h"
 #include "log.h"
 #include "tenant.h"
 #include <errno.h>
@@ -35,6 +36,7 @@ static struct listener *lst[LISTEN_MAX];
 static int nlst;
 static struct acceptguard *admin_guards[LISTEN_MAX];   /* the admin listeners' */
 static int nadmin_guards;
+static struct evhttp *admin_tls;   /* the tls:// admin listeners' own evhttp: bevcb is per evhttp */
 
 static void listener_close(struct listener *l)
 {
@@ -229,6 +231,9 @@ void http_listen_close_all(void)
 {
 	while (nadmin_guards > 0)
 		http_accept_free(admin_guards[--nadmin_guards]);
+	if (admin_tls)
+		evhttp_free(admin_tls);
+	admin_tls = NULL;
 	http_listen_abort();
 	for (int k = 0; k < nlst; k++)
 		listener_close(lst[k]);
@@ -278,8 +283,37 @@ void http_listen_commit(const struct fg_config *c)
 	npending = 0;
 }
 
-struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int client_timeout)
+/* A TLS admin connection evhttp could not be given TLS for: closed
+ * before it reads a byte (evhttp made it when the bevcb returned). */
+static void listen_admin_doom(evutil_socket_t unused, short what, void *arg)
+{
+	void *evcon = NULL;
+	bufferevent_getcb(arg, NULL, NULL, NULL, &evcon);
+	if (evcon)
+		evhttp_connection_free(evcon);
+}
+
+/* The admin listener's TLS context is the one in force when a connection
+ * arrives (main thread, like every admin request). A NULL return would
+ * make evhttp serve it without TLS, so a plain bufferevent is returned
+ * and closed at once instead. */
+static struct bufferevent *listen_admin_bev_cb(struct event_base *base, void *arg)
+{
+	struct fg_config *c = conf_current();
+	struct bufferevent *bev = http_tls_bev_new(base, http_tls_ctx(c, HTTP_TLS_ADMIN));
+	conf_unref(c);
+	if (bev)
+		return bev;
+	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev && event_base_once(base, -1, EV_TIMEOUT, listen_admin_doom, bev, NULL) < 0) {
+		bufferevent_free(bev);
+		bev = NULL;
+	}
+	return bev;
+}
+
+static struct evhttp *listen_admin_http(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+					int client_timeout)
 {
 	struct evhttp *http = evhttp_new(base);
 	if (!http)
@@ -292,13 +326,31 @@ struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct
 	 * max_connections below the descriptor limit, so the admin listener
 	 * still gets a descriptor when they are all taken. */
 	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	return http;
+}
+
+struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int client_timeout)
+{
+	struct evhttp *http = listen_admin_http(base, cb, arg, client_timeout);
+	if (!http)
+		return NULL;
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_ADMIN)
 			continue;
+		bool tls = strncmp(lst[k]->spec, "tls://", 6) == 0;
+		if (tls && !admin_tls) {
+			admin_tls = listen_admin_http(base, cb, arg, client_timeout);
+			if (!admin_tls) {
+				evhttp_free(http);
+				return NULL;
+			}
+			evhttp_set_bevcb(admin_tls, listen_admin_bev_cb, NULL);
+		}
 		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
 		if (d >= 0)
 			evutil_make_socket_nonblocking(d);
-		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(http, d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(tls ? admin_tls : http, d);
 		if (!bound) {
 			evhttp_free(http);
 			return NULL;

@@ -108,6 +108,7 @@ struct req {
 	struct req *prev, *next;    /* this thread's requests in flight */
 	struct http_worker *w;
 	struct http_bind *b;        /* the listener it came in on */
+	enum fg_attr_by by;         /* how its tenant was attributed (access and audit lines) */
 	struct evhttp_request *er;
 	struct fg_config *cfg;
 	struct http_cfgref *cfgref;
@@ -216,7 +217,7 @@ static void req_log_end(struct req *r, int status, size_t bytes)
 		.route = r->rm.route, .uri = r->uri, .path_vin = r->rm.vin, .vins = r->vins, .nvins = r->nvins,
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
-		.client = json_string_value(client),
+		.client = json_string_value(client), .by = req_policy_by_name(r->by),
 	};
 	req_log_write(&l, status, bytes);
 	json_decref(client);
@@ -415,8 +416,9 @@ static enum req_go req_attribute(struct req *r)
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
 	bool local = req_route_is_local(r->rm.route);   /* the token route reads its own credentials */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = req_policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b), local ? NULL : h,
-					     http_request_peer(r->er), &res);
+	r->tenant = req_policy_attribute_request(r->cfg, http_bind_tenant_listener(r->b),
+					     http_bind_cert(r->b, evhttp_request_get_connection(r->er)), local ? NULL : h,
+					     http_request_peer(r->er), &res, &r->by);
 	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || local)) {   /* the token route decides for itself */
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
 		return REQ_GO;
@@ -442,6 +444,8 @@ static enum req_go req_local_token(struct req *r)
 	int st = req_localtoken_answer(r->er, r->cfg, r->tenant, http_bind_tenant_listener(r->b) != NULL, clock_now(),
 				   r->uri, &r->tenant, out);
 	r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;
+	if (r->tenant && r->by == FG_BY_NONE)
+		r->by = FG_BY_KEY;   /* its client_secret is one of the tenant's keys */
 	req_reply(r, st, out, "application/json");
 	if (out)
 		evbuffer_free(out);

@@ -23,6 +23,8 @@ struct reqlog {
 	double upstream_ms;
 	const char *cache;          /* X-Cache */
 	const char *client;         /* ADDR:PORT, [V6]:PORT or "unix" */
+	const char *by;             /* how the tenant was attributed: listener, cert, key, token,
+				     * source; NULL: it was not */
 };
 
 /* The access line (when the access log is on) and, for a mutating route,

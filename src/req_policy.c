@@ -1,5 +1,5 @@
 /* req_policy.c: what one request may do. Attribution of a request to a tenant
- * (by dedicated listener, API key or source address) and the policy checks
+ * (by dedicated listener, client certificate, API key or source address) and the policy checks
  * of docs/tenants.md and docs/http.md: methods, VINs in the path or the body, and the shape
  * of the body those VINs are read from. List answers are filtered with
  * the same VIN test by req_listfilter.c.
@@ -29,6 +29,7 @@
 #include "req_policy.h"
 #include "req_route.h"
 #include "tenant.h"
+#include "tenant_cert.h"
 #include "vinset.h"
 
 /* ---- attribution -------------------------------------------------------- */
@@ -160,45 +161,113 @@ enum fg_credential req_policy_credential(const char *authorization, const char *
 	return FG_CRED_KEY;
 }
 
-/* Linear scans: deployments have tens of tenants, and a scan of tens of
- * entries costs less than the hash of the key it follows. */
-const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
-					 const char *authorization, const char *x_api_key,
-					 const struct sockaddr *peer, enum fg_attr_result *res)
+/* A verified client certificate's tenant (tenant_cert.c's O(1) index):
+ * 1 with *T (NULL: it names no tenant), 0 without a certificate, -1 when
+ * the request must be refused as *RES says. */
+static int req_policy_by_cert(const struct fg_config *c, const struct fg_peer_cert *cert,
+			      const struct fg_tenant **t, enum fg_attr_result *res)
+{
+	bool conflict;
+	*t = NULL;
+	if (!cert || cert->state == FG_CERT_NONE)
+		return 0;
+	if (cert->state == FG_CERT_FAILED) {
+		*res = FG_ATTR_BAD_CERT;   /* never attributes, never falls through */
+		return -1;
+	}
+	*t = tenant_cert_lookup(c->certs, cert, &conflict);
+	if (conflict) {
+		*res = FG_ATTR_CONFLICT;
+		return -1;
+	}
+	return 1;
+}
+
+/* Linear scans for listeners, keys and sources: deployments have tens of
+ * tenants, and a scan of tens of entries costs less than the hash of the
+ * key it follows. */
+const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c, const char *listener_spec,
+					    const struct fg_peer_cert *cert, const char *authorization,
+					    const char *x_api_key, const struct sockaddr *peer,
+					    enum fg_attr_result *res, enum fg_attr_by *by)
 {
 	enum fg_attr_result dummy;
-	const struct fg_tenant *t = NULL;
+	enum fg_attr_by dummy_by;
+	const struct fg_tenant *t = NULL, *tc = NULL;
 	const char *key;
 	size_t keylen;
 	if (!res)
 		res = &dummy;
+	if (!by)
+		by = &dummy_by;
 	*res = FG_ATTR_NONE;
-	if (!c)
+	*by = FG_BY_NONE;
+	if (!c || req_policy_by_cert(c, cert, &tc, res) < 0)
 		return NULL;
 	if (listener_spec) {
 		/* A dedicated listener is its tenant's alone: a key or address
 		 * seen there never picks anyone else, even once the tenant has
-		 * been removed and the listener is on its way out. */
-		if ((t = req_policy_by_listener(c, listener_spec)))
-			goto found;
-		*res = FG_ATTR_LISTENER_GONE;
-		return NULL;
+		 * been removed and the listener is on its way out; and another
+		 * tenant's certificate there is refused, not taken for the
+		 * port's tenant. */
+		if (!(t = req_policy_by_listener(c, listener_spec))) {
+			*res = FG_ATTR_LISTENER_GONE;
+			return NULL;
+		}
+		if (tc && tc != t) {
+			*res = FG_ATTR_CONFLICT;
+			return NULL;
+		}
+		*by = FG_BY_LISTENER;
+		goto found;
 	}
 	enum fg_credential cred = req_policy_credential(authorization, x_api_key, &key, &keylen);
 	/* An API key, or a local bearer token from POST /v1/access_tokens. */
-	if (cred == FG_CRED_KEY && ((t = req_policy_by_key(c, key, keylen)) ||
-				    (t = req_localtoken_lookup(c, key, keylen, clock_now()))))
+	const struct fg_tenant *tk = NULL;
+	if (cred == FG_CRED_KEY && (tk = req_policy_by_key(c, key, keylen)))
+		*by = FG_BY_KEY;
+	else if (cred == FG_CRED_KEY && (tk = req_localtoken_lookup(c, key, keylen, clock_now())))
+		*by = FG_BY_TOKEN;
+	if (tc) {
+		/* The certificate decides; a credential beside it must be the
+		 * same tenant's (one of another tenant's is refused, as two
+		 * different keys are). */
+		if (cred != FG_CRED_NONE && tk != tc) {
+			*res = tk ? FG_ATTR_CONFLICT : FG_ATTR_BAD_KEY;
+			*by = FG_BY_NONE;
+			return NULL;
+		}
+		t = tc;
+		*by = FG_BY_CERT;
+		goto found;
+	}
+	if ((t = tk))
 		goto found;
 	if (cred != FG_CRED_NONE) {
 		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
 		return NULL;
 	}
-	if (peer && (t = req_policy_by_source(c, peer)))
+	if (peer && (t = req_policy_by_source(c, peer))) {
+		*by = FG_BY_SOURCE;
 		goto found;
+	}
 	return NULL;
 found:
 	*res = FG_ATTR_OK;
 	return t;
+}
+
+const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const char *listener_spec,
+					 const char *authorization, const char *x_api_key,
+					 const struct sockaddr *peer, enum fg_attr_result *res)
+{
+	return req_policy_attribute_by(c, listener_spec, NULL, authorization, x_api_key, peer, res, NULL);
+}
+
+const char *req_policy_by_name(enum fg_attr_by by)
+{
+	static const char *const names[] = { NULL, "listener", "cert", "key", "token", "source" };
+	return by > FG_BY_NONE && by <= FG_BY_SOURCE ? names[by] : NULL;
 }
 
 /* ---- policy ------------------------------------------------------------- */
@@ -494,16 +563,17 @@ static bool req_policy_header_repeated(struct evkeyvalq *h, const char *name)
 }
 
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
-						 struct evkeyvalq *h, const struct sockaddr *peer,
-						 enum fg_attr_result *res)
+						 const struct fg_peer_cert *cert, struct evkeyvalq *h,
+						 const struct sockaddr *peer, enum fg_attr_result *res,
+						 enum fg_attr_by *by)
 {
 	if (h && !listener_spec &&
 	    (req_policy_header_repeated(h, "Authorization") || req_policy_header_repeated(h, "X-API-Key"))) {
 		*res = FG_ATTR_AMBIGUOUS;
 		return NULL;
 	}
-	return req_policy_attribute(c, listener_spec, h ? evhttp_find_header(h, "Authorization") : NULL,
-				h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res);
+	return req_policy_attribute_by(c, listener_spec, cert, h ? evhttp_find_header(h, "Authorization") : NULL,
+				   h ? evhttp_find_header(h, "X-API-Key") : NULL, peer, res, by);
 }
 
 int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)
@@ -518,17 +588,24 @@ int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)
 	case FG_ATTR_BAD_KEY:
 		*detail = "the API key or bearer token presented matches no tenant or has expired";
 		return 401;
+	case FG_ATTR_BAD_CERT:
+		*detail = "the client certificate did not verify against the gateway's client CAs";
+		return 401;
+	case FG_ATTR_CONFLICT:
+		*detail = "the client certificate belongs to another tenant than this listener or credential "
+			  "(or names two tenants)";
+		return 401;
 	default:
 		*detail = "no tenant matches this request (listener, API key or source address)";
 		return 401;
 	}
 }
 
-int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
-		const struct sockaddr *peer, char *detail, size_t len)
+int req_policy_head(const struct fg_config *c, const char *listener_spec, const struct fg_peer_cert *cert,
+		    bool attribute, struct evkeyvalq *h, const struct sockaddr *peer, char *detail, size_t len)
 {
 	enum fg_attr_result res = FG_ATTR_NONE;
-	if (attribute && !req_policy_attribute_request(c, listener_spec, h, peer, &res)) {
+	if (attribute && !req_policy_attribute_request(c, listener_spec, cert, h, peer, &res, NULL)) {
 		const char *why;
 		int st = req_policy_attr_refusal(res, &why);
 		snprintf(detail, len, "%s", why);

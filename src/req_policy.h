@@ -19,8 +19,16 @@ enum fg_attr_result {
 	FG_ATTR_NONE,       /* nothing matched */
 	FG_ATTR_LISTENER_GONE, /* a dedicated listener no tenant of C owns any
 				* more (a reload removed it): not attributed */
-	FG_ATTR_AMBIGUOUS      /* Authorization or X-API-Key sent more than once */
+	FG_ATTR_AMBIGUOUS,     /* Authorization or X-API-Key sent more than once */
+	FG_ATTR_BAD_CERT,      /* a client certificate that did not verify: never attributes */
+	FG_ATTR_CONFLICT       /* a verified certificate of one tenant with another's key, on
+				* another's dedicated listener, or naming two tenants */
 };
+/* How a request was attributed: the "by" of its access and audit lines. */
+enum fg_attr_by { FG_BY_NONE, FG_BY_LISTENER, FG_BY_CERT, FG_BY_KEY, FG_BY_TOKEN, FG_BY_SOURCE };
+/* "listener", "cert", "key", "token", "source"; NULL for NONE. */
+const char *req_policy_by_name(enum fg_attr_by by);
+struct fg_peer_cert;   /* tenant_cert.h */
 /* How a request that RES left without a tenant is refused: 401 (no
  * tenant, or a credential that matches none), 400 (AMBIGUOUS) or 503
  * (LISTENER_GONE: its tenant is gone, and falling back to keys or sources
@@ -38,16 +46,26 @@ const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const ch
 					 const char *authorization, const char *x_api_key,
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
+/* The whole order of docs/tenants.md: dedicated listener, then a verified
+ * client certificate CERT (NULL on a plain connection; one that failed
+ * verification is BAD_CERT, never a fall back), then the credential, then
+ * the source. *BY (may be NULL) says which decided. */
+const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c, const char *listener_spec,
+					    const struct fg_peer_cert *cert, const char *authorization,
+					    const char *x_api_key, const struct sockaddr *peer,
+					    enum fg_attr_result *res, enum fg_attr_by *by);
+
 struct evkeyvalq;
-/* req_policy_attribute with the credential headers of request headers H
+/* req_policy_attribute_by with the credential headers of request headers H
  * (NULL: none read, e.g. the token route, whose credentials are in its
  * body). A credential header sent more than once is ambiguous (which one
  * would the client mean, which one did a proxy in front read?): AMBIGUOUS,
  * never the first or the last of them (on a dedicated listener headers
  * are not looked at, so neither is this). */
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
-						 struct evkeyvalq *h, const struct sockaddr *peer,
-						 enum fg_attr_result *res);
+						 const struct fg_peer_cert *cert, struct evkeyvalq *h,
+						 const struct sockaddr *peer, enum fg_attr_result *res,
+						 enum fg_attr_by *by);
 
 enum fg_credential {
 	FG_CRED_NONE,    /* no Authorization, no X-API-Key */
@@ -78,8 +96,8 @@ bool req_policy_json_media_type(const char *content_type);
  * its own credentials from the body, so it is not attributed here) and a
  * declared Content-Length over max_body_bytes (413). 0 when the request
  * may go on; else the status, with DETAIL. */
-int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
-		const struct sockaddr *peer, char *detail, size_t len);
+int req_policy_head(const struct fg_config *c, const char *listener_spec, const struct fg_peer_cert *cert,
+		    bool attribute, struct evkeyvalq *h, const struct sockaddr *peer, char *detail, size_t len);
 
 bool req_policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 
