@@ -328,12 +328,14 @@ void http_tls_closing(struct bufferevent *bev)
 		tls_log_limited(tls_result_names[why]);
 	if (plain) {
 		/* It spoke plain HTTP: a plain answer is the one it can read. */
-		static const char ans[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-			"Content-Length: 107\r\nConnection: close\r\n\r\n"
-			"{\"errors\":[{\"title\":\"Bad Request\",\"detail\":\"this port speaks TLS: use https://\",\"source\":\"fleetgate\"}]}";
+		static const char body[] = "{\"errors\":[{\"title\":\"Bad Request\",\"detail\":\"this port speaks TLS: "
+			"use https://\",\"source\":\"fleetgate\"}]}";
+		char ans[512];
+		int n = snprintf(ans, sizeof ans, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", sizeof body - 1, body);
 		int fd = bufferevent_getfd(bev);
-		if (fd >= 0)
-			(void)!send(fd, ans, sizeof ans - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (fd >= 0 && n > 0 && (size_t)n < sizeof ans)
+			(void)!send(fd, ans, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 	ERR_clear_error();
 }
