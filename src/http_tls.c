@@ -428,13 +428,28 @@ static void tls_each_listener(const struct fg_config *c, void (*fn)(void *arg, c
 
 static void tls_json_cert(void *arg, const char *spec, const struct fg_tls *t)
 {
+	json_t *o = arg;
 	if (!t->cert)
 		return;
-	char subject[256];
+	char subject[256], line[64];
 	X509_NAME_oneline(X509_get_subject_name(t->cert), subject, sizeof subject);
-	json_array_append_new(arg, json_pack("{s:s,s:s,s:f,s:f}", "listener", spec, "subject", subject,
-					     "expires", t->not_after, "days_left",
-					     (t->not_after - (double)time(NULL)) / 86400.0));
+	double days = (t->not_after - (double)time(NULL)) / 86400.0;
+	json_array_append_new(json_object_get(o, "certificates"), json_pack("{s:s,s:s,s:f,s:f}", "listener", spec,
+					     "subject", subject, "expires", t->not_after, "days_left", days));
+	/* The status page's panel: one line per listener. */
+	time_t na = (time_t)t->not_after;
+	struct tm tm;
+	char when[16] = "";
+	if (gmtime_r(&na, &tm))
+		strftime(when, sizeof when, "%Y-%m-%d", &tm);
+	if (days < 0)
+		snprintf(line, sizeof line, "expired (%s)", when);
+	else
+		snprintf(line, sizeof line, "%.0f days left (%s)", days, when);
+	json_t *ex = json_object_get(o, "expiry");
+	if (!ex)
+		json_object_set_new(o, "expiry", ex = json_object());
+	json_object_set_new(ex, spec, json_string(line));
 }
 
 json_t *http_tls_json(const struct fg_config *c)
@@ -446,9 +461,9 @@ json_t *http_tls_json(const struct fg_config *c)
 	json_object_set_new(o, "resumed", json_integer((json_int_t)atomic_load(&tls_resumed)));
 	json_object_set_new(o, "versions", json_pack("{s:I,s:I}", "TLSv1.2", (json_int_t)atomic_load(&tls_versions[0]),
 						     "TLSv1.3", (json_int_t)atomic_load(&tls_versions[1])));
-	if (c)
-		tls_each_listener(c, tls_json_cert, certs);
 	json_object_set_new(o, "certificates", certs);
+	if (c)
+		tls_each_listener(c, tls_json_cert, o);
 	return o;
 }
 

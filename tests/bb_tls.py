@@ -226,6 +226,9 @@ print(r.status_code, r.json().get("vin"))
         st = self.g.stats()["tls"]
         self.assertGreaterEqual(st["handshakes"]["ok"], 1)
         self.assertTrue(any(c["days_left"] > 29 for c in st["certificates"]))
+        page = self.g.admin("GET", "/").body.decode()
+        self.assertIn("TLS certificates", page)
+        self.assertRegex(page, r"tls://127\.0\.0\.1:%d</dt><dd[^>]*>(29|30) days left" % self.tport)
 
     def test_hostile_peers(self):
         # plain HTTP on a TLS port: a short 400, never a hang
