@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
@@ -478,6 +480,13 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	 * records, not requests, so it has none (a hang-up while its answer
 	 * is pending is noticed when the answer is written). */
 	c->keep = c->tls ? NULL : event_new(cs->base, c->fd, EV_READ | EV_PERSIST, conn_keep_cb, c);
+	if (c->tls) {
+		/* An answer leaves as several TLS records (headers, body), each
+		 * its own write: with Nagle the second would wait for the
+		 * client's delayed ACK (40 ms). A plain answer is one writev. */
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 	if (c->keep && event_add(c->keep, NULL) < 0) {
 		event_free(c->keep);
 		c->keep = NULL;
