@@ -131,6 +131,18 @@
 	X(redis, signing_key, CT_SECRET, redis_signing_key, "", false, 0, 0, \
 	  "HMAC key signing second-level cache entries (env:NAME, file:PATH); same on every instance") \
 	X(redis, signing_key_previous, CT_SECRET, redis_signing_key_previous, "", false, 0, 0, \
-	  "the signing key before a rotation: entries it signed are still accepted")
+	  "the signing key before a rotation: entries it signed are still accepted") \
+	X(tls, cert_file, CT_PATH, tls.cert_file, "", true, 0, 0, \
+	  "PEM certificate chain (leaf first) of tls:// tenant and admin listeners") \
+	X(tls, key_file, CT_PATH, tls.key_file, "", true, 0, 0, \
+	  "PEM private key of cert_file; not readable by every user (0600, or 0640 group ssl-cert)") \
+	X(tls, client_ca_file, CT_PATH, tls.client_ca_file, "", true, 0, 0, \
+	  "PEM CA certificates client certificates are verified against; empty = none asked for") \
+	X(tls, crl_file, CT_PATH, tls.crl_file, "", true, 0, 0, \
+	  "PEM certificate revocation lists checked with client_ca_file") \
+	X(tls, client_verify, CT_TLSVERIFY, tls.verify, "", true, 0, 0, \
+	  "off | optional | required; default optional with client_ca_file, else off") \
+	X(tls, min_version, CT_TLSVERSION, tls.min_version, "1.2", true, 0, 0, \
+	  "oldest TLS version accepted: 1.2 or 1.3")
 
 #endif

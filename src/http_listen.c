@@ -13,6 +13,7 @@
 #include "http_listen.h"
 #include "http_accept.h"
 #include "http_activate.h"
+#include "http_tls.h"
 #include "log.h"
 #include "http_headblock.h"
 #include "clock.h"
@@ -47,6 +48,7 @@ static struct listener *lst[LISTEN_MAX];
 static int nlst;
 static struct acceptguard *admin_guards[LISTEN_MAX];   /* the admin listeners' */
 static int nadmin_guards;
+static struct evhttp *admin_tls;   /* the tls:// admin listeners' own evhttp: bevcb is per evhttp */
 
 static void listener_close(struct listener *l)
 {
@@ -270,6 +272,9 @@ void http_listen_close_all(void)
 {
 	while (nadmin_guards > 0)
 		http_accept_free(admin_guards[--nadmin_guards]);
+	if (admin_tls)
+		evhttp_free(admin_tls);
+	admin_tls = NULL;
 	http_listen_abort();
 	for (int k = 0; k < nlst; k++)
 		listener_close(lst[k]);
@@ -332,9 +337,12 @@ void http_listen_commit(const struct fg_config *c)
  * tenant connections are (http_conn.c): evhttp 2.1 has no hook for a new
  * connection besides the bufferevent callback, which runs before the
  * connection exists, so it queues listen_admin_adopt to run at once, by
- * when evhttp has made the connection (and no read of it can have run). */
+ * when evhttp has made the connection (and no read of it can have run).
+ * tls:// admin listeners have an evhttp of their own (a bevcb is per
+ * evhttp) whose connections are counted against the same cap. */
 struct admin_conn {
 	struct bufferevent *bev;
+	bool tls;
 };
 
 static int admin_open_conns;   /* main thread only */
@@ -361,15 +369,20 @@ static void listen_admin_adopt(evutil_socket_t unused, short what, void *arg)
 	conf_unref(c);
 	if (admin_open_conns <= max)
 		return;
-	char d[160];
-	snprintf(d, sizeof d, "the admin listener already serves its admin_max_connections (%d) connections; "
-		 "retry later", max);
-	struct evbuffer *b = http_error_body(503, d);
-	if (b && evbuffer_get_length(b) > 0)
-		http_headblock_reply(bufferevent_getfd(ac->bev), 503, http_reason(503),
-				     (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-	if (b)
-		evbuffer_free(b);
+	/* A plain connection gets its 503 straight on the socket; a TLS one
+	 * is closed without it (an answer would need a handshake first, and
+	 * plaintext would only confuse its client), as tenant ones are. */
+	if (!ac->tls) {
+		char d[160];
+		snprintf(d, sizeof d, "the admin listener already serves its admin_max_connections (%d) connections; "
+			 "retry later", max);
+		struct evbuffer *b = http_error_body(503, d);
+		if (b && evbuffer_get_length(b) > 0)
+			http_headblock_reply(bufferevent_getfd(ac->bev), 503, http_reason(503),
+					     (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+		if (b)
+			evbuffer_free(b);
+	}
 	stats_inc(STAT_admin_connections_shed);
 	static long last_log;   /* one line a second at most for a flood */
 	long now = (long)clock_now();
@@ -379,12 +392,44 @@ static void listen_admin_adopt(evutil_socket_t unused, short what, void *arg)
 	evhttp_connection_free(evcon);   /* listen_admin_closed frees AC */
 }
 
+/* A TLS admin connection evhttp could not be given TLS for: closed
+ * before it reads a byte (evhttp made it when the bevcb returned). */
+static void listen_admin_doom(evutil_socket_t unused, short what, void *arg)
+{
+	void *evcon = NULL;
+	bufferevent_getcb(arg, NULL, NULL, NULL, &evcon);
+	if (evcon)
+		evhttp_connection_free(evcon);
+}
+
+/* The bevcb of both admin evhttps (ARG non-NULL: the tls:// one). A TLS
+ * connection takes the TLS context in force when it arrives (main thread,
+ * like every admin request). A NULL return would make evhttp serve it
+ * without TLS, so when TLS cannot be set up a plain bufferevent is
+ * returned and closed at once instead. */
 static struct bufferevent *listen_admin_bev(struct event_base *base, void *arg)
 {
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bool tls = arg != NULL;
+	struct bufferevent *bev = NULL;
+	if (tls) {
+		struct fg_config *c = conf_current();
+		bev = http_tls_bev_new(base, http_tls_ctx(c, HTTP_TLS_ADMIN));
+		conf_unref(c);
+		if (!bev) {
+			bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+			if (bev && event_base_once(base, -1, EV_TIMEOUT, listen_admin_doom, bev, NULL) < 0) {
+				bufferevent_free(bev);
+				bev = NULL;
+			}
+			return bev;
+		}
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	struct admin_conn *ac = bev ? calloc(1, sizeof *ac) : NULL;
 	if (ac) {
 		ac->bev = bev;
+		ac->tls = tls;
 		if (event_base_once(base, -1, EV_TIMEOUT, listen_admin_adopt, ac, NULL) < 0)
 			free(ac);
 	}
@@ -393,27 +438,44 @@ static struct bufferevent *listen_admin_bev(struct event_base *base, void *arg)
 
 long http_listen_admin_connections(void) { return admin_open_conns; }
 
-struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int idle_timeout)
+static struct evhttp *listen_admin_http(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+					int idle_timeout, bool tls)
 {
 	struct evhttp *http = evhttp_new(base);
 	if (!http)
 		return NULL;
 	evhttp_set_gencb(http, cb, arg);
-	evhttp_set_bevcb(http, listen_admin_bev, NULL);
+	evhttp_set_bevcb(http, listen_admin_bev, tls ? (void *)1 : NULL);
 	evhttp_set_timeout(http, idle_timeout);
 	evhttp_set_max_body_size(http, 4096);
 	evhttp_set_default_content_type(http, NULL);   /* every admin answer names its own */
 	/* The tenant listeners' header limit; and accept() failures pause
 	 * rather than spin, as theirs do. */
 	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	return http;
+}
+
+struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int idle_timeout)
+{
+	struct evhttp *http = listen_admin_http(base, cb, arg, idle_timeout, false);
+	if (!http)
+		return NULL;
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_ADMIN)
 			continue;
+		bool tls = strncmp(lst[k]->spec, "tls://", 6) == 0;
+		if (tls && !admin_tls) {
+			admin_tls = listen_admin_http(base, cb, arg, idle_timeout, true);
+			if (!admin_tls) {
+				evhttp_free(http);
+				return NULL;
+			}
+		}
 		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
 		if (d >= 0)
 			evutil_make_socket_nonblocking(d);
-		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(http, d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(tls ? admin_tls : http, d);
 		if (!bound) {
 			evhttp_free(http);
 			return NULL;

@@ -150,6 +150,10 @@ class InstallLayout(unittest.TestCase):
     def test_sysusers_and_tmpfiles_make_the_user_and_the_folders_the_unit_writes(self):
         sysusers = read(self.p("sysusersdir", "fleetgate.conf"))
         self.assertRegex(sysusers, r"(?m)^u fleetgate - ")
+        # The unit's SupplementaryGroups=ssl-cert must resolve on a machine
+        # without Debian's ssl-cert package.
+        if re.search(r"(?m)^SupplementaryGroups=.*\bssl-cert\b", unit := read(self.p("systemdsystemunitdir", "fleetgate.service"))):
+            self.assertRegex(sysusers, r"(?m)^g ssl-cert -")
         tmpfiles = read(self.p("tmpfilesdir", "fleetgate.conf"))
         logdir = os.path.join(self.dirs["localstatedir"], "log", "fleetgate")
         self.assertIn("d %s 0750 fleetgate adm -" % logdir, tmpfiles)
@@ -176,6 +180,7 @@ class InstallLayout(unittest.TestCase):
                     if l.startswith("fleetgate:")]
             self.assertEqual(len(user), 1)
             self.assertEqual(user[0][6], "/usr/sbin/nologin")
+            self.assertTrue(any(l.startswith("ssl-cert:") for l in read(os.path.join(root, "etc", "group")).splitlines()))
             subprocess.run(["systemd-tmpfiles", "--root=" + root, "--create",
                             self.p("tmpfilesdir", "fleetgate.conf")], check=True, capture_output=True, timeout=60)
             st = os.stat(root + logdir)

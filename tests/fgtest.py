@@ -464,7 +464,7 @@ class Gateway:
 
     def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
                  redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True,
-                 preexec_fn=None):
+                 preexec_fn=None, extra_sections=()):
         self.dir = workdir
         self.preexec_fn = preexec_fn   # e.g. a lower RLIMIT_NOFILE for the gateway alone
         self.port = free_port()
@@ -491,6 +491,7 @@ class Gateway:
         ]
         if redis is not None:   # [redis] only when asked: absent = no Redis
             sections.append(("redis", "", redis))
+        sections += [(name, "", text) for name, text in extra_sections]   # e.g. ("tls", "cert_file = ...")
         with open(self.conf, "w") as f:
             for name, defaults, extra in sections:
                 f.write("[%s]\n%s%s\n" % (name, merge_defaults(defaults, extra), extra))
