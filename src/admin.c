@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "http.h"
 #include "http_listen.h"
+#include "http_tls.h"
 #include "log.h"
 #include "redis_stats.h"
 #include "req_policy.h"
@@ -161,6 +162,7 @@ static json_t *admin_stats_snapshot(void)
 		redis_stats_json(admin_sub(root, "redis"));
 	if (redis_cache_on())
 		redis_cache_stats_json(admin_sub(root, "cache"));
+	json_object_set_new(root, "tls", http_tls_json(c));
 	conf_unref(c);
 	return root;
 }
@@ -313,6 +315,7 @@ static void admin_metrics(struct evhttp_request *req)
 		redis_stats_metrics(b);
 	if (redis_cache_on())
 		redis_cache_metrics(b);
+	http_tls_prometheus(b, c);
 	conf_unref(c);
 	admin_metrics_process(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

@@ -36,6 +36,7 @@
 #include "up_jwt.h"
 #include "conf_url.h"
 #include "conf_listen.h"
+#include "tenant_cert.h"
 #include <grp.h>
 
 /* ---- the key table ------------------------------------------------------ */
@@ -77,7 +78,7 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 #define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
 
-static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "webhook" };
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "tls", "webhook" };
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -274,6 +275,13 @@ static int conf_apply(struct conf_load *L, size_t i, const char *text, char *err
 			*p = (char)tolower((unsigned char)*p);
 		break;
 	}
+	case CT_TLSVERIFY:
+	case CT_TLSVERSION:
+		if (conf_parse_word(text, sp->type == CT_TLSVERIFY ? (const char *const[]){ "off", "optional", "required", NULL }
+				    : (const char *const[]){ "1.2", "1.3", NULL }, &iv, err, errlen) < 0)
+			return -1;
+		*(int *)field = iv;
+		return 0;
 	case CT_VINREADS:
 		if (conf_parse_word(text, (const char *const[]){ "auto", "list", "single", NULL }, &iv, err, errlen) < 0)
 			return -1;
@@ -307,7 +315,8 @@ static void conf_apply_all(struct conf_load *L)
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_seen *s = &L->seen[i];
 		const char *text = s->value && *s->value ? s->value : config_keys[i].defval;
-		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE)
+		if (config_specs[i].type == CT_SECONDS_OPT || config_specs[i].type == CT_MODE ||
+		    config_specs[i].type == CT_TLSVERIFY)
 			*(int *)((char *)L->c + config_specs[i].off) = -1;
 		if (!*text)
 			continue;
@@ -504,68 +513,15 @@ static void conf_unix_listeners(struct conf_load *L)
 		conf_unix_perms(c, &c->tenants[t]->listen);
 }
 
-static int conf_cmp_tenant(const void *a, const void *b)
-{
-	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
-	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
-	return strcmp(x->name, y->name);
-}
-
 static void conf_load_tenants(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
-	struct stat st;
-	char **files = NULL;
-	size_t nfiles = 0;
-	int line = conf_line(L, "gateway", "tenants_dir");
-
 	if (!c->tenants_dir)
 		return;
-	if (stat(c->tenants_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		conf_errors_add(L->errs, c->path, line, "tenants_dir: \"%s\" is not a folder",
-			   c->tenants_dir);
-		return;
-	}
-	if (tenant_files(c->tenants_dir, &files, &nfiles) < 0) {
-		conf_errors_add(L->errs, c->path, line, "tenants_dir: cannot open folder \"%s\": %s",
-			   c->tenants_dir, strerror(errno));
-		return;
-	}
-	c->tenants = calloc(nfiles ? nfiles : 1, sizeof(*c->tenants));
-	if (!c->tenants) {
-		conf_errors_add(L->errs, c->path, line, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < nfiles; i++) {
-		struct fg_tenant *t = tenant_load(files[i], L->errs);
-		if (t)
-			c->tenants[c->ntenants++] = t;
-	}
-	tenant_check_set(c->tenants, c->ntenants, L->errs);
-	qsort(c->tenants, c->ntenants, sizeof(*c->tenants), conf_cmp_tenant);
+	tenant_load_dir(c->tenants_dir, c->path, conf_line(L, "gateway", "tenants_dir"), &c->tenants, &c->ntenants, L->errs);
 	for (size_t i = 0; i < c->ntenants; i++)
 		if (c->tenants[i]->vins)
 			c->nvins += vinset_count(c->tenants[i]->vins);
-out:
-	conf_parse_list_free(files, nfiles);
-}
-
-/* The folder of PATH as an absolute path, so relative paths still work
- * after the daemon changes directory. */
-static char *conf_dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	char *abs;
-
-	if (!dir)
-		return NULL;
-	abs = realpath(dir, NULL);
-	if (abs) {
-		free(dir);
-		return abs;
-	}
-	return dir;
 }
 
 static void conf_free(struct fg_config *c)
@@ -591,6 +547,9 @@ static void conf_free(struct fg_config *c)
 	}
 	/* derived values not owned by a key row */
 	OPENSSL_cleanse(c->local_token_keys, sizeof c->local_token_keys);
+	conf_tls_free(&c->tls);
+	conf_tls_free(&c->webhook_tls);
+	tenant_cert_index_free(c->certs);
 	if (c->private_key)
 		EVP_PKEY_free(c->private_key);
 	for (size_t i = 0; i < c->ntenants; i++)
@@ -623,7 +582,7 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 		goto oom;
 	atomic_init(&c->refs, 1);
 	c->path = strdup(path);
-	c->dir = conf_dir_of(path);
+	c->dir = conf_parse_dir_of(path);
 	if (!c->path || !c->dir)
 		goto oom;
 	L->c = c;
@@ -641,6 +600,18 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 				conf_line(L, "gateway", "admin_listen"));
 	conf_listen_check_webhook(c->path, &c->webhook_listen, &c->listen, &c->admin_listen, c->tenants,
 				  c->ntenants, L->errs, conf_line(L, "webhook", "listen"));
+	bool tls = conf_parse_addrs_tls(&c->listen) || conf_parse_addrs_tls(&c->admin_listen);
+	for (size_t t = 0; t < c->ntenants; t++)
+		tls = tls || conf_parse_addrs_tls(&c->tenants[t]->listen);
+	const int tls_lines[4] = { conf_line(L, "tls", "cert_file"), conf_line(L, "tls", "key_file"),
+				   conf_line(L, "tls", "client_ca_file"), conf_line(L, "tls", "crl_file") };
+	conf_tls_load(&c->tls, tls, c->path, tls_lines, L->errs);
+	/* The webhook listener faces the internet: a certificate of its own, no client CA. */
+	const int hook_lines[4] = { conf_line(L, "webhook", "cert_file"), conf_line(L, "webhook", "key_file"), 0, 0 };
+	c->webhook_tls.verify = FG_TLS_VERIFY_OFF;
+	c->webhook_tls.section = "[webhook]";
+	conf_tls_load(&c->webhook_tls, conf_parse_addrs_tls(&c->webhook_listen), c->path, hook_lines, L->errs);
+	c->certs = tenant_cert_index(c->tenants, c->ntenants, L->errs);
 	if (errs->n != nerr0)
 		goto fail;
 	c->key_lines = calloc(CONFIG_NKEYS, sizeof(*c->key_lines));

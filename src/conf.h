@@ -17,8 +17,10 @@
 #include "conf_errors.h"
 #include "conf_secret.h"
 #include "conf_parse.h"   /* struct fg_addrlist, struct fg_rate */
+#include "conf_tls.h"     /* struct fg_tls */
 
 struct fg_tenant;        /* tenant.h */
+struct tenant_certs;     /* tenant_cert.h */
 typedef struct evp_pkey_st EVP_PKEY;
 
 enum fg_log_level { FG_LOG_ERROR, FG_LOG_WARN, FG_LOG_INFO, FG_LOG_DEBUG };
@@ -47,6 +49,8 @@ enum config_type {
 	CT_VINREADS,    /* auto | list | single */
 	CT_MODE,        /* octal file mode; -1 when unset */
 	CT_SHA256,      /* 64 hex digits, kept lower-case; NULL when unset */
+	CT_TLSVERIFY,   /* off | optional | required; -1 when unset */
+	CT_TLSVERSION,  /* 1.2 | 1.3 */
 };
 
 struct fg_config {
@@ -133,8 +137,12 @@ struct fg_config {
 	struct fg_secret redis_signing_key;          /* empty: entries unsigned */
 	struct fg_secret redis_signing_key_previous;
 
+	/* [tls]: the defaults of tls:// tenant and admin listeners */
+	struct fg_tls tls;
+
 	/* [webhook] (docs/webhooks.md): webhook_listen.n 0 = no webhook listener */
 	struct fg_addrlist webhook_listen;
+	struct fg_tls webhook_tls;  /* tls:// webhook listeners: cert_file, key_file; no client CA */
 	char *webhook_path;
 	struct fg_secret webhook_secret;
 	struct fg_secret webhook_secret_previous;
@@ -152,6 +160,7 @@ struct fg_config {
 	struct fg_tenant **tenants;
 	size_t ntenants;
 	size_t nvins;            /* VINs over all tenants */
+	struct tenant_certs *certs;  /* their cert_names and cert_sha256; NULL: none */
 	int *key_lines;          /* line of each config_keys[] row; 0 = default */
 };
 

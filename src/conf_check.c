@@ -81,6 +81,12 @@ static void conf_check_value(const struct fg_config *c, size_t i, char *buf, siz
 			buf[0] = 0;
 		return;
 	}
+	case CT_TLSVERIFY:
+		snprintf(buf, len, "%s", (const char *const[]){ "off", "optional", "required" }[*(const int *)f < 0 ? 0 : *(const int *)f]);
+		return;
+	case CT_TLSVERSION:
+		snprintf(buf, len, "%s", *(const int *)f == FG_TLS_1_3 ? "1.3" : "1.2");
+		return;
 	case CT_VINREADS:
 		snprintf(buf, len, "%s", (const char *[]){ "auto", "list", "single" }[*(const enum fg_vin_reads *)f]);
 		return;

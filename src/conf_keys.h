@@ -132,8 +132,24 @@
 	  "HMAC key signing second-level cache entries (env:NAME, file:PATH); same on every instance") \
 	X(redis, signing_key_previous, CT_SECRET, redis_signing_key_previous, "", false, 0, 0, \
 	  "the signing key before a rotation: entries it signed are still accepted") \
+	X(tls, cert_file, CT_PATH, tls.cert_file, "", true, 0, 0, \
+	  "PEM certificate chain (leaf first) of tls:// tenant and admin listeners") \
+	X(tls, key_file, CT_PATH, tls.key_file, "", true, 0, 0, \
+	  "PEM private key of cert_file; not readable by every user (0600, or 0640 group ssl-cert)") \
+	X(tls, client_ca_file, CT_PATH, tls.client_ca_file, "", true, 0, 0, \
+	  "PEM CA certificates client certificates are verified against; empty = none asked for") \
+	X(tls, crl_file, CT_PATH, tls.crl_file, "", true, 0, 0, \
+	  "PEM certificate revocation lists checked with client_ca_file") \
+	X(tls, client_verify, CT_TLSVERIFY, tls.verify, "", true, 0, 0, \
+	  "off | optional | required; default optional with client_ca_file, else off") \
+	X(tls, min_version, CT_TLSVERSION, tls.min_version, "1.2", true, 0, 0, \
+	  "oldest TLS version accepted: 1.2 or 1.3") \
 	X(webhook, listen, CT_ADDRS, webhook_listen, "", false, 0, 0, \
-	  "the listener High Mobility posts webhooks to (its own port; main thread); empty or \"off\" = none") \
+	  "the listener High Mobility posts webhooks to (its own port; main thread; tls:// with cert_file); empty or \"off\" = none") \
+	X(webhook, cert_file, CT_PATH, webhook_tls.cert_file, "", true, 0, 0, \
+	  "PEM certificate chain (leaf first) of a tls:// webhook listener: its own, publicly trusted one") \
+	X(webhook, key_file, CT_PATH, webhook_tls.key_file, "", true, 0, 0, \
+	  "PEM private key of [webhook] cert_file; not readable by every user") \
 	X(webhook, path, CT_STRING, webhook_path, "/v1/webhooks/high-mobility", true, 0, 0, \
 	  "the path deliveries are posted to; any other path is 404") \
 	X(webhook, secret, CT_SECRET, webhook_secret, "", true, 0, 0, \

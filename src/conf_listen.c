@@ -59,6 +59,17 @@ void conf_listen_check_admin(const char *file, const struct fg_addrlist *admin, 
 					"admin_open = yes to allow it", admin->v[i].spec);
 }
 
+/* Whether A and B are the same socket: "tls://H:P" and "H:P" are one
+ * port, whichever speaks TLS. */
+static bool conf_listen_same(const char *a, const char *b)
+{
+	if (strncmp(a, "tls://", 6) == 0)
+		a += 6;
+	if (strncmp(b, "tls://", 6) == 0)
+		b += 6;
+	return strcmp(a, b) == 0;
+}
+
 /* A listener belongs to one place only: the shared list, the admin list
  * or one tenant. */
 void conf_listen_check(const char *file, const struct fg_addrlist *listen, const struct fg_addrlist *admin,
@@ -66,18 +77,18 @@ void conf_listen_check(const char *file, const struct fg_addrlist *listen, const
 {
 	for (size_t i = 0; i < admin->n; i++)
 		for (size_t j = 0; j < listen->n; j++)
-			if (strcmp(admin->v[i].spec, listen->v[j].spec) == 0)
+			if (conf_listen_same(admin->v[i].spec, listen->v[j].spec))
 				conf_errors_add(errs, file, aline, "admin_listen: %s is also in listen", admin->v[i].spec);
 	for (size_t t = 0; t < ntenants; t++) {
 		const struct fg_tenant *tn = tenants[t];
 		for (size_t k = 0; k < tn->listen.n; k++) {
 			const char *spec = tn->listen.v[k].spec;
 			for (size_t j = 0; j < listen->n; j++)
-				if (strcmp(spec, listen->v[j].spec) == 0)
+				if (conf_listen_same(spec, listen->v[j].spec))
 					conf_errors_add(errs, tn->file, 0,
 						   "listen: %s is also a shared listener of %s", spec, file);
 			for (size_t j = 0; j < admin->n; j++)
-				if (strcmp(spec, admin->v[j].spec) == 0)
+				if (conf_listen_same(spec, admin->v[j].spec))
 					conf_errors_add(errs, tn->file, 0,
 						   "listen: %s is also the admin listener of %s", spec, file);
 		}

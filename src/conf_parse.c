@@ -318,10 +318,28 @@ int conf_parse_addr(const char *text, const char *basedir, struct fg_addr *out,
 	memset(out, 0, sizeof(*out));
 	out->mode = -1;
 	out->gid = -1;
-	if (strncmp(text, "unix:", 5) == 0)
+	if (strncmp(text, "tls://", 6) == 0) {
+		if (strncmp(text + 6, "unix:", 5) == 0) {
+			snprintf(err, errlen, "bad address \"%s\": tls:// takes host:port; a unix socket "
+				 "needs no TLS (its file mode guards it)", text);
+			return -1;
+		}
+		rc = conf_parse_tcp(text + 6, out, err, errlen);
+		char *spec = NULL;
+		if (rc == 0 && asprintf(&spec, "tls://%s", out->spec) < 0) {
+			snprintf(err, errlen, "out of memory");
+			rc = -1;
+		}
+		if (rc == 0) {
+			free(out->spec);
+			out->spec = spec;
+			out->tls = true;
+		}
+	} else if (strncmp(text, "unix:", 5) == 0) {
 		rc = conf_parse_unix(text, basedir, out, err, errlen);
-	else
+	} else {
 		rc = conf_parse_tcp(text, out, err, errlen);
+	}
 	if (rc < 0)
 		conf_parse_addr_free(out);
 	return rc;
@@ -342,6 +360,30 @@ int conf_parse_addrlist_add(struct fg_addrlist *l, const char *text, const char 
 	}
 	l->n++;
 	return 0;
+}
+
+bool conf_parse_addrs_tls(const struct fg_addrlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].tls)
+			return true;
+	return false;
+}
+
+/* The folder of PATH as an absolute path, so relative paths still work
+ * after the daemon changes directory. */
+char *conf_parse_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return NULL;
+	char *abs = realpath(dir, NULL);
+	if (abs) {
+		free(dir);
+		return abs;
+	}
+	return dir;
 }
 
 void conf_parse_addrlist_free(struct fg_addrlist *l)

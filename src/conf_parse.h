@@ -12,11 +12,13 @@
 #include <stdbool.h>
 
 /* One listening address as written: "host:port", "[v6]:port" or
- * "unix:/path". `spec` is the normalized text, used as the identity of a
- * listener across reloads. */
+ * "unix:/path", or "tls://host:port" for a listener that speaks TLS.
+ * `spec` is the normalized text (with its tls:// when given), used as the
+ * identity of a listener across reloads. */
 struct fg_addr {
 	char *spec;
 	bool is_unix;
+	bool tls;         /* written tls://HOST:PORT (docs/configuration.md, [tls]) */
 	char *path;       /* unix: absolute path */
 	int mode;         /* unix: chmod after bind; -1 = leave to the umask */
 	long gid;         /* unix: chown group after bind; -1 = leave */
@@ -47,6 +49,10 @@ int conf_parse_addr_apply_perms(const struct fg_addr *a, char *err, size_t errle
 int conf_parse_addrlist_add(struct fg_addrlist *l, const char *text, const char *basedir,
 		       char *err, size_t errlen);
 void conf_parse_addrlist_free(struct fg_addrlist *l);
+/* Whether any address of L is written tls://. */
+bool conf_parse_addrs_tls(const struct fg_addrlist *l);
+/* The folder of PATH, absolute when it exists (malloc'ed). */
+char *conf_parse_dir_of(const char *path);
 
 int conf_parse_rate(const char *text, struct fg_rate *out, char *err, size_t errlen);
 /* Bytes with an optional K, M or G (and B) suffix. */

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "http_accept.h"
 #include "http_conn.h"
+#include "http_tls.h"
 #include "log.h"
 #include "stats.h"
 #include "up_multi.h"
@@ -55,6 +56,7 @@ struct http_bind {
 	struct acceptguard *guard;   /* accept() failures pause, not spin */
 	enum http_role role;
 	char *spec;
+	bool tls;               /* a tls:// listener: its connections get the SSL_CTX in force */
 	bool retired;           /* the listener is gone; free once idle */
 	int active;             /* requests begun here and not yet answered */
 	int idle_ticks;         /* retired: reaper ticks seen with active == 0 */
@@ -174,17 +176,29 @@ const struct sockaddr *http_request_peer(struct evhttp_request *er)
 void http_bind_hold(struct http_bind *b) { b->active++; }
 void http_bind_release(struct http_bind *b) { b->active--; }   /* a retired bind's reaper frees it at 0 */
 
-/* evhttp's callbacks for a bind, handed on to the worker's connections. */
+/* evhttp's callbacks for a bind, handed on to the worker's connections.
+ * Plain listeners pay one branch per connection for TLS, nothing more. */
 static struct bufferevent *worker_bev_cb(struct event_base *base, void *arg)
 {
 	struct http_bind *b = arg;
-	return http_conn_bev_new(b->w->conns, base, b);
+	if (!b->tls)
+		return http_conn_bev_new(b->w->conns, base, b, false, NULL);
+	struct http_cfgref *ref = worker_config(b->w);
+	struct bufferevent *bev = http_conn_bev_new(b->w->conns, base, b, true,
+						    ref ? http_tls_ctx(ref->cfg, HTTP_TLS_TENANT) : NULL);
+	http_config_release(ref);   /* the connection's SSL holds its SSL_CTX */
+	return bev;
 }
 
 static void worker_request_cb(struct evhttp_request *er, void *arg)
 {
 	struct http_bind *b = arg;
-	http_conn_request(b->w->conns, er, b);
+	http_conn_request(b->w->conns, er, b, b->tls);
+}
+
+const struct fg_peer_cert *http_bind_cert(const struct http_bind *b, struct evhttp_connection *evcon)
+{
+	return b->tls ? http_conn_tls_peer(b->w->conns, evcon) : NULL;
 }
 
 /* What a connection asks of its worker (struct http_conn_owner): the
@@ -207,6 +221,7 @@ static struct http_bind *worker_bind(struct http_worker *w, int fd, enum http_ro
 	b->w = w;
 	b->role = role;
 	b->spec = strdup(spec);
+	b->tls = strncmp(spec, "tls://", 6) == 0;   /* one evhttp per listener: its bevcb is TLS or not */
 	b->http = evhttp_new(w->base);
 	if (!b->spec || !b->http)
 		goto fail;

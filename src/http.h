@@ -89,6 +89,10 @@ long http_connections(void);
 struct http_worker *http_bind_worker(const struct http_bind *b);
 /* The spec of B's listener when it is a tenant's own, else NULL. */
 const char *http_bind_tenant_listener(const struct http_bind *b);
+/* The client certificate of EVCON, a connection of B (tenant_cert.h);
+ * NULL on a plain listener. */
+struct fg_peer_cert;
+const struct fg_peer_cert *http_bind_cert(const struct http_bind *b, struct evhttp_connection *evcon);
 /* The client's IP address, for source ranges; NULL on a unix socket. */
 struct sockaddr;
 const struct sockaddr *http_conn_peer(struct evhttp_connection *conn);

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "http_headblock.h"
 #include "http_reply.h"
+#include "http_tls.h"
 #include "log.h"
 #include "stats.h"
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_struct.h>
@@ -127,6 +130,9 @@ struct conn {
 	enum conn_phase phase;
 	size_t scanned;           /* http_headblock_end's search position */
 	int fd;
+	bool tls;                 /* a tls:// listener's: never written or read but through BEV */
+	bool doomed;              /* a tls:// listener's without TLS (out of memory): closed at once */
+	struct fg_peer_cert *peer;   /* its client certificate, read at the first request that asks */
 };
 
 /* One log line a second at most for what a flood of clients does. */
@@ -243,20 +249,39 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 		event_free(c->deadline);
 	if (c->fd >= 0 && c->fd < w->nbyfd && w->byfd[c->fd] == c)
 		w->byfd[c->fd] = NULL;
+	if (c->tls) {
+		http_tls_closing(c->bev);   /* counts a failed handshake; close_notify */
+		if (c->peer)
+			tenant_cert_peer_clear(c->peer);
+		free(c->peer);
+	}
 	conn_bury(w, c->bev);
 	free(c);
 }
 
-/* The answer to a connection evhttp has no request of ours on, written
- * straight to the socket; the connection ends in this loop turn. */
-/* STATUS in the JSON error shape, written straight to the socket of a
- * connection evhttp has no request of ours on; it is closed next. */
+/* STATUS in the JSON error shape to a connection evhttp has no request of
+ * ours on: a plain one's straight to the socket, as it is closed next; a
+ * TLS one's through its bufferevent, which must then be left to send it
+ * (conn_refuse), without evhttp's write callback, which would take the
+ * drained output for the end of an answer of its own. */
 static void conn_write_error(struct conn *c, int status, const char *detail)
 {
 	struct evbuffer *b = http_error_body(status, detail);
-	if (b && evbuffer_get_length(b) > 0)
-		http_headblock_reply(c->fd, status, http_reason(status), (const char *)evbuffer_pullup(b, -1),
-				evbuffer_get_length(b));
+	if (b && evbuffer_get_length(b) > 0) {
+		if (!c->tls) {
+			http_headblock_reply(c->fd, status, http_reason(status), (const char *)evbuffer_pullup(b, -1),
+					     evbuffer_get_length(b));
+		} else {
+			bufferevent_data_cb rd;
+			bufferevent_event_cb ev;
+			void *arg;
+			bufferevent_getcb(c->bev, &rd, NULL, &ev, &arg);
+			bufferevent_setcb(c->bev, rd, NULL, ev, arg);
+			http_headblock_format(bufferevent_get_output(c->bev), status, http_reason(status),
+					      (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+			bufferevent_enable(c->bev, EV_WRITE);
+		}
+	}
 	if (b)
 		evbuffer_free(b);
 }
@@ -272,8 +297,13 @@ static void conn_refuse(struct conn *c, int status, const char *detail)
 	static const struct timeval linger = { HTTP_CONN_LINGER, 0 };
 	conn_write_error(c, status, detail);
 	conn_log_limited("refused a request on its headers, before its body (400, 401, 413, 431 or 503)");
-	shutdown(c->fd, SHUT_WR);
+	if (c->tls)
+		http_tls_close_after_output(c->bev);   /* the answer, close_notify, then the half-close */
+	else
+		shutdown(c->fd, SHUT_WR);
 	c->phase = CONN_LINGER;
+	if (c->tls)   /* refused during its body (408): evhttp reads no more of it */
+		bufferevent_setwatermark(c->bev, EV_READ, SIZE_MAX, 0);
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	evtimer_add(c->deadline, &linger);
@@ -424,9 +454,15 @@ static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		/* A connection that never sent a byte is closed without an
 		 * answer (as nginx does): one sent just as the client starts a
 		 * request would be read as that request's answer. */
-		if (!head || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-			conn_write_error(c, 408, head ? "the request's headers did not arrive within client_header_timeout"
-							: "the request's body did not arrive within client_body_timeout");
+		bool answer = !head || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+		const char *why = head ? "the request's headers did not arrive within client_header_timeout"
+				       : "the request's body did not arrive within client_body_timeout";
+		if (answer && c->tls) {
+			conn_refuse(c, 408, why);   /* a TLS answer is sent by the loop: it lingers */
+			return;
+		}
+		if (answer)
+			conn_write_error(c, 408, why);
 	}
 	evhttp_connection_free(c->evcon);   /* conn_closed frees C */
 }
@@ -462,7 +498,8 @@ static void conn_shed(struct conn *c, int max)
 	conn_log_limited(c->cs->owner.count == &open_conns ?
 			 "max_connections reached: new client connections get 503 and are closed" :
 			 "a listener of its own reached its connection cap: new connections get 503 and are closed");
-	conn_write_error(c, 503, d);
+	if (!c->tls)   /* a TLS one would need a handshake first: closed without one */
+		conn_write_error(c, 503, d);
 }
 
 static void conn_adopt(evutil_socket_t unused, short what, void *arg)
@@ -486,12 +523,26 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	cs->owner.limits(cs->owner.arg, &l);
 	int max = l.max_connections;
 	c->deadline = evtimer_new(cs->base, conn_deadline_cb, c);
+	if (c->doomed) {
+		evhttp_connection_free(evcon);   /* never served without TLS */
+		return;
+	}
 	if (!c->deadline || c->fd < 0 || (max > 0 && open > max) || conn_index(cs, c) < 0) {
 		conn_shed(c, max);
 		evhttp_connection_free(evcon);   /* conn_closed frees C */
 		return;
 	}
-	c->keep = event_new(cs->base, c->fd, EV_READ | EV_PERSIST, conn_keep_cb, c);
+	/* The keeper peeks at the socket: a TLS connection's bytes are
+	 * records, not requests, so it has none (a hang-up while its answer
+	 * is pending is noticed when the answer is written). */
+	c->keep = c->tls ? NULL : event_new(cs->base, c->fd, EV_READ | EV_PERSIST, conn_keep_cb, c);
+	if (c->tls) {
+		/* An answer leaves as several TLS records (headers, body), each
+		 * its own write: with Nagle the second would wait for the
+		 * client's delayed ACK (40 ms). A plain answer is one writev. */
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
 	if (c->keep && event_add(c->keep, NULL) < 0) {
 		event_free(c->keep);
 		c->keep = NULL;
@@ -501,28 +552,54 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	conn_arm(c, true);
 }
 
-struct bufferevent *http_conn_bev_new(struct http_conns *cs, struct event_base *base, struct http_bind *b)
+/* TLS: a NULL return would make evhttp 2.1 serve the connection without
+ * TLS, so a TLS bufferevent that cannot be made is replaced by a plain
+ * one that conn_adopt closes before anything is read. */
+struct bufferevent *http_conn_bev_new(struct http_conns *cs, struct event_base *base, struct http_bind *b,
+				      bool tls, SSL_CTX *ctx)
 {
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = !tls ? bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)
+				       : ctx ? http_tls_bev_new(base, ctx) : NULL;
+	bool doomed = tls && !bev;
+	if (doomed)
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	struct conn *c = bev ? calloc(1, sizeof *c) : NULL;
 	if (c) {
 		c->bev = bev;
 		c->b = b;
 		c->cs = cs;
 		c->fd = -1;
+		c->tls = tls && !doomed;
+		c->doomed = doomed;
 		if (event_base_once(base, -1, EV_TIMEOUT, conn_adopt, c, NULL) < 0)
 			free(c);
 	}
 	return bev;
 }
 
+const struct fg_peer_cert *http_conn_tls_peer(struct http_conns *cs, struct evhttp_connection *evcon)
+{
+	struct conn *c = conn_of(cs, evcon);
+	if (!c || !c->tls)
+		return NULL;
+	if (!c->peer && (c->peer = malloc(sizeof *c->peer)))
+		http_tls_peer(c->bev, c->peer);
+	return c->peer;
+}
+
 /* Every request of a tenant-facing listener passes here first, inside the
  * read event that delivered it (see the keeper). */
-void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct http_bind *b)
+void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct http_bind *b, bool tls)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(er);
 	cs->just_read_fd = evcon ? bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)) : -1;
 	struct conn *c = conn_of(cs, evcon);
+	if (tls && (!c || !c->tls)) {
+		/* Not ours (out of memory when it was accepted): evhttp made it
+		 * without TLS, and what it read was plain HTTP. */
+		http_send_error(er, 400, "this port speaks TLS: use https://");
+		return;
+	}
 	if (conn_length_bad(evhttp_request_get_input_headers(er))) {   /* pipelined: not seen by the head scan */
 		stats_inc(STAT_bad_requests);
 		evhttp_add_header(evhttp_request_get_output_headers(er), "Connection", "close");

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
+#include "tenant_cert.h"
 
 struct evkeyvalq;
 struct http_bind;    /* opaque here: handed back to the owner's hooks */
@@ -47,9 +49,15 @@ struct http_conn_owner {
 /* A worker's connections, on its BASE; freed after its binds. */
 struct http_conns *http_conns_new(struct event_base *base, const struct http_conn_owner *o);
 void http_conns_free(struct http_conns *cs);
-/* evhttp's bevcb and gencb for bind B of the worker that owns CS. */
-struct bufferevent *http_conn_bev_new(struct http_conns *cs, struct event_base *base, struct http_bind *b);
-void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct http_bind *b);
+/* evhttp's bevcb and gencb for bind B of the worker that owns CS. TLS:
+ * B is a tls:// listener's, and CTX the SSL_CTX in force for it (NULL:
+ * none, and the connection is closed at once). */
+struct bufferevent *http_conn_bev_new(struct http_conns *cs, struct event_base *base, struct http_bind *b,
+				      bool tls, SSL_CTX *ctx);
+void http_conn_request(struct http_conns *cs, struct evhttp_request *er, struct http_bind *b, bool tls);
+/* The client certificate of EVCON's connection (read once, kept with
+ * it); NULL on a plain connection. */
+const struct fg_peer_cert *http_conn_tls_peer(struct http_conns *cs, struct evhttp_connection *evcon);
 /* Client connections open on public and tenant listeners, all workers. */
 long http_conn_count(void);
 #endif

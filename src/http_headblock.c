@@ -182,6 +182,13 @@ int http_headblock_parse(const char *blk, size_t len, struct evkeyvalq *h, char 
 	return -1;
 }
 
+void http_headblock_format(struct evbuffer *out, int status, const char *reason, const char *body, size_t len)
+{
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			    "Connection: close\r\n\r\n", status, reason, len);
+	evbuffer_add(out, body, len);
+}
+
 void http_headblock_reply(int fd, int status, const char *reason, const char *body, size_t len)
 {
 	char buf[1024];

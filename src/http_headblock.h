@@ -33,4 +33,7 @@ bool http_headblock_plain(const char *blk, size_t len);
  * FD, once, without blocking (a best effort: the connection is closed
  * next). */
 void http_headblock_reply(int fd, int status, const char *reason, const char *body, size_t len);
+/* The same answer appended to OUT, for a TLS connection's bufferevent:
+ * its socket carries records, never this text. */
+void http_headblock_format(struct evbuffer *out, int status, const char *reason, const char *body, size_t len);
 #endif

@@ -4,12 +4,17 @@
  * hands the public and tenant ones to the workers (http.c), which accept
  * on dups of them. Listeners change only on reload, in two steps
  * (prepare: bind the new ones; commit: hand them to the workers after the
- * swap), so a bind failure changes nothing.
+ * swap), so a bind failure changes nothing. A listener whose socket the
+ * service manager handed over (http_activate.c) takes it instead of
+ * binding; that socket stays the manager's (its unix path is never
+ * unlinked here), so a restart refuses no connection.
  *
  * Never: accept a connection or read a request (the workers do). */
 #include "http_listen.h"
 #include "http_accept.h"
 #include "http_conn.h"
+#include "http_activate.h"
+#include "http_tls.h"
 #include "log.h"
 #include "http_headblock.h"
 #include "clock.h"
@@ -38,12 +43,14 @@ struct listener {
 	enum http_role role;
 	int fd;
 	char *unix_path;     /* unlinked when closed */
+	bool inherited;      /* from the service manager (socket activation) */
 };
 
 static struct listener *lst[LISTEN_MAX];
 static int nlst;
 static struct acceptguard *admin_guards[LISTEN_MAX];   /* the admin listeners' */
 static int nadmin_guards;
+static struct evhttp *admin_tls;   /* the tls:// admin listeners' own evhttp: bevcb is per evhttp */
 
 static void listener_close(struct listener *l)
 {
@@ -124,9 +131,32 @@ static struct listener *listener_find(const char *spec)
 	return NULL;
 }
 
+/* unix_mode and unix_group are applied before listen(), which an
+ * inherited socket is past: the socket unit's SocketMode= and
+ * SocketGroup= must say the same, and a difference is worth a line. */
+static void listener_check_inherited_perms(const struct fg_addr *a)
+{
+	struct stat st;
+	if (!a->is_unix || (a->mode < 0 && a->gid < 0) || stat(a->path, &st) < 0)
+		return;
+	if (a->mode >= 0 && (int)(st.st_mode & 0777) != a->mode)
+		log_warn("listener %s: inherited with mode %04o, not unix_mode %04o: set SocketMode= in fleetgate.socket",
+			 a->spec, (unsigned)(st.st_mode & 0777), (unsigned)a->mode);
+	if (a->gid >= 0 && (long)st.st_gid != a->gid)
+		log_warn("listener %s: inherited with group %ld, not unix_group's %ld: set SocketGroup= in fleetgate.socket",
+			 a->spec, (long)st.st_gid, a->gid);
+}
+
 static struct listener *listener_open(const struct fg_addr *a, enum http_role role, char *err, size_t errlen)
 {
-	int fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	int fd = http_activate_claim(a);
+	bool inherited = fd >= 0;
+	if (inherited) {
+		log_info("listener %s: inherited from the service manager (socket activation)", a->spec);
+		listener_check_inherited_perms(a);
+	} else {
+		fd = a->is_unix ? listener_socket_unix(a, err, errlen) : listener_socket_tcp(a, err, errlen);
+	}
 	if (fd < 0)
 		return NULL;
 	evutil_make_socket_nonblocking(fd);
@@ -137,8 +167,9 @@ static struct listener *listener_open(const struct fg_addr *a, enum http_role ro
 	}
 	l->fd = fd;
 	l->role = role;
+	l->inherited = inherited;
 	l->spec = strdup(a->spec);
-	l->unix_path = a->is_unix ? strdup(a->path) : NULL;
+	l->unix_path = a->is_unix && !inherited ? strdup(a->path) : NULL;
 	return l;
 }
 
@@ -167,15 +198,20 @@ int http_listen_open(const struct fg_config *c, char *err, size_t errlen)
 {
 	struct want want[LISTEN_MAX];
 	int n = listeners_wanted(c, want, LISTEN_MAX);
-	for (int i = 0; i < n; i++) {
+	int rc = 0;
+	http_activate_receive();
+	for (int i = 0; i < n && rc == 0; i++) {
 		if (listener_find(want[i].a->spec))
 			continue;
 		struct listener *l = listener_open(want[i].a, want[i].role, err, errlen);
 		if (!l)
-			return -1;
-		lst[nlst++] = l;
+			rc = -1;
+		else
+			lst[nlst++] = l;
 	}
-	return 0;
+	/* A later reload binds what it adds itself: only start-up matches. */
+	http_activate_close_unclaimed();
+	return rc;
 }
 
 /* Listeners a reload has bound but not yet handed to the workers. */
@@ -240,6 +276,9 @@ void http_listen_close_all(void)
 {
 	while (nadmin_guards > 0)
 		http_accept_free(admin_guards[--nadmin_guards]);
+	if (admin_tls)
+		evhttp_free(admin_tls);
+	admin_tls = NULL;
 	http_listen_abort();
 	for (int k = 0; k < nlst; k++)
 		listener_close(lst[k]);
@@ -271,7 +310,11 @@ void http_listen_commit(const struct fg_config *c)
 			k++;
 			continue;
 		}
-		log_info("closing listener %s", l->spec);
+		if (l->inherited)
+			log_warn("closing listener %s; the service manager still holds its socket, where connections "
+				 "now wait unanswered: remove it from fleetgate.socket too", l->spec);
+		else
+			log_info("closing listener %s", l->spec);
 		listener_close(l);
 		lst[k] = lst[--nlst];
 	}
@@ -298,9 +341,12 @@ void http_listen_commit(const struct fg_config *c)
  * tenant connections are (http_conn.c): evhttp 2.1 has no hook for a new
  * connection besides the bufferevent callback, which runs before the
  * connection exists, so it queues listen_admin_adopt to run at once, by
- * when evhttp has made the connection (and no read of it can have run). */
+ * when evhttp has made the connection (and no read of it can have run).
+ * tls:// admin listeners have an evhttp of their own (a bevcb is per
+ * evhttp) whose connections are counted against the same cap. */
 struct admin_conn {
 	struct bufferevent *bev;
+	bool tls;
 };
 
 static int admin_open_conns;   /* main thread only */
@@ -327,15 +373,20 @@ static void listen_admin_adopt(evutil_socket_t unused, short what, void *arg)
 	conf_unref(c);
 	if (admin_open_conns <= max)
 		return;
-	char d[160];
-	snprintf(d, sizeof d, "the admin listener already serves its admin_max_connections (%d) connections; "
-		 "retry later", max);
-	struct evbuffer *b = http_error_body(503, d);
-	if (b && evbuffer_get_length(b) > 0)
-		http_headblock_reply(bufferevent_getfd(ac->bev), 503, http_reason(503),
-				     (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-	if (b)
-		evbuffer_free(b);
+	/* A plain connection gets its 503 straight on the socket; a TLS one
+	 * is closed without it (an answer would need a handshake first, and
+	 * plaintext would only confuse its client), as tenant ones are. */
+	if (!ac->tls) {
+		char d[160];
+		snprintf(d, sizeof d, "the admin listener already serves its admin_max_connections (%d) connections; "
+			 "retry later", max);
+		struct evbuffer *b = http_error_body(503, d);
+		if (b && evbuffer_get_length(b) > 0)
+			http_headblock_reply(bufferevent_getfd(ac->bev), 503, http_reason(503),
+					     (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+		if (b)
+			evbuffer_free(b);
+	}
 	stats_inc(STAT_admin_connections_shed);
 	static long last_log;   /* one line a second at most for a flood */
 	long now = (long)clock_now();
@@ -345,12 +396,44 @@ static void listen_admin_adopt(evutil_socket_t unused, short what, void *arg)
 	evhttp_connection_free(evcon);   /* listen_admin_closed frees AC */
 }
 
+/* A TLS admin connection evhttp could not be given TLS for: closed
+ * before it reads a byte (evhttp made it when the bevcb returned). */
+static void listen_admin_doom(evutil_socket_t unused, short what, void *arg)
+{
+	void *evcon = NULL;
+	bufferevent_getcb(arg, NULL, NULL, NULL, &evcon);
+	if (evcon)
+		evhttp_connection_free(evcon);
+}
+
+/* The bevcb of both admin evhttps (ARG non-NULL: the tls:// one). A TLS
+ * connection takes the TLS context in force when it arrives (main thread,
+ * like every admin request). A NULL return would make evhttp serve it
+ * without TLS, so when TLS cannot be set up a plain bufferevent is
+ * returned and closed at once instead. */
 static struct bufferevent *listen_admin_bev(struct event_base *base, void *arg)
 {
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bool tls = arg != NULL;
+	struct bufferevent *bev = NULL;
+	if (tls) {
+		struct fg_config *c = conf_current();
+		bev = http_tls_bev_new(base, http_tls_ctx(c, HTTP_TLS_ADMIN));
+		conf_unref(c);
+		if (!bev) {
+			bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+			if (bev && event_base_once(base, -1, EV_TIMEOUT, listen_admin_doom, bev, NULL) < 0) {
+				bufferevent_free(bev);
+				bev = NULL;
+			}
+			return bev;
+		}
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	struct admin_conn *ac = bev ? calloc(1, sizeof *ac) : NULL;
 	if (ac) {
 		ac->bev = bev;
+		ac->tls = tls;
 		if (event_base_once(base, -1, EV_TIMEOUT, listen_admin_adopt, ac, NULL) < 0)
 			free(ac);
 	}
@@ -359,27 +442,44 @@ static struct bufferevent *listen_admin_bev(struct event_base *base, void *arg)
 
 long http_listen_admin_connections(void) { return admin_open_conns; }
 
-struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
-			       int idle_timeout)
+static struct evhttp *listen_admin_http(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+					int idle_timeout, bool tls)
 {
 	struct evhttp *http = evhttp_new(base);
 	if (!http)
 		return NULL;
 	evhttp_set_gencb(http, cb, arg);
-	evhttp_set_bevcb(http, listen_admin_bev, NULL);
+	evhttp_set_bevcb(http, listen_admin_bev, tls ? (void *)1 : NULL);
 	evhttp_set_timeout(http, idle_timeout);
 	evhttp_set_max_body_size(http, 4096);
 	evhttp_set_default_content_type(http, NULL);   /* every admin answer names its own */
 	/* The tenant listeners' header limit; and accept() failures pause
 	 * rather than spin, as theirs do. */
 	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	return http;
+}
+
+struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct evhttp_request *, void *), void *arg,
+			       int idle_timeout)
+{
+	struct evhttp *http = listen_admin_http(base, cb, arg, idle_timeout, false);
+	if (!http)
+		return NULL;
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_ADMIN)
 			continue;
+		bool tls = strncmp(lst[k]->spec, "tls://", 6) == 0;
+		if (tls && !admin_tls) {
+			admin_tls = listen_admin_http(base, cb, arg, idle_timeout, true);
+			if (!admin_tls) {
+				evhttp_free(http);
+				return NULL;
+			}
+		}
 		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
 		if (d >= 0)
 			evutil_make_socket_nonblocking(d);
-		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(http, d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(tls ? admin_tls : http, d);
 		if (!bound) {
 			evhttp_free(http);
 			return NULL;
@@ -401,7 +501,7 @@ struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct
  * max_connections counted apart from the tenants'. */
 static struct {
 	struct http_listen_side side;
-	struct evhttp *http;
+	struct evhttp *http, *http_tls;   /* plain and tls:// listeners: a bevcb is per evhttp */
 	struct http_conns *conns;
 	atomic_long open;
 	struct acceptguard *guards[LISTEN_MAX];
@@ -435,16 +535,35 @@ static void listen_webhook_limits(void *arg, struct http_conn_limits *l)
 	wh.side.limits(&l->header_timeout, &l->body_timeout, &l->max_connections);
 }
 
+/* ARG non-NULL: the tls:// listeners' evhttp, whose connections get the
+ * [webhook] SSL_CTX in force when they arrive (a bevcb is per evhttp). */
 static struct bufferevent *listen_webhook_bev(struct event_base *base, void *arg)
 {
-	(void)arg;
-	return http_conn_bev_new(wh.conns, base, NULL);
+	if (!arg)
+		return http_conn_bev_new(wh.conns, base, NULL, false, NULL);
+	struct fg_config *c = conf_current();
+	struct bufferevent *bev = http_conn_bev_new(wh.conns, base, NULL, true, http_tls_ctx(c, HTTP_TLS_WEBHOOK));
+	conf_unref(c);
+	return bev;
 }
 
 static void listen_webhook_gencb(struct evhttp_request *er, void *arg)
 {
-	(void)arg;
-	http_conn_request(wh.conns, er, NULL);
+	http_conn_request(wh.conns, er, NULL, arg != NULL);
+}
+
+static struct evhttp *listen_webhook_http(struct event_base *base, bool tls)
+{
+	struct evhttp *http = evhttp_new(base);
+	if (!http)
+		return NULL;
+	evhttp_set_gencb(http, listen_webhook_gencb, tls ? (void *)1 : NULL);
+	evhttp_set_bevcb(http, listen_webhook_bev, tls ? (void *)1 : NULL);
+	evhttp_set_timeout(http, 60);   /* idle keep-alive; requests have their own deadlines */
+	evhttp_set_max_body_size(http, 1048576);   /* [webhook] max_body_bytes's ceiling */
+	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	evhttp_set_default_content_type(http, NULL);
+	return http;
 }
 
 int http_listen_webhook_bind(struct event_base *base, const struct http_listen_side *side)
@@ -461,22 +580,19 @@ int http_listen_webhook_bind(struct event_base *base, const struct http_listen_s
 		.cap_name = "[webhook] max_connections",
 	};
 	wh.conns = http_conns_new(base, &o);
-	wh.http = wh.conns ? evhttp_new(base) : NULL;
-	if (!wh.http)
+	if (!wh.conns)
 		return -1;
-	evhttp_set_gencb(wh.http, listen_webhook_gencb, NULL);
-	evhttp_set_bevcb(wh.http, listen_webhook_bev, NULL);
-	evhttp_set_timeout(wh.http, 60);   /* idle keep-alive; requests have their own deadlines */
-	evhttp_set_max_body_size(wh.http, 1048576);   /* [webhook] max_body_bytes's ceiling */
-	evhttp_set_max_headers_size(wh.http, HTTP_MAX_HEADERS);
-	evhttp_set_default_content_type(wh.http, NULL);
 	for (int k = 0; k < nlst; k++) {
 		if (lst[k]->role != HTTP_ROLE_WEBHOOK)
 			continue;
+		bool tls = strncmp(lst[k]->spec, "tls://", 6) == 0;
+		struct evhttp **http = tls ? &wh.http_tls : &wh.http;
+		if (!*http && !(*http = listen_webhook_http(base, tls)))
+			return -1;
 		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
 		if (d >= 0)
 			evutil_make_socket_nonblocking(d);
-		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(wh.http, d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(*http, d);
 		if (!bound)
 			return -1;
 		if (wh.nguards < LISTEN_MAX)
@@ -493,7 +609,9 @@ void http_listen_webhook_unbind(void)
 		http_accept_free(wh.guards[--wh.nguards]);
 	if (wh.http)
 		evhttp_free(wh.http);   /* its connections close: conn_closed digs their graves */
-	wh.http = NULL;
+	if (wh.http_tls)
+		evhttp_free(wh.http_tls);
+	wh.http = wh.http_tls = NULL;
 	http_conns_free(wh.conns);
 	wh.conns = NULL;
 }

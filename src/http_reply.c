@@ -4,7 +4,8 @@
  * requests, and as a body http_conn.c writes straight to a socket), and
  * the reply written at once. No state: the connections (http_conn.c), the
  * request layer (req.c) and the admin listener (admin.c) call down to it,
- * and it calls nothing of theirs.
+ * and it calls nothing of theirs. A TLS connection's answer is never
+ * written at once: only its bufferevent may touch its socket.
  *
  * Never: know of workers, binds or requests beyond the evhttp_request it
  * answers. */
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -201,8 +203,10 @@ void http_reply(struct evhttp_request *er, int status, struct evbuffer *body)
 		return;
 	struct evbuffer *out = bufferevent_get_output(bev);
 	evutil_socket_t fd = bufferevent_getfd(bev);
+	/* A TLS connection's socket carries records: its answer goes out
+	 * through the bufferevent, which encrypts it. */
 	if (fd >= 0 && (bufferevent_get_enabled(bev) & EV_WRITE) && evbuffer_get_length(out) > 0 &&
-	    evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0)
+	    !bufferevent_openssl_get_ssl(bev) && evbuffer_write(out, fd) > 0 && evbuffer_get_length(out) == 0)
 		bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
 	bufferevent_decref(bev);
 }

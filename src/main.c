@@ -20,6 +20,7 @@
 #include "http.h"
 #include "http_listen.h"
 #include "hook_in.h"
+#include "http_tls.h"
 #include "req_localtoken.h"
 #include "log.h"
 #include "notify.h"
@@ -70,6 +71,7 @@ static struct fg_config *main_load(const char *path, struct fg_errors *errs)
 	struct fg_config *c = conf_load(path, errs);
 	if (c) {
 		conf_check_files(c, errs);
+		http_tls_prepare(c, errs);   /* a TLS context that cannot be made refuses the load */
 		if (errs->n) {
 			conf_unref(c);
 			c = NULL;
@@ -308,6 +310,10 @@ static int main_check(const char *path, bool print, bool quiet)
 	conf_errors_free(&errs);
 	if (!c)
 		return 1;
+	if (!quiet) {
+		conf_tls_report(&c->tls, print ? stderr : stdout);
+		conf_tls_report(&c->webhook_tls, print ? stderr : stdout);
+	}
 	if (print)
 		conf_check_print(c, stdout);
 	conf_unref(c);
@@ -465,6 +471,10 @@ int main(int argc, char **argv)
 	/* Not main_load: a log file that cannot be opened is a start-up
 	 * failure (exit 2, from log_open), not a configuration error. */
 	struct fg_config *c = conf_load(m.path, &errs);
+	if (c && http_tls_prepare(c, &errs) < 0) {
+		conf_unref(c);
+		c = NULL;
+	}
 	main_report(&errs, false, "");
 	conf_errors_free(&errs);
 	if (!c) {

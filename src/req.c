@@ -126,6 +126,7 @@ void req_reqlog(struct req *r, struct reqlog *l)
 		.upstream_status = r->upstream_status, .duration_s = clock_now() - r->t0,
 		.upstream_ms = r->upstream_ms, .cache = req_cache_xcache_name(r->cache.xcache),
 		.er = r->er,
+		.by = r->tenant ? req_attr_name(r->by.by) : NULL,
 	};
 }
 

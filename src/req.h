@@ -26,7 +26,7 @@
  */
 #define REQ_STEPS(X) \
 	X(route,       /* path, query, method -> a route (404, 405, 400) -          */) \
-	X(attribute,   /* listener -> API key -> source: a tenant (401)  -          */) \
+	X(attribute,   /* listener -> cert -> API key -> source (401)    -          */) \
 	X(body,        /* size (413), JSON of POST routes (415, 400);    -          */) \
 	               /* the token route's form or JSON (400, 415)                 */  \
 	X(client,      /* token route: the client's credentials (401)    -          */) \
@@ -107,7 +107,8 @@ struct req {
 	uint64_t token_gen;
 	double token_deadline;      /* this attempt's token wait ends; 0: none yet */
 	struct fwd *answer;         /* the upstream's, for the answer step */
-	struct fg_attribution by;   /* what attributed r->tenant (the token route's client step) */
+	struct fg_attribution by;   /* how r->tenant was attributed and what did it (req_attr.h): the
+				     * access and audit lines' "by", and what a local token carries */
 	struct localtoken_req lt;   /* the token route's request, body to local_token */
 	enum req_slot slot;
 	struct reqcache cache;

@@ -1,5 +1,6 @@
 /* req_attr.c: attribution records (docs/http.md, "Local access tokens"):
- * fingerprints of what attributed a request, never the key itself.
+ * how a request was attributed, and fingerprints of what attributed it,
+ * never the key or the certificate itself.
  *
  * Never: hold or compare a key in the clear. */
 #include "req_attr.h"
@@ -8,7 +9,26 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+
+const char *req_attr_name(enum fg_attr_by by)
+{
+	switch (by) {
+	case FG_BY_LISTENER: return "listener";
+	case FG_BY_CERT: return "cert";
+	case FG_BY_KEY: return "key";
+	case FG_BY_TOKEN: return "token";
+	case FG_BY_SOURCE: return "source";
+	case FG_BY_NONE: break;
+	}
+	return NULL;
+}
+
+bool req_attr_sealable(enum fg_attr_by by)
+{
+	return by == FG_BY_LISTENER || by == FG_BY_CERT || by == FG_BY_KEY || by == FG_BY_SOURCE;
+}
 
 void req_attr_by_keyhash(const unsigned char keyhash[32], struct fg_attribution *a)
 {
@@ -35,6 +55,27 @@ void req_attr_by_range(const struct fg_cidr *r, struct fg_attribution *a)
 	memcpy(a->fp + 2, r->addr, 16);
 }
 
+void req_attr_by_cert(const char *name, const unsigned char pin[32], struct fg_attribution *a)
+{
+	static const char tag_name[] = "fleetgate cert_names", tag_pin[] = "fleetgate cert_sha256";
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	memset(a, 0, sizeof *a);
+	a->by = FG_BY_CERT;
+	a->fp[16] = pin ? 2 : 1;
+	bool ok = x && EVP_DigestInit_ex(x, EVP_sha256(), NULL) == 1 &&
+		  (pin ? EVP_DigestUpdate(x, tag_pin, sizeof tag_pin) == 1 && EVP_DigestUpdate(x, pin, 32) == 1
+		       : EVP_DigestUpdate(x, tag_name, sizeof tag_name) == 1 &&
+			 EVP_DigestUpdate(x, name, strlen(name)) == 1) &&
+		  EVP_DigestFinal_ex(x, h, NULL) == 1;
+	EVP_MD_CTX_free(x);
+	if (!ok) {
+		a->by = FG_BY_NONE;   /* out of memory: attributes nothing, holds for nobody */
+		return;
+	}
+	memcpy(a->fp, h, 16);
+}
+
 bool req_attr_holds(const struct fg_tenant *t, const struct fg_attribution *a)
 {
 	struct fg_attribution x;
@@ -58,7 +99,18 @@ bool req_attr_holds(const struct fg_tenant *t, const struct fg_attribution *a)
 			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
 		}
 		break;
+	case FG_BY_CERT:
+		for (size_t j = 0; j < t->ncert_names; j++) {
+			req_attr_by_cert(t->cert_names[j], NULL, &x);
+			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
+		}
+		for (size_t j = 0; j < t->ncert_pins; j++) {
+			req_attr_by_cert(NULL, t->cert_pins[j], &x);
+			holds |= memcmp(x.fp, a->fp, sizeof x.fp) == 0;
+		}
+		break;
 	case FG_BY_NONE:
+	case FG_BY_TOKEN:   /* never carried by a token */
 		break;
 	}
 	return holds;

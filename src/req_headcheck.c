@@ -26,7 +26,8 @@ int req_headcheck_check(struct http_bind *b, struct evhttp_connection *evcon, co
 	snprintf(path, sizeof path, "%.*s", (int)strcspn(target, "?"), target);
 	req_route_match_raw(FG_POST, path, &rm);   /* the token route's credentials are in its body */
 	bool attribute = rm.status != 0 || !req_route_is_local(rm.route);
-	int st = cfg ? req_policy_head(cfg, http_bind_tenant_listener(b), attribute, h, peer, detail, len) : 0;
+	int st = cfg ? req_policy_head(cfg, http_bind_tenant_listener(b), http_bind_cert(b, evcon), attribute, h, peer,
+				       detail, len) : 0;
 	http_config_release(ref);
 	if (st)
 		req_headcheck_count(st);

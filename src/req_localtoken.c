@@ -9,7 +9,8 @@
  * client, tenant_rate, local_token; docs/overview.md): reading a token
  * request (form-encoded or JSON), deciding it (client_id names a tenant;
  * client_secret is one of that tenant's keys, or the caller is already
- * attributed to that tenant by its listener or source address), the
+ * attributed to that tenant by its listener, client certificate or
+ * source address), the
  * OAuth-shaped answers and refusals, and the process-wide store of
  * the tokens issued. The store keeps only SHA-256 hashes of tokens, with
  * the tenant's name, the hash of the key that asked (if any) and the
@@ -200,7 +201,7 @@ int req_localtoken_issue(const char *tenant_name, const struct fg_attribution *b
 			 char out[LOCALTOKEN_LEN + 1])
 {
 	unsigned char raw[32];
-	if (!by || by->by == FG_BY_NONE || strlen(tenant_name) > LT_NAME_MAX || RAND_bytes(raw, sizeof raw) != 1)
+	if (!by || !req_attr_sealable(by->by) || strlen(tenant_name) > LT_NAME_MAX || RAND_bytes(raw, sizeof raw) != 1)
 		return -1;
 	struct lt_entry *e = calloc(1, sizeof *e);
 	if (!e) {
@@ -288,7 +289,7 @@ const struct fg_tenant *req_localtoken_lookup_at(const struct fg_config *c, cons
 			cl.expires <= wall + c->local_token_ttl + LOCALTOKEN_SKEW;
 	const struct fg_tenant *t = found ? lt_tenant_named(c, cl.tenant) : NULL;
 	if (t && !req_attr_holds(t, &cl.by))
-		t = NULL;   /* what attributed it (key, listener, source) was removed by a reload */
+		t = NULL;   /* what attributed it (key, listener, certificate, source) was removed by a reload */
 	OPENSSL_cleanse(&cl, sizeof cl);
 	return t;
 }
@@ -366,10 +367,11 @@ int req_localtoken_seal(const unsigned char key[32], unsigned char kid, const st
 {
 	unsigned char pt[LT_SEAL_PT] = {0}, raw[LT_SEAL_RAW], aad[sizeof lt_aad];
 	size_t nlen = strnlen(cl->tenant, sizeof cl->tenant);
-	/* Only what unseal gives back: one of the three kinds, an expiry
+	/* Only what unseal gives back: one of the four kinds a token may
+	 * carry (listener, certificate, key, source), an expiry
 	 * that fits the 8 bytes (NaN or beyond 2^64 would make the
 	 * conversion undefined). */
-	if (nlen == 0 || nlen > LT_NAME_MAX || cl->by.by < FG_BY_LISTENER || cl->by.by > FG_BY_SOURCE ||
+	if (nlen == 0 || nlen > LT_NAME_MAX || !req_attr_sealable(cl->by.by) ||
 	    !(cl->expires >= 0 && cl->expires < 18446744073709551616.0) || RAND_bytes(raw + 1, 12) != 1)
 		return -1;
 	uint64_t exp = (uint64_t)cl->expires;
@@ -407,7 +409,7 @@ int req_localtoken_unseal(const struct fg_config *c, const char *tok, size_t len
 		return -1;
 	size_t nlen = pt[2 + FG_ATTR_FP_LEN + 8];
 	const unsigned char *name = pt + 2 + FG_ATTR_FP_LEN + 9;
-	int rc = pt[0] == 1 && pt[1] >= FG_BY_LISTENER && pt[1] <= FG_BY_SOURCE && nlen >= 1 && nlen <= LT_NAME_MAX &&
+	int rc = pt[0] == 1 && req_attr_sealable((enum fg_attr_by)pt[1]) && nlen >= 1 && nlen <= LT_NAME_MAX &&
 		 !memchr(name, '\0', nlen) ? 0 : -1;
 	if (rc == 0) {
 		uint64_t exp = 0;
@@ -578,15 +580,21 @@ int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config
 		? lt_credentials(c, q->basic_id, 2, q->basic_secret, q->basic_secret_len, 2, keyhash, &key_ok)
 		: lt_credentials(c, body_id, 1, body_secret, body_len, 1, keyhash, &key_ok);
 	/* A dedicated listener is its tenant's alone: no other tenant's
-	 * token is handed out there, whatever the secret. */
-	bool caller_ok = t && caller == t && caller_by && caller_by->by != FG_BY_NONE;
-	if (!t || (dedicated && caller != t) || !(key_ok || caller_ok)) {
+	 * token is handed out there, whatever the secret; nor to a client
+	 * whose verified certificate is another tenant's (as a certificate
+	 * beside another tenant's key is refused on every route). */
+	bool caller_ok = t && caller == t && caller_by && req_attr_sealable(caller_by->by);
+	bool bound = dedicated || (caller && caller_by && caller_by->by == FG_BY_CERT);
+	if (!t || (bound && caller != t) || !(key_ok || caller_ok)) {
 		if (!t)
 			log_warn("local token request refused: client_id names no tenant");
+		else if (bound && caller != t)
+			log_warn("local token request refused for tenant %s: the caller came in on another tenant's "
+				 "listener or with another tenant's client certificate", t->name);
 		else
 			log_warn("local token request refused for tenant %s: the client_secret is not one of its "
-				 "keys and the caller is not attributed to it by listener, source or key "
-				 "(or came in on another tenant's listener)", t->name);
+				 "keys and the caller is not attributed to it by listener, certificate, source or key",
+				 t->name);
 		OPENSSL_cleanse(keyhash, sizeof keyhash);
 		return lt_error(out, 401, "invalid_client", "client authentication failed");
 	}
@@ -597,11 +605,6 @@ int req_localtoken_authenticate(struct localtoken_req *q, const struct fg_config
 	OPENSSL_cleanse(keyhash, sizeof keyhash);
 	*tenant = t;
 	return 0;
-}
-
-static const char *lt_by_name(enum fg_attr_by by)
-{
-	return by == FG_BY_KEY ? "key" : by == FG_BY_LISTENER ? "listener" : "source";
 }
 
 int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config *c, const struct fg_tenant *t,
@@ -634,7 +637,7 @@ int req_localtoken_grant(const struct localtoken_req *q, const struct fg_config 
 		return lt_error(out, 500, "server_error", "no token could be issued");
 	}
 	stats_inc(STAT_local_tokens_issued);
-	log_info("local token issued to tenant %s (by %s, %d s%s)", t->name, lt_by_name(q->by.by), c->local_token_ttl,
+	log_info("local token issued to tenant %s (by %s, %d s%s)", t->name, req_attr_name(q->by.by), c->local_token_ttl,
 		 c->local_token_nkeys > 0 ? ", sealed" : "");
 	return 200;
 }

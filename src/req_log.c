@@ -19,6 +19,7 @@ static json_t *req_log_line(const struct reqlog *l)
 	json_object_set_new(o, "time", json_string(ts));
 	json_object_set_new(o, "request_id", json_string(l->rid));
 	json_object_set_new(o, "tenant", l->tenant ? json_string(l->tenant) : json_null());
+	json_object_set_new(o, "by", l->by ? json_string(l->by) : json_null());
 	json_object_set_new(o, "method", json_string(method_name(l->method)));
 	json_object_set_new(o, "client", log_client(l->er));
 	return o;

@@ -27,6 +27,8 @@ struct reqlog {
 	const char *cache;          /* X-Cache */
 	struct evhttp_request *er;  /* its client (ADDR:PORT, [V6]:PORT or "unix")
 				     * is named only when a line is written */
+	const char *by;             /* how the tenant was attributed: listener, cert, key, token,
+				     * source; NULL: it was not */
 };
 
 /* The access line (when the access log is on) and, for a mutating route,

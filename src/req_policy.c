@@ -1,5 +1,5 @@
 /* req_policy.c: what one request may do. Attribution of a request to a tenant
- * (by dedicated listener, API key or source address) and the policy checks
+ * (by dedicated listener, client certificate, API key or source address) and the policy checks
  * of docs/tenants.md and docs/http.md: methods, VINs in the path or the body, and the shape
  * of the body those VINs are read from. List answers are filtered with
  * the same VIN test by req_listfilter.c.
@@ -30,6 +30,7 @@
 #include "req_policy.h"
 #include "req_route.h"
 #include "tenant.h"
+#include "tenant_cert.h"
 #include "vinset.h"
 
 /* ---- attribution -------------------------------------------------------- */
@@ -166,40 +167,91 @@ enum fg_credential req_policy_credential(const char *authorization, const char *
 	return FG_CRED_KEY;
 }
 
-/* Linear scans: deployments have tens of tenants, and a scan of tens of
- * entries costs less than the hash of the key it follows. */
-/* req_policy_attribute, with what attributed into *HOW; TOKENS: a local
- * token may attribute (not on the token route). */
+/* A verified client certificate's tenant (tenant_cert.c's O(1) index):
+ * 1 with *T (NULL: it names no tenant) and what it matched in *HOW, 0
+ * without a certificate, -1 when the request must be refused as *RES
+ * says. */
+static int req_policy_by_cert(const struct fg_config *c, const struct fg_peer_cert *cert,
+			      const struct fg_tenant **t, struct fg_attribution *how, enum fg_attr_result *res)
+{
+	bool conflict;
+	const char *name;
+	const unsigned char *pin;
+	*t = NULL;
+	if (!cert || cert->state == FG_CERT_NONE)
+		return 0;
+	if (cert->state == FG_CERT_FAILED) {
+		*res = FG_ATTR_BAD_CERT;   /* never attributes, never falls through */
+		return -1;
+	}
+	*t = tenant_cert_lookup(c->certs, cert, &conflict, &name, &pin);
+	if (conflict) {
+		*res = FG_ATTR_CONFLICT;
+		return -1;
+	}
+	if (*t)
+		req_attr_by_cert(name, pin, how);
+	return 1;
+}
+
+/* Linear scans for listeners, keys and sources: deployments have tens of
+ * tenants, and a scan of tens of entries costs less than the hash of the
+ * key it follows. What attributed goes into *HOW; TOKENS: a local token
+ * may attribute (not on the token route). */
 static const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c, const char *listener_spec,
-						   const char *authorization, const char *x_api_key,
-						   const struct sockaddr *peer, bool tokens,
+						   const struct fg_peer_cert *cert, const char *authorization,
+						   const char *x_api_key, const struct sockaddr *peer, bool tokens,
 						   struct fg_attribution *how, enum fg_attr_result *res)
 {
-	const struct fg_tenant *t = NULL;
+	const struct fg_tenant *t = NULL, *tc = NULL, *tk = NULL;
 	const struct fg_cidr *range = NULL;
+	struct fg_attribution by_cert = { FG_BY_NONE, {0} }, by_key = { FG_BY_NONE, {0} };
 	const char *key;
 	size_t keylen;
 	memset(how, 0, sizeof *how);
 	*res = FG_ATTR_NONE;
-	if (!c)
+	if (!c || req_policy_by_cert(c, cert, &tc, &by_cert, res) < 0)
 		return NULL;
 	if (listener_spec) {
 		/* A dedicated listener is its tenant's alone: a key or address
 		 * seen there never picks anyone else, even once the tenant has
-		 * been removed and the listener is on its way out. */
-		if ((t = req_policy_by_listener(c, listener_spec))) {
-			req_attr_by_listener(listener_spec, how);
-			goto found;
+		 * been removed and the listener is on its way out; and another
+		 * tenant's certificate there is refused, not taken for the
+		 * port's tenant. */
+		if (!(t = req_policy_by_listener(c, listener_spec))) {
+			*res = FG_ATTR_LISTENER_GONE;
+			return NULL;
 		}
-		*res = FG_ATTR_LISTENER_GONE;
-		return NULL;
+		if (tc && tc != t) {
+			*res = FG_ATTR_CONFLICT;
+			return NULL;
+		}
+		req_attr_by_listener(listener_spec, how);
+		goto found;
 	}
 	enum fg_credential cred = req_policy_credential(authorization, x_api_key, &key, &keylen);
 	/* An API key, or a local bearer token from POST /v1/access_tokens
 	 * (which speaks for its tenant as what attributed it does). */
-	if (cred == FG_CRED_KEY && ((t = req_policy_by_key(c, key, keylen, how)) ||
-				    (tokens && (t = req_localtoken_lookup(c, key, keylen, clock_now())))))
+	if (cred == FG_CRED_KEY && !(tk = req_policy_by_key(c, key, keylen, &by_key)) && tokens &&
+	    (tk = req_localtoken_lookup(c, key, keylen, clock_now())))
+		by_key.by = FG_BY_TOKEN;
+	if (tc) {
+		/* The certificate decides; a credential beside it must be the
+		 * same tenant's (one of another tenant's is refused, as two
+		 * different keys are). */
+		if (cred != FG_CRED_NONE && tk != tc) {
+			*res = tk ? FG_ATTR_CONFLICT : FG_ATTR_BAD_KEY;
+			OPENSSL_cleanse(&by_key, sizeof by_key);
+			return NULL;
+		}
+		*how = by_cert;
+		t = tc;
 		goto found;
+	}
+	if ((t = tk)) {
+		*how = by_key;
+		goto found;
+	}
 	if (cred != FG_CRED_NONE) {
 		*res = FG_ATTR_BAD_KEY;   /* never fall back to the source */
 		return NULL;
@@ -210,6 +262,7 @@ static const struct fg_tenant *req_policy_attribute_by(const struct fg_config *c
 	}
 	return NULL;
 found:
+	OPENSSL_cleanse(&by_key, sizeof by_key);
 	*res = FG_ATTR_OK;
 	return t;
 }
@@ -220,7 +273,8 @@ const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const ch
 {
 	enum fg_attr_result dummy;
 	struct fg_attribution how;
-	return req_policy_attribute_by(c, listener_spec, authorization, x_api_key, peer, true, &how, res ? res : &dummy);
+	return req_policy_attribute_by(c, listener_spec, NULL, authorization, x_api_key, peer, true, &how,
+				       res ? res : &dummy);
 }
 
 /* ---- policy ------------------------------------------------------------- */
@@ -548,8 +602,9 @@ static bool req_policy_credential_headers(struct evkeyvalq *h, const char **auth
 }
 
 const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, const char *listener_spec,
-					     struct evkeyvalq *h, const struct sockaddr *peer, bool token_route,
-					     struct fg_attribution *how, enum fg_attr_result *res)
+					     const struct fg_peer_cert *cert, struct evkeyvalq *h,
+					     const struct sockaddr *peer, bool token_route, struct fg_attribution *how,
+					     enum fg_attr_result *res)
 {
 	struct fg_attribution dummy;
 	const char *authz, *key;
@@ -562,14 +617,14 @@ const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, cons
 	}
 	if (token_route && authz && req_attr_is_basic(authz))
 		authz = NULL;   /* the client's authentication: req_localtoken.c's */
-	return req_policy_attribute_by(c, listener_spec, authz, key, peer, !token_route, how, res);
+	return req_policy_attribute_by(c, listener_spec, cert, authz, key, peer, !token_route, how, res);
 }
 
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
-						 struct evkeyvalq *h, const struct sockaddr *peer,
-						 enum fg_attr_result *res)
+						 const struct fg_peer_cert *cert, struct evkeyvalq *h,
+						 const struct sockaddr *peer, enum fg_attr_result *res)
 {
-	return req_policy_attribute_how(c, listener_spec, h, peer, false, NULL, res);
+	return req_policy_attribute_how(c, listener_spec, cert, h, peer, false, NULL, res);
 }
 
 int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)
@@ -584,17 +639,24 @@ int req_policy_attr_refusal(enum fg_attr_result res, const char **detail)
 	case FG_ATTR_BAD_KEY:
 		*detail = "the API key or bearer token presented matches no tenant or has expired";
 		return 401;
+	case FG_ATTR_BAD_CERT:
+		*detail = "the client certificate did not verify against the gateway's client CAs";
+		return 401;
+	case FG_ATTR_CONFLICT:
+		*detail = "the client certificate belongs to another tenant than this listener or credential "
+			  "(or names two tenants)";
+		return 401;
 	default:
-		*detail = "no tenant matches this request (listener, API key or source address)";
+		*detail = "no tenant matches this request (listener, client certificate, API key or source address)";
 		return 401;
 	}
 }
 
-int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
-		const struct sockaddr *peer, char *detail, size_t len)
+int req_policy_head(const struct fg_config *c, const char *listener_spec, const struct fg_peer_cert *cert,
+		    bool attribute, struct evkeyvalq *h, const struct sockaddr *peer, char *detail, size_t len)
 {
 	enum fg_attr_result res = FG_ATTR_NONE;
-	if (attribute && !req_policy_attribute_request(c, listener_spec, h, peer, &res)) {
+	if (attribute && !req_policy_attribute_request(c, listener_spec, cert, h, peer, &res)) {
 		const char *why;
 		int st = req_policy_attr_refusal(res, &why);
 		snprintf(detail, len, "%s", why);

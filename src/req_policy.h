@@ -20,8 +20,12 @@ enum fg_attr_result {
 	FG_ATTR_NONE,       /* nothing matched */
 	FG_ATTR_LISTENER_GONE, /* a dedicated listener no tenant of C owns any
 				* more (a reload removed it): not attributed */
-	FG_ATTR_AMBIGUOUS      /* Authorization or X-API-Key sent more than once */
+	FG_ATTR_AMBIGUOUS,     /* Authorization or X-API-Key sent more than once */
+	FG_ATTR_BAD_CERT,      /* a client certificate that did not verify: never attributes */
+	FG_ATTR_CONFLICT       /* a verified certificate of one tenant with another's key, on
+				* another's dedicated listener, or naming two tenants */
 };
+struct fg_peer_cert;   /* tenant_cert.h */
 
 /* How a request that RES left without a tenant is refused: 401 (no
  * tenant, or a credential that matches none), 400 (AMBIGUOUS) or 503
@@ -41,25 +45,28 @@ const struct fg_tenant *req_policy_attribute(const struct fg_config *c, const ch
 					 const struct sockaddr *peer, enum fg_attr_result *res);
 
 struct evkeyvalq;
-/* req_policy_attribute with the credential headers of request headers H
- * (NULL: none read, e.g. the token route, whose credentials are in its
- * body). A credential header sent more than once is ambiguous (which one
- * would the client mean, which one did a proxy in front read?): AMBIGUOUS,
- * never the first or the last of them (on a dedicated listener headers
- * are not looked at, so neither is this). */
+/* The whole order of docs/tenants.md, with the credential headers of
+ * request headers H (NULL: none read): dedicated listener, then a
+ * verified client certificate CERT (NULL on a plain connection; one that
+ * failed verification is BAD_CERT, never a fall back; one of another
+ * tenant than the listener's or the credential's is CONFLICT), then the
+ * credential, then the source. A credential header sent more than once is
+ * ambiguous (which one would the client mean, which one did a proxy in
+ * front read?): AMBIGUOUS, never the first or the last of them (on a
+ * dedicated listener headers are not looked at, so neither is this). */
 const struct fg_tenant *req_policy_attribute_request(const struct fg_config *c, const char *listener_spec,
-						 struct evkeyvalq *h, const struct sockaddr *peer,
-						 enum fg_attr_result *res);
-/* The same for the token route (POST /v1/access_tokens): an
- * `Authorization: Basic` is the client's authentication there, read by
- * req_localtoken.c, so it is left out here; any other credential must be
- * an API key (a local token is no client credential: BAD_KEY). *HOW (may
- * be NULL) says what attributed the tenant returned; the plain function
- * fills it the same way for every other route. */
+						 const struct fg_peer_cert *cert, struct evkeyvalq *h,
+						 const struct sockaddr *peer, enum fg_attr_result *res);
+/* The same with *HOW (may be NULL): how the tenant returned was
+ * attributed and what did it (req_attr.h), for the log lines and the
+ * local tokens issued on it. On the token route (POST /v1/access_tokens,
+ * TOKEN_ROUTE) an `Authorization: Basic` is the client's authentication,
+ * read by req_localtoken.c, so it is left out here; any other credential
+ * must be an API key (a local token is no client credential: BAD_KEY). */
 const struct fg_tenant *req_policy_attribute_how(const struct fg_config *c, const char *listener_spec,
-					     struct evkeyvalq *h, const struct sockaddr *peer, bool token_route,
-					     struct fg_attribution *how, enum fg_attr_result *res);
-
+					     const struct fg_peer_cert *cert, struct evkeyvalq *h,
+					     const struct sockaddr *peer, bool token_route, struct fg_attribution *how,
+					     enum fg_attr_result *res);
 
 enum fg_credential {
 	FG_CRED_NONE,    /* no Authorization, no X-API-Key */
@@ -90,8 +97,8 @@ bool req_policy_json_media_type(const char *content_type);
  * its own credentials from the body, so it is not attributed here) and a
  * declared Content-Length over max_body_bytes (413). 0 when the request
  * may go on; else the status, with DETAIL. */
-int req_policy_head(const struct fg_config *c, const char *listener_spec, bool attribute, struct evkeyvalq *h,
-		const struct sockaddr *peer, char *detail, size_t len);
+int req_policy_head(const struct fg_config *c, const char *listener_spec, const struct fg_peer_cert *cert,
+		    bool attribute, struct evkeyvalq *h, const struct sockaddr *peer, char *detail, size_t len);
 
 bool req_policy_allows_vin(const struct fg_tenant *t, const char *vin17);
 

@@ -88,8 +88,9 @@ static enum req_go req_attribute(struct req *r)
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->er);
 	bool local = req_route_is_local(r->rm.route);   /* Basic there is the client step's */
 	enum fg_attr_result res = FG_ATTR_NONE;
-	r->tenant = req_policy_attribute_how(r->cfg, http_bind_tenant_listener(r->b), h, http_request_peer(r->er), local,
-					     &r->by, &res);
+	r->tenant = req_policy_attribute_how(r->cfg, http_bind_tenant_listener(r->b),
+					     http_bind_cert(r->b, evhttp_request_get_connection(r->er)), h,
+					     http_request_peer(r->er), local, &r->by, &res);
 	if (res != FG_ATTR_LISTENER_GONE && (r->tenant || (local && res == FG_ATTR_NONE))) {
 		r->tenant_slot = r->tenant ? r->tenant->stats_slot : -1;   /* the token route: the client step decides */
 		return REQ_GO;
@@ -172,6 +173,7 @@ static enum req_go req_client(struct req *r)
 		return req_reply_oauth(r, st, out);
 	evbuffer_free(out);
 	r->tenant_slot = r->tenant->stats_slot;
+	r->by = r->lt.by;   /* what the token carries: the client's key, or what attributed it */
 	return REQ_GO;
 }
 

@@ -136,6 +136,76 @@ done:
 	conf_parse_list_free(items, n);
 }
 
+/* 1 to 255 printable characters without blanks or commas: what a URI,
+ * DNS or CN name a certificate carries can be written in a comma list. */
+static bool tenant_cert_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 255)
+		return false;
+	for (; *s; s++)
+		if (!isgraph((unsigned char)*s) || *s == ',')
+			return false;
+	return true;
+}
+
+static void tenant_key_cert_names(struct tenant_parse *P, int line, const char *value)
+{
+	char **items;
+	size_t n = conf_parse_split_list(value, &items);
+	struct fg_tenant *t = P->t;
+	char **nv = realloc(t->cert_names, (t->ncert_names + n + 1) * sizeof(*nv));
+	if (!nv) {
+		tenant_err(P, line, "out of memory");
+		goto done;
+	}
+	t->cert_names = nv;
+	for (size_t i = 0; i < n; i++) {
+		if (!tenant_cert_name_ok(items[i]))
+			tenant_err(P, line, "cert_names: item %zu must be 1 to %d printable characters without blanks "
+				   "or commas (a URI such as spiffe://example.org/dispatch, a DNS name or a CN)",
+				   i + 1, 255);
+		else if ((t->cert_names[t->ncert_names] = strdup(items[i])))
+			t->ncert_names++;
+	}
+	if (n == 0)
+		tenant_err(P, line, "cert_names has no items");
+done:
+	conf_parse_list_free(items, n);
+}
+
+/* Pins are written as sha256sum or openssl prints them: 64 hex digits,
+ * with or without colons between the bytes. */
+static void tenant_key_cert_sha256(struct tenant_parse *P, int line, const char *value)
+{
+	char **items;
+	size_t n = conf_parse_split_list(value, &items);
+	struct fg_tenant *t = P->t;
+	unsigned char (*nv)[32] = realloc(t->cert_pins, (t->ncert_pins + n + 1) * sizeof(*nv));
+	if (!nv) {
+		tenant_err(P, line, "out of memory");
+		goto done;
+	}
+	t->cert_pins = nv;
+	for (size_t i = 0; i < n; i++) {
+		char hex[65], ignored[8];
+		size_t k = 0;
+		for (const char *c = items[i]; *c && k < 64; c++)
+			if (*c != ':')
+				hex[k++] = *c;
+		hex[k] = '\0';
+		if (strlen(items[i]) <= 95 && conf_parse_sha256_hex(hex, t->cert_pins[t->ncert_pins], ignored, sizeof ignored) == 0)
+			t->ncert_pins++;
+		else
+			tenant_err(P, line, "cert_sha256: item %zu is not 64 hex digits (openssl x509 -noout "
+				   "-fingerprint -sha256 -in CERT)", i + 1);
+	}
+	if (n == 0)
+		tenant_err(P, line, "cert_sha256 has no items");
+done:
+	conf_parse_list_free(items, n);
+}
+
 /* A v4-mapped IPv6 range (::ffff:a.b.c.d/96+) is stored as the IPv4 range
  * it means, so it matches and collides like one. */
 static void tenant_cidr_unmap(struct fg_cidr *c)
@@ -375,6 +445,8 @@ static const struct {
 	{ "listen", tenant_key_listen },
 	{ "keys_sha256", tenant_key_keys },
 	{ "sources", tenant_key_sources },
+	{ "cert_names", tenant_key_cert_names },
+	{ "cert_sha256", tenant_key_cert_sha256 },
 	{ "methods", tenant_key_methods },
 	{ "vins", tenant_key_vins },
 	{ "vin_file", tenant_key_vin_file },
@@ -457,6 +529,8 @@ static void tenant_finish(struct tenant_parse *P)
 	t->line_listen = tenant_key_line(P, "listen");
 	t->line_keys = tenant_key_line(P, "keys_sha256");
 	t->line_sources = tenant_key_line(P, "sources");
+	t->line_cert_names = tenant_key_line(P, "cert_names");
+	t->line_cert_sha256 = tenant_key_line(P, "cert_sha256");
 	if (!P->seen_tenant)
 		tenant_err(P, 0, "no [tenant] section");
 	if (!P->has_name) {
@@ -471,8 +545,9 @@ static void tenant_finish(struct tenant_parse *P)
 		t->burst = t->rate.count;
 	/* only when nothing else is wrong: a listen line that failed to parse
 	 * would otherwise be reported twice */
-	if (P->seen_tenant && P->errs->n == P->errs_before && !t->listen.n && !t->nkeys && !t->nsources)
-		tenant_err(P, 0, "tenant %s has no listen, keys_sha256 or sources: no request can reach it",
+	if (P->seen_tenant && P->errs->n == P->errs_before && !t->listen.n && !t->nkeys && !t->nsources &&
+	    !t->ncert_names && !t->ncert_pins)
+		tenant_err(P, 0, "tenant %s has no listen, keys_sha256 or sources, nor cert_names or cert_sha256: no request can reach it",
 			   t->name ? t->name : "?");
 }
 
@@ -554,8 +629,52 @@ void tenant_free(struct fg_tenant *t)
 	conf_parse_addrlist_free(&t->listen);
 	free(t->keys);
 	free(t->sources);
+	for (size_t i = 0; i < t->ncert_names; i++)
+		free(t->cert_names[i]);
+	free(t->cert_names);
+	free(t->cert_pins);
 	vinset_free(t->vins);
 	free(t);
+}
+
+static int tenant_cmp_name(const void *a, const void *b)
+{
+	const struct fg_tenant *x = *(const struct fg_tenant *const *)a;
+	const struct fg_tenant *y = *(const struct fg_tenant *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+void tenant_load_dir(const char *dir, const char *conf_path, int line, struct fg_tenant ***out, size_t *nout,
+		     struct fg_errors *errs)
+{
+	struct stat st;
+	char **files = NULL;
+	size_t nfiles = 0;
+	if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		conf_errors_add(errs, conf_path, line, "tenants_dir: \"%s\" is not a folder", dir);
+		return;
+	}
+	if (tenant_files(dir, &files, &nfiles) < 0) {
+		conf_errors_add(errs, conf_path, line, "tenants_dir: cannot open folder \"%s\": %s", dir, strerror(errno));
+		return;
+	}
+	struct fg_tenant **v = calloc(nfiles ? nfiles : 1, sizeof(*v));
+	size_t n = 0;
+	if (!v) {
+		conf_errors_add(errs, conf_path, line, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		struct fg_tenant *t = tenant_load(files[i], errs);
+		if (t)
+			v[n++] = t;
+	}
+	tenant_check_set(v, n, errs);
+	qsort(v, n, sizeof(*v), tenant_cmp_name);
+out:
+	*out = v;
+	*nout = n;
+	conf_parse_list_free(files, nfiles);
 }
 
 /* ---- cross-tenant checks ------------------------------------------------ */

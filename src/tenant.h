@@ -25,6 +25,10 @@ struct fg_tenant {
 	size_t nkeys;
 	struct fg_cidr *sources;
 	size_t nsources;
+	char **cert_names;          /* verified client certificate names (tenant_cert.h) */
+	size_t ncert_names;
+	unsigned char (*cert_pins)[32];   /* SHA-256 of client certificates' DER */
+	size_t ncert_pins;
 	unsigned methods;           /* FG_M_* bits; default FG_M_GET */
 	struct vinset *vins;
 	bool has_rate;
@@ -32,7 +36,7 @@ struct fg_tenant {
 	unsigned burst;             /* default: rate.count */
 	/* Lines of the keys that must be unique across tenants, so a clash
 	 * is reported as FILE:LINE (the [tenant] line when a key is unset). */
-	int line_name, line_listen, line_keys, line_sources;
+	int line_name, line_listen, line_keys, line_sources, line_cert_names, line_cert_sha256;
 	int stats_slot;             /* stats.c's slot for this name: set by conf_swap,
 				     * so only a configuration in force takes one; -1 before */
 };
@@ -42,6 +46,11 @@ struct fg_tenant {
  * when DIR cannot be opened; free with conf_parse_list_free. */
 int tenant_files(const char *dir, char ***names, size_t *n);
 
+/* Every tenant file of DIR (tenants_dir, set on LINE of CONF_PATH), with
+ * the checks across them, sorted by name into *OUT (*N of them, the array
+ * malloc'ed even when empty); errors into ERRS. */
+void tenant_load_dir(const char *dir, const char *conf_path, int line, struct fg_tenant ***out, size_t *n,
+		     struct fg_errors *errs);
 /* Parses one tenant file (relative vin_file paths are relative to its
  * folder). NULL with ERRS filled on any error. */
 struct fg_tenant *tenant_load(const char *path, struct fg_errors *errs);

@@ -120,20 +120,40 @@ class InstallLayout(unittest.TestCase):
             self.skipTest("systemd-analyze is not installed (Debian package systemd)")
         # verify wants the ExecStart binaries and the man pages to exist:
         # point it at the DESTDIR copies.
-        unit = read(self.p("systemdsystemunitdir", "fleetgate.service"))
-        unit = unit.replace(self.dirs["sbindir"] + "/", self.dest + self.dirs["sbindir"] + "/")
+        # The socket unit is checked beside the service it activates.
         with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "fleetgate.service")
-            with open(path, "w") as f:
-                f.write(unit)
+            paths = []
+            for name in ("fleetgate.service", "fleetgate.socket"):
+                unit = read(self.p("systemdsystemunitdir", name))
+                unit = unit.replace(self.dirs["sbindir"] + "/", self.dest + self.dirs["sbindir"] + "/")
+                paths.append(os.path.join(d, name))
+                with open(paths[-1], "w") as f:
+                    f.write(unit)
             env = dict(os.environ, MANPATH=self.dest + self.dirs["mandir"], SYSTEMD_LOG_LEVEL="notice")
-            r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, env=env,
+            r = subprocess.run(["systemd-analyze", "verify"] + paths, capture_output=True, text=True, env=env,
                                timeout=60)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_socket_unit_holds_the_shipped_listeners_for_restarts(self):
+        # What fleetgate.socket lists is what the shipped fleetgate.conf
+        # listens on (docs/operations.md, "Restarts that refuse no connection").
+        sock = read(self.p("systemdsystemunitdir", "fleetgate.socket"))
+        self.assertNotRegex(sock, r"@[A-Za-z_]+@", "a placeholder was not substituted")
+        conf = read(self.p("sysconfdir", "fleetgate", "fleetgate.conf"))
+        wanted = set()
+        for key in ("listen", "admin_listen"):
+            value = re.search(r"(?m)^%s = (.*)$" % key, conf).group(1)
+            wanted |= {a.strip() for a in value.split(",")}
+        self.assertEqual(set(re.findall(r"(?m)^ListenStream=(.*)$", sock)), wanted)
+        self.assertIn("\nWantedBy=sockets.target\n", sock)
 
     def test_sysusers_and_tmpfiles_make_the_user_and_the_folders_the_unit_writes(self):
         sysusers = read(self.p("sysusersdir", "fleetgate.conf"))
         self.assertRegex(sysusers, r"(?m)^u fleetgate - ")
+        # The unit's SupplementaryGroups=ssl-cert must resolve on a machine
+        # without Debian's ssl-cert package.
+        if re.search(r"(?m)^SupplementaryGroups=.*\bssl-cert\b", unit := read(self.p("systemdsystemunitdir", "fleetgate.service"))):
+            self.assertRegex(sysusers, r"(?m)^g ssl-cert -")
         tmpfiles = read(self.p("tmpfilesdir", "fleetgate.conf"))
         logdir = os.path.join(self.dirs["localstatedir"], "log", "fleetgate")
         self.assertIn("d %s 0750 fleetgate adm -" % logdir, tmpfiles)
@@ -160,6 +180,7 @@ class InstallLayout(unittest.TestCase):
                     if l.startswith("fleetgate:")]
             self.assertEqual(len(user), 1)
             self.assertEqual(user[0][6], "/usr/sbin/nologin")
+            self.assertTrue(any(l.startswith("ssl-cert:") for l in read(os.path.join(root, "etc", "group")).splitlines()))
             subprocess.run(["systemd-tmpfiles", "--root=" + root, "--create",
                             self.p("tmpfilesdir", "fleetgate.conf")], check=True, capture_output=True, timeout=60)
             st = os.stat(root + logdir)

@@ -19,6 +19,7 @@ cache follows the upstream.
 Every wait is a poll with a deadline on a count or a status, never a sleep."""
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -296,6 +297,51 @@ class Inbound(WebhookCase):
         self.assertEqual(r.status, 200)
         for c in held:
             c.close()
+
+
+class Tls(FgTestCase):
+    """A tls:// webhook listener with a certificate of its own ([webhook]
+    cert_file, key_file; no [tls] block, no client CA)."""
+
+    def test_tls_listener_with_its_own_certificate(self):
+        import ssl
+        import subprocess
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", "hook.key", "-out", "hook.crt", "-days", "30", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], cwd=self.dir, check=True,
+                       capture_output=True)
+        os.chmod(os.path.join(self.dir, "hook.key"), 0o600)
+        s = self.sim(extra=("--seed-count", "5", "--seed-prefix", PREFIX))
+        wport = fgtest.free_port()
+        hook = "listen = tls://127.0.0.1:%d\nsecret = %s\ncert_file = hook.crt\nkey_file = hook.key\n" % (wport, SECRET)
+        g = self.gateway(sim=s, webhook=hook, cache="ttl = 3600\n")
+        v = vin(1)
+        self.assertEqual(g.request("GET", GET + v).status, 200)
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "hook.crt"))
+        body = clearance_body(v, "revoking")
+        conn = http.client.HTTPSConnection("127.0.0.1", wport, timeout=10, context=ctx)
+        conn.request("POST", PATH, body=body, headers={"X-HM-Event": "fleet_clearance_changed",
+                                                       "X-HM-Delivery": "tls-1", "X-HM-Signature-256": sign(body)})
+        r = conn.getresponse()
+        self.assertEqual((r.status, json.loads(r.read())["status"]), (200, "applied"))
+        conn.close()
+        r = g.request("GET", GET + v)
+        self.assertEqual((r.json()["status"], r.header("X-Cache")), ("revoking", "HIT"))
+        # plain HTTP to the TLS port gets no delivery through
+        with self.assertRaises((OSError, http.client.HTTPException, AssertionError)):
+            rr = request(wport, "POST", PATH, body=body, headers={"X-HM-Signature-256": sign(body)})
+            self.assertNotEqual(rr.status, 200)
+            raise AssertionError("refused as it should be")
+        self.assertEqual(g.stats()["webhooks"]["events"]["fleet_clearance_changed"]["applied"], 1)
+        self.assertIn(":%d" % wport, json.dumps(g.stats().get("tls", {})))
+        # without its certificate a tls:// webhook listener is a configuration error
+        with open(g.conf) as f:
+            text = f.read()
+        with open(g.conf, "w") as f:
+            f.write(text.replace("cert_file = hook.crt\n", ""))
+        r = run_fleetgate("-c", g.conf, "-t")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("[webhook]", r.stderr)
 
 
 class Reconciliation(WebhookCase):

@@ -514,8 +514,8 @@ END_TEST
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + 2 /* [redis] signing keys */ + 13 /* [webhook] */ +
-					FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + 2 /* [redis] signing keys */ + 6 /* [tls] */ +
+					15 /* [webhook] */ + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);

@@ -23,8 +23,10 @@
 #include "clock.h"
 #include "conf.h"
 #include "req_localtoken.h"
+#include "req_policy.h"
 #include "req_tenantrate.h"
 #include "tenant.h"
+#include "tenant_cert.h"
 
 /* ---- hand-made configurations ---- */
 
@@ -297,8 +299,10 @@ END_TEST
 
 /* ---- the endpoint ---- */
 
-/* The next ask()'s Authorization header (NULL: none). */
+/* The next ask()'s Authorization header (NULL: none), and what attributed
+ * its caller (NULL: its source range, SRC). */
 static const char *a_authorization;
+static const struct fg_attribution *a_caller_by;
 
 struct answer {
 	char www_authenticate[64];
@@ -326,7 +330,8 @@ static int run_steps(const struct fg_config *c, const struct fg_tenant *by_addr,
 	if (len > c->max_body_bytes)
 		st = req_localtoken_too_large(out);
 	else if ((st = req_localtoken_read(&q, authorization, ctype, (const unsigned char *)body, len, out)) == 0 &&
-		 (st = req_localtoken_authenticate(&q, c, by_addr, by_addr ? &SRC : NULL, dedicated, tenant, out)) == 0) {
+		 (st = req_localtoken_authenticate(&q, c, by_addr, !by_addr ? NULL : a_caller_by ? a_caller_by : &SRC,
+						   dedicated, tenant, out)) == 0) {
 		if (!req_tenantrate_tenant_allows(*tenant, 50, &ra))
 			st = req_localtoken_over_rate(*tenant, ra, h, out);   /* *tenant: logged as its 429 */
 		else if ((st = req_localtoken_grant(&q, c, *tenant, 50, WALL, out)) != 200)
@@ -346,6 +351,7 @@ static struct answer ask(const struct fg_config *c, const struct fg_tenant *by_a
 	TAILQ_INIT(&h);
 	a.status = run_steps(c, by_addr, dedicated, a_authorization, ctype, body, &a.tenant, &h, out);
 	a_authorization = NULL;
+	a_caller_by = NULL;
 	size_t n = evbuffer_get_length(out);
 	char *text = calloc(1, n + 1);
 	evbuffer_remove(out, text, n);
@@ -853,7 +859,8 @@ START_TEST(test_form_many_pairs_linear)
 END_TEST
 
 /* seal refuses claims that unseal would not give back: an attribution
- * of no kind (the token would never open) and an expiry that is no
+ * of no kind a token carries (none, by a local token, or no kind at all:
+ * the token would never open) and an expiry that is no
  * number of seconds from 0 to 2^64 (NaN or beyond made the conversion
  * to an integer undefined). A fraction of a second is dropped. */
 START_TEST(test_seal_refuses_what_unseal_refuses)
@@ -866,7 +873,9 @@ START_TEST(test_seal_refuses_what_unseal_refuses)
 	req_attr_by_keyhash(ep.t[0]->keys[0], &cl.by);
 	cl.by.by = FG_BY_NONE;
 	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
-	cl.by.by = (enum fg_attr_by)(FG_BY_SOURCE + 1);
+	cl.by.by = FG_BY_TOKEN;   /* a "how" for log lines, never carried */
+	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
+	cl.by.by = (enum fg_attr_by)(FG_BY_TOKEN + 1);
 	ck_assert_int_eq(req_localtoken_seal(key, 0xA1, &cl, tok), -1);
 	cl.by.by = FG_BY_KEY;
 	static const double bad[] = { NAN, INFINITY, -1, 18446744073709551616.0, 1e300 };
@@ -880,6 +889,161 @@ START_TEST(test_seal_refuses_what_unseal_refuses)
 	ck_assert(back.expires == WALL);
 	ck_assert_int_eq(back.by.by, FG_BY_KEY);
 	set_keys(&ep.c, 0, 0);
+}
+END_TEST
+
+/* ---- issues 24 and 25: a client attributed by its certificate ---- */
+
+/* What the attribute step of the token route gives a client on a TLS
+ * connection showing a verified certificate with NAME (and PIN, when
+ * not NULL), from 192.168.0.1 (no tenant's source range). */
+static const struct fg_tenant *by_cert(const char *name, const unsigned char *pin, struct fg_attribution *how,
+				       enum fg_attr_result *res)
+{
+	struct fg_peer_cert pc = { .state = FG_CERT_VERIFIED, .nnames = 1 };
+	pc.names[0] = strdup(name);
+	if (pin)
+		memcpy(pc.sha256, pin, 32);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xC0A80001) };
+	const struct fg_tenant *t = req_policy_attribute_how(&ep.c, NULL, &pc, NULL, (struct sockaddr *)&sin, true,
+							     how, res);
+	tenant_cert_peer_clear(&pc);
+	return t;
+}
+
+static void cert_index(void)
+{
+	struct fg_errors errs = {0};
+	tenant_cert_index_free(ep.c.certs);
+	ep.c.certs = tenant_cert_index(ep.t, ep.c.ntenants, &errs);
+	ck_assert_uint_eq(errs.n, 0);
+	conf_errors_free(&errs);
+}
+
+/* A token issued to a client its certificate attributed (mTLS, no
+ * secret) carries the certificate's name or pin, never TOKEN, and ends
+ * when a reload removes that name or pin from its tenant (issue 25: "or
+ * the client certificate name or pin once the TLS issue lands"), in the
+ * store and sealed alike. A request made with it is attributed "by
+ * token"; a certificate-attributed client gets no other tenant's token,
+ * even with that tenant's key. */
+START_TEST(test_cert_attributed_token)
+{
+	static const char name[] = "spiffe://fleet.example/ns/prod/sa/other";
+	unsigned char pin[32];
+	memset(pin, 0x77, sizeof pin);
+	struct fg_tenant *other = ep.t[1];
+	other->cert_names = calloc(1, sizeof *other->cert_names);
+	other->cert_names[0] = strdup(name);
+	other->ncert_names = 1;
+	other->cert_pins = calloc(1, sizeof *other->cert_pins);
+	memcpy(other->cert_pins[0], pin, 32);
+	other->ncert_pins = 0;   /* the pin comes later */
+	cert_index();
+
+	for (int sealed = 0; sealed < 2; sealed++) {
+		set_keys(&ep.c, sealed ? 0xA1 : 0, 0);
+		struct fg_attribution how;
+		enum fg_attr_result res;
+		ck_assert_ptr_eq(by_cert(name, NULL, &how, &res), other);
+		ck_assert_int_eq(how.by, FG_BY_CERT);
+		a_caller_by = &how;
+		struct answer a = ask(&ep.c, other, false, NULL, "grant_type=client_credentials&client_id=other");
+		ck_assert_int_eq(a.status, 200);
+		char tok[LOCALTOKEN_SEALED_LEN + 1];
+		snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+		json_decref(a.body);
+		ck_assert_uint_eq(strlen(tok), sealed ? LOCALTOKEN_SEALED_LEN : LOCALTOKEN_LEN);
+		if (sealed) {
+			struct localtoken_claims cl;
+			ck_assert_int_eq(req_localtoken_unseal(&ep.c, tok, strlen(tok), &cl), 0);
+			ck_assert_int_eq(cl.by.by, FG_BY_CERT);
+			ck_assert_mem_eq(cl.by.fp, how.fp, FG_ATTR_FP_LEN);
+		}
+		ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL), other);
+		/* Its other key is no matter; its name removed by a reload: dead. */
+		other->nkeys = 0;
+		ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL), other);
+		other->nkeys = 1;
+		other->ncert_names = 0;
+		cert_index();
+		ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL));
+		/* Another name in its place is not the one it was issued to. */
+		other->cert_names[0][strlen(name) - 1] = 'X';
+		other->ncert_names = 1;
+		cert_index();
+		ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL));
+		other->cert_names[0][strlen(name) - 1] = 'r';
+		cert_index();
+		ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL), other);
+
+		/* By pin: matched first, carried, and rechecked the same way. */
+		other->ncert_pins = 1;
+		cert_index();
+		ck_assert_ptr_eq(by_cert(name, pin, &how, &res), other);
+		ck_assert_int_eq(how.by, FG_BY_CERT);
+		a_caller_by = &how;
+		a = ask(&ep.c, other, false, NULL, "grant_type=client_credentials&client_id=other");
+		ck_assert_int_eq(a.status, 200);
+		snprintf(tok, sizeof tok, "%s", field(&a, "access_token"));
+		json_decref(a.body);
+		ck_assert_ptr_eq(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL), other);
+		other->ncert_pins = 0;   /* the name is still there: not what it was issued to */
+		cert_index();
+		ck_assert_ptr_null(req_localtoken_lookup_at(&ep.c, tok, strlen(tok), 51, WALL));
+
+		/* Certificate of other, asking for ops with ops' own key: refused. */
+		ck_assert_ptr_eq(by_cert(name, NULL, &how, &res), other);
+		a_caller_by = &how;
+		a = ask(&ep.c, other, false, NULL, "grant_type=client_credentials&client_id=ops&client_secret=k-ops");
+		ck_assert_int_eq(a.status, 401);
+		ck_assert_str_eq(field(&a, "error"), "invalid_client");
+		json_decref(a.body);
+	}
+	set_keys(&ep.c, 0, 0);
+	/* Used as a bearer (no certificate now): its tenant, "by token"; with
+	 * the certificate beside it, by the certificate. */
+	struct evkeyvalq h;
+	TAILQ_INIT(&h);
+	struct fg_attribution how, used;
+	enum fg_attr_result res;
+	ck_assert_ptr_eq(by_cert(name, NULL, &how, &res), other);
+	char tok[LOCALTOKEN_LEN + 1], bearer[LOCALTOKEN_LEN + 16];
+	ck_assert_int_eq(req_localtoken_issue("other", &how, clock_now(), 60, tok), 0);
+	snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+	evhttp_add_header(&h, "Authorization", bearer);
+	ck_assert_ptr_eq(req_policy_attribute_how(&ep.c, NULL, NULL, &h, NULL, false, &used, &res), other);
+	ck_assert_int_eq(used.by, FG_BY_TOKEN);
+	ck_assert_str_eq(req_attr_name(used.by), "token");
+	struct fg_peer_cert pc = { .state = FG_CERT_VERIFIED, .nnames = 1 };
+	pc.names[0] = strdup(name);
+	ck_assert_ptr_eq(req_policy_attribute_how(&ep.c, NULL, &pc, &h, NULL, false, &used, &res), other);
+	ck_assert_int_eq(used.by, FG_BY_CERT);
+	/* Never a token issued on a token. */
+	ck_assert_int_eq(req_localtoken_issue("other", &(struct fg_attribution){ .by = FG_BY_TOKEN }, clock_now(), 60,
+					      tok), -1);
+	evhttp_clear_headers(&h);
+	/* A certificate of other with ops' key beside it, on any route: 401. */
+	TAILQ_INIT(&h);
+	evhttp_add_header(&h, "X-API-Key", "k-ops");
+	ck_assert_ptr_null(req_policy_attribute_how(&ep.c, NULL, &pc, &h, NULL, false, &how, &res));
+	ck_assert_int_eq(res, FG_ATTR_CONFLICT);
+	ck_assert_int_eq(how.by, FG_BY_NONE);
+	/* One that did not verify never attributes, not even by its key. */
+	pc.state = FG_CERT_FAILED;
+	ck_assert_ptr_null(req_policy_attribute_how(&ep.c, NULL, &pc, &h, NULL, false, &how, &res));
+	ck_assert_int_eq(res, FG_ATTR_BAD_CERT);
+	tenant_cert_peer_clear(&pc);
+	evhttp_clear_headers(&h);
+
+	tenant_cert_index_free(ep.c.certs);
+	ep.c.certs = NULL;
+	free(other->cert_names[0]);
+	free(other->cert_names);
+	free(other->cert_pins);
+	other->cert_names = NULL;
+	other->cert_pins = NULL;
+	other->ncert_names = other->ncert_pins = 0;
 }
 END_TEST
 
@@ -910,6 +1074,7 @@ static Suite *localtoken_suite(void)
 	tcase_add_test(tc, test_form_long_encoded_name);
 	tcase_add_test(tc, test_form_many_pairs_linear);
 	tcase_add_test(tc, test_seal_refuses_what_unseal_refuses);
+	tcase_add_test(tc, test_cert_attributed_token);
 	suite_add_tcase(s, tc);
 	return s;
 }

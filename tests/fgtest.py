@@ -5,6 +5,7 @@ configuration, waits for them with polls that have deadlines (never bare
 sleeps), and gives tests a small HTTP client. Set FG_VALGRIND=1 to run the
 gateway under valgrind; stop() then fails the test on any leak or error.
 """
+import fcntl
 import hashlib
 import http.client
 import json
@@ -12,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -433,12 +435,40 @@ def merge_defaults(defaults, extra):
     return "".join(l + "\n" for l in defaults.splitlines() if l.split("=", 1)[0].strip() not in keys)
 
 
+# What systemd does before it executes a socket-activated service: the
+# sockets at descriptors 3.., and LISTEN_PID naming the process that will
+# run the gateway (exec keeps the pid, also through valgrind).
+LISTEN_TRAMPOLINE = """import os, sys
+n = int(sys.argv[1])
+fds = [int(a) for a in sys.argv[2:2 + n]]
+for i, fd in enumerate(fds):
+    os.dup2(fd, 3 + i)
+for fd in fds:
+    os.close(fd)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(n))
+os.execvp(sys.argv[2 + n], sys.argv[2 + n:])
+"""
+
+
+def listening_socket(address, backlog=1024):
+    """A listening socket as fleetgate.socket would make it: ADDRESS is
+    (host, port) for TCP or a path for a unix socket."""
+    if isinstance(address, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(address)
+    s.listen(backlog)
+    return s
+
+
 class Gateway:
     """fleetgate with a generated configuration in its own folder."""
 
     def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
                  redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True,
-                 preexec_fn=None, webhook=None):
+                 preexec_fn=None, extra_sections=(), webhook=None):
         self.dir = workdir
         self.preexec_fn = preexec_fn   # e.g. a lower RLIMIT_NOFILE for the gateway alone
         self.port = free_port()
@@ -467,6 +497,7 @@ class Gateway:
             sections.append(("redis", "", redis))
         if webhook is not None:   # [webhook] likewise
             sections.append(("webhook", "", webhook))
+        sections += [(name, "", text) for name, text in extra_sections]   # e.g. ("tls", "cert_file = ...")
         with open(self.conf, "w") as f:
             for name, defaults, extra in sections:
                 f.write("[%s]\n%s%s\n" % (name, merge_defaults(defaults, extra), extra))
@@ -477,7 +508,10 @@ class Gateway:
         if start:
             self.start(wait_ready)
 
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, listen_fds=None):
+        """LISTEN_FDS: sockets handed over as systemd does (socket
+        activation): descriptors 3, 4, ... in the gateway, LISTEN_FDS and
+        LISTEN_PID (its own pid) in its environment."""
         args = [FLEETGATE, "-c", self.conf]
         if VALGRIND:
             self.vglog = os.path.join(self.dir, "valgrind.log")
@@ -485,7 +519,19 @@ class Gateway:
                     "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
                     "--log-file=" + self.vglog] + args
         self.stderr = open(self.stderr_path, "a")
-        self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr, preexec_fn=self.preexec_fn)
+        high = []
+        if listen_fds:
+            # Above any descriptor the child has, so placing them at 3.. in
+            # the trampoline overwrites none of them.
+            high = [fcntl.fcntl(s if isinstance(s, int) else s.fileno(), fcntl.F_DUPFD_CLOEXEC, 100)
+                    for s in listen_fds]
+            args = [sys.executable, "-c", LISTEN_TRAMPOLINE, str(len(high))] + [str(fd) for fd in high] + args
+        try:
+            self.proc = subprocess.Popen(args, stdout=self.stderr, stderr=self.stderr, preexec_fn=self.preexec_fn,
+                                         pass_fds=high)
+        finally:
+            for fd in high:
+                os.close(fd)
         slow = 10 if VALGRIND else 1
         wait_for(lambda: self.proc.poll() is not None or self.admin("GET", "/healthz").status == 200,
                  timeout=10 * slow, what="fleetgate /healthz")

@@ -35,11 +35,13 @@
  *   appears in the error body or in a log line: checked when the secret
  *   holds a byte that the fixed messages and timestamps never use.
  * - Unseal: only LOCALTOKEN_SEALED_LEN characters can open; a refusal
- *   leaves the claims zeroed; opened claims have a kind of the three, a
+ *   leaves the claims zeroed; opened claims have a kind of the four a
+ *   token carries (listener, certificate, key, source), a
  *   NUL-free name of 1..64 characters and a whole expiry; a token of the
  *   store's length finds nothing (this process issues none).
  * - Seal accepts exactly the claims unseal can give back (a name of
- *   1..64, one of the three kinds, an expiry in [0, 2^64)); its token is
+ *   1..64, one of the four kinds, never NONE or TOKEN, an expiry in
+ *   [0, 2^64)); its token is
  *   163 base64url characters, unseals under either configured key (not
  *   under a key that is not configured) to the same claims, the expiry
  *   in whole seconds; two seals differ (the nonce); any one byte changed,
@@ -483,6 +485,13 @@ static bool b64url_text(const char *s, size_t n)
 	return true;
 }
 
+/* The model's kinds a token may carry (docs/http.md): what attributed the
+ * client, never "none" or "by a local token". */
+static bool sealed_kind(enum fg_attr_by by)
+{
+	return by == FG_BY_LISTENER || by == FG_BY_CERT || by == FG_BY_KEY || by == FG_BY_SOURCE;
+}
+
 static void check_unseal(const uint8_t *in, size_t len)
 {
 	char *tok = malloc(len ? len : 1);   /* not terminated: only LEN is read */
@@ -495,7 +504,7 @@ static void check_unseal(const uint8_t *in, size_t len)
 		FUZZ_ASSERT(zeroed(&cl, sizeof cl));
 	} else {
 		FUZZ_ASSERT(len == LOCALTOKEN_SEALED_LEN && b64url_text(tok, len));
-		FUZZ_ASSERT(cl.by.by >= FG_BY_LISTENER && cl.by.by <= FG_BY_SOURCE);
+		FUZZ_ASSERT(sealed_kind(cl.by.by));
 		size_t nl = strnlen(cl.tenant, sizeof cl.tenant);
 		FUZZ_ASSERT(nl >= 1 && nl <= 64);
 		FUZZ_ASSERT(cl.expires >= 0 && cl.expires == floor(cl.expires) && cl.expires < 18446744073709551616.0);
@@ -536,7 +545,7 @@ static void check_roundtrip(const uint8_t *in, size_t len)
 	int which = h[0] % 3;
 	const unsigned char *key = which == 2 ? stray_key : cfg.local_token_keys[which];
 	unsigned char kid = which == 1 ? KID_PREV : KID_CUR;
-	cl.by.by = (enum fg_attr_by)(h[1] % 5);
+	cl.by.by = (enum fg_attr_by)(h[1] % 8);   /* the six kinds and two past them */
 	uint64_t u = 0;
 	for (int i = 0; i < 8; i++)
 		u = u << 8 | h[3 + i];
@@ -547,7 +556,7 @@ static void check_roundtrip(const uint8_t *in, size_t len)
 	memcpy(cl.by.fp, h + 11, FG_ATTR_FP_LEN);
 	memcpy(cl.tenant, name ? (const char *)name : "", namelen < sizeof cl.tenant ? namelen : sizeof cl.tenant);
 	size_t nl = strnlen(cl.tenant, sizeof cl.tenant);
-	bool valid = nl >= 1 && nl <= 64 && cl.by.by >= FG_BY_LISTENER && cl.by.by <= FG_BY_SOURCE &&
+	bool valid = nl >= 1 && nl <= 64 && sealed_kind(cl.by.by) &&
 		     cl.expires >= 0 && cl.expires < 18446744073709551616.0;
 
 	char tok[LOCALTOKEN_SEALED_LEN + 1], tok2[LOCALTOKEN_SEALED_LEN + 1];
