@@ -32,7 +32,8 @@ static const char sim_usage_text[] =
 	"         [--tls-cert PEM --tls-key PEM] [--token-lifetime SECONDS] [--jwt-tokens]\n"
 	"         [--jwt-lifetime SECONDS]  (exp of JWT tokens, shorter than expires_in)\n"
 	"         [--seed FILE.json] [--seed-count N [--seed-prefix P]]\n"
-	"         [--pending-delay SECONDS] [--vin-rate N] [--list-rate N] [--port-file FILE] [-v] [-h]\n";
+	"         [--pending-delay SECONDS] [--vin-rate N] [--list-rate N] [--port-file FILE]\n"
+	"         [--webhook-url http://HOST:PORT/PATH --webhook-secret SECRET] [-v] [-h]\n";
 
 int64_t sim_now_ms(void)
 {
@@ -129,6 +130,8 @@ static void sim_parse_args(int argc, char **argv)
 		{ "vin-rate", required_argument, NULL, 'R' },
 		{ "list-rate", required_argument, NULL, 'r' },
 		{ "port-file", required_argument, NULL, 'F' },
+		{ "webhook-url", required_argument, NULL, 'W' },
+		{ "webhook-secret", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -160,6 +163,8 @@ static void sim_parse_args(int argc, char **argv)
 		case 'R': c->vin_rate = sim_parse_long(optarg, 0, 100000000, "--vin-rate"); break;
 		case 'r': c->list_rate = sim_parse_long(optarg, 0, 100000000, "--list-rate"); break;
 		case 'F': c->port_file = optarg; break;
+		case 'W': c->webhook_url = optarg; break;
+		case 'w': c->webhook_secret = optarg; break;
 		case 'v': c->verbose = 1; break;
 		case 'h': fputs(sim_usage_text, stdout); exit(0);
 		default: sim_die_usage("bad arguments", NULL);
@@ -177,6 +182,8 @@ static void sim_parse_args(int argc, char **argv)
 		sim_die_usage("--public-key needs --key-id", NULL);
 	if (!c->tls_cert != !c->tls_key)
 		sim_die_usage("--tls-cert and --tls-key go together", NULL);
+	if (c->webhook_url && !c->webhook_secret)
+		sim_die_usage("--webhook-url needs --webhook-secret", NULL);
 	sim_check_seed_prefix(c);
 }
 
@@ -315,6 +322,7 @@ static void sim_cleanup(SSL_CTX *tls)
 	size_t i;
 
 	sim_pending_free_all();
+	sim_webhook_stop();
 	if (sim_g.http)
 		evhttp_free(sim_g.http);
 	if (tls)
@@ -350,7 +358,7 @@ int main(int argc, char **argv)
 	sigint = evsignal_new(sim_g.base, SIGINT, sim_signal_cb, NULL);
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL))
 		goto out;
-	if (sim_listen(&tls) != 0)
+	if (sim_listen(&tls) != 0 || sim_webhook_start() != 0)
 		goto out;
 	event_base_dispatch(sim_g.base);
 	rc = 0;

@@ -50,6 +50,8 @@ struct sim_config {
 	long vin_rate;			/* per window; 0 = unlimited */
 	long list_rate;			/* list reads per window; 0 = unlimited */
 	const char *port_file;
+	const char *webhook_url;	/* --webhook-url: deliveries go there */
+	const char *webhook_secret;	/* --webhook-secret: they are signed with it */
 	int verbose;
 };
 
@@ -181,6 +183,14 @@ char *sim_random_id(void);
 /* sim_control.c: the /_sim/ control surface. */
 void sim_control_cb(struct evhttp_request *req, const char *path);
 void sim_faults_clear(void);
+
+/* sim_webhook.c: signed webhook deliveries of status changes. */
+int sim_webhook_start(void);
+void sim_webhook_stop(void);
+void sim_webhook_clear(void);
+void sim_webhook_changed(const char *vin, const char *prev, const char *status);
+json_t *sim_webhook_control(enum evhttp_cmd_type m, json_t *body, const char **err);
+void sim_fleet_settle_due(void);
 
 /* sim_script.c: scripted raw answers (/_sim/script). */
 void sim_script_control(struct evhttp_request *req, enum evhttp_cmd_type m);

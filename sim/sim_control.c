@@ -264,7 +264,24 @@ static void sim_control_reset(struct evhttp_request *req)
 	sim_faults_clear();
 	sim_window_clear();
 	sim_script_clear();
+	sim_webhook_clear();
 	sim_control_ok(req, json_pack("{s:b}", "reset", 1));
+}
+
+static void sim_control_webhooks(struct evhttp_request *req, enum evhttp_cmd_type m)
+{
+	json_t *j = m == EVHTTP_REQ_POST ? sim_control_body(req) : json_object();
+	const char *err;
+	json_t *out;
+
+	if (!j)
+		return;
+	out = sim_webhook_control(m, j, &err);
+	json_decref(j);
+	if (!out)
+		sim_control_error(req, 400, err);
+	else
+		sim_control_ok(req, out);
 }
 
 static void sim_control_revoke(struct evhttp_request *req)
@@ -297,6 +314,8 @@ void sim_control_cb(struct evhttp_request *req, const char *path)
 		sim_control_vehicles_set(req);
 	else if (!strcmp(path, "/_sim/script") && (get || post || m == EVHTTP_REQ_DELETE))
 		sim_script_control(req, m);
+	else if (!strcmp(path, "/_sim/webhooks") && (get || post || m == EVHTTP_REQ_DELETE))
+		sim_control_webhooks(req, m);
 	else if (!strcmp(path, "/_sim/rate_limit") && post)
 		sim_control_rate_limit(req);
 	else

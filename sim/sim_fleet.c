@@ -66,9 +66,11 @@ static int sim_in_transition(const char *status)
 static void sim_vehicle_set(struct sim_vehicle *v, const char *status, int64_t at)
 {
 	char ts[32];
+	const char *prev = v->status;
 
 	sim_iso_time(at, ts, sizeof(ts));
 	v->status = status;
+	sim_webhook_changed(v->vin, prev, status);
 	json_array_append_new(v->changelog,
 		json_pack("{s:s,s:s}", "timestamp", ts, "status", status));
 	v->due_ms = 0;
@@ -91,6 +93,15 @@ static struct sim_vehicle *sim_vehicle_settle(struct sim_vehicle *v)
 		sim_vehicle_set(v, "canceled", due);
 	v->due_ms = 0;
 	return v;
+}
+
+/* Every transition that has come due, now (the webhook timer): its
+ * delivery leaves when the change happens, not when someone reads. */
+void sim_fleet_settle_due(void)
+{
+	for (size_t i = 0; i < sim_g.fleet.n; i++)
+		if (sim_g.fleet.v[i]->due_ms)
+			sim_vehicle_settle(sim_g.fleet.v[i]);
 }
 
 static struct sim_vehicle *sim_vehicle_new(const char *vin)

@@ -25,6 +25,7 @@
 #include "metric.h"
 #include "stats.h"
 #include "admin_page.h"
+#include "hook_in.h"
 #include "up_token.h"
 #include <dirent.h>
 #include <stdatomic.h>
@@ -155,6 +156,7 @@ static json_t *admin_stats_snapshot(void)
 	cache_stats_json(admin_sub(root, "cache"));
 	budget_stats_json(admin_sub(root, "budget"));
 	up_listread_stats_json(root);
+	hook_in_stats_json(root);
 	struct fg_config *c = conf_current();
 	if (conf_redis_on(c))
 		redis_stats_json(admin_sub(root, "redis"));
@@ -307,6 +309,7 @@ static void admin_metrics(struct evhttp_request *req)
 	cache_metrics(b);
 	budget_metrics(b);
 	up_listread_metrics(b);
+	hook_in_metrics(b);
 	struct fg_config *c = conf_current();
 	if (conf_redis_on(c))
 		redis_stats_metrics(b);

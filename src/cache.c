@@ -32,7 +32,6 @@
 
 #define CACHE_MIN_FLIGHT_BUCKETS 1024
 #define CACHE_MIN_BUCKETS 256
-#define CACHE_LIST_PREFIX "list:"
 /* malloc's own header and rounding, per allocation. */
 #define CACHE_ALLOC_OVERHEAD 16
 
@@ -88,75 +87,6 @@ struct cache {
 	unsigned long long inval_work;   /* what invalidations looked at (the unit tests bound it) */
 };
 
-/* ---- answers ------------------------------------------------------------ */
-
-struct cache_answer *cache_answer_new(int status, const char *ctype, const void *data, size_t len,
-				      struct listview *list, double now)
-{
-	struct cache_answer *a = calloc(1, sizeof *a);
-	if (!a)
-		goto fail;
-	atomic_init(&a->refs, 1);
-	a->status = status;
-	a->retry_after = -1;
-	a->ctype = strdup(ctype ? ctype : "");
-	a->text_len = len;
-	a->stored_at = now;
-	atomic_init(&a->read_once, false);
-	a->list = list;
-	list = NULL;
-	if (!a->ctype)
-		goto fail;
-	if (!a->list && len) {
-		a->data = malloc(len);
-		if (!a->data)
-			goto fail;
-		memcpy(a->data, data, len);
-		a->len = len;
-	}
-	return a;
-fail:
-	if (!a)
-		req_listfilter_free(list);
-	cache_answer_unref(a);
-	return NULL;
-}
-
-struct cache_answer *cache_answer_ref(struct cache_answer *a)
-{
-	if (a)
-		atomic_fetch_add(&a->refs, 1);
-	return a;
-}
-
-void cache_answer_unref(struct cache_answer *a)
-{
-	if (!a || atomic_fetch_sub(&a->refs, 1) != 1)
-		return;
-	req_listfilter_free(a->list);
-	free(a->data);
-	free(a->ctype);
-	free(a);
-}
-
-static void cache_answer_cleanup(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	cache_answer_unref(arg);
-}
-
-int cache_answer_add_to(struct cache_answer *a, struct evbuffer *out)
-{
-	if (!a->len)
-		return 0;
-	cache_answer_ref(a);
-	if (evbuffer_add_reference(out, a->data, a->len, cache_answer_cleanup, a) == 0)
-		return 0;
-	cache_answer_unref(a);
-	return -1;
-}
-
 size_t cache_entry_cost(const char *key, const struct cache_answer *a)
 {
 	size_t n = sizeof(struct cache_entry) + strlen(key) + 1 + sizeof *a + strlen(a->ctype) + 1 +
@@ -166,32 +96,6 @@ size_t cache_entry_cost(const char *key, const struct cache_answer *a)
 	else if (a->len)
 		n += a->len + CACHE_ALLOC_OVERHEAD;
 	return n;
-}
-
-/* ---- keys and freshness ------------------------------------------------- */
-
-bool cache_key_is_list(const char *key)
-{
-	return strncmp(key, CACHE_LIST_PREFIX, sizeof CACHE_LIST_PREFIX - 1) == 0;
-}
-
-char *cache_list_key(const char *filter)
-{
-	size_t n = sizeof CACHE_LIST_PREFIX + (filter ? strlen(filter) : 0);
-	char *key = malloc(n);
-	if (key)
-		snprintf(key, n, "%s%s", CACHE_LIST_PREFIX, filter ? filter : "");
-	return key;
-}
-
-int cache_ttl(const struct fg_config *cfg, bool list, const char *status)
-{
-	if (list)
-		return cfg->ttl_list;
-	int i = status ? fg_status_index(status) : -1;
-	if (i >= 0 && cfg->ttl_status[i] >= 0)
-		return cfg->ttl_status[i];
-	return cfg->ttl;
 }
 
 /* ---- the map and the LRU list (lock held) ------------------------------- */
@@ -576,30 +480,11 @@ static void cache_evict_to(struct cache *c, size_t max_bytes)
 	}
 }
 
-int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a, int ttl, int stale_s,
-		size_t max_bytes, double now)
+static int cache_drop_lists(struct cache *c);
+
+/* Lock held: E (holding A) goes into the map, replacing KEY's entry. */
+static void cache_insert_locked(struct cache *c, struct cache_entry *e, struct cache_answer *a, size_t max_bytes)
 {
-	if (ttl <= 0 || a->status != 200)
-		return 0;
-	size_t cost = cache_entry_cost(f->key, a);
-	if (cost > max_bytes)
-		return 0;
-	size_t klen = strlen(f->key) + 1;
-	struct cache_entry *e = calloc(1, sizeof *e + klen);
-	if (!e)
-		return 0;
-	memcpy(e->key, f->key, klen);
-	e->list = f->list;
-	e->bytes = cost;
-	/* Nobody else sees A before it is stored or handed to waiters. */
-	a->fresh_until = now + ttl;
-	a->stale_until = a->fresh_until + (stale_s > 0 ? stale_s : 0);
-	pthread_mutex_lock(&c->mu);
-	if (f->inval_gen > f->gen0) {
-		pthread_mutex_unlock(&c->mu);
-		free(e);
-		return 0;
-	}
 	struct cache_entry **pp = cache_slot(c, e->key);
 	if (*pp)
 		cache_entry_drop(c, *pp);   /* a no-cache read replaces it */
@@ -615,12 +500,97 @@ int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a,
 		c->list_entries = e;
 	}
 	c->entries++;
-	c->bytes += cost;
+	c->bytes += e->bytes;
 	cache_evict_to(c, max_bytes);
 	if (c->entries > c->nbuckets)
 		cache_grow(c);
+}
+
+/* An entry for A under KEY, not yet in the map; NULL when it cannot be. */
+static struct cache_entry *cache_entry_for(const char *key, bool list, struct cache_answer *a, int ttl, int stale_s,
+					   size_t max_bytes, double now)
+{
+	if (ttl <= 0 || a->status != 200)
+		return NULL;
+	size_t cost = cache_entry_cost(key, a);
+	if (cost > max_bytes)
+		return NULL;
+	size_t klen = strlen(key) + 1;
+	struct cache_entry *e = calloc(1, sizeof *e + klen);
+	if (!e)
+		return NULL;
+	memcpy(e->key, key, klen);
+	e->list = list;
+	e->bytes = cost;
+	/* Nobody else sees A before it is stored or handed to waiters. */
+	a->fresh_until = now + ttl;
+	a->stale_until = a->fresh_until + (stale_s > 0 ? stale_s : 0);
+	return e;
+}
+
+int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a, int ttl, int stale_s,
+		size_t max_bytes, double now)
+{
+	struct cache_entry *e = cache_entry_for(f->key, f->list, a, ttl, stale_s, max_bytes, now);
+	if (!e)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	if (f->inval_gen > f->gen0) {
+		pthread_mutex_unlock(&c->mu);
+		free(e);
+		return 0;
+	}
+	cache_insert_locked(c, e, a, max_bytes);
 	pthread_mutex_unlock(&c->mu);
 	return 1;
+}
+
+int cache_replace(struct cache *c, const char *key, struct cache_answer *a, int ttl, int stale_s, size_t max_bytes,
+		  double now)
+{
+	struct cache_entry *e = a ? cache_entry_for(key, false, a, ttl, stale_s, max_bytes, now) : NULL;
+	char *one[] = { (char *)key };
+	pthread_mutex_lock(&c->mu);
+	c->generation++;
+	c->invalidations++;
+	struct cache_entry *old = *cache_slot(c, key);
+	if (old)
+		cache_entry_drop(c, old);
+	cache_drop_lists(c);
+	cache_flights_invalidate(c, one, 1, false);
+	if (e)
+		cache_insert_locked(c, e, a, max_bytes);
+	pthread_mutex_unlock(&c->mu);
+	return e != NULL;
+}
+
+struct cache_flight *cache_check_open(struct cache *c, const char *key)
+{
+	struct cache_flight *f = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (!cache_flight_find(c, key))
+		f = cache_flight_new(c, key, true);
+	pthread_mutex_unlock(&c->mu);
+	return f;
+}
+
+size_t cache_vins_from(struct cache *c, size_t *cursor, char (*vins)[18], size_t max)
+{
+	size_t n = 0, b;
+	pthread_mutex_lock(&c->mu);
+	for (b = *cursor; b < c->nbuckets && n < max; b++) {
+		size_t in = 0;
+		for (struct cache_entry *e = c->buckets[b]; e; e = e->hnext)
+			in += !e->list;
+		if (n + in > max && n > 0)
+			break;   /* this bucket whole next time */
+		for (struct cache_entry *e = c->buckets[b]; e && n < max; e = e->hnext)
+			if (!e->list && strlen(e->key) == FG_VIN_LEN)
+				snprintf(vins[n++], 18, "%s", e->key);
+	}
+	*cursor = b < c->nbuckets ? b : 0;
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }
 
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how)

@@ -95,6 +95,22 @@ struct cache_answer *cache_stale(struct cache *c, const char *key, double now);
  * the flight began (the generation rule). */
 int cache_store(struct cache *c, struct cache_flight *f, struct cache_answer *a, int ttl, int stale_s,
 		size_t max_bytes, double now);
+/* A webhook's word for KEY, a VIN (hook_in.c): A (may be NULL: none)
+ * replaces its entry as a read's answer would, every list entry is
+ * dropped, and the flights of KEY and every list flight may no longer
+ * store, so a read already in flight cannot put an older status back (the
+ * generation rule). Returns 1 when A was stored. */
+int cache_replace(struct cache *c, const char *key, struct cache_answer *a, int ttl, int stale_s, size_t max_bytes,
+		  double now);
+/* A flight of KEY for a check against the upstream (hook_verify.c),
+ * opened whatever the entry's freshness unless a flight of KEY runs
+ * (NULL: its answer is as new). Requests meanwhile still hit a fresh
+ * entry, as during a refresh ahead. */
+struct cache_flight *cache_check_open(struct cache *c, const char *key);
+/* Up to MAX VIN keys of entries, from hash bucket *CURSOR on; *CURSOR
+ * moves past them, back to 0 once the whole map was walked (the
+ * reconciliation sweep, hook_verify.c). */
+size_t cache_vins_from(struct cache *c, size_t *cursor, char (*vins)[18], size_t max);
 /* Ends the flight: every waiter gets A (may be NULL: they look up again)
  * labelled HOW. Frees F. */
 void cache_flight_done(struct cache *c, struct cache_flight *f, struct cache_answer *a, const char *how);

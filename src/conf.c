@@ -78,7 +78,7 @@ _Static_assert(sizeof(config_specs) / sizeof(config_specs[0]) ==
 
 #define CONFIG_NKEYS (sizeof(config_specs) / sizeof(config_specs[0]))
 
-static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "tls" };
+static const char *const config_sections[] = { "gateway", "upstream", "oauth", "cache", "redis", "tls", "webhook" };
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -209,7 +209,8 @@ static int conf_apply(struct conf_load *L, size_t i, const char *text, char *err
 
 	switch (sp->type) {
 	case CT_ADDRS:
-		return conf_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0,
+		return conf_parse_addrs(L, text, field, strcmp(config_keys[i].name, "admin_listen") == 0 ||
+					strcmp(config_keys[i].section, "webhook") == 0,
 					  err, errlen);
 	case CT_INT:
 		if (conf_parse_int(text, &iv, err, errlen) < 0 ||
@@ -354,6 +355,22 @@ static int conf_auto_connections(int workers, int admin_max)
 static void conf_derive_local_token_keys(struct conf_load *L);
 
 /* Defaults that depend on other keys, and the rules that span keys. */
+/* [webhook]: a listener needs the console's secret (an unsigned delivery
+ * is never accepted), and the path is an absolute one without a query. */
+static void conf_derive_webhook(struct conf_load *L)
+{
+	struct fg_config *c = L->c;
+	if (c->webhook_listen.n && conf_secret_empty(&c->webhook_secret))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "listen"),
+			   "[webhook] listen needs secret (the one set in the High Mobility console)");
+	if (!conf_secret_empty(&c->webhook_secret_previous) && conf_secret_empty(&c->webhook_secret))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "secret_previous"),
+			   "[webhook] secret_previous needs secret");
+	if (c->webhook_path && (c->webhook_path[0] != '/' || strpbrk(c->webhook_path, "?# \t")))
+		conf_errors_add(L->errs, c->path, conf_line(L, "webhook", "path"),
+			   "[webhook] path must begin with / and hold no query, fragment or blank");
+}
+
 static void conf_derive(struct conf_load *L)
 {
 	struct fg_config *c = L->c;
@@ -396,6 +413,7 @@ static void conf_derive(struct conf_load *L)
 	if (!conf_secret_empty(&c->redis_signing_key_previous) && conf_secret_empty(&c->redis_signing_key))
 		conf_errors_add(L->errs, f, conf_line(L, "redis", "signing_key_previous"),
 			   "[redis] signing_key_previous needs signing_key");
+	conf_derive_webhook(L);
 }
 
 /* The AEAD keys of sealed local tokens (req_localtoken.c), derived from
@@ -490,6 +508,7 @@ static void conf_unix_listeners(struct conf_load *L)
 	}
 	conf_unix_perms(c, &c->listen);
 	conf_unix_perms(c, &c->admin_listen);
+	conf_unix_perms(c, &c->webhook_listen);
 	for (size_t t = 0; t < c->ntenants; t++)
 		conf_unix_perms(c, &c->tenants[t]->listen);
 }
@@ -529,6 +548,7 @@ static void conf_free(struct fg_config *c)
 	/* derived values not owned by a key row */
 	OPENSSL_cleanse(c->local_token_keys, sizeof c->local_token_keys);
 	conf_tls_free(&c->tls);
+	conf_tls_free(&c->webhook_tls);
 	tenant_cert_index_free(c->certs);
 	if (c->private_key)
 		EVP_PKEY_free(c->private_key);
@@ -578,12 +598,19 @@ struct fg_config *conf_load(const char *path, struct fg_errors *errs)
 			  conf_line(L, "gateway", "admin_listen"));
 	conf_listen_check_admin(c->path, &c->admin_listen, c->admin_token_sha256 || c->admin_open, L->errs,
 				conf_line(L, "gateway", "admin_listen"));
+	conf_listen_check_webhook(c->path, &c->webhook_listen, &c->listen, &c->admin_listen, c->tenants,
+				  c->ntenants, L->errs, conf_line(L, "webhook", "listen"));
 	bool tls = conf_parse_addrs_tls(&c->listen) || conf_parse_addrs_tls(&c->admin_listen);
 	for (size_t t = 0; t < c->ntenants; t++)
 		tls = tls || conf_parse_addrs_tls(&c->tenants[t]->listen);
 	const int tls_lines[4] = { conf_line(L, "tls", "cert_file"), conf_line(L, "tls", "key_file"),
 				   conf_line(L, "tls", "client_ca_file"), conf_line(L, "tls", "crl_file") };
 	conf_tls_load(&c->tls, tls, c->path, tls_lines, L->errs);
+	/* The webhook listener faces the internet: a certificate of its own, no client CA. */
+	const int hook_lines[4] = { conf_line(L, "webhook", "cert_file"), conf_line(L, "webhook", "key_file"), 0, 0 };
+	c->webhook_tls.verify = FG_TLS_VERIFY_OFF;
+	c->webhook_tls.section = "[webhook]";
+	conf_tls_load(&c->webhook_tls, conf_parse_addrs_tls(&c->webhook_listen), c->path, hook_lines, L->errs);
 	c->certs = tenant_cert_index(c->tenants, c->ntenants, L->errs);
 	if (errs->n != nerr0)
 		goto fail;

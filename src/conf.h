@@ -140,6 +140,22 @@ struct fg_config {
 	/* [tls]: the defaults of tls:// tenant and admin listeners */
 	struct fg_tls tls;
 
+	/* [webhook] (docs/webhooks.md): webhook_listen.n 0 = no webhook listener */
+	struct fg_addrlist webhook_listen;
+	struct fg_tls webhook_tls;  /* tls:// webhook listeners: cert_file, key_file; no client CA */
+	char *webhook_path;
+	struct fg_secret webhook_secret;
+	struct fg_secret webhook_secret_previous;
+	size_t webhook_max_body_bytes;
+	int webhook_max_connections;
+	int webhook_header_timeout;
+	int webhook_body_timeout;
+	char *webhook_spool;     /* resolved folder, or NULL */
+	int webhook_max_age;
+	int webhook_dedupe_max;
+	int webhook_verify_delay_ms;
+	int webhook_reconcile_interval;
+
 	/* tenants, sorted by name */
 	struct fg_tenant **tenants;
 	size_t ntenants;

@@ -143,6 +143,36 @@
 	X(tls, client_verify, CT_TLSVERIFY, tls.verify, "", true, 0, 0, \
 	  "off | optional | required; default optional with client_ca_file, else off") \
 	X(tls, min_version, CT_TLSVERSION, tls.min_version, "1.2", true, 0, 0, \
-	  "oldest TLS version accepted: 1.2 or 1.3")
+	  "oldest TLS version accepted: 1.2 or 1.3") \
+	X(webhook, listen, CT_ADDRS, webhook_listen, "", false, 0, 0, \
+	  "the listener High Mobility posts webhooks to (its own port; main thread; tls:// with cert_file); empty or \"off\" = none") \
+	X(webhook, cert_file, CT_PATH, webhook_tls.cert_file, "", true, 0, 0, \
+	  "PEM certificate chain (leaf first) of a tls:// webhook listener: its own, publicly trusted one") \
+	X(webhook, key_file, CT_PATH, webhook_tls.key_file, "", true, 0, 0, \
+	  "PEM private key of [webhook] cert_file; not readable by every user") \
+	X(webhook, path, CT_STRING, webhook_path, "/v1/webhooks/high-mobility", true, 0, 0, \
+	  "the path deliveries are posted to; any other path is 404") \
+	X(webhook, secret, CT_SECRET, webhook_secret, "", true, 0, 0, \
+	  "the webhook secret set in the High Mobility console (env:NAME, file:PATH or literal); needed with listen") \
+	X(webhook, secret_previous, CT_SECRET, webhook_secret_previous, "", true, 0, 0, \
+	  "the secret before a rotation: deliveries signed with it are still accepted") \
+	X(webhook, max_body_bytes, CT_SIZE, webhook_max_body_bytes, "64K", true, 256, 1048576, \
+	  "larger deliveries get 413, refused on their headers when declared; K/M suffixes") \
+	X(webhook, max_connections, CT_INT, webhook_max_connections, "64", true, 1, 65536, \
+	  "connections open at once on the webhook listener; beyond it 503 and closed") \
+	X(webhook, header_timeout, CT_SECONDS, webhook_header_timeout, "10", true, 1, 3600, \
+	  "seconds a delivery's headers may take (408 and close beyond)") \
+	X(webhook, body_timeout, CT_SECONDS, webhook_body_timeout, "10", true, 1, 3600, \
+	  "seconds a delivery's body may take (408 and close beyond)") \
+	X(webhook, spool, CT_PATH, webhook_spool, "", false, 0, 0, \
+	  "state folder: the delivery ids seen (dedupe across restarts); empty = memory only") \
+	X(webhook, max_age, CT_SECONDS, webhook_max_age, "86400", true, 60, 2592000, \
+	  "seconds a delivery id is remembered (High Mobility's retries come within it)") \
+	X(webhook, dedupe_max, CT_INT, webhook_dedupe_max, "100000", false, 16, 10000000, \
+	  "delivery ids remembered in memory at most (the oldest go first)") \
+	X(webhook, verify_delay, CT_MILLIS, webhook_verify_delay_ms, "1", true, 0, 600000, \
+	  "seconds (fraction allowed, or Nms) changed VINs are gathered before one list read verifies them") \
+	X(webhook, reconcile_interval, CT_SECONDS, webhook_reconcile_interval, "60", true, 0, 86400, \
+	  "seconds between reconciliation list reads (each compares up to list_batch_max cached VINs); 0 = off")
 
 #endif

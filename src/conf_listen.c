@@ -94,3 +94,30 @@ void conf_listen_check(const char *file, const struct fg_addrlist *listen, const
 		}
 	}
 }
+
+static bool conf_listen_in(const struct fg_addrlist *l, const char *spec)
+{
+	for (size_t j = 0; j < l->n; j++)
+		if (strcmp(l->v[j].spec, spec) == 0)
+			return true;
+	return false;
+}
+
+/* The webhook listener is the one port the internet reaches: it serves
+ * deliveries only, so it shares its socket with nothing else. */
+void conf_listen_check_webhook(const char *file, const struct fg_addrlist *webhook, const struct fg_addrlist *listen,
+			       const struct fg_addrlist *admin, struct fg_tenant *const *tenants, size_t ntenants,
+			       struct fg_errors *errs, int line)
+{
+	for (size_t i = 0; i < webhook->n; i++) {
+		const char *spec = webhook->v[i].spec;
+		if (conf_listen_in(listen, spec))
+			conf_errors_add(errs, file, line, "[webhook] listen: %s is also in listen", spec);
+		if (conf_listen_in(admin, spec))
+			conf_errors_add(errs, file, line, "[webhook] listen: %s is also in admin_listen", spec);
+		for (size_t t = 0; t < ntenants; t++)
+			if (conf_listen_in(&tenants[t]->listen, spec))
+				conf_errors_add(errs, file, line, "[webhook] listen: %s is also a listener of tenant %s",
+					   spec, tenants[t]->name);
+	}
+}

@@ -11,6 +11,11 @@
  * only; errors as FILE:LINE (ADMIN_LINE: where admin_listen is set). */
 void conf_listen_check(const char *file, const struct fg_addrlist *listen, const struct fg_addrlist *admin,
 		       struct fg_tenant *const *tenants, size_t ntenants, struct fg_errors *errs, int admin_line);
+/* The webhook listeners (WEBHOOK) are in no other place (LISTEN, ADMIN,
+ * a tenant's); errors at LINE. */
+void conf_listen_check_webhook(const char *file, const struct fg_addrlist *webhook, const struct fg_addrlist *listen,
+			       const struct fg_addrlist *admin, struct fg_tenant *const *tenants, size_t ntenants,
+			       struct fg_errors *errs, int line);
 /* As redis' protected mode: an error for every listener of ADMIN (the
  * admin listeners in force, which may be an older configuration's: they
  * move only with a restart) reachable from other hosts, unless GUARDED

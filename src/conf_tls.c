@@ -193,14 +193,14 @@ void conf_tls_load(struct fg_tls *t, bool wanted, const char *conf_path, const i
 	if (t->verify < 0)
 		t->verify = t->client_ca_file ? FG_TLS_VERIFY_OPTIONAL : FG_TLS_VERIFY_OFF;
 	if (t->verify != FG_TLS_VERIFY_OFF && !t->client_ca_file)
-		conf_errors_add(errs, conf_path, lines[L_CA], "[tls] client_verify = %s needs client_ca_file",
+		conf_errors_add(errs, conf_path, lines[L_CA], "%s client_verify = %s needs client_ca_file", t->section ? t->section : "[tls]",
 				t->verify == FG_TLS_VERIFY_REQUIRED ? "required" : "optional");
 	if (t->crl_file && !t->client_ca_file)
-		conf_errors_add(errs, conf_path, lines[L_CRL], "[tls] crl_file needs client_ca_file");
+		conf_errors_add(errs, conf_path, lines[L_CRL], "%s crl_file needs client_ca_file", t->section ? t->section : "[tls]");
 	if (!t->cert_file != !t->key_file)
-		conf_errors_add(errs, conf_path, lines[t->cert_file ? L_CERT : L_KEY], "[tls] needs both cert_file and key_file");
+		conf_errors_add(errs, conf_path, lines[t->cert_file ? L_CERT : L_KEY], "%s needs both cert_file and key_file", t->section ? t->section : "[tls]");
 	else if (!t->cert_file && wanted)
-		conf_errors_add(errs, conf_path, 0, "a tls:// listener needs [tls] cert_file and key_file");
+		conf_errors_add(errs, conf_path, 0, "a tls:// listener needs %s cert_file and key_file", t->section ? t->section : "[tls]");
 	if (!L.id || EVP_DigestInit_ex(L.id, EVP_sha256(), NULL) != 1) {
 		conf_errors_add(errs, conf_path, 0, "out of memory");
 		EVP_MD_CTX_free(L.id);

@@ -33,6 +33,7 @@ struct fg_tls {
 	 * before a change of these never resumes. */
 	unsigned char verify_id[32];
 	SSL_CTX *ctx;               /* built by http_tls_prepare; freed with the block */
+	const char *section;        /* in messages: "[tls]" (NULL) or "[webhook]" */
 };
 
 /* Loads and checks T's files (LINES: the lines cert_file, key_file,

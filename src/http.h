@@ -24,7 +24,9 @@ struct upstream;
 /* Largest header block of a request, on tenant and admin listeners alike. */
 #define HTTP_MAX_HEADERS (64 * 1024)
 
-enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN };
+/* WEBHOOK: the webhook listener, served on the main base apart from
+ * tenants and admin (http_listen_webhook_bind). */
+enum http_role { HTTP_ROLE_PUBLIC, HTTP_ROLE_TENANT, HTTP_ROLE_ADMIN, HTTP_ROLE_WEBHOOK };
 
 struct http_worker;   /* one worker thread */
 struct http_bind;     /* one listener as one worker serves it */

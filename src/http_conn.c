@@ -237,7 +237,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct conn *c = arg;
 	struct http_conns *w = c->cs;
-	atomic_fetch_sub(&open_conns, 1);
+	atomic_fetch_sub(w->owner.count, 1);
 	/* Every event of the socket goes now; the socket itself after the
 	 * next epoll_wait (see Graves). */
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
@@ -490,10 +490,14 @@ static void conn_request_done(struct evhttp_request *er, void *arg)
 
 static void conn_shed(struct conn *c, int max)
 {
-	char d[160];
-	snprintf(d, sizeof d, "this gateway already serves its max_connections (%d) client connections; retry later", max);
-	stats_inc(STAT_connections_shed);
-	conn_log_limited("max_connections reached: new client connections get 503 and are closed");
+	char d[200];
+	const char *cap = c->cs->owner.cap_name ? c->cs->owner.cap_name : "max_connections";
+	snprintf(d, sizeof d, "this gateway already serves its %s (%d) client connections; retry later", cap, max);
+	if (c->cs->owner.count == &open_conns)
+		stats_inc(STAT_connections_shed);
+	conn_log_limited(c->cs->owner.count == &open_conns ?
+			 "max_connections reached: new client connections get 503 and are closed" :
+			 "a listener of its own reached its connection cap: new connections get 503 and are closed");
 	if (!c->tls)   /* a TLS one would need a handshake first: closed without one */
 		conn_write_error(c, 503, d);
 }
@@ -512,8 +516,9 @@ static void conn_adopt(evutil_socket_t unused, short what, void *arg)
 	c->fd = bufferevent_getfd(c->bev);
 	bufferevent_incref(c->bev);   /* the grave's (see Graves) */
 	evhttp_connection_set_closecb(evcon, conn_closed, c);
-	long open = atomic_fetch_add(&open_conns, 1) + 1;
-	stats_inc(STAT_connections);
+	long open = atomic_fetch_add(cs->owner.count, 1) + 1;
+	if (cs->owner.count == &open_conns)
+		stats_inc(STAT_connections);
 	struct http_conn_limits l;
 	cs->owner.limits(cs->owner.arg, &l);
 	int max = l.max_connections;
@@ -616,6 +621,8 @@ struct http_conns *http_conns_new(struct event_base *base, const struct http_con
 		return NULL;
 	cs->base = base;
 	cs->owner = *o;
+	if (!cs->owner.count)
+		cs->owner.count = &open_conns;
 	cs->just_read_fd = -1;
 	cs->grave_ev = evtimer_new(base, conn_graves_cb, cs);
 	if (!cs->grave_ev) {

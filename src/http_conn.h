@@ -8,6 +8,7 @@
  * only (http_headblock.c, http_reply.c). */
 #ifndef FG_HTTP_CONN_H
 #define FG_HTTP_CONN_H
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <event2/event.h>
@@ -38,6 +39,11 @@ struct http_conn_owner {
 	void (*limits)(void *arg, struct http_conn_limits *l);
 	void *arg;
 	size_t max_headers;
+	/* The count max_connections caps; NULL: the tenant-facing one
+	 * (http_conn_count). A listener of its own (the webhook's) counts
+	 * apart, so neither side's connections can take the other's. */
+	atomic_long *count;
+	const char *cap_name;   /* the cap's key in messages; NULL: "max_connections" */
 };
 
 /* A worker's connections, on its BASE; freed after its binds. */

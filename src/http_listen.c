@@ -12,12 +12,14 @@
  * Never: accept a connection or read a request (the workers do). */
 #include "http_listen.h"
 #include "http_accept.h"
+#include "http_conn.h"
 #include "http_activate.h"
 #include "http_tls.h"
 #include "log.h"
 #include "http_headblock.h"
 #include "clock.h"
 #include "stats.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -184,6 +186,8 @@ static int listeners_wanted(const struct fg_config *c, struct want *out, int max
 		out[n++] = (struct want){ &c->listen.v[i], HTTP_ROLE_PUBLIC };
 	for (size_t i = 0; i < c->admin_listen.n && n < max; i++)
 		out[n++] = (struct want){ &c->admin_listen.v[i], HTTP_ROLE_ADMIN };
+	for (size_t i = 0; i < c->webhook_listen.n && n < max; i++)
+		out[n++] = (struct want){ &c->webhook_listen.v[i], HTTP_ROLE_WEBHOOK };
 	for (size_t t = 0; t < c->ntenants; t++)
 		for (size_t i = 0; i < c->tenants[t]->listen.n && n < max; i++)
 			out[n++] = (struct want){ &c->tenants[t]->listen.v[i], HTTP_ROLE_TENANT };
@@ -263,7 +267,7 @@ static void listeners_announce(struct listener *l)
 int http_listen_serve(void)
 {
 	for (int k = 0; k < nlst; k++)
-		if (lst[k]->role != HTTP_ROLE_ADMIN && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
+		if (lst[k]->role != HTTP_ROLE_ADMIN && lst[k]->role != HTTP_ROLE_WEBHOOK && http_workers_serve(lst[k]->fd, lst[k]->role, lst[k]->spec) < 0)
 			return -1;
 	return 0;
 }
@@ -289,17 +293,17 @@ void http_listen_commit(const struct fg_config *c)
 	int n = listeners_wanted(c, want, LISTEN_MAX);
 	/* Close the ones C no longer names; re-announce one whose role changed
 	 * (a shared listener that became a tenant's, or back). The admin
-	 * listener moves only with a restart (it is bound to the main loop). */
+	 * and webhook listeners move only with a restart (bound to the main loop). */
 	for (int k = 0; k < nlst;) {
 		struct listener *l = lst[k];
 		bool found;
 		enum http_role role = listeners_role(want, n, l->spec, &found);
-		if (l->role == HTTP_ROLE_ADMIN || (found && role == l->role)) {
+		if (l->role == HTTP_ROLE_ADMIN || l->role == HTTP_ROLE_WEBHOOK || (found && role == l->role)) {
 			k++;
 			continue;
 		}
 		http_workers_retire(l->spec, l->role);
-		if (found && role != HTTP_ROLE_ADMIN) {
+		if (found && role != HTTP_ROLE_ADMIN && role != HTTP_ROLE_WEBHOOK) {
 			log_info("listener %s changes role", l->spec);
 			l->role = role;
 			listeners_announce(l);
@@ -316,7 +320,7 @@ void http_listen_commit(const struct fg_config *c)
 	}
 	for (int k = 0; k < npending; k++) {
 		struct listener *l = pending[k];
-		if (l->role == HTTP_ROLE_ADMIN || nlst >= LISTEN_MAX) {
+		if (l->role == HTTP_ROLE_ADMIN || l->role == HTTP_ROLE_WEBHOOK || nlst >= LISTEN_MAX) {
 			log_warn("new listener %s takes effect after a restart", l->spec);
 			listener_close(l);
 			continue;
@@ -484,4 +488,130 @@ struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct
 			admin_guards[nadmin_guards++] = http_accept_new(evhttp_bound_socket_get_listener(bound));
 	}
 	return http;
+}
+
+/* ---- the webhook listener -------------------------------------------------
+ *
+ * The one port the internet reaches, served on the main base (deliveries
+ * are few and answered without waiting for the upstream, and a flood of
+ * them never takes a worker from the tenants) by a connection set of its
+ * own: the tenant listeners' machinery of http_conn.c, headers first (a
+ * delivery declaring a body over [webhook] max_body_bytes is refused on
+ * its headers), [webhook] header_timeout and body_timeout, and
+ * max_connections counted apart from the tenants'. */
+static struct {
+	struct http_listen_side side;
+	struct evhttp *http, *http_tls;   /* plain and tls:// listeners: a bevcb is per evhttp */
+	struct http_conns *conns;
+	atomic_long open;
+	struct acceptguard *guards[LISTEN_MAX];
+	int nguards;
+} wh;
+
+static void listen_webhook_request(struct evhttp_request *er, struct http_bind *b)
+{
+	(void)b;
+	wh.side.request(er);
+}
+
+/* Deliveries are answered at once: nothing waits that a hang-up could end. */
+static bool listen_webhook_gone(struct evhttp_connection *evcon)
+{
+	(void)evcon;
+	return false;
+}
+
+static int listen_webhook_head(struct http_bind *b, struct evhttp_connection *evcon, const char *target,
+			       struct evkeyvalq *h, char *detail, size_t len)
+{
+	(void)b;
+	(void)evcon;
+	return wh.side.head ? wh.side.head(target, h, detail, len) : 0;
+}
+
+static void listen_webhook_limits(void *arg, struct http_conn_limits *l)
+{
+	(void)arg;
+	wh.side.limits(&l->header_timeout, &l->body_timeout, &l->max_connections);
+}
+
+/* ARG non-NULL: the tls:// listeners' evhttp, whose connections get the
+ * [webhook] SSL_CTX in force when they arrive (a bevcb is per evhttp). */
+static struct bufferevent *listen_webhook_bev(struct event_base *base, void *arg)
+{
+	if (!arg)
+		return http_conn_bev_new(wh.conns, base, NULL, false, NULL);
+	struct fg_config *c = conf_current();
+	struct bufferevent *bev = http_conn_bev_new(wh.conns, base, NULL, true, http_tls_ctx(c, HTTP_TLS_WEBHOOK));
+	conf_unref(c);
+	return bev;
+}
+
+static void listen_webhook_gencb(struct evhttp_request *er, void *arg)
+{
+	http_conn_request(wh.conns, er, NULL, arg != NULL);
+}
+
+static struct evhttp *listen_webhook_http(struct event_base *base, bool tls)
+{
+	struct evhttp *http = evhttp_new(base);
+	if (!http)
+		return NULL;
+	evhttp_set_gencb(http, listen_webhook_gencb, tls ? (void *)1 : NULL);
+	evhttp_set_bevcb(http, listen_webhook_bev, tls ? (void *)1 : NULL);
+	evhttp_set_timeout(http, 60);   /* idle keep-alive; requests have their own deadlines */
+	evhttp_set_max_body_size(http, 1048576);   /* [webhook] max_body_bytes's ceiling */
+	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
+	evhttp_set_default_content_type(http, NULL);
+	return http;
+}
+
+int http_listen_webhook_bind(struct event_base *base, const struct http_listen_side *side)
+{
+	int n = 0;
+	for (int k = 0; k < nlst; k++)
+		n += lst[k]->role == HTTP_ROLE_WEBHOOK;
+	if (!n)
+		return 0;
+	wh.side = *side;
+	struct http_conn_owner o = {
+		.request = listen_webhook_request, .client_gone = listen_webhook_gone, .head = listen_webhook_head,
+		.limits = listen_webhook_limits, .max_headers = HTTP_MAX_HEADERS, .count = &wh.open,
+		.cap_name = "[webhook] max_connections",
+	};
+	wh.conns = http_conns_new(base, &o);
+	if (!wh.conns)
+		return -1;
+	for (int k = 0; k < nlst; k++) {
+		if (lst[k]->role != HTTP_ROLE_WEBHOOK)
+			continue;
+		bool tls = strncmp(lst[k]->spec, "tls://", 6) == 0;
+		struct evhttp **http = tls ? &wh.http_tls : &wh.http;
+		if (!*http && !(*http = listen_webhook_http(base, tls)))
+			return -1;
+		int d = fcntl(lst[k]->fd, F_DUPFD_CLOEXEC, 0);
+		if (d >= 0)
+			evutil_make_socket_nonblocking(d);
+		struct evhttp_bound_socket *bound = d < 0 ? NULL : evhttp_accept_socket_with_handle(*http, d);
+		if (!bound)
+			return -1;
+		if (wh.nguards < LISTEN_MAX)
+			wh.guards[wh.nguards++] = http_accept_new(evhttp_bound_socket_get_listener(bound));
+	}
+	return 0;
+}
+
+long http_listen_webhook_connections(void) { return atomic_load(&wh.open); }
+
+void http_listen_webhook_unbind(void)
+{
+	while (wh.nguards > 0)
+		http_accept_free(wh.guards[--wh.nguards]);
+	if (wh.http)
+		evhttp_free(wh.http);   /* its connections close: conn_closed digs their graves */
+	if (wh.http_tls)
+		evhttp_free(wh.http_tls);
+	wh.http = wh.http_tls = NULL;
+	http_conns_free(wh.conns);
+	wh.conns = NULL;
 }

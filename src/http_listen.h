@@ -27,6 +27,25 @@ struct evhttp *http_listen_admin_bind(struct event_base *base, void (*cb)(struct
 				 int idle_timeout);
 /* Admin connections open now (main thread). */
 long http_listen_admin_connections(void);
+/* The webhook listener (docs/webhooks.md) as its owner sees it: what
+ * serves its requests, the head check of a delivery with a body (0 to
+ * read the body, or the status to refuse it with, DETAIL filled), and
+ * its limits now. Every function runs on the main thread. */
+struct evkeyvalq;
+struct http_listen_side {
+	void (*request)(struct evhttp_request *er);
+	int (*head)(const char *target, struct evkeyvalq *h, char *detail, size_t len);
+	void (*limits)(int *header_timeout, int *body_timeout, int *max_connections);
+};
+/* Serves the webhook listeners on BASE (the main loop) with the tenant
+ * listeners' connection machinery (http_conn.c: headers first, the header
+ * and body deadlines, a cap), counted apart from the tenants'. -1 when
+ * out of memory; 0 also when there is none. */
+int http_listen_webhook_bind(struct event_base *base, const struct http_listen_side *side);
+/* Webhook connections open now. */
+long http_listen_webhook_connections(void);
+/* Stops serving them and frees their evhttp (exit, main thread). */
+void http_listen_webhook_unbind(void);
 /* Closes every listening socket (exit, after the workers stopped). */
 void http_listen_close_all(void);
 #endif

@@ -138,8 +138,8 @@ static int tls_ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_
 
 const struct fg_tls *http_tls_settings(const struct fg_config *c, enum http_tls_kind k)
 {
-	(void)k;   /* tenant and admin listeners share [tls]; a webhook block joins here */
-	return &c->tls;
+	/* tenant and admin listeners share [tls]; the webhook listener has its own */
+	return k == HTTP_TLS_WEBHOOK ? &c->webhook_tls : &c->tls;
 }
 
 SSL_CTX *http_tls_ctx(const struct fg_config *c, enum http_tls_kind k)
@@ -246,22 +246,28 @@ static SSL_CTX *tls_ctx_new(const struct fg_tls *t)
 	return ctx;
 }
 
-int http_tls_prepare(struct fg_config *c, struct fg_errors *errs)
+static int tls_prepare_block(struct fg_config *c, struct fg_tls *t, const char *section, struct fg_errors *errs)
 {
-	pthread_once(&tls_once, tls_init_once);
-	struct fg_tls *t = &c->tls;
 	if (!t->cert || !t->key || t->ctx)
 		return 0;
 	t->ctx = tls_ctx_new(t);
 	if (!t->ctx) {
 		unsigned long e = ERR_peek_last_error();
 		const char *why = e ? ERR_reason_error_string(e) : NULL;
-		conf_errors_add(errs, c->path, conf_key_line(c, "tls", "cert_file"), "[tls]: no TLS context from \"%s\": %s",
-				t->cert_file, why ? why : "out of memory");
+		conf_errors_add(errs, c->path, conf_key_line(c, section, "cert_file"), "[%s]: no TLS context from \"%s\": %s",
+				section, t->cert_file, why ? why : "out of memory");
 		ERR_clear_error();
 		return -1;
 	}
 	return 0;
+}
+
+int http_tls_prepare(struct fg_config *c, struct fg_errors *errs)
+{
+	pthread_once(&tls_once, tls_init_once);
+	int a = tls_prepare_block(c, &c->tls, "tls", errs);
+	int b = tls_prepare_block(c, &c->webhook_tls, "webhook", errs);
+	return a < 0 || b < 0 ? -1 : 0;
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -424,6 +430,9 @@ static void tls_each_listener(const struct fg_config *c, void (*fn)(void *arg, c
 		for (size_t i = 0; i < c->tenants[t]->listen.n; i++)
 			if (c->tenants[t]->listen.v[i].tls)
 				fn(arg, c->tenants[t]->listen.v[i].spec, http_tls_settings(c, HTTP_TLS_TENANT));
+	for (size_t i = 0; i < c->webhook_listen.n; i++)
+		if (c->webhook_listen.v[i].tls)
+			fn(arg, c->webhook_listen.v[i].spec, http_tls_settings(c, HTTP_TLS_WEBHOOK));
 }
 
 static void tls_json_cert(void *arg, const char *spec, const struct fg_tls *t)

@@ -16,7 +16,8 @@
 #include "conf.h"
 #include "tenant_cert.h"
 
-enum http_tls_kind { HTTP_TLS_TENANT, HTTP_TLS_ADMIN };
+/* WEBHOOK: [webhook]'s own certificate, no client CA. */
+enum http_tls_kind { HTTP_TLS_TENANT, HTTP_TLS_ADMIN, HTTP_TLS_WEBHOOK };
 
 /* The [tls]-like block a kind of listener takes its settings from. */
 const struct fg_tls *http_tls_settings(const struct fg_config *c, enum http_tls_kind k);

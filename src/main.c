@@ -19,6 +19,7 @@
 #include "conf_listen.h"
 #include "http.h"
 #include "http_listen.h"
+#include "hook_in.h"
 #include "http_tls.h"
 #include "req_localtoken.h"
 #include "log.h"
@@ -141,6 +142,7 @@ static void main_reload(void)
 	up_token_config_changed(c);
 	budget_set_rate(budget_shared(), c->vin_get_rate.count, c->vin_get_rate.window_s);
 	up_listread_config_changed(c);
+	hook_in_config_changed(c);
 	redis_drift_config_changed(c);
 	stats_reload(true);
 	log_info("configuration reloaded: generation %u, %zu tenants, %zu VINs",
@@ -308,8 +310,10 @@ static int main_check(const char *path, bool print, bool quiet)
 	conf_errors_free(&errs);
 	if (!c)
 		return 1;
-	if (!quiet)
+	if (!quiet) {
 		conf_tls_report(&c->tls, print ? stderr : stdout);
+		conf_tls_report(&c->webhook_tls, print ? stderr : stdout);
+	}
 	if (print)
 		conf_check_print(c, stdout);
 	conf_unref(c);
@@ -359,6 +363,12 @@ static int main_run(struct fg_config *c)
 		log_error("cannot serve the admin listener");
 		goto out;
 	}
+	/* The webhook listener on the main base too, with the list-read
+	 * batcher its verifications use; redis shares its dedupe window. */
+	if (hook_in_start(m.base, redis, c, err, sizeof err) < 0) {
+		log_error("webhook: %s", err);
+		goto out;
+	}
 	for (int i = 0; i < NSIGS; i++) {
 		sigs[i] = evsignal_new(m.base, signums[i], main_signal_cb, NULL);
 		if (sigs[i])
@@ -386,6 +396,7 @@ out:
 		signal(signums[i], SIG_IGN);
 	}
 	http_workers_stop();
+	hook_in_stop();       /* its checks wait on list reads; before the Redis connection goes */
 	up_listread_stop();   /* after the workers: nothing joins a batch any more */
 	http_listen_close_all();
 	up_token_stop();

@@ -480,10 +480,42 @@ START_TEST(test_list_read_keys)
 }
 END_TEST
 
+START_TEST(test_webhook_keys)
+{
+	struct fg_config *c = load(MIN_OAUTH);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->webhook_listen.n, 0);
+	ck_assert_str_eq(c->webhook_path, "/v1/webhooks/high-mobility");
+	ck_assert_uint_eq(c->webhook_max_body_bytes, 65536);
+	ck_assert_int_eq(c->webhook_max_age, 86400);
+	ck_assert_int_eq(c->webhook_verify_delay_ms, 1000);
+	ck_assert_int_eq(c->webhook_reconcile_interval, 60);
+	conf_unref(c);
+	/* a listener needs the console's secret; a previous one needs a current one */
+	c = load(MIN_OAUTH "[webhook]\nlisten = 127.0.0.1:9443\nsecret_previous = old\npath = hooks\n");
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(errs.n, 3);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "[webhook] listen needs secret"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], "[webhook] secret_previous needs secret"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[2], "[webhook] path must begin with /"));
+	conf_errors_free(&errs);
+	/* its own port: not also a tenant-facing or admin one */
+	c = load(MIN_OAUTH "[webhook]\nlisten = 127.0.0.1:8081\nsecret = s3cret-value\n");
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "[webhook] listen: 127.0.0.1:8081 is also in admin_listen"));
+	conf_errors_free(&errs);
+	c = load(MIN_OAUTH "[webhook]\nlisten = off\n");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->webhook_listen.n, 0);
+	conf_unref(c);
+}
+END_TEST
+
 START_TEST(test_key_table)
 {
 	/* §2's keys plus one ttl_<status> per status, each documented */
-	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + 2 /* [redis] signing keys */ + 6 /* [tls] */ + FG_STATUS_COUNT);
+	ck_assert_uint_eq(config_nkeys, 37 + 9 + 4 + 5 + 3 + 2 /* [redis] signing keys */ + 6 /* [tls] */ +
+					15 /* [webhook] */ + FG_STATUS_COUNT);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		ck_assert_ptr_nonnull(config_keys[i].defval);
 		ck_assert_ptr_nonnull(config_keys[i].help);
@@ -963,6 +995,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_every_key);
 	tcase_add_test(tc, test_key_table);
+	tcase_add_test(tc, test_webhook_keys);
 	tcase_add_test(tc, test_admin_off_loopback_needs_a_token);
 	tcase_add_test(tc, test_empty_value_means_default);
 	tcase_add_test(tc, test_misspelt_key);

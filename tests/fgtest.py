@@ -173,6 +173,10 @@ class Sim:
     def revoke_tokens(self):
         return self.ctl("POST", "/_sim/revoke_tokens")
 
+    def webhooks(self, **kw):
+        """GET /_sim/webhooks without arguments; POST (faults, replay, send) with."""
+        return self.ctl("POST", "/_sim/webhooks", kw) if kw else self.ctl("GET", "/_sim/webhooks")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -464,7 +468,7 @@ class Gateway:
 
     def __init__(self, workdir, sim=None, gateway="", upstream="", oauth=None, cache="",
                  redis=None, tenants=None, workers=2, wait_ready=True, base_url=None, start=True,
-                 preexec_fn=None, extra_sections=()):
+                 preexec_fn=None, extra_sections=(), webhook=None):
         self.dir = workdir
         self.preexec_fn = preexec_fn   # e.g. a lower RLIMIT_NOFILE for the gateway alone
         self.port = free_port()
@@ -491,6 +495,8 @@ class Gateway:
         ]
         if redis is not None:   # [redis] only when asked: absent = no Redis
             sections.append(("redis", "", redis))
+        if webhook is not None:   # [webhook] likewise
+            sections.append(("webhook", "", webhook))
         sections += [(name, "", text) for name, text in extra_sections]   # e.g. ("tls", "cert_file = ...")
         with open(self.conf, "w") as f:
             for name, defaults, extra in sections:
