@@ -65,7 +65,12 @@ static enum req_go req_route(struct req *r)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 	char d[256];
 	req_route_match_raw(r->method, path ? path : "", &r->rm);
-	if (r->uri && path && strncmp(path, "/v1/access_tokens", 17) == 0)   /* a query there may hold a secret */
+	/* A query on the token route may hold a secret: it stays out of the
+	 * log however the path was spelled (/v1/%61ccess_tokens matches too),
+	 * and on its 405 as well. */
+	if (r->uri && (req_route_is_local(r->rm.route) ||
+		       (r->rm.status == 405 && r->rm.allow && strcmp(r->rm.allow, "POST") == 0) ||
+		       (path && strncmp(path, "/v1/access_tokens", 17) == 0)))
 		r->uri[strcspn(r->uri, "?")] = '\0';
 	int st = r->rm.status ? r->rm.status : req_query_parse(r->rm.route, u ? evhttp_uri_get_query(u) : NULL,
 							     &r->filter, d, sizeof d);

@@ -283,14 +283,20 @@ class LocalToken(FgTestCase):
         self.assertEqual(r.header("Cache-Control"), "no-store")
         r = fgtest.request(self.g.port, "GET", "/v1/access_tokens?client_secret=" + KEY_OPS)
         self.assertEqual((r.status, r.header("Allow")), (405, "POST"))
+        # However the path is spelled: the router matches it decoded.
+        r = fgtest.request(self.g.port, "POST", "/v1/%61ccess_tokens?client_secret=" + KEY_OPS, headers=FORM,
+                           body="grant_type=client_credentials&client_id=ops&client_secret=" + KEY_OPS)
+        self.assertEqual(r.status, 200, r)
+        r = fgtest.request(self.g.port, "GET", "/v1/%61ccess_tokens?client_secret=" + KEY_OPS)
+        self.assertEqual((r.status, r.header("Allow")), (405, "POST"))
         self.assertEqual(ok.call("GET", "/v1/fleets/vehicles/" + V1).status, 200)
         st = self.g.stats()
-        self.assertEqual(st["local_tokens"], {"issued": 2, "refused": 3})
-        self.assertEqual(st["requests"]["by_tenant"]["ops"], 3)   # two tokens issued, one read
+        self.assertEqual(st["local_tokens"], {"issued": 3, "refused": 3})
+        self.assertEqual(st["requests"]["by_tenant"]["ops"], 4)   # three tokens issued, one read
         m = self.g.admin("GET", "/metrics").body.decode()
-        self.assertIn("fleetgate_local_tokens_issued_total 2\n", m)
+        self.assertIn("fleetgate_local_tokens_issued_total 3\n", m)
         self.assertIn("fleetgate_local_tokens_refused_total 3\n", m)
-        self.assertIn('route="local_token",code="200"} 2', m)
+        self.assertIn('route="local_token",code="200"} 3', m)
         wait_for(lambda: '"path":"/v1/access_tokens"' in self.g.all_logs().replace(" ", ""),
                  what="the token requests' access lines")
         logs = self.g.all_logs()
