@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = strlen(t->name);
 		FUZZ_ASSERT(n >= 1 && n <= 64);
 		FUZZ_ASSERT(t->methods != 0 && (t->methods & ~7u) == 0);
-		FUZZ_ASSERT(t->listen.n || t->nkeys || t->nsources);
+		FUZZ_ASSERT(t->listen.n || t->nkeys || t->nsources || t->ncert_names || t->ncert_pins);   /* a certificate attributes too */
 		FUZZ_ASSERT(t->vins != NULL);
 		for (size_t i = 0; i < t->nsources; i++) {
 			const struct fg_cidr *c = &t->sources[i];
