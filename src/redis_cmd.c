@@ -185,15 +185,24 @@ static int redis_send(struct redis_cmd *cmd, int argc, const char **argv, const 
 	return 0;
 }
 
+/* A command of C answered to CB(…, ARG); NULL: out of memory. */
+static struct redis_cmd *redis_cmd_new(struct redis_conn *c, redis_reply_fn cb, void *arg)
+{
+	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
+	if (cmd) {
+		cmd->c = c;
+		cmd->cb = cb;
+		cmd->arg = arg;
+	}
+	return cmd;
+}
+
 static int redis_command_as(struct redis_conn *c, redis_reply_fn cb, void *arg, bool probe,
 			    int argc, const char **argv, const size_t *lens)
 {
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
+	struct redis_cmd *cmd = redis_cmd_new(c, cb, arg);
 	if (!cmd)
 		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
 	cmd->probe = probe;
 	if (redis_send(cmd, argc, argv, lens) < 0) {
 		redis_cmd_free(cmd);
@@ -228,12 +237,9 @@ int redis_eval(struct redis_conn *c, const struct redis_script *s, int nkeys,
 {
 	int argc = nargs + 3;
 	size_t total = 16;
-	struct redis_cmd *cmd = calloc(1, sizeof *cmd);
+	struct redis_cmd *cmd = redis_cmd_new(c, cb, arg);
 	if (!cmd)
 		return -1;
-	cmd->c = c;
-	cmd->cb = cb;
-	cmd->arg = arg;
 	cmd->script = s;
 	cmd->argc = argc;
 	/* The caller's strings need not outlive this call, but the EVAL retry

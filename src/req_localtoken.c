@@ -312,17 +312,6 @@ const struct fg_tenant *req_localtoken_lookup(const struct fg_config *c, const c
 _Static_assert((LT_SEAL_RAW * 4 + 2) / 3 == LOCALTOKEN_SEALED_LEN, "sealed token length");
 static const char lt_aad[] = "fleetgate local token v1";
 
-static int lt_b64url_value(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	return ch == '-' ? 62 : ch == '_' ? 63 : -1;
-}
-
 /* base64url without padding, exactly N bytes into OUT; -1 otherwise. */
 static int lt_unbase64url(const char *in, size_t len, unsigned char *out, size_t n)
 {
@@ -330,7 +319,7 @@ static int lt_unbase64url(const char *in, size_t len, unsigned char *out, size_t
 	int bits = 0;
 	size_t o = 0;
 	for (size_t i = 0; i < len; i++) {
-		int v = lt_b64url_value((unsigned char)in[i]);
+		int v = req_localtoken_parse_b64digit((unsigned char)in[i], true);
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (uint32_t)v;

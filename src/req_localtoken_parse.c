@@ -156,9 +156,7 @@ static int lt_parse_form(const unsigned char *body, size_t len, struct localtoke
 	return rc;
 }
 
-/* A base64 or base64url digit's value, or -1: Basic values come in
- * either alphabet. */
-static int lt_b64_value(int ch)
+int req_localtoken_parse_b64digit(int ch, bool url_only)
 {
 	if (ch >= 'A' && ch <= 'Z')
 		return ch - 'A';
@@ -166,7 +164,9 @@ static int lt_b64_value(int ch)
 		return ch - 'a' + 26;
 	if (ch >= '0' && ch <= '9')
 		return ch - '0' + 52;
-	return ch == '+' || ch == '-' ? 62 : ch == '/' || ch == '_' ? 63 : -1;
+	if (ch == '-' || (!url_only && ch == '+'))
+		return 62;
+	return ch == '_' || (!url_only && ch == '/') ? 63 : -1;
 }
 
 int req_localtoken_parse_basic(const char *authorization, struct localtoken_req *q)
@@ -199,7 +199,7 @@ int req_localtoken_parse_basic(const char *authorization, struct localtoken_req 
 	int bits = 0, rc = 0;
 	size_t o = 0;
 	for (size_t k = 0; k < bn && rc == 0; k++) {
-		int v = lt_b64_value((unsigned char)b[k]);
+		int v = req_localtoken_parse_b64digit((unsigned char)b[k], false);   /* either alphabet */
 		if (v < 0) {
 			rc = -1;
 			break;

@@ -24,6 +24,10 @@ void req_localtoken_parse_free(struct localtoken_req *q);
  * Basic value fleetgate can read (Q->basic is set either way). */
 int req_localtoken_parse_basic(const char *authorization, struct localtoken_req *q);
 
+/* A base64 digit's value (0..63), or -1; URL_ONLY: base64url's alphabet
+ * alone (a sealed token), else either alphabet (HTTP Basic). */
+int req_localtoken_parse_b64digit(int ch, bool url_only);
+
 /* BODY/LEN with Content-Type CTYPE (may be NULL) into Q: JSON when its
  * media type says so (or +json), form-encoded when it says that, either
  * by the look of the body without one. 0; -1 malformed or a parameter
